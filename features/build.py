@@ -1,0 +1,285 @@
+"""Compute the indicator library per customer per month from the raw tables.
+
+Two pure stages, shared by the indicator build and by the generator's labels (so the
+oracle sees exactly what a model sees):
+
+1. ``aggregate_month``: one month's raw partitions -> per-customer monthly sums,
+   aligned to the subscriber master's order.
+2. ``indicators_at``: the monthly sums up to a snapshot month -> one row per active
+   customer with every indicator of the catalogue. Nothing after the snapshot is read.
+
+``build_indicators`` is the thin I/O layer: read raw partitions, write one Parquet file
+per feature view, province and month (atomically).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import indicators as lib
+from features.indicators import CHANNELS
+from features.io import atomic_write_parquet, month_list, read_partition, snapshot_time
+
+MonthAggregate = dict[str, np.ndarray]
+
+#: Monthly sums that windows are built from; each an array over the subscriber master.
+SUM_COLUMNS = (
+    "total_fee", "has_bill", "arrears_flag", "arrears_amount", "suspended",
+    "voice_minutes", "data_mb", "data_known", "sms_count", "roaming_minutes",
+    "monternet_ports", "services_used", "distinct_callees",
+    "complaints", "billing_complaints", "escalated", "satisfaction_sum", "satisfaction_n",
+    "refunds", "refund_amount", "double_refunds", "inquiries",
+    *(f"contacts_{c}" for c in CHANNELS), "outbound_answered", "outbound_responded",
+)
+
+
+def _positions(index: pd.Index, msisdn: pd.Series) -> np.ndarray:
+    """Row positions of phone numbers in the subscriber master (-1 if unknown)."""
+    if isinstance(msisdn.dtype, pd.CategoricalDtype):
+        category_pos = index.get_indexer(msisdn.cat.categories.astype(str))
+        return category_pos[msisdn.cat.codes.to_numpy()]
+    return index.get_indexer(msisdn.astype(str))
+
+
+def _count(n: int, pos: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    keep = pos >= 0
+    w = None if weights is None else np.nan_to_num(np.asarray(weights, dtype=float)[keep])
+    return np.bincount(pos[keep], weights=w, minlength=n).astype(float)
+
+
+def _per_customer(n: int, pos: np.ndarray, values: pd.Series | np.ndarray, fill=np.nan) -> np.ndarray:
+    """One value per customer from a table keyed by customer and month."""
+    out = np.full(n, fill, dtype=float)
+    keep = pos >= 0
+    out[pos[keep]] = np.asarray(values, dtype=float)[keep]
+    return out
+
+
+def aggregate_month(index: pd.Index, tables: Mapping[str, pd.DataFrame]) -> MonthAggregate:
+    """Per-customer sums of one month's raw partitions, aligned to ``index`` (the MSISDNs)."""
+    n = len(index)
+    agg: MonthAggregate = {}
+
+    bills = tables["monthly_bills"]
+    pos = _positions(index, bills["msisdn"])
+    agg["total_fee"] = _per_customer(n, pos, bills["total_fee"], fill=0.0)
+    agg["has_bill"] = _per_customer(n, pos, np.ones(len(bills)), fill=0.0)
+
+    pay = tables["payments"]
+    pos = _positions(index, pay["msisdn"])
+    agg["arrears_amount"] = _per_customer(n, pos, pay["arrears_amount"], fill=0.0)
+    agg["arrears_flag"] = (agg["arrears_amount"] > 0).astype(float)
+    agg["suspended"] = _per_customer(n, pos, pay["suspended_for_arrears"].astype(float), fill=0.0)
+
+    use = tables["usage"]
+    pos = _positions(index, use["msisdn"])
+    for col in ("voice_minutes", "sms_count", "monternet_ports", "distinct_callees"):
+        agg[col] = _per_customer(n, pos, use[col], fill=0.0)
+    agg["data_mb"] = _per_customer(n, pos, use["data_mb"])
+    agg["data_known"] = (~np.isnan(agg["data_mb"])).astype(float)
+    roaming = use["roaming_minutes"].to_numpy(float) + use["boundary_roaming_minutes"].to_numpy(float)
+    agg["roaming_minutes"] = _per_customer(n, pos, roaming, fill=0.0)
+    services = (
+        (use["voice_minutes"].to_numpy(float) > 0).astype(int)
+        + (use["data_mb"].fillna(0).to_numpy(float) > 0)
+        + (use["sms_count"].to_numpy() > 0)
+        + (use["mms_count"].to_numpy() > 0)
+        + (roaming > 0)
+        + use["ringback_tone"].to_numpy(bool)
+        + (use["monternet_ports"].to_numpy() > 0)
+    )
+    agg["services_used"] = _per_customer(n, pos, services, fill=0.0)
+
+    comp = tables["complaints"]
+    pos = _positions(index, comp["msisdn"])
+    agg["complaints"] = _count(n, pos)
+    agg["billing_complaints"] = _count(n, pos, (comp["category"] == "billing").to_numpy(float))
+    agg["escalated"] = _count(n, pos, (comp["outcome"] == "escalated").to_numpy(float))
+    sat = comp["satisfaction"].to_numpy(float)
+    agg["satisfaction_sum"] = _count(n, pos, np.nan_to_num(sat))
+    agg["satisfaction_n"] = _count(n, pos, (~np.isnan(sat)).astype(float))
+    last = np.full(n, -np.inf)
+    if len(comp):
+        seconds = pd.to_datetime(comp["complaint_time"], utc=True).astype("int64").to_numpy() / 1e9
+        keep = pos >= 0
+        np.maximum.at(last, pos[keep], seconds[keep])
+    agg["last_complaint_epoch"] = last
+
+    ref = tables["refunds"]
+    pos = _positions(index, ref["msisdn"])
+    agg["refunds"] = _count(n, pos)
+    agg["refund_amount"] = _count(n, pos, ref["amount"].to_numpy(float))
+    agg["double_refunds"] = _count(n, pos, ref["is_double_refund"].to_numpy(float))
+
+    inq = tables["billing_inquiries"]
+    agg["inquiries"] = _count(n, _positions(index, inq["msisdn"]))
+
+    con = tables["channel_contacts"]
+    pos = _positions(index, con["msisdn"])
+    channel = con["channel"].astype(str).to_numpy()
+    for c in CHANNELS:
+        agg[f"contacts_{c}"] = _count(n, pos, (channel == c).astype(float))
+    response = con["campaign_response"]
+    answered = response.notna().to_numpy()
+    agg["outbound_answered"] = _count(n, pos, answered.astype(float))
+    agg["outbound_responded"] = _count(n, pos, (response.fillna(False).astype(bool)).to_numpy(float))
+    return agg
+
+
+def _window(history: Sequence[MonthAggregate], column: str, months: int) -> np.ndarray:
+    return np.sum([h[column] for h in history[-months:]], axis=0)
+
+
+def indicators_at(
+    subscribers: pd.DataFrame,
+    red_black_list: pd.DataFrame,
+    history: Sequence[MonthAggregate],
+    month: str,
+) -> pd.DataFrame:
+    """Every indicator for the customers active at the end of ``month``.
+
+    ``history`` holds the monthly aggregates up to and including ``month`` (older first);
+    windows shorter than 12 months use what history there is.
+    """
+    at = snapshot_time(month)
+    activation = pd.to_datetime(subscribers["activation_date"]).dt.tz_localize("UTC")
+    close = pd.to_datetime(subscribers["close_date"]).dt.tz_localize("UTC")
+    active = ((activation <= at) & (close.isna() | (close > at))).to_numpy()
+
+    cur = history[-1]
+    prior = history[-4:-1]
+    out = pd.DataFrame({"msisdn": subscribers["msisdn"].astype(str).to_numpy()})
+    out["event_timestamp"] = at
+
+    for col in ("customer_category", "brand", "payment_method"):
+        out[col] = subscribers[col].astype(str).to_numpy()
+    out["terminal_class"] = subscribers["terminal_class"].astype(object).fillna("unknown").astype(str).to_numpy()
+    tenure_days = (at - activation).dt.days.to_numpy()
+    out["tenure_months"] = np.maximum(tenure_days // 30.4375, 0).astype(np.int64)
+    out["number_level"] = subscribers["number_level"].to_numpy(np.int64)
+    listed = red_black_list[pd.to_datetime(red_black_list["listed_date"]).dt.tz_localize("UTC") <= at]
+    for kind in ("red", "black"):
+        numbers = listed.loc[listed["list_type"] == kind, "msisdn"].astype(str)
+        out[f"{kind}_list_flag"] = out["msisdn"].isin(set(numbers)).astype(np.int64).to_numpy()
+
+    out["monthly_consumption"] = cur["total_fee"]
+    bills_3m = _window(history, "has_bill", 3)
+    out["arpu_3m"] = np.divide(_window(history, "total_fee", 3), bills_3m,
+                               out=np.zeros(len(out)), where=bills_3m > 0)
+    if prior:
+        prior_fee = np.sum([h["total_fee"] for h in prior], axis=0)
+        prior_n = np.sum([h["has_bill"] for h in prior], axis=0)
+        prior_mean = np.divide(prior_fee, prior_n, out=np.zeros(len(out)), where=prior_n > 0)
+        change = np.divide(cur["total_fee"], prior_mean, out=np.ones(len(out)), where=prior_mean > 0) - 1
+    else:
+        change = np.zeros(len(out))
+    out["bill_change_ratio"] = change
+    out["arrears_months_12m"] = _window(history, "arrears_flag", 12).astype(np.int64)
+    out["arrears_amount"] = cur["arrears_amount"]
+    out["arrears_suspensions_12m"] = _window(history, "suspended", 12).astype(np.int64)
+
+    out["complaint_count_3m"] = _window(history, "complaints", 3).astype(np.int64)
+    out["complaint_count_12m"] = _window(history, "complaints", 12).astype(np.int64)
+    out["billing_complaint_count_12m"] = _window(history, "billing_complaints", 12).astype(np.int64)
+    out["escalated_complaint_count_12m"] = _window(history, "escalated", 12).astype(np.int64)
+    last = np.max([h["last_complaint_epoch"] for h in history], axis=0)
+    days = (at.timestamp() - last) / 86_400.0
+    out["days_since_last_complaint"] = np.where(np.isfinite(days), np.floor(days), np.nan)
+    sat_n = _window(history, "satisfaction_n", 12)
+    out["complaint_satisfaction"] = np.divide(
+        _window(history, "satisfaction_sum", 12), sat_n, out=np.full(len(out), np.nan), where=sat_n > 0
+    )
+    out["refund_count_12m"] = _window(history, "refunds", 12).astype(np.int64)
+    out["refund_amount_12m"] = _window(history, "refund_amount", 12)
+    out["double_refund_count_12m"] = _window(history, "double_refunds", 12).astype(np.int64)
+
+    out["voice_minutes"] = cur["voice_minutes"]
+    out["data_mb"] = cur["data_mb"]
+    out["sms_count"] = cur["sms_count"].astype(np.int64)
+    out["roaming_minutes_3m"] = _window(history, "roaming_minutes", 3)
+    out["monternet_port_count"] = cur["monternet_ports"].astype(np.int64)
+    out["business_dependence"] = cur["services_used"].astype(np.int64)
+    out["influence"] = cur["distinct_callees"].astype(np.int64)
+
+    out["billing_inquiry_count_3m"] = _window(history, "inquiries", 3).astype(np.int64)
+    for c in CHANNELS:
+        out[f"contacts_{c}_3m"] = _window(history, f"contacts_{c}", 3).astype(np.int64)
+    answered = _window(history, "outbound_answered", 12)
+    out["outbound_response_rate_12m"] = np.divide(
+        _window(history, "outbound_responded", 12), answered,
+        out=np.full(len(out), np.nan), where=answered > 0,
+    )
+    out = out.loc[active].reset_index(drop=True)
+    return out[["msisdn", "event_timestamp", *lib.BY_ID]]
+
+
+def split_by_subject(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """One frame per feature view: the entity, the timestamp and that subject's indicators."""
+    return {
+        subject: frame[["msisdn", "event_timestamp", *(i.id for i in lib.by_subject(subject))]]
+        for subject in lib.SUBJECTS
+    }
+
+
+def offline_file(offline_dir: Path, subject: str, province: str, month: str) -> Path:
+    return Path(offline_dir) / subject / f"{province}_{month}.parquet"
+
+
+def read_raw_month(raw_dir: Path, province: str, month: str) -> dict[str, pd.DataFrame]:
+    """All monthly raw partitions of one province and month."""
+    from features.schemas import TABLES
+
+    return {name: read_partition(raw_dir, name, province, month) for name, t in TABLES.items() if t.monthly}
+
+
+def build_indicators(
+    raw_dir: Path,
+    offline_dir: Path,
+    provinces: Sequence[str],
+    months: Sequence[str],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Build every indicator for every province and month; returns rows written.
+
+    Each output file is written atomically, so a failed build leaves the previous
+    snapshot of that file intact.
+    """
+    rows = 0
+    for province in provinces:
+        subscribers = read_partition(raw_dir, "subscribers", province)
+        red_black = read_partition(raw_dir, "red_black_list", province)
+        index = pd.Index(subscribers["msisdn"].astype(str))
+        history: list[MonthAggregate] = []
+        for month in months:
+            history.append(aggregate_month(index, read_raw_month(raw_dir, province, month)))
+            history = history[-12:]
+            frame = indicators_at(subscribers, red_black, history, month)
+            created = pd.Timestamp.now(tz="UTC")
+            for subject, view in split_by_subject(frame).items():
+                view = view.assign(created_timestamp=created)
+                atomic_write_parquet(view, offline_file(offline_dir, subject, province, month))
+            rows += len(frame)
+            if progress:
+                progress(1)
+    return rows
+
+
+def available_months(raw_dir: Path, province: str) -> list[str]:
+    """Months with a bills partition for the province, oldest first."""
+    base = Path(raw_dir) / "monthly_bills" / f"province={province}"
+    return sorted(p.name.split("=", 1)[1] for p in base.glob("month=*"))
+
+
+def available_provinces(raw_dir: Path) -> list[str]:
+    base = Path(raw_dir) / "subscribers"
+    return sorted(p.name.split("=", 1)[1] for p in base.glob("province=*"))
+
+
+__all__ = [
+    "aggregate_month", "indicators_at", "split_by_subject", "build_indicators",
+    "available_months", "available_provinces", "month_list",
+]

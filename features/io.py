@@ -1,0 +1,57 @@
+"""File I/O shared by the feature stages: partitions, atomic writes, month arithmetic."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from telcoml.errors import NotReadyError
+
+
+def month_list(start: str, months: int) -> list[str]:
+    """``months`` consecutive months from ``start`` ("YYYY-MM"), as "YYYY-MM" strings."""
+    return [str(p) for p in pd.period_range(start=start, periods=months, freq="M")]
+
+
+def snapshot_time(month: str) -> pd.Timestamp:
+    """The instant a month's indicators describe: the last second of the month, UTC."""
+    return (pd.Period(month, "M").end_time.floor("s")).tz_localize("UTC")
+
+
+def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
+    """Write to a temporary file beside ``path`` and rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def read_partition(raw_dir: Path, table: str, province: str, month: str | None = None) -> pd.DataFrame:
+    """One raw partition; a missing one is a clear error naming the path."""
+    from features.schemas import partition_path
+
+    path = partition_path(raw_dir, table, province, month)
+    if not path.exists():
+        raise NotReadyError(f"raw partition missing: {path} (run `telcoml generate` or `telcoml ingest`)")
+    return pd.read_parquet(path)

@@ -1,0 +1,190 @@
+"""Schemas of the raw operational tables, as the operator's warehouse holds them.
+
+Declared once; the generator writes to them and the quality gate checks against them.
+Monthly tables are partitioned ``<table>/province=XX/month=YYYY-MM/part-0.parquet``;
+master tables (subscribers, red/black lists) ``<table>/province=XX/part-0.parquet``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from features.indicators import CHANNELS
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "str", "int", "float", "bool", "timestamp", "date"
+    nullable: bool = False
+    codes: tuple[str, ...] | None = None
+    valid_range: tuple[float, float] | None = None
+    #: Largest tolerated share of empty values before completeness fails.
+    max_null_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    monthly: bool
+    time_column: str | None = None
+    description: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+MSISDN = Column("msisdn", "str")
+PROVINCE_CODES = ("GD", "SC", "HE", "ZJ", "JS", "SD", "HA", "HB", "HN", "FJ")
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "subscribers",
+            (
+                MSISDN,
+                Column("province", "str"),
+                Column("city", "str", nullable=True, max_null_share=0.01),
+                Column("customer_category", "str", codes=(
+                    "individual", "group_member", "vip_silver", "vip_gold", "vip_diamond")),
+                Column("brand", "str", codes=("gotone", "mzone", "easyown")),
+                Column("payment_method", "str", codes=("prepaid", "postpaid_cash", "bank_debit")),
+                Column("activation_date", "date"),
+                Column("number_level", "int", valid_range=(0, 4)),
+                Column("terminal_class", "str", nullable=True, max_null_share=0.10,
+                       codes=("feature_phone", "smartphone_4g", "smartphone_5g")),
+                Column("status", "str", codes=("active", "closed")),
+                Column("close_date", "date", nullable=True, max_null_share=1.0),
+            ),
+            key=("msisdn",), monthly=False,
+            description="subscriber master (用户资料), one row per phone number",
+        ),
+        Table(
+            "monthly_bills",
+            (
+                MSISDN,
+                Column("bill_month", "str"),
+                Column("total_fee", "float", valid_range=(0, 100_000)),
+                Column("plan_fee", "float", valid_range=(0, 100_000)),
+                Column("voice_fee", "float", valid_range=(0, 100_000)),
+                Column("data_fee", "float", valid_range=(0, 100_000)),
+                Column("sms_fee", "float", valid_range=(0, 100_000)),
+                Column("vas_fee", "float", nullable=True, valid_range=(0, 100_000),
+                       max_null_share=0.02),
+                Column("roaming_fee", "float", valid_range=(0, 100_000)),
+            ),
+            key=("msisdn", "bill_month"), monthly=True, time_column="bill_month",
+            description="monthly bills (账单), one row per number per month",
+        ),
+        Table(
+            "payments",
+            (
+                MSISDN,
+                Column("bill_month", "str"),
+                Column("amount_due", "float", valid_range=(0, 100_000)),
+                Column("amount_paid", "float", valid_range=(0, 100_000)),
+                Column("payment_date", "date", nullable=True, max_null_share=0.5),
+                Column("arrears_amount", "float", valid_range=(0, 100_000)),
+                Column("suspended_for_arrears", "bool"),
+            ),
+            key=("msisdn", "bill_month"), monthly=True, time_column="bill_month",
+            description="payments and arrears (缴费/欠费) per bill",
+        ),
+        Table(
+            "usage",
+            (
+                MSISDN,
+                Column("month", "str"),
+                Column("voice_minutes", "float", valid_range=(0, 50_000)),
+                Column("data_mb", "float", nullable=True, valid_range=(0, 5_000_000),
+                       max_null_share=0.03),
+                Column("sms_count", "int", valid_range=(0, 100_000)),
+                Column("mms_count", "int", valid_range=(0, 100_000)),
+                Column("roaming_minutes", "float", valid_range=(0, 50_000)),
+                Column("boundary_roaming_minutes", "float", valid_range=(0, 50_000)),
+                Column("monternet_ports", "int", valid_range=(0, 200)),
+                Column("ringback_tone", "bool"),
+                Column("distinct_callees", "int", valid_range=(0, 100_000)),
+            ),
+            key=("msisdn", "month"), monthly=True, time_column="month",
+            description="monthly usage (语音、GPRS、短彩信、漫游、梦网)",
+        ),
+        Table(
+            "complaints",
+            (
+                Column("complaint_id", "str"),
+                MSISDN,
+                Column("complaint_time", "timestamp"),
+                Column("category", "str", codes=(
+                    "billing", "network", "service", "value_added", "other")),
+                Column("outcome", "str", codes=("resolved", "refunded", "rejected", "escalated")),
+                Column("satisfaction", "float", nullable=True, valid_range=(1, 5),
+                       max_null_share=0.8),
+            ),
+            key=("complaint_id",), monthly=True, time_column="complaint_time",
+            description="complaint work orders (投诉工单) with outcome and survey",
+        ),
+        Table(
+            "refunds",
+            (
+                Column("refund_id", "str"),
+                MSISDN,
+                Column("refund_time", "timestamp"),
+                Column("amount", "float", valid_range=(0, 100_000)),
+                Column("is_double_refund", "bool"),
+                Column("complaint_id", "str", nullable=True, max_null_share=0.2),
+            ),
+            key=("refund_id",), monthly=True, time_column="refund_time",
+            description="refunds (退费), double refunds (双返) flagged",
+        ),
+        Table(
+            "billing_inquiries",
+            (
+                MSISDN,
+                Column("inquiry_time", "timestamp"),
+                Column("channel", "str", codes=("ivr", "sms", "app", "agent")),
+            ),
+            key=("msisdn", "inquiry_time", "channel"), monthly=True, time_column="inquiry_time",
+            description="billing inquiries (话费查询)",
+        ),
+        Table(
+            "channel_contacts",
+            (
+                MSISDN,
+                Column("contact_time", "timestamp"),
+                Column("channel", "str", codes=CHANNELS),
+                Column("campaign_response", "bool", nullable=True, max_null_share=1.0),
+            ),
+            key=("msisdn", "contact_time", "channel"), monthly=True, time_column="contact_time",
+            description="contacts through every service channel; outbound ones record the response",
+        ),
+        Table(
+            "red_black_list",
+            (
+                MSISDN,
+                Column("list_type", "str", codes=("red", "black")),
+                Column("listed_date", "date"),
+                Column("reason", "str", nullable=True, max_null_share=1.0),
+            ),
+            key=("msisdn", "list_type"), monthly=False,
+            description="externally imported red and black lists (红/黑名单)",
+        ),
+    )
+}
+
+
+def partition_path(root, table: str, province: str, month: str | None = None):
+    """Where one partition of a raw table lives under ``root``."""
+    from pathlib import Path
+
+    base = Path(root) / table / f"province={province}"
+    if TABLES[table].monthly:
+        base = base / f"month={month}"
+    return base / "part-0.parquet"

@@ -1,0 +1,55 @@
+"""One typed settings object; every path derives from the work directory.
+
+Defaults run embedded (SQLite online store, DuckDB over local Parquet). Production
+overrides by environment (``TELCOML_ONLINE_STORE=redis``, ``TELCOML_REDIS_URL=...``).
+Importing this module has no side effects: nothing is created until a stage asks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Platform settings, overridable by ``TELCOML_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TELCOML_", extra="ignore")
+
+    workdir: Path = Field(Path("telcoml-work"), description="Everything a run writes lives here.")
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str = "127.0.0.1:6379"
+    offline_store: Literal["duckdb", "file"] = "duckdb"
+    project: str = "telcoml"
+
+    @property
+    def raw_dir(self) -> Path:
+        """Immutable raw operational tables, partitioned by table/province/month."""
+        return self.workdir / "raw"
+
+    @property
+    def offline_dir(self) -> Path:
+        """Indicator snapshots per feature view: the Feast offline store's files."""
+        return self.workdir / "offline"
+
+    @property
+    def truth_dir(self) -> Path:
+        """Labels and the oracle's true probabilities: never features."""
+        return self.workdir / "truth"
+
+    @property
+    def feature_repo_dir(self) -> Path:
+        return self.workdir / "feature_repo"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.workdir / "reports"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. from CLI options) on top."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

@@ -104,7 +104,8 @@ def aggregate_month(index: pd.Index, tables: Mapping[str, pd.DataFrame]) -> Mont
     agg["satisfaction_n"] = _count(n, pos, (~np.isnan(sat)).astype(float))
     last = np.full(n, -np.inf)
     if len(comp):
-        seconds = pd.to_datetime(comp["complaint_time"], utc=True).astype("int64").to_numpy() / 1e9
+        times = pd.to_datetime(comp["complaint_time"], utc=True).dt.tz_convert(None)
+        seconds = times.to_numpy().astype("datetime64[s]").astype(np.int64).astype(float)
         keep = pos >= 0
         np.maximum.at(last, pos[keep], seconds[keep])
     agg["last_complaint_epoch"] = last
@@ -260,7 +261,11 @@ def build_indicators(
             frame = indicators_at(subscribers, red_black, history, month)
             created = pd.Timestamp.now(tz="UTC")
             for subject, view in split_by_subject(frame).items():
-                view = view.assign(created_timestamp=created)
+                # Microsecond timestamps: DuckDB cannot cast nanosecond ones with a time zone.
+                view = view.assign(
+                    event_timestamp=view["event_timestamp"].astype("datetime64[us, UTC]"),
+                    created_timestamp=pd.Series(created, index=view.index).astype("datetime64[us, UTC]"),
+                )
                 atomic_write_parquet(view, offline_file(offline_dir, subject, province, month))
             rows += len(frame)
             if progress:

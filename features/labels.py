@@ -24,7 +24,7 @@ CREDIT_GRADES = (
     (5, "信用极好", "excellent"),
 )
 #: Ordered-logit cut points on the credit score: P(grade <= k) = sigmoid(cut_k - score).
-CREDIT_CUTS = np.array([1.2, 2.6, 4.6, 6.2])
+CREDIT_CUTS = np.array([0.4, 2.3, 4.5, 5.7])
 SENSITIVITY_NOISE_SD = 8.0
 
 INPUTS: dict[str, tuple[str, ...]] = {

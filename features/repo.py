@@ -1,0 +1,89 @@
+"""The Feast feature repository, declared from the indicator library.
+
+entity -> sources -> feature views -> feature services, one short comment above each.
+Paths are the only thing that varies between machines, so the declarations take the
+offline directory as an argument; infrastructure lives in ``feature_store.yaml``
+(written by ``features.store``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.data_format import ParquetFormat
+from feast.types import Float64, Int64, String
+
+from features import indicators as lib
+
+#: Version of every task's feature contract; bump when a service's indicators change.
+CONTRACT_VERSION = 1
+#: Indicators are month-end snapshots; a snapshot older than this is not served.
+SNAPSHOT_TTL = timedelta(days=40)
+_FEAST_TYPES = {"int": Int64, "float": Float64, "category": String}
+
+# The customer, keyed by phone number (MSISDN) as the interaction interface is.
+customer = Entity(
+    name="customer",
+    join_keys=["msisdn"],
+    value_type=ValueType.STRING,
+    description="A mobile subscriber, keyed by the 11-digit phone number",
+)
+
+
+def source(offline_dir: Path, subject: str) -> FileSource:
+    """Month-end indicator snapshots of one subject: one Parquet file per province and month."""
+    return FileSource(
+        name=f"{subject}_snapshots",
+        path=str(Path(offline_dir).resolve() / subject / "*.parquet"),
+        file_format=ParquetFormat(),
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created_timestamp",
+    )
+
+
+def feature_view(offline_dir: Path, subject: str) -> FeatureView:
+    """One feature view per subject, its fields and descriptions from the library."""
+    return FeatureView(
+        name=subject,
+        entities=[customer],
+        ttl=SNAPSHOT_TTL,
+        schema=[
+            Field(name=i.id, dtype=_FEAST_TYPES[i.kind], description=f"{i.name_en} ({i.name_zh}): {i.definition}")
+            for i in lib.by_subject(subject)
+        ],
+        source=source(offline_dir, subject),
+        online=True,
+        tags={"subject": subject},
+    )
+
+
+def service_name(task: str, province: str | None = None, version: int = CONTRACT_VERSION) -> str:
+    """A model's feature contract name, e.g. ``credit_grade_v1`` or ``credit_grade_gd_v1``."""
+    middle = f"_{province.lower()}" if province else ""
+    return f"{task}{middle}_v{version}"
+
+
+def feature_service(task: str, views: dict[str, FeatureView], indicator_ids: list[str] | None = None,
+                    province: str | None = None) -> FeatureService:
+    """A task's versioned feature contract: its indicators, grouped by feature view."""
+    ids = indicator_ids if indicator_ids is not None else [i.id for i in lib.for_task(task)]
+    projections = []
+    for subject, view in views.items():
+        chosen = [i for i in ids if lib.BY_ID[i].subject == subject]
+        if chosen:
+            projections.append(view[chosen])
+    return FeatureService(
+        name=service_name(task, province),
+        features=projections,
+        tags={"task": task, "province": province or "all", "indicators": ",".join(ids)},
+        description=f"Feature contract of the {task.replace('_', ' ')} model",
+    )
+
+
+def definitions(offline_dir: Path) -> list:
+    """Every Feast object of the repository, ready for ``FeatureStore.apply``."""
+    views = {s: feature_view(offline_dir, s) for s in lib.SUBJECTS}
+    services = [feature_service(task, views) for task in lib.TASKS]
+    return [customer, *views.values(), *services]

@@ -1,0 +1,87 @@
+"""Open the feature store for a work directory, apply the repository, materialize, look up.
+
+The online store is SQLite by default and Redis by configuration; the offline store is
+DuckDB over the Parquet snapshots (``TELCOML_OFFLINE_STORE=file`` selects Feast's Dask
+file store). A ``feature_store.yaml`` is written so the Feast CLI and UI work too.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import pandas as pd
+import yaml
+from feast import FeatureStore
+from feast.repo_config import RepoConfig
+
+from features.io import atomic_write_text, snapshot_time
+from features.repo import definitions, service_name
+from telcoml.errors import NotReadyError
+from telcoml.settings import Settings
+
+logging.getLogger("feast").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", module="feast")
+
+
+def repo_config_dict(settings: Settings) -> dict:
+    """The feature_store.yaml content for these settings."""
+    repo = settings.feature_repo_dir.resolve()
+    online = (
+        {"type": "redis", "connection_string": settings.redis_url}
+        if settings.online_store == "redis"
+        else {"type": "sqlite", "path": str(repo / "online_store.db")}
+    )
+    offline = {"type": "duckdb"} if settings.offline_store == "duckdb" else {"type": "file"}
+    return {
+        "project": settings.project,
+        "provider": "local",
+        "registry": {"registry_type": "file", "path": str(repo / "registry.db"), "cache_ttl_seconds": 60},
+        "online_store": online,
+        "offline_store": offline,
+        "entity_key_serialization_version": 3,
+        "auth": {"type": "no_auth"},
+    }
+
+
+def open_store(settings: Settings) -> FeatureStore:
+    """A FeatureStore for the settings' work directory (writes feature_store.yaml)."""
+    repo = settings.feature_repo_dir
+    repo.mkdir(parents=True, exist_ok=True)
+    cfg = repo_config_dict(settings)
+    atomic_write_text(yaml.safe_dump(cfg, sort_keys=False), repo / "feature_store.yaml")
+    return FeatureStore(config=RepoConfig(repo_path=repo.resolve(), **cfg))
+
+
+def apply_repository(settings: Settings, extra: Sequence = ()) -> FeatureStore:
+    """Register the entity, feature views and services (plus ``extra`` objects)."""
+    store = open_store(settings)
+    store.apply([*definitions(settings.offline_dir), *extra])
+    return store
+
+
+def materialize_latest(store: FeatureStore, month: str, views: Sequence[str] | None = None) -> None:
+    """Load the snapshot of ``month`` (the latest) into the online store."""
+    end = snapshot_time(month).to_pydatetime()
+    start = (snapshot_time(month) - pd.Timedelta(days=1)).to_pydatetime()
+    store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views) if views else None)
+
+
+def online_view(store: FeatureStore, msisdns: Sequence[str], task: str, province: str | None = None) -> pd.DataFrame:
+    """Online indicators of customers through a task's feature service."""
+    service = store.get_feature_service(service_name(task, province))
+    result = store.get_online_features(features=service, entity_rows=[{"msisdn": m} for m in msisdns])
+    return result.to_df()
+
+
+def training_frame(store: FeatureStore, entity_df: pd.DataFrame, task: str, province: str | None = None) -> pd.DataFrame:
+    """Point-in-time correct indicators for (msisdn, event_timestamp) rows, by the task's service."""
+    if entity_df.empty:
+        raise NotReadyError("no customers to fetch indicators for (empty entity frame)")
+    service = store.get_feature_service(service_name(task, province))
+    return store.get_historical_features(entity_df=entity_df, features=service).to_df()
+
+
+__all__ = ["open_store", "apply_repository", "materialize_latest", "online_view", "training_frame",
+           "repo_config_dict"]

@@ -127,7 +127,7 @@ def aggregate_month(index: pd.Index, tables: Mapping[str, pd.DataFrame]) -> Mont
     response = con["campaign_response"]
     answered = response.notna().to_numpy()
     agg["outbound_answered"] = _count(n, pos, answered.astype(float))
-    agg["outbound_responded"] = _count(n, pos, (response.fillna(False).astype(bool)).to_numpy(float))
+    agg["outbound_responded"] = _count(n, pos, response.astype("boolean").fillna(False).to_numpy(dtype=float))
     return agg
 
 

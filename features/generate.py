@@ -231,6 +231,12 @@ def _event_times(rng: np.random.Generator, month: str, count: int) -> np.ndarray
     return start + rng.integers(0, seconds, count).astype("timedelta64[s]")
 
 
+def _ids(kind: str, province: str, month: str, count: int) -> np.ndarray:
+    """Work-order style identifiers, e.g. CGD2026010000042."""
+    prefix = f"{kind}{province}{month.replace('-', '')}"
+    return np.array([f"{prefix}{i:07d}" for i in range(count)], dtype=object)
+
+
 def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=categories)
 
@@ -329,8 +335,7 @@ def simulate_month(pop: Population, active: np.ndarray, fee_history: list[np.nda
     answered = rng.random(k) < 0.55
     sat_mean = 4.3 - 0.5 * grievance[comp_idx] - 1.2 * (outcome == 2) - 0.4 * (outcome == 3)
     satisfaction = np.where(answered, np.clip(np.round(sat_mean + rng.normal(0, 0.7, k)), 1, 5), np.nan)
-    comp_ids = np.char.add(f"C{pop.master['province'].iat[0]}{month.replace('-', '')}",
-                           np.char.zfill(np.arange(k).astype(str), 7))
+    comp_ids = _ids("C", pop.master["province"].iat[0], month, k)
     complaints = pd.DataFrame({
         "complaint_id": comp_ids, "msisdn": _categorical(idx[comp_idx], numbers),
         "complaint_time": _event_times(rng, month, k),
@@ -351,8 +356,7 @@ def simulate_month(pop: Population, active: np.ndarray, fee_history: list[np.nda
     ref_time = np.minimum(ref_time, end)
     ref_abuser = t["abuser"][idx][ref_cust]
     refunds = pd.DataFrame({
-        "refund_id": np.char.add(f"R{pop.master['province'].iat[0]}{month.replace('-', '')}",
-                                 np.char.zfill(np.arange(r).astype(str), 7)),
+        "refund_id": _ids("R", pop.master["province"].iat[0], month, r),
         "msisdn": _categorical(idx[ref_cust], numbers),
         "refund_time": ref_time,
         "amount": np.round(np.minimum(np.exp(rng.normal(3.0, 0.8, r)), 2000), 2),

@@ -23,8 +23,9 @@ CREDIT_GRADES = (
     (4, "信用较好", "good"),
     (5, "信用极好", "excellent"),
 )
-#: Ordered-logit cut points on the credit score: P(grade <= k) = sigmoid(cut_k - score).
-CREDIT_CUTS = np.array([0.4, 2.3, 4.5, 5.7])
+#: Ordered-logit cut points and scale: P(grade <= k) = sigmoid((cut_k - score) / scale).
+CREDIT_CUTS = np.array([1.5, 2.7, 4.2, 5.1])
+CREDIT_SCALE = 0.6
 SENSITIVITY_NOISE_SD = 8.0
 
 INPUTS: dict[str, tuple[str, ...]] = {
@@ -105,7 +106,7 @@ def credit_score(frame: pd.DataFrame) -> np.ndarray:
 def credit_grade_probabilities(frame: pd.DataFrame) -> np.ndarray:
     """P(grade = 1..5) per customer, shape (n, 5), by an ordered logit on the credit score."""
     score = credit_score(frame)
-    cumulative = _sigmoid(CREDIT_CUTS[None, :] - score[:, None])
+    cumulative = _sigmoid((CREDIT_CUTS[None, :] - score[:, None]) / CREDIT_SCALE)
     cumulative = np.hstack([np.zeros((len(score), 1)), cumulative, np.ones((len(score), 1))])
     return np.diff(cumulative, axis=1)
 

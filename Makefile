@@ -1,0 +1,40 @@
+# telcoml: `make demo` and `make test` are all a fresh machine needs.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+UV      := $(PY) -m uv
+WORKDIR ?= telcoml-work
+CUSTOMERS ?= 20000
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-all bench lock clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## Create .venv with the locked dependencies (requirements.lock)
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install -q uv
+	@test -x $(BIN)/python || $(UV) venv -q --python $(PY) $(VENV)
+	$(UV) pip sync -q --python $(BIN)/python requirements.lock
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+demo: install ## Run the main job on embedded defaults (WORKDIR, CUSTOMERS)
+	$(BIN)/telcoml demo --workdir $(WORKDIR) --customers $(CUSTOMERS)
+
+test: install ## Fast tests (no slow or Redis-marked ones)
+	$(BIN)/pytest -q
+
+test-all: install ## Every test, slow and service-backed ones included (what CI runs)
+	$(BIN)/pytest -q -m "" -p no:cacheprovider
+
+bench: install ## Feature-store benchmarks (rows/s, memory, online latency); see benchmarks/
+	$(BIN)/python benchmarks/bench_features.py
+
+lock: ## Re-resolve requirements.lock from pyproject.toml
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements.lock
+
+clean: ## Remove the demo work directory
+	rm -rf $(WORKDIR)

@@ -1,0 +1,222 @@
+"""The ``telcoml`` command line: one entry point, a subcommand per stage.
+
+Errors a user can meet (``TelcomlError``) print as one clear message and exit 1; no
+traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features import indicators as lib
+from telcoml.errors import TelcomlError
+from telcoml.settings import Settings, get_settings
+
+app = typer.Typer(help="telcoml: customer evaluations for customer service.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console()
+
+Workdir = Annotated[Optional[Path], typer.Option("--workdir", "-w", help="Work directory (default: $TELCOML_WORKDIR or ./telcoml-work).")]
+OnlineStore = Annotated[Optional[str], typer.Option("--online-store", help="sqlite (default) or redis.")]
+
+
+def _settings(workdir: Path | None, online_store: str | None = None) -> Settings:
+    return get_settings(workdir=workdir, online_store=online_store)
+
+
+def user_errors(func):
+    """Turn the project's own errors into a clear message and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except TelcomlError as err:
+            console.print(f"[bold red]error:[/] {err}")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def _bars():
+    """Progress bars for long steps; the pipeline asks for one bar per stage."""
+    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        def make(description: str, total: int, _unit: int = 0):
+            task = progress.add_task(description, total=total)
+            return lambda n=1: progress.advance(task, n)
+        yield make
+
+
+def _generator_config(customers: int, months: int, start_month: str, seed: int, drift_month: str | None,
+                      provinces: str):
+    from features.generate import GeneratorConfig
+
+    return GeneratorConfig(customers=customers, months=months, start_month=start_month, seed=seed,
+                           drift_month=drift_month or None,
+                           provinces=tuple(p.strip().upper() for p in provinces.split(",") if p.strip()))
+
+
+def _print_quality(report) -> None:
+    table = Table(title="Data quality gate (completeness, accuracy, timeliness, authenticity)")
+    for col in ("table", "rows", "reject", "warn"):
+        table.add_column(col, justify="right" if col != "table" else "left")
+    for name, summary in report.per_table.items():
+        counts = {"reject": 0, "warn": 0}
+        for p in report.problems:
+            if p.table == name:
+                counts[p.severity] += 1
+        table.add_row(name, f"{summary.get('rows', 0):,}", str(counts["reject"]), str(counts["warn"]))
+    console.print(table)
+    for p in report.problems[:10]:
+        console.print(f"  [{'red' if p.severity == 'reject' else 'yellow'}]{p.severity}[/] {p}")
+
+
+@app.command()
+@user_errors
+def generate(
+    workdir: Workdir = None,
+    customers: Annotated[int, typer.Option(help="Subscribers across all provinces.")] = 10_000,
+    months: Annotated[int, typer.Option(help="Months of history.")] = 12,
+    start_month: Annotated[str, typer.Option(help="First month, YYYY-MM.")] = "2025-11",
+    seed: int = 7,
+    drift_month: Annotated[str, typer.Option(help="Month the world changes (tariff change, competitor offer); '' for none.")] = "2026-10",
+    provinces: Annotated[str, typer.Option(help="Comma-separated province codes.")] = "GD,SC,HE,ZJ",
+) -> None:
+    """Generate synthetic operator data, pass it through the quality gate and publish it."""
+    from telcoml.pipeline import generate_stage
+
+    settings = _settings(workdir)
+    config = _generator_config(customers, months, start_month, seed, drift_month, provinces)
+    with _bars() as bars:
+        report = generate_stage(settings, config, progress=bars)
+    _print_quality(report)
+
+
+@app.command()
+@user_errors
+def ingest(
+    source: Annotated[Path, typer.Argument(help="Folder laid out like raw/: <table>/province=XX[/month=YYYY-MM]/part-0.parquet")],
+    workdir: Workdir = None,
+) -> None:
+    """Ingest raw tables from a folder: all checked first, then each file replaced atomically."""
+    from features.quality import ingest as ingest_files
+    from telcoml.pipeline import write_quality_report
+
+    settings = _settings(workdir)
+    report = ingest_files(source, settings.raw_dir)
+    write_quality_report(settings, report, "raw")
+    _print_quality(report)
+
+
+@app.command()
+@user_errors
+def quality(workdir: Workdir = None) -> None:
+    """Check the raw tables on the four quality dimensions; exit 1 on rejections."""
+    from telcoml.pipeline import quality_stage
+
+    report = quality_stage(_settings(workdir))
+    _print_quality(report)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def build(workdir: Workdir = None) -> None:
+    """Compute every indicator per customer per month into the offline store."""
+    from telcoml.pipeline import indicator_stage
+
+    with _bars() as bars:
+        rows, problems = indicator_stage(_settings(workdir), progress=bars)
+    console.print(f"indicators: {rows:,} customer-months written")
+    for p in problems:
+        console.print(f"  [yellow]{p}[/]")
+
+
+@app.command()
+@user_errors
+def materialize(workdir: Workdir = None, online_store: OnlineStore = None,
+                month: Annotated[Optional[str], typer.Option(help="Snapshot month (default: the latest).")] = None) -> None:
+    """Register the Feast repository and load a snapshot into the online store."""
+    from telcoml.pipeline import feature_store_stage
+
+    loaded = feature_store_stage(_settings(workdir, online_store), month)
+    console.print(f"online store loaded with the {loaded} snapshot")
+
+
+@app.command()
+@user_errors
+def customer(msisdn: str, workdir: Workdir = None, online_store: OnlineStore = None) -> None:
+    """Show one customer's unified view from the online store."""
+    from telcoml.pipeline import unified_view
+
+    _print_view(msisdn, unified_view(_settings(workdir, online_store), msisdn))
+
+
+def _print_view(msisdn: str, view) -> None:
+    table = Table(title=f"Customer {msisdn}: unified view (online store)")
+    for col in ("subject", "indicator", "指标", "value", "unit", "credit spec"):
+        table.add_column(col)
+    for row in view.itertuples():
+        value = "—" if row.value is None or row.value != row.value else (
+            f"{row.value:,.2f}" if isinstance(row.value, float) else str(row.value))
+        table.add_row(row.subject, row.name_en, row.name_zh, value, row.unit, row.credit)
+    console.print(table)
+
+
+@app.command()
+def indicators(task: Annotated[Optional[str], typer.Option(help="Only the indicators of this task.")] = None) -> None:
+    """List the indicator library: names, definitions, units and credit-specification role."""
+    chosen = lib.for_task(task) if task else list(lib.CATALOGUE)
+    table = Table(title="Indicator library" + (f" — {task}" if task else ""))
+    for col in ("id", "指标", "name", "definition", "unit", "range", "credit spec"):
+        table.add_column(col, overflow="fold")
+    for i in chosen:
+        rng = ", ".join(i.codes) if i.codes else (f"{i.valid_range[0]:g}–{i.valid_range[1]:g}" if i.valid_range else "")
+        table.add_row(i.id, i.name_zh, i.name_en, i.formula, i.unit, rng, i.credit_role or "")
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def demo(
+    workdir: Workdir = None,
+    customers: Annotated[int, typer.Option(help="Subscribers across all provinces.")] = 20_000,
+    months: int = 12,
+    seed: int = 7,
+    online_store: OnlineStore = None,
+) -> None:
+    """The main job on embedded defaults: generate, gate, indicators, Feast, one customer's view."""
+    from telcoml import pipeline
+
+    settings = _settings(workdir, online_store)
+    console.rule(f"telcoml demo in {settings.workdir}")
+    started = time.perf_counter()
+    config = _generator_config(customers, months, "2025-11", seed, "2026-10", "GD,SC,HE,ZJ")
+    with _bars() as bars:
+        report = pipeline.generate_stage(settings, config, progress=bars)
+        rows, problems = pipeline.indicator_stage(settings, progress=bars)
+    _print_quality(report)
+    console.print(f"indicators: {rows:,} customer-months; {len(problems)} indicator warnings")
+    with console.status("feast apply + materialize"):
+        month = pipeline.feature_store_stage(settings)
+    console.print(f"feature store: repository applied, {month} snapshot online ({settings.online_store})")
+    msisdn = pipeline.sample_customer(settings)
+    _print_view(msisdn, pipeline.unified_view(settings, msisdn))
+    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; "
+                  f"next: `telcoml customer {msisdn} --workdir {settings.workdir}`")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,62 @@
+"""Shared fixtures: one tiny synthetic world, generated, built and loaded once per session."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.build import available_months, available_provinces, build_indicators
+from features.generate import GeneratorConfig, generate
+from features.store import apply_repository, materialize_latest
+from telcoml.settings import Settings
+
+TINY = GeneratorConfig(customers=800, months=4, start_month="2026-01", provinces=("GD", "SC"),
+                       seed=11, drift_month="2026-04")
+
+
+@dataclass
+class World:
+    settings: Settings
+    config: GeneratorConfig
+    months: list[str]
+    labels: pd.DataFrame
+
+    def store(self):
+        from features.store import open_store
+
+        return open_store(self.settings)
+
+
+def build_world(workdir: Path, config: GeneratorConfig = TINY, **settings) -> World:
+    s = Settings(workdir=workdir, **settings)
+    generate(config, s.raw_dir, s.truth_dir)
+    months = available_months(s.raw_dir, config.provinces[0])
+    build_indicators(s.raw_dir, s.offline_dir, available_provinces(s.raw_dir), months)
+    store = apply_repository(s)
+    materialize_latest(store, months[-1])
+    labels = pd.concat([pd.read_parquet(p) for p in sorted((s.truth_dir / "labels").glob("*.parquet"))],
+                       ignore_index=True)
+    return World(s, config, months, labels)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> World:
+    """800 customers, 4 months, two provinces; SQLite online store."""
+    return build_world(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("TELCOML_REDIS_URL", "127.0.0.1:6379")
+    import redis
+
+    host, port = url.split(",")[0].split(":")
+    try:
+        redis.Redis(host=host, port=int(port), socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError as err:  # a missing service is a failure in CI, not a skip
+        pytest.fail(f"Redis is not reachable at {url}: {err}")
+    return url

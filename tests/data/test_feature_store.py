@@ -1,0 +1,107 @@
+"""The Feast store: point-in-time correctness, online/offline agreement, SQLite and Redis."""
+
+import math
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import indicators as lib
+from features.io import snapshot_time
+from features.store import online_view, training_frame
+
+CREDIT = [i.id for i in lib.for_task(lib.CREDIT_GRADE)]
+
+
+def _same(a, b) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def test_point_in_time_join_never_reads_after_the_snapshot(tiny_world):
+    store = tiny_world.store()
+    first, second = tiny_world.months[1], tiny_world.months[2]
+    customers = tiny_world.labels.query("month == @second")["msisdn"].head(50).tolist()
+    # Ask for each customer at the first snapshot: values must be the first month's,
+    # even though a later snapshot exists in the offline store.
+    entity = pd.DataFrame({"msisdn": customers, "event_timestamp": snapshot_time(first)})
+    frame = training_frame(store, entity, lib.CHURN).set_index("msisdn")
+    offline = {}
+    for subject in lib.SUBJECTS:
+        files = [f for f in (tiny_world.settings.offline_dir / subject).glob("*.parquet")]
+        offline[subject] = pd.concat([pd.read_parquet(f) for f in files])
+    billing = offline["billing_payment"].set_index(["msisdn", "event_timestamp"])
+    changed = 0
+    for m in customers:
+        want = billing.loc[(m, snapshot_time(first)), "monthly_consumption"]
+        later = billing.loc[(m, snapshot_time(second)), "monthly_consumption"]
+        assert frame.loc[m, "monthly_consumption"] == pytest.approx(want)
+        changed += want != later
+    assert changed >= 40  # bills move month to month, so taking the later one would show
+    # A timestamp before any snapshot finds nothing: no future value leaks backwards.
+    early = pd.DataFrame({"msisdn": customers[:5], "event_timestamp": snapshot_time(first) - pd.Timedelta(days=45)})
+    before = training_frame(store, early, lib.CHURN)
+    assert before["monthly_consumption"].isna().all()
+
+
+def test_snapshot_between_months_takes_the_earlier_one(tiny_world):
+    store = tiny_world.store()
+    first = tiny_world.months[1]
+    m = tiny_world.labels.query("month == @first")["msisdn"].iloc[0]
+    mid = snapshot_time(first) + pd.Timedelta(days=10)  # inside the next month, before its snapshot
+    got = training_frame(store, pd.DataFrame({"msisdn": [m], "event_timestamp": [mid]}), lib.CHURN)
+    exact = training_frame(store, pd.DataFrame({"msisdn": [m], "event_timestamp": [snapshot_time(first)]}), lib.CHURN)
+    cols = [c for c in got.columns if c not in ("msisdn", "event_timestamp")]
+    assert all(_same(a, b) for a, b in zip(got[cols].iloc[0], exact[cols].iloc[0]))
+
+
+def _online_offline_agree(world, online_store):
+    latest = world.months[-1]
+    customers = world.labels.query("month == @latest")["msisdn"].sample(40, random_state=1).tolist()
+    online = online_view(online_store, customers, lib.CREDIT_GRADE).set_index("msisdn")
+    entity = pd.DataFrame({"msisdn": customers, "event_timestamp": snapshot_time(latest)})
+    offline = training_frame(world.store(), entity, lib.CREDIT_GRADE).set_index("msisdn")
+    assert set(CREDIT) <= set(online.columns)
+    mismatches = [(m, c, online.loc[m, c], offline.loc[m, c]) for m in customers for c in CREDIT
+                  if not _same(online.loc[m, c], offline.loc[m, c])]
+    assert not mismatches, mismatches[:5]
+
+
+def test_online_and_offline_values_agree_sqlite(tiny_world):
+    _online_offline_agree(tiny_world, tiny_world.store())
+
+
+def test_unknown_customer_has_no_online_values(tiny_world):
+    frame = online_view(tiny_world.store(), ["19999999999"], lib.CHURN)
+    assert frame.drop(columns=["msisdn"]).isna().all(axis=None)
+
+
+def test_every_task_has_a_versioned_feature_service(tiny_world):
+    store = tiny_world.store()
+    names = {s.name for s in store.list_feature_services()}
+    assert {f"{t}_v1" for t in lib.TASKS} <= names
+    credit = store.get_feature_service("credit_grade_v1")
+    refs = {f.name for proj in credit.feature_view_projections for f in proj.features}
+    assert {i.id for i in lib.credit_indicators()} <= refs
+
+
+@pytest.mark.redis
+def test_online_and_offline_values_agree_redis(tiny_world, redis_url):
+    from features.store import materialize_latest, open_store
+    from telcoml.settings import Settings
+
+    settings = Settings(workdir=tiny_world.settings.workdir, online_store="redis", redis_url=redis_url,
+                        project=f"t{uuid.uuid4().hex[:8]}")
+    store = open_store(settings)
+    from features.repo import definitions
+
+    store.apply(definitions(settings.offline_dir))
+    materialize_latest(store, tiny_world.months[-1])
+    try:
+        _online_offline_agree(tiny_world, store)
+    finally:
+        store.teardown()

@@ -1,0 +1,38 @@
+"""The `telcoml` command line end to end on tiny data, and its clear errors."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from telcoml.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_runs_the_main_job_and_shows_a_customer(tmp_path):
+    result = runner.invoke(app, ["demo", "--workdir", str(tmp_path), "--customers", "600", "--months", "3"])
+    assert result.exit_code == 0, result.output
+    assert "unified view" in result.output and "投诉处理满意度" in result.output
+    assert (tmp_path / "feature_repo" / "feature_store.yaml").exists()
+    assert (tmp_path / "reports" / "quality" / "raw.json").exists()
+    msisdn = result.output.split("telcoml customer ")[1].split()[0]
+    again = runner.invoke(app, ["customer", msisdn, "--workdir", str(tmp_path)])
+    assert again.exit_code == 0 and "Complaint record" in again.output
+
+
+def test_unknown_customer_is_a_clear_error_not_a_traceback(tiny_world):
+    result = runner.invoke(app, ["customer", "19999999999", "--workdir", str(tiny_world.settings.workdir)])
+    assert result.exit_code == 1
+    assert "no indicators in the online store" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_steps_out_of_order_say_what_to_run(tmp_path):
+    result = runner.invoke(app, ["build", "--workdir", str(tmp_path)])
+    assert result.exit_code == 1 and "telcoml generate" in result.output
+
+
+def test_indicator_list_shows_both_languages():
+    result = runner.invoke(app, ["indicators", "--task", "credit_grade"])
+    assert result.exit_code == 0
+    assert "客户类别" in result.output and "mandatory" in result.output and "optional" in result.output

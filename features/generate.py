@@ -344,7 +344,7 @@ def simulate_month(pop: Population, active: np.ndarray, fee_history: list[np.nda
     })
 
     refunded = outcome == 1
-    goodwill_n = rng.poisson(0.002, m)  # refunds without a complaint: billing corrections
+    goodwill_n = rng.poisson(0.0005, m)  # refunds without a complaint: billing corrections
     goodwill_idx = np.repeat(np.arange(m), goodwill_n)
     ref_cust = np.concatenate([comp_idx[refunded], goodwill_idx])
     r = len(ref_cust)

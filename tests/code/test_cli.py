@@ -4,32 +4,44 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from telcoml import cli
 from telcoml.cli import app
 
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Tables as a person sees them on a wide terminal (the runner's default is 80 columns)."""
+    monkeypatch.setattr(cli.console, "width", 240)
+
+
+def _text(result) -> str:
+    """The output with line wrapping undone (rich wraps at the runner's terminal width)."""
+    return " ".join(result.output.split())
+
+
 def test_demo_runs_the_main_job_and_shows_a_customer(tmp_path):
     result = runner.invoke(app, ["demo", "--workdir", str(tmp_path), "--customers", "600", "--months", "3"])
     assert result.exit_code == 0, result.output
-    assert "unified view" in result.output and "投诉处理满意度" in result.output
+    assert "unified view" in _text(result) and "投诉处理满意度" in result.output
     assert (tmp_path / "feature_repo" / "feature_store.yaml").exists()
     assert (tmp_path / "reports" / "quality" / "raw.json").exists()
-    msisdn = result.output.split("telcoml customer ")[1].split()[0]
+    msisdn = _text(result).split("telcoml customer ")[1].split()[0]
     again = runner.invoke(app, ["customer", msisdn, "--workdir", str(tmp_path)])
-    assert again.exit_code == 0 and "Complaint record" in again.output
+    assert again.exit_code == 0 and "Complaint record" in _text(again)
 
 
 def test_unknown_customer_is_a_clear_error_not_a_traceback(tiny_world):
     result = runner.invoke(app, ["customer", "19999999999", "--workdir", str(tiny_world.settings.workdir)])
     assert result.exit_code == 1
-    assert "no indicators in the online store" in result.output
+    assert "no indicators in the online store" in _text(result)
     assert "Traceback" not in result.output
 
 
 def test_steps_out_of_order_say_what_to_run(tmp_path):
     result = runner.invoke(app, ["build", "--workdir", str(tmp_path)])
-    assert result.exit_code == 1 and "telcoml generate" in result.output
+    assert result.exit_code == 1 and "telcoml generate" in _text(result)
 
 
 def test_indicator_list_shows_both_languages():

@@ -165,13 +165,19 @@ def customer(msisdn: str, workdir: Workdir = None, online_store: OnlineStore = N
 
 
 def _print_view(msisdn: str, view) -> None:
-    table = Table(title=f"Customer {msisdn}: unified view (online store)")
-    for col in ("subject", "indicator", "指标", "value", "unit", "credit spec"):
-        table.add_column(col)
+    from telcoml.logs import mask_msisdn
+
+    table = Table(title=f"Customer {mask_msisdn(msisdn)}: unified view (online store)")
+    for col in ("indicator", "指标", "value", "unit", "credit spec"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    subject = None
     for row in view.itertuples():
+        if subject is not None and row.subject != subject:
+            table.add_section()
+        subject = row.subject
         value = "—" if row.value is None or row.value != row.value else (
             f"{row.value:,.2f}" if isinstance(row.value, float) else str(row.value))
-        table.add_row(row.subject, row.name_en, row.name_zh, value, row.unit, row.credit)
+        table.add_row(row.name_en, row.name_zh, value, row.unit, row.credit)
     console.print(table)
 
 

@@ -138,4 +138,7 @@ def sample_customer(settings: Settings) -> str:
     month = latest_month(settings)
     first = sorted((settings.offline_dir / "complaints_service").glob(f"*_{month}.parquet"))[0]
     frame = pd.read_parquet(first, columns=["msisdn", "complaint_count_12m"])
-    return str(frame.sort_values("complaint_count_12m", ascending=False, kind="stable")["msisdn"].iloc[0])
+    # someone who has complained, but not the most extreme case
+    complained = frame[frame["complaint_count_12m"] > 0].sort_values("complaint_count_12m", kind="stable")
+    pool = complained if len(complained) else frame
+    return str(pool["msisdn"].iloc[len(pool) // 2])

@@ -105,3 +105,26 @@ def test_online_and_offline_values_agree_redis(tiny_world, redis_url):
         _online_offline_agree(tiny_world, store)
     finally:
         store.teardown()
+
+
+@pytest.mark.slow
+def test_file_and_duckdb_offline_stores_agree(tiny_world):
+    """The two offline stores Feast offers here give the same training frame."""
+    from features.store import open_store
+    from telcoml.settings import Settings
+
+    months = tiny_world.months
+    entity = tiny_world.labels[tiny_world.labels["month"].isin(months[1:])][["msisdn", "event_timestamp"]].head(400)
+    frames = []
+    for offline in ("duckdb", "file"):
+        settings = Settings(workdir=tiny_world.settings.workdir, offline_store=offline)
+        frame = training_frame(open_store(settings), entity, lib.CHANNEL_PREFERENCE)
+        frames.append(frame.sort_values(["msisdn", "event_timestamp"]).reset_index(drop=True))
+    duck, dask = frames
+    assert len(duck) == len(entity) == len(dask)
+    for col in [i.id for i in lib.for_task(lib.CHANNEL_PREFERENCE)]:
+        a, b = duck[col], dask[col]
+        if a.dtype.kind == "f" or b.dtype.kind == "f":
+            np.testing.assert_allclose(a.astype(float), b.astype(float), equal_nan=True, err_msg=col)
+        else:
+            assert (a.astype(str) == b.astype(str)).all(), col

@@ -90,11 +90,13 @@ def test_every_task_has_a_versioned_feature_service(tiny_world):
 
 
 @pytest.mark.redis
-def test_online_and_offline_values_agree_redis(tiny_world, redis_url):
+def test_online_and_offline_values_agree_redis(tiny_world, redis_url, tmp_path):
     from features.store import materialize_latest, open_store
     from telcoml.settings import Settings
 
-    settings = Settings(workdir=tiny_world.settings.workdir, online_store="redis", redis_url=redis_url,
+    # its own registry (teardown removes it) over the same offline files
+    (tmp_path / "offline").symlink_to(tiny_world.settings.offline_dir)
+    settings = Settings(workdir=tmp_path, online_store="redis", redis_url=redis_url,
                         project=f"t{uuid.uuid4().hex[:8]}")
     store = open_store(settings)
     from features.repo import definitions

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     redis_url: str = "127.0.0.1:6379"
     offline_store: Literal["duckdb", "file"] = "duckdb"
     project: str = "telcoml"
+    mlflow_tracking_uri: str | None = Field(None, description="Default: SQLite in the work directory.")
+    optuna_storage: str | None = Field(None, description="Default: SQLite in the work directory; "
+                                       "postgresql://... lets several workers tune one study.")
+    gate_margin: float = Field(0.002, description="A challenger must beat the champion's headline metric by this.")
 
     @property
     def raw_dir(self) -> Path:
@@ -47,6 +51,18 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.workdir / "reports"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.workdir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return (self.workdir / "mlartifacts").resolve()
+
+    @property
+    def study_storage(self) -> str:
+        return self.optuna_storage or f"sqlite:///{(self.workdir / 'optuna.db').resolve()}"
 
 
 def get_settings(**overrides: object) -> Settings:

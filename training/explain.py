@@ -1,0 +1,117 @@
+"""Explanations: global SHAP importance per model, and reason codes per customer.
+
+Per-customer contributions are XGBoost's native TreeSHAP (``pred_contribs``), fast
+enough for serving; the global summary uses the shap library on a sample. Reason
+codes name indicators in business language, Chinese and English, from the library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import indicators as lib
+from training.model import TaskModel
+
+#: What a positive contribution means for each kind of model, in both languages.
+_EFFECT = {
+    "ordinal": (("raises the credit grade", "提升信用等级"), ("lowers the credit grade", "降低信用等级")),
+    "score": (("raises the sensitivity", "提高敏感度"), ("lowers the sensitivity", "降低敏感度")),
+    "binary": (("raises churn risk", "推高流失风险"), ("lowers churn risk", "降低流失风险")),
+    "multiclass": (("favours this channel", "偏好该渠道"), ("weighs against this channel", "不利于该渠道")),
+}
+
+
+def _format(value, unit: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "unknown"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:,.2f} {unit}".strip()
+    return f"{value} {unit}".strip() if unit not in ("code", "flag") else str(value)
+
+
+def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
+            contributions: np.ndarray | None = None) -> list[list[dict]]:
+    """The ``top`` indicators that moved each customer's prediction most, as reason codes."""
+    t = model.task
+    contrib = model.contributions(indicators) if contributions is None else contributions
+    if t.kind == "multiclass":
+        best = model.probabilities(indicators).argmax(axis=1)
+        contrib = contrib[np.arange(len(best)), best]
+    contrib = contrib[:, :-1]  # drop the bias column
+    names = t.feature_names
+    out = []
+    for row in range(len(indicators)):
+        order = np.argsort(-np.abs(contrib[row]))[:top]
+        items = []
+        for j in order:
+            ind = lib.BY_ID[names[j]]
+            value = indicators.iloc[row][ind.id]
+            up, down = _EFFECT[t.kind]
+            en, zh = up if contrib[row, j] > 0 else down
+            shown = _format(value, ind.unit)
+            items.append({
+                "code": f"{t.name}:{ind.id}:{'+' if contrib[row, j] > 0 else '-'}",
+                "indicator": ind.id, "value": None if shown == "unknown" else shown,
+                "contribution": float(contrib[row, j]),
+                "text_en": f"{ind.name_en} {shown} {en}",
+                "text_zh": f"{ind.name_zh}{shown}，{zh}",
+            })
+        out.append(items)
+    return out
+
+
+def global_importance(model: TaskModel, indicators: pd.DataFrame, sample: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Mean |SHAP| per indicator on a sample, with the library's names."""
+    import shap
+
+    rows = indicators.sample(min(sample, len(indicators)), random_state=seed)
+    values = np.asarray(_shap_values(model, rows))
+    if values.ndim == 3:  # multiclass: (n, features, classes) -> mean over classes
+        values = np.abs(values).mean(axis=2)
+    importance = np.abs(values).mean(axis=0)
+    frame = pd.DataFrame({"indicator": model.task.feature_names, "mean_abs_shap": importance})
+    frame["name_en"] = [lib.BY_ID[i].name_en for i in frame["indicator"]]
+    frame["name_zh"] = [lib.BY_ID[i].name_zh for i in frame["indicator"]]
+    return frame.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
+
+
+def _encoded(model: TaskModel, rows: pd.DataFrame) -> pd.DataFrame:
+    from training.data import encode
+
+    return encode(rows, model.task)
+
+
+def _shap_values(model: TaskModel, rows: pd.DataFrame) -> np.ndarray:
+    """SHAP values through the shap library; a DMatrix carries the categorical indicators."""
+    import shap
+    import xgboost as xgb
+
+    matrix = xgb.DMatrix(_encoded(model, rows), enable_categorical=True)
+    return shap.TreeExplainer(model.booster).shap_values(matrix)
+
+
+def shap_summary_plot(model: TaskModel, indicators: pd.DataFrame, path: Path, sample: int = 2000) -> Path:
+    """The SHAP summary (beeswarm) plot of a sample, saved as PNG."""
+    import matplotlib.pyplot as plt
+    import shap
+
+    rows = indicators.sample(min(sample, len(indicators)), random_state=0)
+    values = np.asarray(_shap_values(model, rows))
+    if values.ndim == 3:  # one panel: the contributions to the most likely class
+        best = model.probabilities(rows).argmax(axis=1)
+        values = values[np.arange(len(best)), :, best]
+    X = _encoded(model, rows)
+    data = np.column_stack([X[c].cat.codes.to_numpy(float) if isinstance(X[c].dtype, pd.CategoricalDtype)
+                            else X[c].to_numpy(float) for c in X.columns])
+    explanation = shap.Explanation(values=values, data=data, feature_names=list(X.columns))
+    plt.figure()
+    shap.plots.beeswarm(explanation, max_display=15, show=False)
+    plt.title(f"{model.task.name_en}: SHAP summary")
+    plt.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.savefig(path, dpi=90)
+    plt.close("all")
+    return path

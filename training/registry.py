@@ -1,0 +1,111 @@
+"""The MLflow registry: a model per task and province, and the champion/challenger gate.
+
+A new version becomes ``champion`` only if it beats the current champion on the same
+test month by the configured margin; otherwise it is tagged ``challenger``. The
+decision and both scores are recorded on the version and on the training run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from training.model import TaskModel
+from training.tasks import Task
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class TaskModelPyfunc(mlflow.pyfunc.PythonModel):
+    """The registry's view of a TaskModel: indicators in, business outputs out."""
+
+    def load_context(self, context):
+        self.model = TaskModel.load(context.artifacts["task_model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.model.predict(model_input)
+
+
+def log_task_model(model: TaskModel, example: pd.DataFrame, metadata: dict, registered_name: str):
+    """Log the model as a pyfunc with signature and input example, and register a version."""
+    from mlflow.models import infer_signature
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "task_model")
+        signature = infer_signature(example, model.predict(example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=TaskModelPyfunc(),
+            artifacts={"task_model": str(Path(tmp) / "task_model")},
+            signature=signature,
+            input_example=example,
+            registered_model_name=registered_name,
+            metadata=metadata,
+            pip_requirements=[f"{p}=={version(p)}" for p in ("xgboost", "pandas", "scipy", "mlflow")],
+        )
+    return info
+
+
+def load_task_model(uri: str) -> TaskModel:
+    """The TaskModel behind a registry URI such as ``models:/telcoml-churn@champion``."""
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+
+
+@dataclass
+class GateDecision:
+    promoted: bool
+    challenger_version: str
+    challenger_score: float
+    champion_version: str | None
+    champion_score: float | None
+    margin: float
+    metric: str
+
+    def as_tags(self) -> dict[str, str]:
+        return {"gate.decision": "promoted" if self.promoted else "refused",
+                "gate.metric": self.metric, "gate.margin": str(self.margin),
+                "gate.challenger_score": f"{self.challenger_score:.6f}",
+                "gate.champion_version": str(self.champion_version),
+                "gate.champion_score": "none" if self.champion_score is None else f"{self.champion_score:.6f}"}
+
+
+def champion_version(client: MlflowClient, name: str):
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def gate(client: MlflowClient, t: Task, name: str, version_: str, challenger_score: float,
+         champion_score_fn, margin: float) -> GateDecision:
+    """Move ``champion`` to the new version only if it beats the champion by ``margin``.
+
+    ``champion_score_fn(uri)`` scores the current champion on the challenger's test month,
+    so both are judged on the same customers.
+    """
+    current = champion_version(client, name)
+    champion_score = None
+    if current is not None:
+        champion_score = float(champion_score_fn(f"models:/{name}/{current.version}"))
+    promoted = current is None or challenger_score >= champion_score + margin
+    decision = GateDecision(promoted, str(version_), float(challenger_score),
+                            current.version if current else None, champion_score, margin, t.headline)
+    client.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, version_)
+    for key, value in decision.as_tags().items():
+        client.set_model_version_tag(name, version_, key, value)
+    mlflow.set_tags(decision.as_tags())
+    mlflow.log_text(json.dumps(decision.__dict__, indent=2, default=str), "gate_decision.json")
+    return decision
+
+
+__all__ = ["TaskModelPyfunc", "log_task_model", "load_task_model", "gate", "GateDecision", "champion_version"]

@@ -1,0 +1,126 @@
+"""Optuna TPE search over XGBoost parameters, pruned on the validation metric.
+
+One study per task and province, stored in SQLite by default or PostgreSQL by URL so
+several workers can tune the same study. Each trial is a nested MLflow run under the
+study's parent run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import mlflow
+import numpy as np
+import optuna
+import xgboost as xgb
+from optuna_integration import XGBoostPruningCallback
+
+from training.data import Dataset
+from training.tasks import Task, monotone_constraints
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass(frozen=True)
+class TuningBudget:
+    """How much search a study may do, and its seed."""
+
+    trials: int = 20
+    timeout_seconds: float | None = None
+    max_rounds: int = 600
+    early_stopping_rounds: int = 30
+    seed: int = 7
+    threads: int = 2
+
+
+def base_params(t: Task, seed: int, threads: int) -> dict:
+    """Parameters every trial shares: objective, metric, histogram trees, seed."""
+    params = {"objective": t.objective, "eval_metric": t.eval_metric, "tree_method": "hist",
+              "seed": seed, "nthread": threads, "max_cat_to_onehot": 8}
+    if t.kind == "multiclass":
+        params["num_class"] = len(t.classes)
+    constraints = monotone_constraints(t)
+    if constraints:
+        params["monotone_constraints"] = "(" + ",".join(map(str, constraints)) + ")"
+    return params
+
+
+def suggest(trial: optuna.Trial) -> dict:
+    """The search space."""
+    return {
+        "eta": trial.suggest_float("eta", 0.03, 0.3, log=True),
+        "max_depth": trial.suggest_int("max_depth", 3, 8),
+        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.6, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+        "lambda": trial.suggest_float("lambda", 1e-3, 10.0, log=True),
+        "alpha": trial.suggest_float("alpha", 1e-3, 10.0, log=True),
+        "gamma": trial.suggest_float("gamma", 1e-4, 2.0, log=True),
+    }
+
+
+def matrices(data: Dataset) -> tuple[xgb.DMatrix, xgb.DMatrix]:
+    """Train and validation matrices, built once per study and reused by every trial."""
+    dtrain = xgb.QuantileDMatrix(data.X["train"], label=data.y["train"], enable_categorical=True)
+    dvalid = xgb.QuantileDMatrix(data.X["valid"], label=data.y["valid"], enable_categorical=True, ref=dtrain)
+    return dtrain, dvalid
+
+
+def fit(params: dict, dtrain, dvalid, budget: TuningBudget, callbacks=()) -> xgb.Booster:
+    return xgb.train(params, dtrain, num_boost_round=budget.max_rounds, evals=[(dvalid, "validation")],
+                     early_stopping_rounds=budget.early_stopping_rounds, callbacks=list(callbacks),
+                     verbose_eval=False)
+
+
+def study_name(t: Task, province: str | None, data_tag: str) -> str:
+    return f"{t.name}-{(province or 'all').lower()}-{data_tag}"
+
+
+def tune(t: Task, data: Dataset, budget: TuningBudget, storage: str, name: str,
+         progress=None) -> optuna.Study:
+    """Run (or continue) the study; every trial logged as a nested MLflow run."""
+    dtrain, dvalid = matrices(data)
+    shared = base_params(t, budget.seed, budget.threads)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {**shared, **suggest(trial)}
+        started = time.perf_counter()
+        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
+            mlflow.log_params(trial.params)
+            try:
+                booster = fit(params, dtrain, dvalid, budget,
+                              callbacks=[XGBoostPruningCallback(trial, f"validation-{t.eval_metric}")])
+            except optuna.TrialPruned:
+                mlflow.set_tag("state", "pruned")
+                raise
+            value = float(booster.best_score)
+            trial.set_user_attr("best_iteration", int(booster.best_iteration))
+            mlflow.log_metrics({f"valid_{t.eval_metric}": value, "best_iteration": booster.best_iteration,
+                                "seconds": time.perf_counter() - started})
+            mlflow.set_tag("state", "complete")
+        return value
+
+    sampler = optuna.samplers.TPESampler(seed=budget.seed, n_startup_trials=min(8, max(budget.trials // 3, 2)))
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=20)
+    study = optuna.create_study(study_name=name, storage=storage, direction="minimize", sampler=sampler,
+                                pruner=pruner, load_if_exists=True)
+    callbacks = [lambda s, tr: progress(1)] if progress else []
+    study.optimize(objective, n_trials=budget.trials, timeout=budget.timeout_seconds, callbacks=callbacks,
+                   gc_after_trial=False)
+    return study
+
+
+def refit_best(t: Task, data: Dataset, study: optuna.Study, budget: TuningBudget) -> xgb.Booster:
+    """The best trial's parameters, trained again (deterministic by seed) for the final model."""
+    dtrain, dvalid = matrices(data)
+    params = {**base_params(t, budget.seed, budget.threads), **study.best_params}
+    return fit(params, dtrain, dvalid, budget)
+
+
+def completed(study: optuna.Study) -> int:
+    return sum(tr.state == optuna.trial.TrialState.COMPLETE for tr in study.trials)
+
+
+__all__ = ["TuningBudget", "tune", "refit_best", "base_params", "suggest", "matrices", "fit", "study_name",
+           "completed"]

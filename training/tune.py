@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 
 import mlflow
-import numpy as np
 import optuna
 import xgboost as xgb
 from optuna_integration import XGBoostPruningCallback

@@ -181,6 +181,50 @@ def _print_view(msisdn: str, view) -> None:
     console.print(table)
 
 
+_SHORT = {"quadratic_weighted_kappa": "QWK", "spearman": "Spearman", "roc_auc": "AUC", "top1_accuracy": "top-1"}
+
+
+def _print_quality_table(results) -> None:
+    from training.train import quality_table
+
+    frame = quality_table(results)
+    table = Table(title="Model quality, held-out month (ratio = model / oracle)")
+    for col in ("task", "metric", "model", "oracle", "ratio", "business view", "gate"):
+        table.add_column(col, justify="right" if col in ("model", "oracle", "ratio") else "left")
+    for row in frame.itertuples():
+        name = row.task if row.province == "all" else f"{row.task} ({row.province})"
+        gate = f"v{row.version} " + ("champion" if row.champion == "promoted" else "refused")
+        table.add_row(name, _SHORT.get(row.metric, row.metric), f"{row.model:.3f}", f"{row.oracle:.3f}",
+                      f"{row.ratio:.3f}", row.extra, gate)
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def train(
+    task: Annotated[str, typer.Option("--task", "-t", help="A task name, or 'all'.")] = "all",
+    trials: Annotated[int, typer.Option(help="Optuna trials per task.")] = 20,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds of tuning per task.")] = None,
+    province: Annotated[Optional[str], typer.Option(help="Train on one province's customers (e.g. GD).")] = None,
+    seed: int = 7,
+    test_month: Annotated[Optional[str], typer.Option(help="Held-out month (default: the second-to-last).")] = None,
+    train_months: Annotated[int, typer.Option(help="Months before the validation month to train on.")] = 4,
+    workdir: Workdir = None,
+) -> None:
+    """Tune, train, evaluate against the oracle, register, and gate the champion."""
+    from training.tasks import TASKS, task as lookup
+    from training.train import train_all
+    from training.tune import TuningBudget
+
+    names = list(TASKS) if task == "all" else [lookup(task).name]
+    budget = TuningBudget(trials=trials, timeout_seconds=timeout, seed=seed)
+    with _bars() as bars:
+        results = train_all(_settings(workdir), province.upper() if province else None, budget, names,
+                            progress=lambda name, total: bars(name, total),
+                            test_month=test_month, train_months=train_months)
+    _print_quality_table(results)
+
+
 @app.command()
 def indicators(task: Annotated[Optional[str], typer.Option(help="Only the indicators of this task.")] = None) -> None:
     """List the indicator library: names, definitions, units and credit-specification role."""
@@ -201,9 +245,10 @@ def demo(
     customers: Annotated[int, typer.Option(help="Subscribers across all provinces.")] = 20_000,
     months: int = 12,
     seed: int = 7,
+    trials: Annotated[int, typer.Option(help="Optuna trials per task (a small budget for the demo).")] = 5,
     online_store: OnlineStore = None,
 ) -> None:
-    """The main job on embedded defaults: generate, gate, indicators, Feast, one customer's view."""
+    """The main job on embedded defaults: generate, gate, indicators, Feast, train all tasks."""
     from telcoml import pipeline
 
     settings = _settings(workdir, online_store)
@@ -220,8 +265,17 @@ def demo(
     console.print(f"feature store: repository applied, {month} snapshot online ({settings.online_store})")
     msisdn = pipeline.sample_customer(settings)
     _print_view(msisdn, pipeline.unified_view(settings, msisdn))
-    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; "
-                  f"next: `telcoml customer {msisdn} --workdir {settings.workdir}`")
+
+    from training.train import train_all
+    from training.tune import TuningBudget
+
+    with _bars() as bars:
+        results = train_all(settings, None, TuningBudget(trials=trials, seed=seed),
+                            progress=lambda name, total: bars(name, total))
+    _print_quality_table(results)
+    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; next: "
+                  f"`telcoml customer {msisdn} --workdir {settings.workdir}`, "
+                  f"`mlflow ui --backend-store-uri {settings.tracking_uri}`")
 
 
 if __name__ == "__main__":

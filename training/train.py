@@ -8,6 +8,8 @@ province with the champion/challenger gate deciding the ``champion`` alias.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from training import evaluate, explain
-from training.data import Dataset, make_dataset, time_split, load_truth
+from training.data import Dataset, load_truth, make_dataset, time_split
 from training.model import OrdinalLink, TaskModel
 from training.registry import gate, load_task_model, log_task_model
 from training.tasks import TASKS, Task, task
@@ -45,6 +47,8 @@ class TrainResult:
 
 def configure_mlflow(settings: Settings, experiment: str) -> str:
     """Point MLflow at the settings' tracking store and make sure the experiment exists."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     client = MlflowClient()
@@ -120,7 +124,9 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
                     "indicators": t.feature_names, "lineage": data.lineage,
                     "headline": t.headline, "test_score": result[f"test_{t.headline}"],
                     "oracle_ratio": result["oracle_ratio"]}
+        # integer indicators may arrive empty from the online store: declare them as doubles
         example = test_indicators.head(5).reset_index(drop=True)
+        example = example.astype({c: "float64" for c in example.columns if example[c].dtype.kind in "iu"})
         info = log_task_model(model, example, metadata, t.model_name(province))
         version = str(info.registered_model_version)
 
@@ -161,9 +167,9 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
 
 def _extra(t: Task, m: dict) -> str:
     if t.kind == "ordinal":
-        return f"missed {m['test_missed_judgement_rate']:.3f} / misjudged {m['test_misjudgement_rate']:.3f}"
+        return f"missed {m['test_missed_judgement_rate']:.1%}, misjudged {m['test_misjudgement_rate']:.1%}"
     if t.kind == "binary":
-        return f"PR AUC {m['test_pr_auc']:.3f}, top-decile lift {m['test_top_decile_lift']:.2f}"
+        return f"lift@10% {m['test_top_decile_lift']:.2f}"
     if t.kind == "multiclass":
-        return f"top-2 {m['test_top2_accuracy']:.3f}"
-    return f"level accuracy {m['test_level_accuracy']:.3f}"
+        return f"top-2 {m['test_top2_accuracy']:.1%}"
+    return f"levels {m['test_level_accuracy']:.1%}"

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     project: str = "telcoml"
     mlflow_tracking_uri: str | None = Field(None, description="Default: SQLite in the work directory.")
     optuna_storage: str | None = Field(None, description="Default: SQLite in the work directory; "
-                                       "postgresql://... lets several workers tune one study.")
+                                       "postgresql+psycopg://... lets several workers tune one study.")
     gate_margin: float = Field(0.002, description="A challenger must beat the champion's headline metric by this.")
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
@@ -28,8 +27,7 @@ def python3_kernel(tmp_path, monkeypatch) -> str:
     from ipykernel.kernelspec import write_kernel_spec
 
     jupyter = tmp_path / "jupyter"
-    write_kernel_spec(jupyter / "kernels" / "python3", overrides={"argv": [sys.executable, "-m", "ipykernel_launcher",
-                                                                           "-f", "{connection_file}"]})
+    write_kernel_spec(jupyter / "kernels" / "python3")  # argv: sys.executable -m ipykernel_launcher
     monkeypatch.setenv("JUPYTER_PATH", str(jupyter))
     return "python3"
 

@@ -156,7 +156,7 @@ def indicators_at(
     out = pd.DataFrame({"msisdn": subscribers["msisdn"].astype(str).to_numpy()})
     out["event_timestamp"] = at
 
-    for col in ("customer_category", "brand", "payment_method"):
+    for col in ("province", "customer_category", "brand", "payment_method"):
         out[col] = subscribers[col].astype(str).to_numpy()
     out["terminal_class"] = subscribers["terminal_class"].astype(object).fillna("unknown").astype(str).to_numpy()
     tenure_days = (at - activation).dt.days.to_numpy()

@@ -58,6 +58,9 @@ _C, _S, _CH, _P = CREDIT_GRADE, SENSITIVITY, CHURN, CHANNEL_PREFERENCE
 
 CATALOGUE: tuple[Indicator, ...] = (
     # --- profile (subscriber master, red/black lists) ---
+    Indicator("province", "省份", "Province", "profile", ("subscribers",),
+              "province of the subscriber record; scopes API keys and provincial models, not a model input",
+              "code", "category", codes=("GD", "SC", "HE", "ZJ", "JS", "SD", "HA", "HB", "HN", "FJ")),
     Indicator("customer_category", "客户类别", "Customer category", "profile", ("subscribers",),
               "customer_category of the subscriber record", "code", "category",
               codes=("individual", "group_member", "vip_silver", "vip_gold", "vip_diamond"),

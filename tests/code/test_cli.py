@@ -22,11 +22,12 @@ def _text(result) -> str:
 
 
 def test_demo_runs_the_main_job_and_shows_a_customer(tmp_path):
-    result = runner.invoke(app, ["demo", "--workdir", str(tmp_path), "--customers", "600", "--months", "3"])
+    result = runner.invoke(app, ["demo", "--workdir", str(tmp_path), "--customers", "800", "--months", "4", "--trials", "2"])
     assert result.exit_code == 0, result.output
     assert "unified view" in _text(result) and "投诉处理满意度" in result.output
     assert (tmp_path / "feature_repo" / "feature_store.yaml").exists()
     assert (tmp_path / "reports" / "quality" / "raw.json").exists()
+    assert "Model quality" in _text(result) and "credit_grade" in result.output and "champion" in result.output
     msisdn = _text(result).split("telcoml customer ")[1].split()[0]
     again = runner.invoke(app, ["customer", msisdn, "--workdir", str(tmp_path)])
     assert again.exit_code == 0 and "Complaint record" in _text(again)

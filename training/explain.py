@@ -33,22 +33,27 @@ def _format(value, unit: str) -> str:
 
 
 def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
-            contributions: np.ndarray | None = None) -> list[list[dict]]:
-    """The ``top`` indicators that moved each customer's prediction most, as reason codes."""
+            contributions: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> list[list[dict]]:
+    """The ``top`` indicators that moved each customer's prediction most, as reason codes.
+
+    For the channel model, the reasons are those of the most likely channel.
+    """
     t = model.task
     contrib = model.contributions(indicators) if contributions is None else contributions
     if t.kind == "multiclass":
-        best = model.probabilities(indicators).argmax(axis=1)
+        p = model.probabilities(indicators) if probabilities is None else probabilities
+        best = p.argmax(axis=1)
         contrib = contrib[np.arange(len(best)), best]
     contrib = contrib[:, :-1]  # drop the bias column
     names = t.feature_names
+    columns = {name: indicators[name].tolist() for name in names}
     out = []
     for row in range(len(indicators)):
         order = np.argsort(-np.abs(contrib[row]))[:top]
         items = []
         for j in order:
             ind = lib.BY_ID[names[j]]
-            value = indicators.iloc[row][ind.id]
+            value = columns[ind.id][row]
             up, down = _EFFECT[t.kind]
             en, zh = up if contrib[row, j] > 0 else down
             shown = _format(value, ind.unit)

@@ -77,6 +77,76 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+class CpuWatch:
+    """Samples, every few seconds, how many cores OTHER processes keep busy.
+
+    busy cores of the machine (from /proc/stat) minus the cores this process and its
+    children use; a value near 1 on a 2-core machine means XGBoost's 2 threads share
+    the CPU with someone else's work. ``mark()``/``since()`` average it over a phase.
+    """
+
+    def __init__(self, every: float = 5.0):
+        import threading
+
+        import psutil
+
+        self.psutil, self.every = psutil, every
+        self.samples: list[tuple[float, float, float]] = []  # (time, foreign cores, load1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _own(self) -> float:
+        total = 0.0
+        me = self.psutil.Process()
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except self.psutil.Error:
+                pass
+        return total
+
+    def _busy(self) -> float:
+        t = self.psutil.cpu_times()
+        return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+    def _run(self) -> None:
+        last = (time.monotonic(), self._busy(), self._own())
+        while not self._stop.wait(self.every):
+            now = (time.monotonic(), self._busy(), self._own())
+            dt = now[0] - last[0]
+            # children that exited since the last sample drop out of _own(): clamp at 0
+            foreign = max(0.0, ((now[1] - last[1]) - max(0.0, now[2] - last[2])) / dt) if dt > 0 else 0.0
+            self.samples.append((now[0], foreign, os.getloadavg()[0]))
+            last = now
+
+    def start(self) -> CpuWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def mark(self) -> float:
+        return time.monotonic()
+
+    def since(self, mark: float) -> dict:
+        chosen = [s for s in self.samples if s[0] >= mark]
+        if not chosen:
+            return {"other_cores_mean": None, "other_cores_max": None, "load1_max": None, "samples": 0}
+        foreign = [s[1] for s in chosen]
+        return {"other_cores_mean": round(sum(foreign) / len(foreign), 2), "other_cores_max": round(max(foreign), 2),
+                "load1_max": round(max(s[2] for s in chosen), 2), "samples": len(chosen),
+                "busy_fraction": round(sum(f >= 0.5 for f in foreign) / len(foreign), 2)}
+
+
+WATCH: CpuWatch | None = None
+
+
+def _contention(mark: float) -> dict:
+    return WATCH.since(mark) if WATCH else {}
+
+
 # --------------------------------------------------------------------------------------
 # The dataset: generate -> indicators -> Feast apply + materialize, in a spawned child
 # (its memory is returned before training starts), reused when the marker matches.
@@ -216,16 +286,22 @@ def run_quality(data: Path, args) -> dict:
 
     names = list(TASKS)
     out: dict = {"tasks": {}, "load_before": _load()}
+    phase = WATCH.mark() if WATCH else 0.0
     t_all = time.perf_counter()
+    reserve = args.reserve_s
     for i, name in enumerate(names):
         elapsed = time.perf_counter() - t_all
         timeout = args.task_timeout
-        if timeout is None:  # what is left of the budget, shared by the tasks still to do
-            timeout = max(30.0, (args.budget_s - elapsed) / (len(names) - i) - args.reserve_s)
+        if timeout is None:
+            # what is left of the budget, shared by the tasks still to do, less what a
+            # task costs beyond its timeout (data, the last trial's overrun, refit, SHAP,
+            # registry): --reserve-s, or the most a finished task has needed, if more
+            timeout = max(30.0, (args.budget_s - elapsed) / (len(names) - i) - reserve)
         budget = TuningBudget(trials=args.trials, timeout_seconds=timeout, seed=args.seed, threads=args.threads)
         _log(f"{name}: up to {budget.trials} trials, timeout {timeout:.0f}s "
              f"(elapsed {elapsed:.0f}s, load {_load()[0]})")
         timers.current = {}
+        mark = WATCH.mark() if WATCH else 0.0
         t_start = time.perf_counter()
         done = {"n": 0}
 
@@ -255,9 +331,11 @@ def run_quality(data: Path, args) -> dict:
             "seconds": result.seconds, **timers.current,
             "study": study_stats(study), "rows": None, "split": {"train": list(split.train), "valid": split.valid,
                                                                    "test": split.test},
-            "version": result.version, "metrics": m, "load_after": _load(),
+            "version": result.version, "metrics": m, "load_after": _load(), "contention": _contention(mark),
         })
         rec["other_s"] = rec["seconds"] - sum(rec.get(k, 0.0) for k in ("data_s", "tune_s", "refit_s", "explain_s"))
+        rec["beyond_timeout_s"] = rec["seconds"] - timeout
+        reserve = max(reserve, rec["beyond_timeout_s"])
         out["tasks"][name] = rec
         s = rec["study"]
         _log(f"{name}: {SHORT.get(t.headline, t.headline)} {rec['model']:.4f} vs oracle {rec['oracle']:.4f} "
@@ -272,6 +350,7 @@ def run_quality(data: Path, args) -> dict:
             pass
     out["wall_s"] = time.perf_counter() - t_all
     out["load_after"] = _load()
+    out["contention"] = _contention(phase)
     done = [r for r in out["tasks"].values() if "ratio" in r]
     out["total_train_s"] = sum(r["seconds"] for r in out["tasks"].values())
     out["total_tuning_s"] = sum(r.get("tune_s", 0.0) for r in out["tasks"].values())
@@ -292,6 +371,13 @@ def _rounds_run(trial) -> int | None:
 
 
 def run_overhead(data: Path, args) -> dict:
+    """tune() as it is, each trial replayed bare right after it finishes.
+
+    The replay runs in tune()'s own per-trial callback (``progress``), i.e. after Optuna
+    has stamped the trial complete and before the next one starts, so a tuned trial and
+    its bare twin run back to back under the same machine load. The callback's time is
+    taken out of the study's wall time.
+    """
     import mlflow
     import optuna
     import xgboost as xgb
@@ -309,6 +395,7 @@ def run_overhead(data: Path, args) -> dict:
     budget = TuningBudget(trials=args.overhead_trials, timeout_seconds=None, seed=args.seed, threads=args.threads)
     labels = load_truth(settings, "labels")
     split = time_split(sorted(labels["month"].unique()))
+    mark = WATCH.mark() if WATCH else 0.0
     t0 = time.perf_counter()
     dataset = make_dataset(settings, t, split)  # the Feast frame, cached by part 1 (or retrieved now)
     data_s = time.perf_counter() - t0
@@ -319,37 +406,35 @@ def run_overhead(data: Path, args) -> dict:
     _log(f"overhead: {t.name}, {out['rows']['train']:,} training rows, {budget.trials} trials, "
          f"{budget.threads} threads")
 
-    # untimed warm-up: the process's first boosting pays for thread pools and lazy imports
-    dw, vw = matrices(dataset)
-    xgb.train(base_params(t, budget.seed, budget.threads), dw, num_boost_round=5, evals=[(vw, "validation")],
-              verbose_eval=False)
-    del dw, vw
-
-    # tuned: exactly tune(), inside a parent run as train_task opens one
-    configure_mlflow(settings, f"telcoml/bench-overhead/{t.name}")
-    name = f"bench-overhead-{t.name}-{datetime.now().strftime('%Y%m%d%H%M%S')}"
-    t0 = time.perf_counter()
-    with mlflow.start_run(run_name=f"study-{name}"):
-        study = tune(t, dataset, budget, settings.study_storage, name,
-                     progress=lambda n: _log(f"overhead: tuned trial finished, {time.perf_counter() - t0:.0f}s"))
-    study_wall = time.perf_counter() - t0
-    out["load_after_tuned"] = _load()
-
-    # bare: the same matrices (built the same way), the same params, the same rounds
+    # the bare side's matrices: built the same way as tune() builds its own
     t0 = time.perf_counter()
     dtrain, dvalid = matrices(dataset)
     bare_matrices_s = time.perf_counter() - t0
     shared = base_params(t, budget.seed, budget.threads)
-    rows = []
-    for trial in study.trials:
+    # untimed warm-up: the process's first boosting pays for thread pools and lazy imports
+    xgb.train(shared, dtrain, num_boost_round=5, evals=[(dvalid, "validation")], verbose_eval=False)
+
+    configure_mlflow(settings, f"telcoml/bench-overhead/{t.name}")
+    name = f"bench-overhead-{t.name}-{datetime.now().strftime('%Y%m%d%H%M%S')}"
+    rows: list[dict] = []
+    replay = {"s": 0.0, "study": None}
+    t_study = time.perf_counter()
+
+    def replay_last(_n: int) -> None:
+        c0 = time.perf_counter()
+        if replay["study"] is None:
+            replay["study"] = optuna.load_study(study_name=name, storage=settings.study_storage)
+        trial = replay["study"].get_trials(deepcopy=False)[-1]
         if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
             rows.append({"number": trial.number, "state": trial.state.name, "skipped": True})
-            continue
+            replay["s"] += time.perf_counter() - c0
+            return
         params = {**shared, **trial.params}
         ran = _rounds_run(trial)
         # a complete trial: the very call tune() makes (early stopping ends it at the same
         # round); a pruned one: stop where the pruner stopped it
-        rounds = budget.max_rounds if trial.state == optuna.trial.TrialState.COMPLETE else ran
+        complete = trial.state == optuna.trial.TrialState.COMPLETE
+        rounds = budget.max_rounds if complete else ran
         b0 = time.perf_counter()
         booster = xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dvalid, "validation")],
                             early_stopping_rounds=budget.early_stopping_rounds, verbose_eval=False)
@@ -359,18 +444,26 @@ def run_overhead(data: Path, args) -> dict:
         row = {"number": trial.number, "state": trial.state.name, "rounds": ran, "bare_rounds": bare_rounds,
                "same_rounds": ran == bare_rounds, "tuned_s": tuned_s, "bare_s": bare_s,
                "ratio": tuned_s / bare_s if bare_s else None, "params": trial.params}
-        if trial.state == optuna.trial.TrialState.COMPLETE:
+        if complete:
             row["tuned_value"] = trial.value
             row["bare_value"] = float(booster.best_score)
             row["same_value"] = math.isclose(trial.value, row["bare_value"], rel_tol=1e-6, abs_tol=1e-9)
         rows.append(row)
         _log(f"overhead: trial {trial.number} ({trial.state.name.lower()}, {ran} rounds): tuned {tuned_s:.2f}s, "
-             f"bare {bare_s:.2f}s ({bare_rounds} rounds)")
+             f"bare {bare_s:.2f}s ({bare_rounds} rounds), ratio {row['ratio']:.3f}")
+        replay["s"] += time.perf_counter() - c0
+
+    # tuned: exactly tune(), inside a parent run as train_task opens one
+    with mlflow.start_run(run_name=f"study-{name}"):
+        study = tune(t, dataset, budget, settings.study_storage, name, progress=replay_last)
+    study_wall = time.perf_counter() - t_study - replay["s"]
     timed = [r for r in rows if not r.get("skipped")]
     trial_s = sum(r["tuned_s"] for r in timed)
     bare_s = sum(r["bare_s"] for r in timed)
+    ratios = sorted(r["ratio"] for r in timed if r["ratio"])
     out.update({
-        "trials": rows, "study_wall_s": study_wall, "bare_matrices_s": bare_matrices_s,
+        "trials": rows, "study_trials": len(study.trials), "study_wall_s": study_wall,
+        "bare_matrices_s": bare_matrices_s, "replay_callback_s": replay["s"],
         "trial_s": trial_s, "bare_s": bare_s, "n_timed": len(timed),
         "complete": sum(r["state"] == "COMPLETE" for r in timed),
         "pruned": sum(r["state"] == "PRUNED" for r in timed),
@@ -378,13 +471,16 @@ def run_overhead(data: Path, args) -> dict:
         "all_same_rounds": all(r["same_rounds"] for r in timed),
         "all_same_value": all(r.get("same_value", True) for r in timed),
         "overhead_ratio": trial_s / bare_s if bare_s else None,
+        "median_trial_ratio": ratios[len(ratios) // 2] if len(ratios) % 2 else
+        (sum(ratios[len(ratios) // 2 - 1:len(ratios) // 2 + 1]) / 2 if ratios else None),
         # the study's whole wall time (its matrices, create_study, sampling, every trial,
         # Optuna's bookkeeping between trials) against the bare side's matrices + fits
         "overhead_ratio_amortized": study_wall / (bare_matrices_s + bare_s) if bare_s else None,
         "per_trial_overhead_s": (trial_s - bare_s) / len(timed) if timed else None,
         "per_round_overhead_ms": 1000 * (trial_s - bare_s) / max(1, sum(r["rounds"] or 0 for r in timed)),
+        "bare_ms_per_round": 1000 * bare_s / max(1, sum(r["rounds"] or 0 for r in timed)),
         "setup_s": study_wall - trial_s,
-        "load_after": _load(),
+        "load_after": _load(), "contention": _contention(mark),
     })
     out["pass"] = out["overhead_ratio"] is not None and out["overhead_ratio"] <= OVERHEAD_TARGET
     return out
@@ -424,6 +520,12 @@ def _f(x, fmt: str = ".1f") -> str:
     return "-" if x is None else format(x, fmt)
 
 
+def _cores(c: dict | None) -> str:
+    if not c or c.get("other_cores_mean") is None:
+        return "-"
+    return f"{c['other_cores_mean']:.2f}/{c['other_cores_max']:.2f}"
+
+
 def print_tables(results: dict) -> None:
     cfg = results["config"]
     q = results.get("quality", {})
@@ -449,7 +551,7 @@ def print_tables(results: dict) -> None:
               "its matrices; refit = best params again; explain = plots + SHAP; other = metrics, "
               "MLflow model log, registry, gate) ==")
         head = (f"{'task':<22} {'rows':>9} {'data':>6} {'tune':>6} {'refit':>6} {'explain':>8} {'other':>6} "
-                f"{'total':>6}  {'trial mean/max s':>16} {'best it':>7}")
+                f"{'total':>6}  {'trial mean/max s':>16} {'best it':>7} {'other procs':>11}")
         print(head)
         print("-" * len(head))
         for name, r in q["tasks"].items():
@@ -459,11 +561,15 @@ def print_tables(results: dict) -> None:
             print(f"{name:<22} {_f(r.get('rows'), ',d') if r.get('rows') else '-':>9} {r.get('data_s', 0):>6.0f} "
                   f"{r.get('tune_s', 0):>6.0f} {r.get('refit_s', 0):>6.0f} {r.get('explain_s', 0):>8.0f} "
                   f"{r['other_s']:>6.0f} {r['seconds']:>6.0f}  "
-                  f"{s['trial_s_mean']:>7.1f}/{s['trial_s_max']:<8.1f} {_f(s['best_iteration'], 'd'):>7}")
+                  f"{s['trial_s_mean']:>7.1f}/{s['trial_s_max']:<8.1f} {_f(s['best_iteration'], 'd'):>7} "
+                  f"{_cores(r.get('contention')):>11}")
         print(f"all five: {q['wall_s']:.0f}s wall ({q['wall_s'] / 60:.1f} min; tuning alone "
               f"{q['total_tuning_s']:.0f}s); target <= {TIME_TARGET_S}s: {'PASS' if q['time_pass'] else 'FAIL'}; "
               f"min ratio {_f(q['min_ratio'], '.3f')}: {'PASS' if q['quality_pass'] else 'FAIL'}; "
               f"load average {q['load_before']} -> {q['load_after']}")
+        print(f"('other procs' = mean/max cores kept busy by other processes while the task ran, of "
+              f"{results['env']['cpus']}; over all five: {_cores(q.get('contention'))}, busy >= 0.5 core "
+              f"{_f((q.get('contention') or {}).get('busy_fraction'), '.0%')} of the time)")
     o = results.get("overhead", {})
     if o and "error" not in o:
         print()
@@ -488,8 +594,11 @@ def print_tables(results: dict) -> None:
         print(f"whole study incl. one-time setup: tune() {o['study_wall_s']:.2f}s (setup and bookkeeping outside "
               f"the trials {o['setup_s']:.2f}s) vs bare matrices {o['bare_matrices_s']:.2f}s + fits "
               f"{o['bare_s']:.2f}s = {o['overhead_ratio_amortized']:.3f}x")
-        print(f"('same' = the bare run stopped at the same round with the same validation score; "
-              f"load average {o['load_before']} -> {o['load_after']})")
+        print(f"median per-trial ratio {_f(o['median_trial_ratio'], '.3f')}; bare boosting "
+              f"{o['bare_ms_per_round']:.1f} ms per round")
+        print(f"('same' = the bare run, right after its tuned twin, stopped at the same round with the same "
+              f"validation score; load average {o['load_before']} -> {o['load_after']}; other processes "
+              f"{_cores(o.get('contention'))} cores)")
     elif o:
         print(f"\n== Per-trial overhead: FAILED: {o['error'][:200]}")
 
@@ -520,6 +629,8 @@ def summary_line(results: dict) -> str:
     put("trial_s", o.get("trial_s"), ".2f")
     put("bare_s", o.get("bare_s"), ".2f")
     kv["overhead_pass"] = str(o.get("pass", False)).lower()
+    put("other_cores_quality", (q.get("contention") or {}).get("other_cores_mean"), ".2f")
+    put("other_cores_overhead", (o.get("contention") or {}).get("other_cores_mean"), ".2f")
     return " ".join(f"{k}={v}" for k, v in kv.items())
 
 
@@ -540,6 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reserve-s", type=float, default=45.0,
                     help="seconds per task kept for data, refit, SHAP, registry and the last trial's overrun")
     ap.add_argument("--threads", type=int, default=2, help="XGBoost threads (TuningBudget.threads)")
+    ap.add_argument("--omp-wait-policy", choices=("inherit", "passive", "active"), default="inherit",
+                    help="OMP_WAIT_POLICY for XGBoost's OpenMP threads (inherit: leave the environment as is)")
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--provinces", default=",".join(DEFAULT_PROVINCES))
     ap.add_argument("--seed", type=int, default=7)
@@ -548,7 +661,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", default=None, help="JSON path (default benchmarks/results/training-<date>.json)")
     args = ap.parse_args(argv)
 
+    if args.omp_wait_policy != "inherit":  # before anything loads libgomp
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     _quiet_warnings()
+    global WATCH
+    WATCH = CpuWatch().start()
     provinces = [p.strip().upper() for p in args.provinces.split(",") if p.strip()]
     started = datetime.now(timezone.utc)
     output = Path(args.output) if args.output else ROOT / "benchmarks" / "results" / \
@@ -559,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"customers": args.customers, "trials": args.trials, "task_timeout": args.task_timeout,
                    "budget_s": args.budget_s, "reserve_s": args.reserve_s, "overhead_trials": args.overhead_trials,
                    "overhead_task": args.overhead_task, "threads": args.threads, "months": args.months,
+                   "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                    "provinces": provinces, "seed": args.seed, "workdir": args.workdir,
                    "targets": {"ratio": RATIO_TARGET, "seconds": TIME_TARGET_S, "overhead": OVERHEAD_TARGET}},
         "env": _env(),
@@ -591,8 +709,10 @@ def main(argv: list[str] | None = None) -> int:
             results["overhead"] = {"error": "".join(traceback.format_exception_only(type(err), err)).strip()}
         save()
 
+    WATCH.stop()
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["load_end"] = _load()
+    results["contention"] = WATCH.since(0.0)
     results["summary"] = summary_line(results)
     save()
     print_tables(results)

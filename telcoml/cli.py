@@ -225,6 +225,39 @@ def train(
     _print_quality_table(results)
 
 
+keys_app = typer.Typer(help="API keys for the CRM endpoints (stored hashed, scoped by province).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@user_errors
+def keys_create(name: str, province: Annotated[str, typer.Option(help="Province code, or * for all.")] = "*",
+                workdir: Workdir = None) -> None:
+    """Create a named key; the plain key is printed once and only its hash is stored."""
+    from serving.security import create_key
+
+    key = create_key(_settings(workdir), name, province)
+    console.print(f"TELCOML_API_KEY={key}")
+
+
+@app.command()
+@user_errors
+def serve(workdir: Workdir = None, port: int = 3000, host: str = "127.0.0.1", online_store: OnlineStore = None,
+          workers: int = 1) -> None:
+    """Start the BentoML prediction service on the champions of the registry."""
+    import os
+    import subprocess
+    import sys
+
+    settings = _settings(workdir, online_store)
+    env = {**os.environ, "TELCOML_WORKDIR": str(settings.workdir.resolve()),
+           "TELCOML_ONLINE_STORE": settings.online_store, "TELCOML_REDIS_URL": settings.redis_url}
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:TelcomlService",
+               "--host", host, "--port", str(port), "--api-workers", str(workers)]
+    console.print(f"serving {settings.workdir} on http://{host}:{port} (OpenAPI: /docs.json, Swagger UI: /)")
+    raise typer.Exit(subprocess.call(command, env=env, cwd=Path(__file__).resolve().parent.parent))
+
+
 @app.command()
 def indicators(task: Annotated[Optional[str], typer.Option(help="Only the indicators of this task.")] = None) -> None:
     """List the indicator library: names, definitions, units and credit-specification role."""
@@ -273,9 +306,19 @@ def demo(
         results = train_all(settings, None, TuningBudget(trials=trials, seed=seed),
                             progress=lambda name, total: bars(name, total))
     _print_quality_table(results)
-    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; next: "
-                  f"`telcoml customer {msisdn} --workdir {settings.workdir}`, "
-                  f"`mlflow ui --backend-store-uri {settings.tracking_uri}`")
+
+    from serving.security import create_key
+
+    key = create_key(settings, "demo")
+    key_file = settings.workdir / "serving" / "demo_api_key.env"
+    key_file.write_text(f"TELCOML_API_KEY={key}\n")
+    key_file.chmod(0o600)
+    console.print(f"demo finished in {time.perf_counter() - started:.0f}s. Next:")
+    console.print(f"  telcoml serve --workdir {settings.workdir} --port 3000")
+    console.print(f"  TELCOML_API_KEY={key}   (also in {key_file})")
+    console.print(f"  curl -s -X POST http://127.0.0.1:3000/score -H \"X-API-Key: $TELCOML_API_KEY\" "
+                  f"-H 'Content-Type: application/json' -d '{{\"msisdn\": \"{msisdn}\"}}'")
+    console.print(f"  mlflow ui --backend-store-uri {settings.tracking_uri}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class World:
     config: GeneratorConfig
     months: list[str]
     labels: pd.DataFrame
+    results: dict | None = None
 
     def store(self):
         from features.store import open_store
@@ -47,6 +48,23 @@ def build_world(workdir: Path, config: GeneratorConfig = TINY, **settings) -> Wo
 def tiny_world(tmp_path_factory) -> World:
     """800 customers, 4 months, two provinces; SQLite online store."""
     return build_world(tmp_path_factory.mktemp("tiny"))
+
+
+MODEL_WORLD = GeneratorConfig(customers=3000, months=6, start_month="2026-01", provinces=("GD", "HE"),
+                              seed=5, drift_month=None)
+
+
+@pytest.fixture(scope="session")
+def trained_world(tmp_path_factory) -> World:
+    """3,000 customers over 6 months in two provinces; every task tuned with 3 trials."""
+    from training.tasks import TASKS
+    from training.train import train_task
+    from training.tune import TuningBudget
+
+    world = build_world(tmp_path_factory.mktemp("models"), MODEL_WORLD)
+    budget = TuningBudget(trials=3, max_rounds=200, seed=3, threads=1)
+    world.results = {name: train_task(world.settings, name, budget=budget, train_months=3) for name in TASKS}
+    return world
 
 
 @pytest.fixture(scope="session")

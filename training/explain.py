@@ -24,12 +24,37 @@ _EFFECT = {
 }
 
 
+#: Units and codes as an agent reads them in Chinese.
+_UNIT_ZH = {"yuan": "元", "months": "个月", "minutes": "分钟", "complaints": "次", "refunds": "次", "days": "天",
+            "messages": "条", "inquiries": "次", "contacts": "次", "services": "项", "numbers": "个", "ports": "个",
+            "level": "级", "score 1-5": "分", "MB": "MB"}
+_CODE_ZH = {"individual": "个人客户", "group_member": "集团客户", "vip_silver": "银卡", "vip_gold": "金卡",
+            "vip_diamond": "钻卡", "gotone": "全球通", "mzone": "动感地带", "easyown": "神州行",
+            "prepaid": "预付费", "postpaid_cash": "后付费现金", "bank_debit": "银行托收",
+            "feature_phone": "功能机", "smartphone_4g": "4G智能机", "smartphone_5g": "5G智能机", "unknown": "未知"}
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
 def _format(value, unit: str) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if _missing(value):
         return "unknown"
     if isinstance(value, (float, np.floating)):
         return f"{value:,.2f} {unit}".strip()
     return f"{value} {unit}".strip() if unit not in ("code", "flag") else str(value)
+
+
+def _format_zh(value, unit: str) -> str:
+    if _missing(value):
+        return "未知"
+    if unit == "code":
+        return _CODE_ZH.get(str(value), str(value))
+    if unit == "flag":
+        return "是" if value else "否"
+    number = f"{value:,.2f}" if isinstance(value, (float, np.floating)) else str(value)
+    return f"{number}{_UNIT_ZH.get(unit, '')}"
 
 
 def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
@@ -49,7 +74,7 @@ def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
     columns = {name: indicators[name].tolist() for name in names}
     out = []
     for row in range(len(indicators)):
-        order = np.argsort(-np.abs(contrib[row]))[:top]
+        order = [j for j in np.argsort(-np.abs(contrib[row]))[:top] if abs(contrib[row, j]) > 1e-9]
         items = []
         for j in order:
             ind = lib.BY_ID[names[j]]
@@ -62,7 +87,7 @@ def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
                 "indicator": ind.id, "value": None if shown == "unknown" else shown,
                 "contribution": float(contrib[row, j]),
                 "text_en": f"{ind.name_en} {shown} {en}",
-                "text_zh": f"{ind.name_zh}{shown}，{zh}",
+                "text_zh": f"{ind.name_zh}{_format_zh(value, ind.unit)}，{zh}",
             })
         out.append(items)
     return out

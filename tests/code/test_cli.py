@@ -28,7 +28,9 @@ def test_demo_runs_the_main_job_and_shows_a_customer(tmp_path):
     assert (tmp_path / "feature_repo" / "feature_store.yaml").exists()
     assert (tmp_path / "reports" / "quality" / "raw.json").exists()
     assert "Model quality" in _text(result) and "credit_grade" in result.output and "champion" in result.output
-    msisdn = _text(result).split("telcoml customer ")[1].split()[0]
+    assert "TELCOML_API_KEY=tcm_" in result.output
+    assert (tmp_path / "serving" / "demo_api_key.env").read_text().startswith("TELCOML_API_KEY=tcm_")
+    msisdn = _text(result).split('"msisdn": "')[1].split('"')[0]
     again = runner.invoke(app, ["customer", msisdn, "--workdir", str(tmp_path)])
     assert again.exit_code == 0 and "Complaint record" in _text(again)
 

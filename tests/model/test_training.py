@@ -61,7 +61,7 @@ def test_first_versions_are_champions_with_their_artifacts(trained_world):
 
 def test_champion_gate_refuses_a_worse_challenger_and_promotes_a_better_one(trained_world):
     settings = trained_world.settings
-    weak = TuningBudget(trials=1, max_rounds=1, seed=99)  # one tree: clearly worse
+    weak = TuningBudget(trials=1, max_rounds=1, seed=99, threads=1)  # one tree: clearly worse
     refused = train_task(settings, "churn", budget=weak, train_months=3)
     assert not refused.promoted and refused.champion_score is not None
     assert refused.metrics["test_roc_auc"] < refused.champion_score
@@ -74,14 +74,14 @@ def test_champion_gate_refuses_a_worse_challenger_and_promotes_a_better_one(trai
 
     # make the weak one champion, then a properly tuned model must take the alias back
     client.set_registered_model_alias(name, "champion", refused.version)
-    better = train_task(settings, "churn", budget=TuningBudget(trials=2, max_rounds=200, seed=3), train_months=3)
+    better = train_task(settings, "churn", budget=TuningBudget(trials=2, max_rounds=200, seed=3, threads=1), train_months=3)
     assert better.promoted and better.metrics["test_roc_auc"] > better.champion_score
     assert str(client.get_model_version_by_alias(name, "champion").version) == better.version
 
 
 def test_same_seed_same_model(trained_world, tmp_path):
     settings = trained_world.settings.model_copy(update={"optuna_storage": f"sqlite:///{tmp_path}/again.db"})
-    again = train_task(settings, "credit_grade", budget=TuningBudget(trials=3, max_rounds=200, seed=3),
+    again = train_task(settings, "credit_grade", budget=TuningBudget(trials=3, max_rounds=200, seed=3, threads=1),
                        train_months=3)
     first = trained_world.results["credit_grade"]
     assert again.metrics == first.metrics
@@ -97,12 +97,14 @@ def test_same_seed_same_model(trained_world, tmp_path):
 def test_reason_codes_speak_both_languages(trained_world):
     from training.explain import reasons
 
+    configure_mlflow(trained_world.settings, task("churn").experiment_name())
     model = load_task_model(f"models:/{TASKS['churn'].model_name()}/1")
     labels = load_truth(trained_world.settings, "labels")
     data = make_dataset(trained_world.settings, model.task, time_split(sorted(labels["month"].unique()), 3))
     X = data.frames["test"][model.task.feature_names].head(4)
     codes = reasons(model, X, top=3)
-    assert len(codes) == 4 and all(len(c) == 3 for c in codes)
+    assert len(codes) == 4 and all(1 <= len(c) <= 3 for c in codes)
+    assert all(abs(item["contribution"]) > 0 for c in codes for item in c)
     first = codes[0][0]
     assert first["text_en"] and first["text_zh"] and "churn" in first["text_en"]
     contrib = model.contributions(X)

@@ -1,0 +1,79 @@
+"""A real BentoML server on the trained world, started once per session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, workdir: Path, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / f"server-{self.port}.log", "w")
+        full_env = {**os.environ, "TELCOML_WORKDIR": str(workdir), "BENTOML_HOME": str(workdir / "bentoml"),
+                    **(env or {})}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", "serving.service:TelcomlService", "--host", "127.0.0.1",
+             "--port", str(self.port)], cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited; log: {Path(self.log.name).read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"server not ready in {timeout}s; log: {Path(self.log.name).read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def keys(trained_world) -> dict[str, str]:
+    from serving.security import create_key
+
+    s = trained_world.settings
+    return {"group": create_key(s, "crm-group"), "GD": create_key(s, "crm-gd", "GD"),
+            "HE": create_key(s, "crm-he", "HE")}
+
+
+@pytest.fixture(scope="session")
+def server(trained_world, keys):
+    srv = Server(trained_world.settings.workdir)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def customers(trained_world) -> dict[str, str]:
+    """A current customer of each province."""
+    latest = trained_world.months[-1]
+    labels = trained_world.labels[trained_world.labels["month"] == latest]
+    return {p: labels.loc[labels["province"] == p, "msisdn"].iloc[0] for p in ("GD", "HE")}

@@ -38,24 +38,32 @@ MAX_BATCH = 500
 MAX_BODY_BYTES = 64 * 1024
 
 
-class BodyLimit:
-    """Refuse request bodies over the limit before they are read (413, JSON)."""
+class RequestGuard:
+    """Refuse, before BentoML parses anything: bodies over the limit (413) and bodies that
+    are not JSON (415). Both answer in the service's JSON error shape."""
 
     def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length")
+            media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
             if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                body = json.dumps({"error": "body_too_large",
-                                   "message": f"request body over {self.max_bytes} bytes"}).encode()
-                await send({"type": "http.response.start", "status": 413,
-                            "headers": [(b"content-type", b"application/json")]})
-                await send({"type": "http.response.body", "body": body})
-                return
+                return await self._refuse(send, 413, "body_too_large", f"request body over {self.max_bytes} bytes")
+            if media != b"application/json":
+                return await self._refuse(send, 415, "unsupported_media_type",
+                                          "send the request body as application/json")
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(send, status: int, code: str, message: str) -> None:
+        body = json.dumps({"error": code, "message": message}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _error(ctx: bentoml.Context, status: int, code: str, message: str, **extra) -> dict:
@@ -184,7 +192,7 @@ class TelcomlService:
         return {"versions": self.models.versions, "loaded_at": self.models.loaded_at}
 
 
-TelcomlService.add_asgi_middleware(BodyLimit)
+TelcomlService.add_asgi_middleware(RequestGuard)
 
 
 __all__ = ["TelcomlService"]

@@ -84,6 +84,9 @@ def test_limits_on_batch_and_body_size(server, keys, customers):
     r = httpx.post(f"{server.url}/score", content=huge, headers={"X-API-Key": keys["group"],
                    "Content-Type": "application/json"}, timeout=30)
     assert r.status_code == 413
+    r = httpx.post(f"{server.url}/score", content="msisdn=13800000000",
+                   headers={"X-API-Key": keys["group"], "Content-Type": "multipart/form-data"}, timeout=30)
+    assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type"
 
 
 def test_health_readiness_and_openapi(server):

@@ -225,6 +225,32 @@ def train(
     _print_quality_table(results)
 
 
+@app.command("batch-score")
+@user_errors
+def batch_score(
+    province: Annotated[str, typer.Option(help="Province whose customers to score (e.g. GD).")],
+    month: Annotated[Optional[str], typer.Option(help="Snapshot month (default: the latest).")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Customers per chunk (bounds memory).")] = 200_000,
+    workdir: Workdir = None,
+) -> None:
+    """Score every customer of a province into the CRM interface file (Parquet and CSV)."""
+    from serving.batch import score_province
+    from serving.scoring import load_champions
+
+    settings = _settings(workdir)
+    models = load_champions(settings)
+    for model in models.models.values():  # a batch uses every core
+        model.booster.set_param({"nthread": 0})
+        model.threads = 0
+    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        bar = progress.add_task(f"score {province.upper()}", total=None)
+        result = score_province(settings, models, province, month, chunk_rows,
+                                progress=lambda n: progress.advance(bar, n))
+    console.print(f"{result.rows:,} customers of {result.province} ({result.month}) in {result.seconds:.1f}s "
+                  f"({result.rows / max(result.seconds, 1e-9):,.0f}/s) -> {result.parquet}, {result.csv}")
+
+
 keys_app = typer.Typer(help="API keys for the CRM endpoints (stored hashed, scoped by province).")
 app.add_typer(keys_app, name="keys")
 

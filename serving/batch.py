@@ -1,0 +1,140 @@
+"""Batch scoring: every customer of a province into the CRM interface file.
+
+Reads the province's month-end snapshot from the offline store's files in chunks (the
+five subject files of one province-month are written row-aligned by the indicator
+build, so chunk ``k`` of each file is the same customers; this is checked), scores
+each chunk with every champion, and streams Parquet and CSV to temporary files that
+replace the interface files only when complete. Memory is bounded by one chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from features import indicators as lib
+from features.build import offline_file
+from features.labels import CREDIT_GRADES
+from serving.scoring import ModelSet, _band
+from telcoml.errors import NotReadyError, TelcomlError
+from telcoml.settings import Settings
+from training.model import predicted_grade
+from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS
+
+GRADE_ZH = {g[0]: g[1] for g in CREDIT_GRADES}
+
+
+@dataclass
+class BatchResult:
+    province: str
+    month: str
+    rows: int
+    seconds: float
+    parquet: Path
+    csv: Path
+
+
+def latest_month_for(settings: Settings, province: str) -> str:
+    files = sorted((settings.offline_dir / "profile").glob(f"{province}_*.parquet"))
+    if not files:
+        raise NotReadyError(f"no indicator snapshots for province {province} in {settings.offline_dir}")
+    return max(f.stem.split("_", 1)[1] for f in files)
+
+
+def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: int):
+    """The province-month's indicators, ``chunk_rows`` customers at a time, all subjects joined."""
+    readers = {s: pq.ParquetFile(offline_file(settings.offline_dir, s, province, month)) for s in lib.SUBJECTS}
+    iterators = {s: r.iter_batches(batch_size=chunk_rows) for s, r in readers.items()}
+    for batches in zip(*iterators.values()):
+        frames = [b.to_pandas() for b in batches]
+        base = frames[0]
+        for subject, frame in zip(lib.SUBJECTS, frames):
+            if not frame["msisdn"].equals(base["msisdn"]):
+                raise TelcomlError(f"offline files of {province} {month} are not row-aligned ({subject}); "
+                                   "rebuild them with `telcoml build`")
+        joined = pd.concat([base[["msisdn"]]] + [f.drop(columns=["msisdn", "event_timestamp", "created_timestamp"])
+                                                 for f in frames], axis=1)
+        yield joined
+
+
+def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, scored_at: str) -> pa.Table:
+    """The CRM interface columns for one chunk: phone number, grade, scores, channel, versions."""
+    p = {name: model.probabilities(indicators) for name, model in models.models.items()}
+    grades = predicted_grade(p["credit_grade"])
+    channel_order = np.argsort(-p["channel_preference"], axis=1)
+    channels = np.array(lib.CHANNELS)
+    versions = ";".join(f"{k}={v}" for k, v in models.versions.items())
+    return pa.table({
+        "msisdn": indicators["msisdn"].astype(str).to_numpy(),
+        "province": indicators["province"].astype(str).to_numpy(),
+        "snapshot_month": np.full(len(indicators), month),
+        "credit_grade": grades.astype(np.int8),
+        "credit_grade_label_zh": [GRADE_ZH[g] for g in grades],
+        "tariff_sensitivity": np.round(p["tariff_sensitivity"], 1),
+        "tariff_sensitivity_level": [_band(v, SENSITIVITY_LEVELS)[0] for v in p["tariff_sensitivity"]],
+        "complaint_sensitivity": np.round(p["complaint_sensitivity"], 1),
+        "complaint_sensitivity_level": [_band(v, SENSITIVITY_LEVELS)[0] for v in p["complaint_sensitivity"]],
+        "churn_probability": np.round(p["churn"], 4),
+        "churn_band": [_band(v, CHURN_BANDS)[0] for v in p["churn"]],
+        "best_channel": channels[channel_order[:, 0]],
+        "channel_ranking": [",".join(row) for row in channels[channel_order]],
+        "model_versions": np.full(len(indicators), versions),
+        "scored_at": np.full(len(indicators), scored_at),
+    })
+
+
+def score_province(settings: Settings, models: ModelSet, province: str, month: str | None = None,
+                   chunk_rows: int = 200_000, output_dir: Path | None = None,
+                   progress: Callable[[int], None] | None = None) -> BatchResult:
+    """Score every customer of ``province`` into ``crm_<province>_<month>.parquet`` and ``.csv``."""
+    started = time.perf_counter()
+    province = province.upper()
+    month = month or latest_month_for(settings, province)
+    out_dir = Path(output_dir or settings.workdir / "crm_interface")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parquet_path = out_dir / f"crm_{province}_{month}.parquet"
+    csv_path = out_dir / f"crm_{province}_{month}.csv"
+    scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    tmp_parquet = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{parquet_path.name}.", delete=False).name
+    tmp_csv = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{csv_path.name}.", delete=False).name
+    parquet_writer = csv_writer = None
+    rows = 0
+    try:
+        for chunk in snapshot_chunks(settings, province, month, chunk_rows):
+            table = interface_rows(models, chunk, month, scored_at)
+            if parquet_writer is None:
+                parquet_writer = pq.ParquetWriter(tmp_parquet, table.schema)
+                csv_writer = pacsv.CSVWriter(tmp_csv, table.schema)
+            parquet_writer.write_table(table)
+            csv_writer.write_table(table)
+            rows += table.num_rows
+            if progress:
+                progress(table.num_rows)
+        if parquet_writer is None:
+            raise NotReadyError(f"no customers in the {province} {month} snapshot")
+        parquet_writer.close()
+        csv_writer.close()
+        os.replace(tmp_parquet, parquet_path)
+        os.replace(tmp_csv, csv_path)
+    except BaseException:
+        for writer in (parquet_writer, csv_writer):
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception:  # already failing: the original error is the one to report
+                    pass
+        Path(tmp_parquet).unlink(missing_ok=True)
+        Path(tmp_csv).unlink(missing_ok=True)
+        raise
+    return BatchResult(province, month, rows, time.perf_counter() - started, parquet_path, csv_path)

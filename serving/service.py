@@ -14,6 +14,7 @@ Configuration comes from the environment (``TELCOML_WORKDIR`` etc., see settings
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
@@ -33,7 +34,7 @@ from serving.security import ALL_PROVINCES, ApiKey, load_keys, verify
 from telcoml.logs import get_logger, mask_msisdn
 from telcoml.settings import get_settings
 
-log = get_logger("telcoml.serving")
+log = get_logger("telcoml.serving", logging.INFO)
 MAX_BATCH = 500
 MAX_BODY_BYTES = 64 * 1024
 

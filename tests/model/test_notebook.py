@@ -82,7 +82,7 @@ def test_experiments_notebook_runs_on_a_trained_world(trained_tiny, python3_kern
     assert "probability" in _text(cells["customer"])
 
     reasons = [line for line in _text(cells["reason-codes"]).splitlines() if line.startswith("churn:")]
-    assert len(reasons) == 3
+    assert 1 <= len(reasons) <= 3  # top 3, fewer when a tiny model uses fewer indicators
     assert all("churn risk" in line and "流失风险" in line for line in reasons)
 
     images = [c.id for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]

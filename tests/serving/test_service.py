@@ -130,3 +130,11 @@ def test_reload_swaps_champions_without_dropping_requests(server, keys, customer
     assert statuses and set(statuses) == {200}
     after = post(server, "/score", {"msisdn": customers["GD"]}, keys["group"]).json()
     assert after["model_versions"]["channel_preference"] == new.version
+
+
+def test_logs_mask_phone_numbers(server, keys, customers):
+    number = customers["HE"]
+    assert post(server, "/score", {"msisdn": number}, keys["group"]).status_code == 200
+    log = open(server.log.name).read()
+    masked = f"{number[:3]}****{number[-4:]}"
+    assert masked in log and number not in log

@@ -455,7 +455,7 @@ def run_overhead(data: Path, args) -> dict:
 
     # tuned: exactly tune(), inside a parent run as train_task opens one
     with mlflow.start_run(run_name=f"study-{name}"):
-        study = tune(t, dataset, budget, settings.study_storage, name, progress=replay_last)
+        study, _ = tune(t, dataset, budget, settings.study_storage, name, progress=replay_last)
     study_wall = time.perf_counter() - t_study - replay["s"]
     timed = [r for r in rows if not r.get("skipped")]
     trial_s = sum(r["tuned_s"] for r in timed)

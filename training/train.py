@@ -109,8 +109,9 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
                            "valid_month": split.valid, "test_month": split.test,
                            "rows_train": data.lineage["rows"]["train"]})
         mlflow.log_dict(data.lineage, "lineage.json")
-        study = tune(t, data, budget, settings.study_storage, name, progress=progress)
-        booster = refit_best(t, data, study, budget)
+        study, booster = tune(t, data, budget, settings.study_storage, name, progress=progress)
+        if booster is None:
+            booster = refit_best(t, data, study, budget)
         model = finalize(t, booster, data, int(booster.best_iteration))
         mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
 

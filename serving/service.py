@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 
@@ -73,6 +74,7 @@ def _error(ctx: bentoml.Context, status: int, code: str, message: str, **extra) 
 
 
 @bentoml.service(name="telcoml", traffic={"timeout": 30, "concurrency": 64},
+                 workers=int(os.environ.get("TELCOML_SERVE_WORKERS", "1")),
                  image=bentoml.images.Image(python_version="3.11").requirements_file("requirements.lock"))
 class TelcomlService:
     """Loads every task's champion and the Feast online store once, then answers the CRM."""

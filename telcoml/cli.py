@@ -239,9 +239,7 @@ def batch_score(
 
     settings = _settings(workdir)
     models = load_champions(settings)
-    for model in models.models.values():  # a batch uses every core
-        model.booster.set_param({"nthread": 0})
-        model.threads = 0
+    # one thread per model: on 2 shared cores OpenMP contention halved the rate (benchmarks/README.md)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         bar = progress.add_task(f"score {province.upper()}", total=None)
@@ -269,7 +267,7 @@ def keys_create(name: str, province: Annotated[str, typer.Option(help="Province 
 @app.command()
 @user_errors
 def serve(workdir: Workdir = None, port: int = 3000, host: str = "127.0.0.1", online_store: OnlineStore = None,
-          workers: int = 1) -> None:
+          workers: Annotated[int, typer.Option(help="Worker processes; each loads the champions.")] = 1) -> None:
     """Start the BentoML prediction service on the champions of the registry."""
     import os
     import subprocess
@@ -277,9 +275,10 @@ def serve(workdir: Workdir = None, port: int = 3000, host: str = "127.0.0.1", on
 
     settings = _settings(workdir, online_store)
     env = {**os.environ, "TELCOML_WORKDIR": str(settings.workdir.resolve()),
-           "TELCOML_ONLINE_STORE": settings.online_store, "TELCOML_REDIS_URL": settings.redis_url}
+           "TELCOML_ONLINE_STORE": settings.online_store, "TELCOML_REDIS_URL": settings.redis_url,
+           "TELCOML_SERVE_WORKERS": str(workers)}  # read by @bentoml.service(workers=...)
     command = [sys.executable, "-m", "bentoml", "serve", "serving.service:TelcomlService",
-               "--host", host, "--port", str(port), "--api-workers", str(workers)]
+               "--host", host, "--port", str(port)]
     console.print(f"serving {settings.workdir} on http://{host}:{port} (OpenAPI: /docs.json, Swagger UI: /)")
     raise typer.Exit(subprocess.call(command, env=env, cwd=Path(__file__).resolve().parent.parent))
 

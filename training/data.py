@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import indicators as lib
 from features.io import atomic_write_parquet
 from features.repo import service_name
 from features.store import open_store, training_frame

@@ -95,8 +95,6 @@ def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
 
 def global_importance(model: TaskModel, indicators: pd.DataFrame, sample: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Mean |SHAP| per indicator on a sample, with the library's names."""
-    import shap
-
     rows = indicators.sample(min(sample, len(indicators)), random_state=seed)
     values = np.asarray(_shap_values(model, rows))
     if values.ndim == 3:  # multiclass: (n, features, classes) -> mean over classes

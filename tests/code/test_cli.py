@@ -1,6 +1,5 @@
 """The `telcoml` command line end to end on tiny data, and its clear errors."""
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 

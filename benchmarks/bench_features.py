@@ -29,9 +29,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 import traceback
@@ -43,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable without an editable install too
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import environment  # noqa: E402
 
 BARE_VIEW = "bare_view"
 BARE_FEATURE = "monthly_consumption"
@@ -395,27 +395,6 @@ def _f(x, fmt: str = ".1f") -> str:
     return "-" if x is None else format(x, fmt)
 
 
-def _env() -> dict:
-    import importlib.metadata as md
-
-    import psutil
-
-    def version(pkg):
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return None
-
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "git_commit": commit,
-            **{p: version(p) for p in ("feast", "duckdb", "dask", "pandas", "pyarrow", "redis")}}
-
-
 def print_tables(results: dict) -> None:
     cfg = results["config"]
     print()
@@ -572,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"sizes": sizes, "months": args.months, "provinces": provinces, "lookups": args.lookups,
                    "warmup": args.warmup, "hist_rows": args.hist_rows, "latency_size": latency_size,
                    "seed": args.seed, "workdir": str(workdir), "redis_url": args.redis_url},
-        "env": _env(),
+        "env": environment(("feast", "duckdb", "dask", "pandas", "pyarrow", "redis")),
         "sizes": {},
     }
 

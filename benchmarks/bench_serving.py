@@ -37,7 +37,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -52,6 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable without an editable install too
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import environment  # noqa: E402
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -590,31 +591,6 @@ class RedisWorld:
 # Report.
 # --------------------------------------------------------------------------------------
 
-def environment() -> dict:
-    import importlib.metadata as md
-
-    import psutil
-
-    def version(pkg):
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return None
-
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.split("\n")
-        dirty = [line[3:] for line in dirty if line.strip()]
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, []
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "git_commit": commit,
-            "git_modified": dirty,
-            **{p: version(p) for p in ("bentoml", "httpx", "xgboost", "feast", "mlflow", "redis", "pandas", "numpy")}}
-
-
 def _f(x, fmt: str = ".2f") -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -858,7 +834,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "batch_threads": list(batch_threads),
                                 "redis_url": None if args.no_redis else args.redis_url},
                      "started_at": stamp.isoformat(timespec="seconds"), "loadavg_start": os.getloadavg(),
-                     "environment": environment(), "errors": {}}
+                     "environment": environment((
+                         "bentoml", "httpx", "xgboost", "feast", "mlflow", "redis", "pandas", "numpy")),
+                     "errors": {}}
     print(f"bench_serving: {args.customers:,} customers in {data}; load average {os.getloadavg()}", flush=True)
 
     servers: dict[str, Server] = {}

@@ -33,9 +33,7 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 import traceback
@@ -46,6 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable without an editable install too
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import environment  # noqa: E402
 
 DEFAULT_PROVINCES = ("GD", "SC", "HE", "ZJ")
 RATIO_TARGET = 0.97
@@ -490,32 +490,6 @@ def run_overhead(data: Path, args) -> dict:
 # Reporting
 # --------------------------------------------------------------------------------------
 
-def _env() -> dict:
-    import importlib.metadata as md
-
-    import psutil
-
-    def version(pkg):
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return None
-
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.split("\n")
-        dirty = [line[3:] for line in dirty if line.strip()]
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, []
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "git_commit": commit,
-            "git_modified": dirty,
-            **{p: version(p) for p in ("xgboost", "optuna", "optuna-integration", "mlflow", "feast", "duckdb",
-                                       "pandas", "numpy", "scikit-learn")}}
-
-
 def _f(x, fmt: str = ".1f") -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -679,7 +653,8 @@ def main(argv: list[str] | None = None) -> int:
                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                    "provinces": provinces, "seed": args.seed, "workdir": args.workdir,
                    "targets": {"ratio": RATIO_TARGET, "seconds": TIME_TARGET_S, "overhead": OVERHEAD_TARGET}},
-        "env": _env(),
+        "env": environment(("xgboost", "optuna", "optuna-integration", "mlflow", "feast", "duckdb", "pandas",
+                            "numpy", "scikit-learn")),
         "load_start": _load(),
     }
 

@@ -26,10 +26,10 @@ import pyarrow.parquet as pq
 from features import indicators as lib
 from features.build import offline_file
 from features.labels import CREDIT_GRADES
-from serving.scoring import ModelSet, _band
+from serving.scoring import ModelSet
 from telcoml.errors import NotReadyError, TelcomlError
 from telcoml.settings import Settings
-from training.model import predicted_grade
+from training.model import level, predicted_grade
 from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS
 
 GRADE_ZH = {g[0]: g[1] for g in CREDIT_GRADES}
@@ -82,11 +82,11 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
         "credit_grade": grades.astype(np.int8),
         "credit_grade_label_zh": [GRADE_ZH[g] for g in grades],
         "tariff_sensitivity": np.round(p["tariff_sensitivity"], 1),
-        "tariff_sensitivity_level": [_band(v, SENSITIVITY_LEVELS)[0] for v in p["tariff_sensitivity"]],
+        "tariff_sensitivity_level": [level(v, SENSITIVITY_LEVELS)[0] for v in p["tariff_sensitivity"]],
         "complaint_sensitivity": np.round(p["complaint_sensitivity"], 1),
-        "complaint_sensitivity_level": [_band(v, SENSITIVITY_LEVELS)[0] for v in p["complaint_sensitivity"]],
+        "complaint_sensitivity_level": [level(v, SENSITIVITY_LEVELS)[0] for v in p["complaint_sensitivity"]],
         "churn_probability": np.round(p["churn"], 4),
-        "churn_band": [_band(v, CHURN_BANDS)[0] for v in p["churn"]],
+        "churn_band": [level(v, CHURN_BANDS)[0] for v in p["churn"]],
         "best_channel": channels[channel_order[:, 0]],
         "channel_ranking": [",".join(row) for row in channels[channel_order]],
         "model_versions": np.full(len(indicators), versions),

@@ -22,7 +22,7 @@ from features.store import open_store
 from telcoml.errors import TelcomlError
 from telcoml.settings import Settings
 from training.explain import reasons
-from training.model import TaskModel, predicted_grade
+from training.model import TaskModel, level, predicted_grade
 from training.registry import CHAMPION, load_task_model
 from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS, TASKS
 
@@ -93,14 +93,6 @@ def known(frame: pd.DataFrame) -> pd.Series:
     return frame["customer_category"].notna()
 
 
-def _band(value: float, levels) -> tuple[str, str]:
-    chosen = levels[0]
-    for bound, en, zh in levels:
-        if value >= bound:
-            chosen = (bound, en, zh)
-    return chosen[1], chosen[2]
-
-
 GRADE_GUIDANCE = {
     5: ("Fast handling; refund first, verify later; goodwill gift allowed.", "快速处理，先退费后核实，可适当赠送。"),
     4: ("Fast handling; refund after a light check; reopening before payment allowed.",
@@ -156,12 +148,12 @@ def score_frame(models: ModelSet, features: pd.DataFrame, top_reasons: int = 3) 
         sens = {}
         for name in ("tariff_sensitivity", "complaint_sensitivity"):
             score = float(probabilities[name][i])
-            level_en, level_zh = _band(score, SENSITIVITY_LEVELS)
+            level_en, level_zh = level(score, SENSITIVITY_LEVELS)
             sens[name] = {"score": round(score, 1), "level": level_en, "level_zh": level_zh,
                           "population_average": round(models.models[name].population_average or 0.0, 1),
                           "reasons": explained[name][i]}
         churn_p = float(probabilities["churn"][i])
-        band_en, band_zh = _band(churn_p, CHURN_BANDS)
+        band_en, band_zh = level(churn_p, CHURN_BANDS)
         ranking = [lib.CHANNELS[k] for k in np.argsort(-channels[i])]
         out.append({
             "credit_grade": {"code": grade, "label_zh": grade_names[grade][0], "label_en": grade_names[grade][1],

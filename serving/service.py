@@ -107,23 +107,24 @@ class TelcomlService:
         models = self.models  # one consistent set for the whole request, even during a reload
         features = self.online.fetch(msisdns)
         have = known(features)
-        answers: list[dict] = []
-        scored = score_frame(models, features[have].reset_index(drop=True)) if have.any() else []
+        in_scope = have & features["province"].map(caller.may_score).astype(bool)
+        # only customers the caller may see are scored
+        scored = score_frame(models, features[in_scope].reset_index(drop=True)) if in_scope.any() else []
         scored_iter = iter(scored)
+        answers: list[dict] = []
         for i, msisdn in enumerate(msisdns):
             if not have.iloc[i]:
                 answers.append({"msisdn": msisdn, "status": 404, "error": "unknown_customer",
                                 "message": f"customer {mask_msisdn(msisdn)} has no indicators in the online store "
                                            "(not a subscriber, or not materialized)"})
                 continue
-            answer = next(scored_iter)
             province = features["province"].iloc[i]
-            if not caller.may_score(province):
+            if not in_scope.iloc[i]:
                 answers.append({"msisdn": msisdn, "status": 403, "error": "province_scope",
                                 "message": f"this key is scoped to province {caller.province}; "
                                            f"customer {mask_msisdn(msisdn)} is not in it"})
                 continue
-            answers.append({"msisdn": msisdn, "status": 200, "province": province, **answer,
+            answers.append({"msisdn": msisdn, "status": 200, "province": province, **next(scored_iter),
                             "model_versions": models.versions,
                             "features_as_of": features["features_as_of"].iloc[i]})
         return answers

@@ -96,8 +96,8 @@ def training_frame(store: FeatureStore, entity_df: pd.DataFrame, task: str, prov
     """Point-in-time correct indicators for (msisdn, event_timestamp) rows, by the task's service."""
     if entity_df.empty:
         raise NotReadyError("no customers to fetch indicators for (empty entity frame)")
-    service = store.get_feature_service(service_name(task, province))
-    return store.get_historical_features(entity_df=entity_df, features=service).to_df()
+    return store.get_historical_features(entity_df=entity_df,
+                                         features=feature_service(store, task, province)).to_df()
 
 
 __all__ = ["open_store", "apply_repository", "materialize_latest", "online_view", "training_frame",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     optuna_storage: str | None = Field(None, description="Default: SQLite in the work directory; "
                                        "postgresql+psycopg://... lets several workers tune one study.")
     gate_margin: float = Field(0.002, description="A challenger must beat the champion's headline metric by this.")
+    provinces_dir: Path | None = Field(None, description="Province files (GD.yaml, ...); default: <workdir>/provinces.")
+
+    @model_validator(mode="after")
+    def _default_provinces_dir(self) -> "Settings":
+        # Province files: each province's choice of indicators, grades, guidance, drift thresholds.
+        if self.provinces_dir is None:
+            self.provinces_dir = self.workdir / "provinces"
+        return self
 
     @property
     def raw_dir(self) -> Path:
@@ -38,6 +46,11 @@ class Settings(BaseSettings):
     def offline_dir(self) -> Path:
         """Indicator snapshots per feature view: the Feast offline store's files."""
         return self.workdir / "offline"
+
+    @property
+    def labels_dir(self) -> Path:
+        """Labels a province brought with its own data (``telcoml byod``), one file per province."""
+        return self.workdir / "labels"
 
     @property
     def truth_dir(self) -> Path:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from monitoring.reference import log_reference
 from training import evaluate, explain
 from training.data import Dataset, load_truth, make_dataset, time_split
 from training.model import OrdinalLink, TaskModel
@@ -138,6 +139,7 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
         decision = gate(client, t, t.model_name(province), version, result[f"test_{t.headline}"],
                         champion_score, settings.gate_margin)
         mlflow.log_text(json.dumps(result, indent=2), "evaluation/metrics.json")
+        log_reference(model, data.frames["train"], t.label)  # what weekly monitoring compares with
     return TrainResult(t.name, province, result, parent.info.run_id, t.model_name(province), version,
                        decision.promoted, decision.champion_score, len(study.trials), completed(study),
                        time.perf_counter() - started, importance)

@@ -1,0 +1,239 @@
+"""Record what the models saw and said, as it happens, for the weekly monitoring job.
+
+Serving and batch scoring hand every scored customer to a ``ScoreLog``: the indicators
+the models read, each task's prediction, the champion versions and when it happened.
+Rows are buffered and written as Parquet files partitioned by ISO week and province
+(``<workdir>/monitoring/scores/week=2026-W44/province=GD/<source>-<id>.parquet``), each
+written to a temporary name and renamed, so a reader never sees half a file.
+
+No phone number is stored whole: ``msisdn_masked`` is for people (138****2343) and
+``customer_key`` — a salted hash — lets matured labels be joined later without keeping
+the number. The salt lives in the work directory, never in git.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import secrets
+import threading
+import time
+import uuid
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import indicators as lib
+from telcoml.logs import get_logger, mask_msisdn
+from telcoml.settings import Settings
+
+log = get_logger("telcoml.monitoring")
+
+#: The recorded prediction of each task: a number (or the best channel) per customer.
+PREDICTION_COLUMNS = {
+    "credit_grade": "pred_credit_grade",
+    "tariff_sensitivity": "pred_tariff_sensitivity",
+    "complaint_sensitivity": "pred_complaint_sensitivity",
+    "churn": "pred_churn",
+    "channel_preference": "pred_channel_preference",
+}
+INDICATOR_IDS = [i.id for i in lib.CATALOGUE]
+
+
+def iso_week(moment: datetime | date) -> str:
+    """``2026-W44`` for a date or time (ISO 8601 week, Monday first)."""
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_bounds(week: str) -> tuple[date, date]:
+    """Monday and Sunday of an ISO week like ``2026-W44``."""
+    from telcoml.errors import ConfigurationError
+
+    try:
+        year, number = week.split("-W")
+        monday = date.fromisocalendar(int(year), int(number), 1)
+    except ValueError:
+        raise ConfigurationError(f"week must look like 2026-W44, got {week!r}") from None
+    return monday, date.fromisocalendar(int(year), int(number), 7)
+
+
+def scores_dir(settings: Settings) -> Path:
+    return settings.workdir / "monitoring" / "scores"
+
+
+def _salt(settings: Settings) -> bytes:
+    """The work directory's hashing salt, created once (0600), never committed."""
+    path = settings.workdir / "monitoring" / ".customer_key_salt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(secrets.token_hex(16))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path) if not path.exists() else tmp.unlink()
+    return path.read_text().strip().encode()
+
+
+def customer_keys(settings: Settings, msisdns) -> np.ndarray:
+    """Salted SHA-256 of each number (16 hex digits): joins labels without the number."""
+    salt = _salt(settings)
+    return np.array([hashlib.sha256(salt + str(m).encode()).hexdigest()[:16] for m in msisdns], dtype=object)
+
+
+def predictions_from_answers(answers: list[dict]) -> pd.DataFrame:
+    """The recorded prediction columns from the service's answers (one per customer)."""
+    return pd.DataFrame({
+        "pred_credit_grade": [a["credit_grade"]["code"] for a in answers],
+        "pred_tariff_sensitivity": [a["tariff_sensitivity"]["score"] for a in answers],
+        "pred_complaint_sensitivity": [a["complaint_sensitivity"]["score"] for a in answers],
+        "pred_churn": [a["churn"]["probability"] for a in answers],
+        "pred_channel_preference": [a["channel_preference"]["best_channel"] for a in answers],
+    })
+
+
+def predictions_from_interface(table) -> pd.DataFrame:
+    """The recorded prediction columns from a CRM interface chunk (batch scoring)."""
+    frame = table.select(["credit_grade", "tariff_sensitivity", "complaint_sensitivity", "churn_probability",
+                          "best_channel"]).to_pandas()
+    return pd.DataFrame({
+        "pred_credit_grade": frame["credit_grade"].astype("int64"),
+        "pred_tariff_sensitivity": frame["tariff_sensitivity"],
+        "pred_complaint_sensitivity": frame["complaint_sensitivity"],
+        "pred_churn": frame["churn_probability"],
+        "pred_channel_preference": frame["best_channel"].astype(str),
+    })
+
+
+def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.DataFrame, versions: dict[str, str],
+               source: str, scored_at: datetime | None = None, week: str | None = None) -> pd.DataFrame:
+    """The monitoring record of scored customers (pure apart from reading the salt).
+
+    ``indicators`` holds ``msisdn``, ``province`` and the indicator columns (the ones
+    absent are recorded empty); ``predictions`` is aligned row by row. ``week``
+    overrides the week of ``scored_at`` — only for replaying history.
+    """
+    scored_at = scored_at or datetime.now(timezone.utc)
+    n = len(indicators)
+    msisdns = indicators["msisdn"].astype(str).to_numpy()
+    frame = pd.DataFrame({
+        "customer_key": customer_keys(settings, msisdns),
+        "msisdn_masked": [mask_msisdn(m) for m in msisdns],
+        "province": indicators["province"].astype(str).to_numpy(),
+        "week": np.full(n, week or iso_week(scored_at)),
+        "scored_at": np.full(n, pd.Timestamp(scored_at).tz_convert("UTC") if pd.Timestamp(scored_at).tzinfo
+                             else pd.Timestamp(scored_at, tz="UTC")),
+        "source": np.full(n, source),
+        "features_as_of": (pd.to_datetime(indicators["features_as_of"], utc=True, errors="coerce").to_numpy()
+                           if "features_as_of" in indicators else np.full(n, pd.NaT)),
+    })
+    for column in INDICATOR_IDS:
+        if column == "province":
+            continue
+        frame[column] = indicators[column].to_numpy() if column in indicators else np.nan
+    for column in PREDICTION_COLUMNS.values():
+        frame[column] = predictions[column].to_numpy()
+    for task, version in versions.items():
+        frame[f"version_{task}"] = str(version)
+    return frame
+
+
+def write_partitioned(settings: Settings, frame: pd.DataFrame, source: str) -> list[Path]:
+    """Write rows under their week and province, each file atomically; returns the files."""
+    written = []
+    for (week, province), part in frame.groupby(["week", "province"], sort=False):
+        folder = scores_dir(settings) / f"week={week}" / f"province={province}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{source}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = folder / f".{path.name}.tmp"
+        part.drop(columns=["week", "province"]).to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+class ScoreLog:
+    """Buffers scored customers and writes them every ``flush_rows`` rows or ``flush_seconds``.
+
+    Thread-safe; a background timer flushes a quiet buffer and ``close`` (also run at
+    interpreter exit) writes what is left. Recording never fails a request: a write
+    error is logged and the rows are kept for the next attempt.
+    """
+
+    def __init__(self, settings: Settings, source: str, flush_rows: int = 5000, flush_seconds: float = 30.0,
+                 enabled: bool = True):
+        self.settings = settings
+        self.source = source
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.enabled = enabled
+        self._rows: list[pd.DataFrame] = []
+        self._count = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if enabled and flush_seconds > 0:
+            self._timer = threading.Thread(target=self._tick, name=f"score-log-{source}", daemon=True)
+            self._timer.start()
+        atexit.register(self.close)
+
+    def record(self, indicators: pd.DataFrame, predictions: pd.DataFrame, versions: dict[str, str],
+               scored_at: datetime | None = None, week: str | None = None) -> None:
+        """Keep the rows for the week; write them once the buffer is full."""
+        if not self.enabled or len(indicators) == 0:
+            return
+        rows = score_rows(self.settings, indicators.reset_index(drop=True), predictions.reset_index(drop=True),
+                          versions, self.source, scored_at, week)
+        with self._lock:
+            self._rows.append(rows)
+            self._count += len(rows)
+            full = self._count >= self.flush_rows
+        if full:
+            self.flush()
+
+    def flush(self) -> list[Path]:
+        with self._lock:
+            rows, self._rows, self._count = self._rows, [], 0
+        if not rows:
+            return []
+        try:
+            return write_partitioned(self.settings, pd.concat(rows, ignore_index=True), self.source)
+        except Exception as err:  # monitoring must not take the service down; keep the rows
+            log.warning("could not write %d monitoring rows (%s): kept for the next flush",
+                        sum(len(r) for r in rows), err)
+            with self._lock:
+                self._rows = rows + self._rows
+                self._count += sum(len(r) for r in rows)
+            return []
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+
+
+def read_week(settings: Settings, week: str, province: str | None = None) -> pd.DataFrame:
+    """Every row recorded in ``week`` (for one province, or all), or an empty frame."""
+    base = scores_dir(settings) / f"week={week}"
+    folders = [base / f"province={province.upper()}"] if province else sorted(base.glob("province=*"))
+    frames = []
+    for folder in folders:
+        files = sorted(folder.glob("*.parquet"))
+        if files:
+            part = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+            part.insert(2, "province", folder.name.split("=", 1)[1])
+            frames.append(part)
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True)
+    frame.insert(3, "week", week)
+    return frame
+
+
+def recorded_weeks(settings: Settings) -> list[str]:
+    """Weeks with recorded scores, oldest first."""
+    return sorted(p.name.split("=", 1)[1] for p in scores_dir(settings).glob("week=*") if any(p.rglob("*.parquet")))

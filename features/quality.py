@@ -870,16 +870,17 @@ def _stamp(path: Path) -> tuple[int, int]:
 # --------------------------------------------------------------------------- indicators
 
 
-def check_indicators(frame: pd.DataFrame, label: str = "indicators") -> list[Problem]:
+def check_indicators(frame: pd.DataFrame, label: str = "indicators", indicators=None) -> list[Problem]:
     """Completeness and accuracy of an indicator frame (one column per catalogue indicator).
 
     Rejects: a missing indicator column, empty values in a non-nullable indicator, values of
     the wrong type, outside the valid range or outside the codes. ``label`` names the
-    frame in the messages; rows are positions in ``frame``.
+    frame in the messages; rows are positions in ``frame``. ``indicators`` checks only
+    those (a province's custom ones, or the columns a data mapping provides).
     """
     problems: list[Problem] = []
     frame = frame.reset_index(drop=True)
-    for ind in CATALOGUE:
+    for ind in (CATALOGUE if indicators is None else indicators):
         out = _Collector(label, ind.subject)
         if ind.id not in frame.columns:
             out.add("completeness", REJECT, "indicator missing from the frame", ind.id)

@@ -284,16 +284,68 @@ def serve(workdir: Workdir = None, port: int = 3000, host: str = "127.0.0.1", on
 
 
 @app.command()
-def indicators(task: Annotated[Optional[str], typer.Option(help="Only the indicators of this task.")] = None) -> None:
-    """List the indicator library: names, definitions, units and credit-specification role."""
+@user_errors
+def indicators(task: Annotated[Optional[str], typer.Option(help="Only the indicators of this task.")] = None,
+               province: Annotated[Optional[str], typer.Option(help="A province's effective set (its file in "
+                                                                "the provinces directory), e.g. GD.")] = None,
+               workdir: Workdir = None) -> None:
+    """List the indicator library, or a province's effective set: names, definitions, units and roles."""
+    if province:
+        return _print_province_indicators(_settings(workdir), province, task)
     chosen = lib.for_task(task) if task else list(lib.CATALOGUE)
     table = Table(title="Indicator library" + (f" — {task}" if task else ""))
     for col in ("id", "指标", "name", "definition", "unit", "range", "credit spec"):
         table.add_column(col, overflow="fold")
     for i in chosen:
-        rng = ", ".join(i.codes) if i.codes else (f"{i.valid_range[0]:g}–{i.valid_range[1]:g}" if i.valid_range else "")
-        table.add_row(i.id, i.name_zh, i.name_en, i.formula, i.unit, rng, i.credit_role or "")
+        table.add_row(i.id, i.name_zh, i.name_en, i.formula, i.unit, _range(i), i.credit_role or "")
     console.print(table)
+
+
+def _range(i) -> str:
+    return ", ".join(i.codes) if i.codes else (f"{i.valid_range[0]:g}–{i.valid_range[1]:g}" if i.valid_range else "")
+
+
+def _print_province_indicators(settings: Settings, code: str, task: str | None) -> None:
+    from features.provinces import require_province
+
+    config = require_province(settings, code)
+    chosen = config.effective_indicators(task) if task else config.all_indicators()
+    table = Table(title=f"Indicators of province {config.province} {config.name_zh}" + (f" — {task}" if task else ""))
+    for col in ("id", "指标", "name", "definition", "unit", "range", "role", "used by"):
+        table.add_column(col, overflow="fold")
+    used = {e: {i.id for i in config.effective_indicators(e)} for e in lib.TASKS}
+    for i in chosen:
+        role = i.credit_role or ("custom" if i.id not in lib.BY_ID else "")
+        table.add_row(i.id, i.name_zh, i.name_en, i.definition if role == "custom" else i.formula, i.unit, _range(i),
+                      "optional (chosen)" if role == "optional" else role,
+                      ", ".join(e for e in lib.TASKS if i.id in used[e]))
+    console.print(table)
+    dropped = [lib.BY_ID[d] for d in sorted(config.dropped)]
+    if dropped:
+        console.print("not used by this province: " + ", ".join(f"{i.id} ({i.name_zh})" for i in dropped))
+
+
+province_app = typer.Typer(help="Province files: each province's choice of indicators, grades, guidance, drift.")
+app.add_typer(province_app, name="province")
+
+
+@province_app.command("validate")
+@user_errors
+def province_validate(code: Annotated[Optional[str], typer.Argument(help="Province code; all files if omitted.")] = None,
+                      workdir: Workdir = None) -> None:
+    """Check a province file (or every one): errors name the file and line."""
+    from features.provinces import load_provinces, require_province
+    from features.repo import service_name
+
+    settings = _settings(workdir)
+    configs = [require_province(settings, code)] if code else load_provinces(settings)
+    if not configs:
+        raise TelcomlError(f"no province files in {settings.provinces_dir}")
+    for config in configs:
+        custom = ", ".join(c.id for c in config.custom_indicators) or "none"
+        console.print(f"[green]ok[/] {config.province}: optional {', '.join(config.optional_indicators) or 'none'}; "
+                      f"custom {custom}; services "
+                      + ", ".join(service_name(e, config.province) for e in lib.TASKS))
 
 
 @app.command()

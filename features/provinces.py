@@ -1,0 +1,305 @@
+"""Province files: how a provincial team tailors the indicators its models use.
+
+One YAML file per province (``<provinces_dir>/GD.yaml``; examples in
+``features/provinces/``) says which of the credit specification's six optional
+indicators the province's models use, which other library indicators they leave out,
+its own custom indicators (a formula, or a column of its own data), its grade
+cut-offs, guidance texts and drift thresholds. The nine mandatory indicators come from
+the library (``credit_role``) and cannot be dropped. Every error names the file and
+line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from features import indicators as lib
+from features.yamlfile import YamlFile
+from telcoml.errors import ConfigurationError
+
+#: Where the example province files shipped with the code live.
+EXAMPLES_DIR = Path(__file__).resolve().parent / "provinces"
+#: The keys the monitoring stage reads from ``drift_thresholds``.
+DRIFT_KEYS = ("drifted_feature_share", "prediction_drift_score", "quality_drop")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+
+
+def _mandatory() -> list[str]:
+    return [i.id for i in lib.credit_indicators("mandatory")]
+
+
+def _optional() -> list[str]:
+    return [i.id for i in lib.credit_indicators("optional")]
+
+
+def _known(indicator_id: str, valid: list[str] | None = None, what: str = "indicators") -> lib.Indicator:
+    if indicator_id not in lib.BY_ID:
+        valid = valid or list(lib.BY_ID)
+        close = difflib.get_close_matches(indicator_id, valid, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown indicator {indicator_id!r}{hint}; valid {what}: {', '.join(valid)}")
+    return lib.BY_ID[indicator_id]
+
+
+def _optional_choice(indicator_id: str) -> str:
+    ind = _known(indicator_id, _optional(), "optional indicators")
+    if ind.credit_role == "mandatory":
+        raise ValueError(f"{indicator_id!r} is one of the nine mandatory credit indicators and is always used; "
+                         f"list only optional ones: {', '.join(_optional())}")
+    if ind.credit_role != "optional":
+        raise ValueError(f"{indicator_id!r} is not an optional credit indicator; "
+                         f"the optional ones are: {', '.join(_optional())}")
+    return indicator_id
+
+
+def _droppable(indicator_id: str) -> str:
+    ind = _known(indicator_id)
+    if ind.credit_role == "mandatory":
+        raise ValueError(f"{indicator_id!r} ({ind.name_zh}) is mandatory and cannot be dropped; "
+                         f"the nine mandatory indicators are: {', '.join(_mandatory())}")
+    if ind.id == "province":
+        raise ValueError("'province' is not a model input and cannot be dropped")
+    return indicator_id
+
+
+def _evaluation(name: str) -> str:
+    if name in lib.TASKS:
+        return name
+    from training.tasks import TASKS  # a model's name (tariff_sensitivity) -> its evaluation
+
+    if name in TASKS:
+        return TASKS[name].evaluation
+    raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(lib.TASKS)}")
+
+
+OptionalId = Annotated[str, AfterValidator(_optional_choice)]
+DroppableId = Annotated[str, AfterValidator(_droppable)]
+Evaluation = Annotated[str, AfterValidator(_evaluation)]
+
+
+def _drift_key(key: str) -> str:
+    if key not in DRIFT_KEYS:
+        raise ValueError(f"unknown drift threshold {key!r}; valid keys: {', '.join(DRIFT_KEYS)}")
+    return key
+
+
+DriftKey = Annotated[str, AfterValidator(_drift_key)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomIndicator(_Strict):
+    """A province's own indicator: a formula over library indicators and raw tables, or a column
+    of its own data."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    definition: str
+    formula: str | None = None
+    column: str | None = None
+    kind: Literal["int", "float", "category"] = "float"
+    unit: str = ""
+    valid_range: tuple[float, float] | None = None
+    codes: tuple[str, ...] | None = None
+    nullable: bool = False
+    tasks: list[Evaluation] = Field(default_factory=lambda: [lib.CREDIT_GRADE], min_length=1)
+    #: Known direction of effect on the credit grade (+1 better, -1 worse, 0 unknown).
+    credit_direction: Literal[-1, 0, 1] = 0
+
+    @field_validator("id")
+    @classmethod
+    def _new_name(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(f"custom indicator id {value!r} must be lower_snake_case (a-z, 0-9, _)")
+        if value in lib.BY_ID:
+            raise ValueError(f"custom indicator id {value!r} is already a library indicator; choose another name")
+        return value
+
+    @field_validator("formula")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from features.custom import formula_names
+
+            formula_names(value)  # raises ValueError naming what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CustomIndicator":
+        if (self.formula is None) == (self.column is None):
+            raise ValueError(f"custom indicator {self.id!r} needs exactly one of 'formula' or 'column'")
+        if self.kind == "category":
+            if not self.codes:
+                raise ValueError(f"custom indicator {self.id!r} of kind category needs its 'codes'")
+            if self.formula is not None:
+                raise ValueError(f"custom indicator {self.id!r}: a formula gives a number; "
+                                 "a category indicator must come from a column")
+        if self.valid_range is not None and self.valid_range[0] > self.valid_range[1]:
+            raise ValueError(f"valid_range of {self.id!r} must be [low, high] with low <= high")
+        return self
+
+    def indicator(self, province: str) -> lib.Indicator:
+        """The custom indicator as a library entry of the province's own feature view."""
+        source = f"formula: {self.formula}" if self.formula else f"column {self.column} of the province's data"
+        return lib.Indicator(
+            self.id, self.name_zh, self.name_en, custom_subject(province), (f"{province} custom",),
+            f"{self.definition} ({source})", self.unit, self.kind, valid_range=self.valid_range,
+            codes=self.codes, nullable=self.nullable, credit_role=None, used_by=tuple(dict.fromkeys(self.tasks)),
+            credit_direction=self.credit_direction)
+
+
+class GradeText(_Strict):
+    en: str
+    zh: str
+
+
+def custom_subject(province: str) -> str:
+    """The feature view holding a province's custom indicators, e.g. ``custom_gd``."""
+    return f"custom_{province.lower()}"
+
+
+class ProvinceConfig(_Strict):
+    """One province's tailoring of the indicators, its grades, guidance and drift thresholds."""
+
+    province: str
+    name_zh: str = ""
+    name_en: str = ""
+    optional_indicators: list[OptionalId] = Field(default_factory=list)
+    drop_indicators: list[DroppableId] = Field(default_factory=list)
+    custom_indicators: list[CustomIndicator] = Field(default_factory=list)
+    #: Four increasing cut-offs on the expected grade (1..5): grade = 1 + cut-offs passed.
+    grade_cutoffs: tuple[float, float, float, float] | None = None
+    #: Handling guidance per credit grade (1..5), overriding the group's texts.
+    guidance: dict[Literal[1, 2, 3, 4, 5], GradeText] = Field(default_factory=dict)
+    drift_thresholds: dict[DriftKey, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    @field_validator("province")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        codes = lib.BY_ID["province"].codes or ()
+        if value not in codes:
+            raise ValueError(f"unknown province {value!r}; valid province codes: {', '.join(codes)}")
+        return value
+
+    @field_validator("optional_indicators", "drop_indicators")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        repeated = sorted({v for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return value
+
+    @field_validator("custom_indicators")
+    @classmethod
+    def _unique_ids(cls, value: list[CustomIndicator]) -> list[CustomIndicator]:
+        ids = [c.id for c in value]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"custom indicator ids used more than once: {', '.join(repeated)}")
+        return value
+
+    @field_validator("grade_cutoffs")
+    @classmethod
+    def _increasing(cls, value):
+        if value is not None and not (1 < value[0] < value[1] < value[2] < value[3] < 5):
+            raise ValueError(f"grade_cutoffs must be four increasing numbers between 1 and 5, got {list(value)}")
+        return value
+
+    @field_validator("drift_thresholds")
+    @classmethod
+    def _drift_share(cls, value: dict[str, float]) -> dict[str, float]:
+        if value.get("drifted_feature_share", 0) > 1:
+            raise ValueError("drifted_feature_share is a share of the indicators: between 0 and 1")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ProvinceConfig":
+        both = sorted(set(self.optional_indicators) & set(self.drop_indicators))
+        if both:
+            raise ValueError(f"both chosen and dropped: {', '.join(both)}")
+        for c in self.custom_indicators:
+            if c.formula is None:
+                continue
+            from features.custom import formula_names
+
+            for name in formula_names(c.formula):
+                if name in self.dropped:
+                    raise ValueError(f"custom indicator {c.id!r} uses {name!r}, which this province does not use")
+        return self
+
+    @property
+    def dropped(self) -> set[str]:
+        """Library indicators this province's models leave out."""
+        return (set(_optional()) - set(self.optional_indicators)) | set(self.drop_indicators)
+
+    @property
+    def custom(self) -> list[lib.Indicator]:
+        return [c.indicator(self.province) for c in self.custom_indicators]
+
+    def effective_indicators(self, task: str) -> list[lib.Indicator]:
+        """The indicators the province's model of ``task`` uses: the library's for the task minus
+        what the province leaves out, plus its custom indicators for the task."""
+        evaluation = _evaluation(task)
+        base = [i for i in lib.for_task(evaluation) if i.id not in self.dropped]
+        return base + [i for i in self.custom if evaluation in i.used_by]
+
+    def all_indicators(self) -> list[lib.Indicator]:
+        """Every indicator any of the province's models uses, library first, then custom."""
+        seen: dict[str, lib.Indicator] = {}
+        for evaluation in lib.TASKS:
+            for i in self.effective_indicators(evaluation):
+                seen.setdefault(i.id, i)
+        return list(seen.values())
+
+
+def province_file(settings, code: str) -> Path:
+    return Path(settings.provinces_dir) / f"{code.upper()}.yaml"
+
+
+def read_province(path: Path) -> ProvinceConfig:
+    """Read and validate one province file; the file name must be the province code."""
+    source = YamlFile(path)
+    config = source.validate(ProvinceConfig)
+    if Path(path).stem.upper() != config.province:
+        raise source.error(("province",), f"the file is named {Path(path).name} but says province "
+                                          f"{config.province!r}; name it {config.province}.yaml")
+    return config
+
+
+def load_province(settings, code: str | None) -> ProvinceConfig | None:
+    """The province's configuration, or None when it has no file (it uses the group's set)."""
+    if not code:
+        return None
+    path = province_file(settings, code)
+    if not path.exists():
+        return None
+    return read_province(path)
+
+
+def load_provinces(settings) -> list[ProvinceConfig]:
+    """Every province file in the settings' provinces directory, by province code."""
+    directory = Path(settings.provinces_dir)
+    if not directory.is_dir():
+        return []
+    return [read_province(p) for p in sorted(directory.glob("*.yaml"))]
+
+
+def require_province(settings, code: str) -> ProvinceConfig:
+    """Like ``load_province``, but a missing file is an error naming where it was looked for."""
+    config = load_province(settings, code)
+    if config is None:
+        raise ConfigurationError(f"no province file for {code.upper()}: expected {province_file(settings, code)} "
+                                 f"(examples in {EXAMPLES_DIR})")
+    return config
+
+
+__all__ = ["ProvinceConfig", "CustomIndicator", "DRIFT_KEYS", "load_province", "load_provinces", "read_province",
+           "require_province", "custom_subject", "EXAMPLES_DIR"]

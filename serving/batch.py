@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from features import indicators as lib
 from features.build import offline_file
 from features.labels import CREDIT_GRADES
+from monitoring.record import ScoreLog, predictions_from_interface
 from serving.scoring import ModelSet
 from telcoml.errors import NotReadyError, TelcomlError
 from telcoml.settings import Settings
@@ -63,8 +64,9 @@ def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: i
             if not frame["msisdn"].equals(base["msisdn"]):
                 raise TelcomlError(f"offline files of {province} {month} are not row-aligned ({subject}); "
                                    "rebuild them with `telcoml build`")
-        joined = pd.concat([base[["msisdn"]]] + [f.drop(columns=["msisdn", "event_timestamp", "created_timestamp"])
-                                                 for f in frames], axis=1)
+        joined = pd.concat([base[["msisdn"]], base["event_timestamp"].rename("features_as_of")]
+                           + [f.drop(columns=["msisdn", "event_timestamp", "created_timestamp"]) for f in frames],
+                           axis=1)
         yield joined
 
 
@@ -96,8 +98,13 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
 
 def score_province(settings: Settings, models: ModelSet, province: str, month: str | None = None,
                    chunk_rows: int = 200_000, output_dir: Path | None = None,
-                   progress: Callable[[int], None] | None = None) -> BatchResult:
-    """Score every customer of ``province`` into ``crm_<province>_<month>.parquet`` and ``.csv``."""
+                   progress: Callable[[int], None] | None = None, record: bool = True,
+                   record_week: str | None = None) -> BatchResult:
+    """Score every customer of ``province`` into ``crm_<province>_<month>.parquet`` and ``.csv``.
+
+    With ``record``, each scored chunk also goes to weekly monitoring (under the current
+    week, or ``record_week`` when replaying a past snapshot).
+    """
     started = time.perf_counter()
     province = province.upper()
     month = month or latest_month_for(settings, province)
@@ -110,9 +117,11 @@ def score_province(settings: Settings, models: ModelSet, province: str, month: s
     tmp_csv = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{csv_path.name}.", delete=False).name
     parquet_writer = csv_writer = None
     rows = 0
+    recorder = ScoreLog(settings, "batch", flush_rows=chunk_rows, flush_seconds=0, enabled=record)
     try:
         for chunk in snapshot_chunks(settings, province, month, chunk_rows):
             table = interface_rows(models, chunk, month, scored_at)
+            recorder.record(chunk, predictions_from_interface(table), models.versions, week=record_week)
             if parquet_writer is None:
                 parquet_writer = pq.ParquetWriter(tmp_parquet, table.schema)
                 csv_writer = pacsv.CSVWriter(tmp_csv, table.schema)
@@ -127,6 +136,7 @@ def score_province(settings: Settings, models: ModelSet, province: str, month: s
         csv_writer.close()
         os.replace(tmp_parquet, parquet_path)
         os.replace(tmp_csv, csv_path)
+        recorder.close()
     except BaseException:
         for writer in (parquet_writer, csv_writer):
             if writer is not None:

@@ -22,6 +22,7 @@ import time
 import bentoml
 from pydantic import Field
 
+from monitoring.record import ScoreLog, predictions_from_answers
 from serving.scoring import (
     MSISDN_PATTERN,
     ModelSet,
@@ -84,6 +85,8 @@ class TelcomlService:
         self.keys: list[ApiKey] = load_keys(self.settings)
         self.models: ModelSet = load_champions(self.settings)
         self.online = OnlineFeatures(self.settings)
+        # every answered customer goes to weekly monitoring (buffered, written off the request path)
+        self.score_log = ScoreLog(self.settings, f"api-{os.getpid()}")
         self._reload_lock = threading.Lock()
         log.info("loaded champions %s", self.models.versions)
 
@@ -110,6 +113,8 @@ class TelcomlService:
         in_scope = have & features["province"].map(caller.may_score).astype(bool)
         # only customers the caller may see are scored
         scored = score_frame(models, features[in_scope].reset_index(drop=True)) if in_scope.any() else []
+        if scored:
+            self.score_log.record(features[in_scope], predictions_from_answers(scored), models.versions)
         scored_iter = iter(scored)
         answers: list[dict] = []
         for i, msisdn in enumerate(msisdns):

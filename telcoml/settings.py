@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     optuna_storage: str | None = Field(None, description="Default: SQLite in the work directory; "
                                        "postgresql+psycopg://... lets several workers tune one study.")
     gate_margin: float = Field(0.002, description="A challenger must beat the champion's headline metric by this.")
+    drifted_feature_share: float = Field(0.3, description="Weekly alert when at least this share of a model's "
+                                         "indicators drifted (Wasserstein / Jensen-Shannon distance >= 0.1).")
+    prediction_drift_score: float = Field(0.1, description="Weekly alert when the prediction's drift distance "
+                                          "reaches this.")
+    quality_drop: float = Field(0.05, description="Weekly alert when the matured-label score falls this share "
+                                "below the champion's test score.")
     provinces_dir: Path | None = Field(None, description="Province files (GD.yaml, ...); default: <workdir>/provinces.")
 
     @model_validator(mode="after")

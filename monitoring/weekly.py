@@ -1,0 +1,375 @@
+"""The weekly monitoring job: every province and task, one ISO week against the champion.
+
+For each province with recorded scores and each task: the champion answering that
+province (its own, else the national one), the champion's reference, the week's
+records, labels where they have matured; Evidently's drift report and the four-dimension
+data-quality report. Out:
+
+* ``<workdir>/monitoring/reports/<week>/<PROV>/<task>.html`` and ``.json`` (and
+  ``data_quality.html``/``.json``), ``summary.md``/``summary.csv`` across provinces and
+  tasks, ``alerts.json``; every alert is also appended to ``monitoring/alerts.jsonl``;
+* an Evidently workspace (``monitoring/workspace``) with a project per province and
+  task, a snapshot per week, so ``evidently ui`` shows the trend;
+* an MLflow run per province and task in the champion's experiment, tagged with the
+  week and the champion version, with the summary as metrics and the reports attached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+from monitoring.data_quality import QualityResult, quality_report
+from monitoring.drift import TaskDrift, Thresholds, breaches, drift_report
+from monitoring.record import PREDICTION_COLUMNS, customer_keys, read_week, recorded_weeks, week_bounds
+from monitoring.reference import load_reference
+from telcoml.errors import NotReadyError
+from telcoml.logs import get_logger
+from telcoml.settings import Settings
+from training.registry import CHAMPION, champion_version, load_task_model
+from training.tasks import TASKS, Task
+
+log = get_logger("telcoml.monitoring")
+#: A label is known this long after its snapshot month ends (churn is next month's closing).
+LABEL_DELAY = timedelta(days=31)
+#: Below this many matured labels a week's quality is not judged.
+MIN_LABELS = 200
+#: Exit code of ``telcoml monitor`` when an alert was raised (errors exit 1).
+ALERT_EXIT_CODE = 3
+
+
+def monitoring_dir(settings: Settings) -> Path:
+    return settings.workdir / "monitoring"
+
+
+def thresholds_for(settings: Settings, province: str) -> Thresholds:
+    """The platform's thresholds, overridden by the province file's ``drift_thresholds``."""
+    values = {"drifted_feature_share": settings.drifted_feature_share,
+              "prediction_drift_score": settings.prediction_drift_score, "quality_drop": settings.quality_drop}
+    try:
+        from features.provinces import load_province
+    except ImportError:  # provincial tailoring not installed
+        return Thresholds(**values)
+    config = load_province(settings, province)
+    if config is not None and config.drift_thresholds:
+        values.update(config.drift_thresholds)
+    return Thresholds(**values)
+
+
+@dataclass(frozen=True)
+class Champion:
+    task: Task
+    model_name: str
+    version: str
+    test_score: float | None
+
+
+def champion_for(client: MlflowClient, t: Task, province: str) -> Champion | None:
+    """The champion answering ``province``: its own if registered, else the national one."""
+    for name in (t.model_name(province), t.model_name()):
+        found = champion_version(client, name)
+        if found is not None:
+            score = (found.tags or {}).get("gate.challenger_score")
+            return Champion(t, name, str(found.version), float(score) if score not in (None, "none") else None)
+    return None
+
+
+def matured_labels(settings: Settings, t: Task, province: str, records: pd.DataFrame,
+                   today: date) -> pd.Series:
+    """The true label of each record whose label is known by ``today`` (NaN otherwise)."""
+    from training.data import load_truth
+
+    empty = pd.Series(np.nan, index=records.index, dtype=object)
+    try:
+        labels = load_truth(settings, "labels", province)
+    except NotReadyError:
+        return empty
+    if t.label not in labels:
+        return empty
+    month_end = pd.to_datetime(labels["event_timestamp"], utc=True).dt.date
+    labels = labels[[d + LABEL_DELAY <= today for d in month_end]]
+    if labels.empty:
+        return empty
+    keyed = pd.DataFrame({"customer_key": customer_keys(settings, labels["msisdn"]),
+                          "snapshot": labels["month"].astype(str).to_numpy(), "label": labels[t.label].to_numpy()})
+    snapshot = pd.to_datetime(records["features_as_of"], utc=True).dt.strftime("%Y-%m")
+    lookup = pd.DataFrame({"customer_key": records["customer_key"].to_numpy(), "snapshot": snapshot.to_numpy()})
+    joined = lookup.merge(keyed.drop_duplicates(["customer_key", "snapshot"]), on=["customer_key", "snapshot"],
+                          how="left")
+    return pd.Series(joined["label"].to_numpy(), index=records.index)
+
+
+def _quality(settings: Settings, champion: Champion, current: pd.DataFrame, target: pd.Series,
+             indicators: list[str]) -> tuple[float, str]:
+    """The champion's headline metric on this week's customers whose labels matured."""
+    from training import evaluate
+    from training.data import target as encode_target
+
+    t = champion.task
+    model = load_task_model(f"models:/{champion.model_name}/{champion.version}")
+    known = target.notna().to_numpy()
+    rows = current.loc[known, indicators]
+    y = encode_target(pd.DataFrame({t.label: target[known].to_numpy()}), t)
+    return float(evaluate.metrics(t, y, model.probabilities(rows))[t.headline]), t.headline
+
+
+@dataclass
+class WeekResult:
+    week: str
+    report_dir: Path
+    drift: list[TaskDrift] = field(default_factory=list)
+    quality: list[QualityResult] = field(default_factory=list)
+    alerts: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        """The manager's table: one row per province and task."""
+        rows = []
+        quality = {q.province: q for q in self.quality}
+        alerted = {(a["province"], a["task"]) for a in self.alerts}
+        for d in self.drift:
+            q = quality.get(d.province)
+            rows.append({
+                "province": d.province, "task": d.task, "model": f"{d.model} v{d.version}",
+                "customers": d.rows_current, "drifted": f"{d.drifted_features}/{d.features}",
+                "prediction_drift": d.prediction_drift_score,
+                "quality": "—" if d.quality_current is None else
+                f"{d.quality_metric} {d.quality_current:.3f} (champion {d.quality_champion:.3f})",
+                "data_quality": "—" if q is None else ("pass" if q.passed else
+                                                       "fail: " + ", ".join(k for k, v in q.dimensions.items()
+                                                                            if v["failed"])),
+                "top_moved": ", ".join(m.indicator for m in d.moved[:3]) or "—",
+                "status": "ALERT" if (d.province, d.task) in alerted else "ok",
+            })
+        return pd.DataFrame(rows)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _save_snapshot(snapshot, html: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=html.parent, prefix=f".{html.name}.", suffix=".html")
+    os.close(fd)
+    snapshot.save_html(tmp)
+    os.replace(tmp, html)
+
+
+class EvidentlyProjects:
+    """The Evidently workspace: a project per province and task, one snapshot per week."""
+
+    def __init__(self, settings: Settings):
+        from evidently.ui.workspace import Workspace
+
+        self.path = monitoring_dir(settings) / "workspace"
+        self.workspace = Workspace(str(self.path))
+        self.index_path = self.path / "telcoml_index.json"
+        self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
+
+    def project_id(self, name: str, prediction_column: str | None) -> str:
+        found = self.workspace.search_project(name)
+        if found:
+            return str(found[0].id)
+        project = self.workspace.create_project(name, description=f"telcoml weekly monitoring: {name}")
+        self._dashboard(project, prediction_column)
+        return str(project.id)
+
+    @staticmethod
+    def _dashboard(project, prediction_column: str | None) -> None:
+        from evidently.sdk.models import PanelMetric
+        from evidently.sdk.panels import line_plot_panel
+
+        try:
+            if prediction_column:
+                project.dashboard.add_panel(line_plot_panel(
+                    "Share of drifted indicators",
+                    [PanelMetric(legend="share", metric="DriftedColumnsCount", metric_labels={"value_type": "share"})],
+                    size="half"))
+                project.dashboard.add_panel(line_plot_panel(
+                    "Prediction drift", [PanelMetric(legend=prediction_column, metric="ValueDrift",
+                                                     metric_labels={"column": prediction_column})], size="half"))
+        except Exception as err:  # the dashboard is a convenience; the snapshots are what matter
+            log.warning("could not add dashboard panels to %s: %s", project.name, err)
+
+    def add(self, project_name: str, week: str, snapshot, prediction_column: str | None = None) -> str:
+        """Add the week's snapshot, replacing the one of an earlier run of the same week."""
+        pid = self.project_id(project_name, prediction_column)
+        key = f"{project_name}|{week}"
+        if key in self.index:
+            try:
+                self.workspace.delete_run(pid, self.index[key])
+            except Exception:  # already gone
+                pass
+        ref = self.workspace.add_run(pid, snapshot, name=week)
+        self.index[key] = str(ref.id)
+        _atomic_text(self.index_path, json.dumps(self.index, indent=1))
+        return str(ref.id)
+
+
+def _log_mlflow(settings: Settings, d: TaskDrift, files: list[Path], alert: dict | None) -> str:
+    from training.train import configure_mlflow
+
+    configure_mlflow(settings, TASKS[d.task].experiment_name(None if d.model == TASKS[d.task].model_name()
+                                                             else d.province))
+    with mlflow.start_run(run_name=f"monitor-{d.week}-{d.province}") as run:
+        mlflow.set_tags({"monitoring": "weekly", "week": d.week, "province": d.province, "task": d.task,
+                         "model_name": d.model, "model_version": d.version,
+                         "alert": "yes" if alert else "no"})
+        metrics = {"drifted_feature_share": d.drifted_feature_share, "drifted_features": d.drifted_features,
+                   "prediction_drift_score": d.prediction_drift_score, "rows_current": d.rows_current,
+                   "labels_matured": d.labels_matured}
+        for key in ("quality_current", "quality_drop", "target_drift_score"):
+            if getattr(d, key) is not None:
+                metrics[key] = getattr(d, key)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        for f in files:
+            mlflow.log_artifact(str(f), "monitoring")
+    MlflowClient().set_model_version_tag(d.model, d.version, "monitoring.last_week", d.week)
+    return run.info.run_id
+
+
+def _alert(d: TaskDrift, found: list[dict]) -> dict:
+    t = TASKS[d.task]
+    province_flag = "" if d.model == t.model_name() else f" --province {d.province}"
+    return {
+        "province": d.province, "task": d.task, "week": d.week, "model": d.model, "version": d.version,
+        "raised_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "breaches": found,
+        "moved_indicators": [asdict(m) for m in d.moved],
+        "action": (f"Retrain: `telcoml train --task {d.task}{province_flag}`. The champion/challenger gate "
+                   f"decides whether the new version replaces {d.model} v{d.version}; then `POST /reload`."),
+    }
+
+
+def monitor_week(settings: Settings, week: str, provinces: list[str] | None = None,
+                 tasks: list[str] | None = None, today: date | None = None,
+                 progress: Callable[[str], None] | None = None, log_to_mlflow: bool = True) -> WeekResult:
+    """Run the weekly job for ``week`` (``2026-W44``); a week without records is an error."""
+    from training.train import configure_mlflow
+
+    monday, sunday = week_bounds(week)
+    today = today or datetime.now(timezone.utc).date()
+    records = read_week(settings, week)
+    if records.empty:
+        known = recorded_weeks(settings)
+        raise NotReadyError(f"no scores recorded for week {week} ({monday}..{sunday}) under "
+                            f"{monitoring_dir(settings) / 'scores'}: serving and batch scoring record them "
+                            f"as they score; weeks with records: {', '.join(known[-8:]) or 'none'}")
+    wanted = [p.upper() for p in provinces] if provinces else sorted(records["province"].unique())
+    missing = [p for p in wanted if p not in set(records["province"])]
+    if missing:
+        raise NotReadyError(f"no scores recorded for province(s) {', '.join(missing)} in week {week}")
+    configure_mlflow(settings, "telcoml/monitoring")
+    client = MlflowClient()
+    out_dir = monitoring_dir(settings) / "reports" / week
+    projects = EvidentlyProjects(settings)
+    stamp = datetime.combine(monday, time(), tzinfo=timezone.utc)
+    result = WeekResult(week, out_dir)
+    for province in wanted:
+        current_all = records[records["province"] == province].reset_index(drop=True)
+        thresholds = thresholds_for(settings, province)
+        snapshot, quality = quality_report(current_all, province, week, timestamp=stamp)
+        folder = out_dir / province
+        folder.mkdir(parents=True, exist_ok=True)
+        _save_snapshot(snapshot, folder / "data_quality.html")
+        _atomic_text(folder / "data_quality.json", json.dumps(quality.as_dict(), indent=2, ensure_ascii=False))
+        projects.add(f"{province} · data quality", week, snapshot)
+        result.quality.append(quality)
+        for name in tasks or list(TASKS):
+            t = TASKS[name]
+            if progress:
+                progress(f"{province} {name}")
+            champion = champion_for(client, t, province)
+            if champion is None:
+                result.skipped.append(f"{province} {name}: no champion registered")
+                continue
+            reference = load_reference(settings, champion.model_name, champion.version)
+            if (reference["province"] == province).sum() >= 1000:
+                reference = reference[reference["province"] == province].reset_index(drop=True)
+            indicators = [c for c in reference.columns if c not in ("province", "target", PREDICTION_COLUMNS[name])]
+            version_column = f"version_{name}"
+            current = current_all
+            if version_column in current and (current[version_column] == champion.version).any() and \
+                    champion.model_name == t.model_name(province):
+                current = current[current[version_column] == champion.version].reset_index(drop=True)
+            target = matured_labels(settings, t, province, current, today)
+            matured = int(target.notna().sum())
+            with_target = matured >= MIN_LABELS
+            frame = current.assign(target=target) if with_target else current
+            snap, drift = drift_report(reference, frame, name, indicators, thresholds, with_target,
+                                       province=province, week=week, model=champion.model_name,
+                                       version=champion.version, timestamp=stamp)
+            drift.labels_matured = matured
+            if with_target and champion.test_score is not None:
+                score, metric = _quality(settings, champion, current, target, indicators)
+                drift.quality_metric, drift.quality_current = metric, round(score, 4)
+                drift.quality_champion = round(champion.test_score, 4)
+                drift.quality_drop = round((champion.test_score - score) / abs(champion.test_score), 4) \
+                    if champion.test_score else None
+            drift.breaches = breaches(drift, thresholds)
+            html, summary = folder / f"{name}.html", folder / f"{name}.json"
+            _save_snapshot(snap, html)
+            alert = _alert(drift, drift.breaches) if drift.breaches else None
+            _atomic_text(summary, json.dumps({**drift.as_dict(), "thresholds": asdict(thresholds),
+                                              "alert": alert}, indent=2, ensure_ascii=False, default=str))
+            projects.add(f"{province} · {name}", week, snap, PREDICTION_COLUMNS[name])
+            if log_to_mlflow:
+                _log_mlflow(settings, drift, [html, summary], alert)
+            result.drift.append(drift)
+            if alert:
+                result.alerts.append(alert)
+    _write_summary(settings, result)
+    return result
+
+
+def _write_summary(settings: Settings, result: WeekResult) -> None:
+    table = result.table()
+    result.report_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_text(result.report_dir / "summary.csv", table.to_csv(index=False))
+    lines = [f"# telcoml weekly monitoring — {result.week}", "",
+             f"{len(result.alerts)} alert(s); {len(result.drift)} model(s) checked in "
+             f"{len({d.province for d in result.drift})} province(s).", ""]
+    if not table.empty:
+        lines += ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    for a in result.alerts:
+        moved = "; ".join(f"{m['indicator']} ({m['name_zh']}) {m['reference']} → {m['current']} ({m['change']})"
+                          for m in a["moved_indicators"])
+        lines += ["", f"**ALERT {a['province']} {a['task']}**: "
+                  + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in a["breaches"]),
+                  f"moved: {moved or '—'}", f"action: {a['action']}"]
+    for s in result.skipped:
+        lines += ["", f"skipped: {s}"]
+    _atomic_text(result.report_dir / "summary.md", "\n".join(lines) + "\n")
+    _atomic_text(result.report_dir / "alerts.json", json.dumps(result.alerts, indent=2, ensure_ascii=False))
+    if result.alerts:
+        with open(monitoring_dir(settings) / "alerts.jsonl", "a", encoding="utf-8") as f:
+            for a in result.alerts:
+                f.write(json.dumps(a, ensure_ascii=False) + "\n")
+
+
+def weeks_between(first: str, last: str) -> list[str]:
+    """Every ISO week from ``first`` to ``last`` inclusive."""
+    from monitoring.record import iso_week
+
+    start, _ = week_bounds(first)
+    end, _ = week_bounds(last)
+    weeks, day = [], start
+    while day <= end:
+        weeks.append(iso_week(day))
+        day += timedelta(days=7)
+    return weeks

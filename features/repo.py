@@ -8,6 +8,7 @@ offline directory as an argument; infrastructure lives in ``feature_store.yaml``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from feast.data_format import ParquetFormat
 from feast.types import Float64, Int64, String
 
 from features import indicators as lib
+from features.provinces import custom_subject
 
 #: Version of every task's feature contract; bump when a service's indicators change.
 CONTRACT_VERSION = 1
@@ -65,25 +67,57 @@ def service_name(task: str, province: str | None = None, version: int = CONTRACT
     return f"{task}{middle}_v{version}"
 
 
+def custom_view(offline_dir: Path, config) -> FeatureView:
+    """A province's own indicators (``custom_gd``), declared by its province file."""
+    subject = custom_subject(config.province)
+    return FeatureView(
+        name=subject,
+        entities=[customer],
+        ttl=SNAPSHOT_TTL,
+        schema=[
+            Field(name=i.id, dtype=_FEAST_TYPES[i.kind], description=f"{i.name_en} ({i.name_zh}): {i.definition}")
+            for i in config.custom
+        ],
+        source=source(offline_dir, subject),
+        online=True,
+        tags={"subject": subject, "province": config.province},
+    )
+
+
 def feature_service(task: str, views: dict[str, FeatureView], indicator_ids: list[str] | None = None,
                     province: str | None = None) -> FeatureService:
     """A task's versioned feature contract: its indicators, grouped by feature view."""
     ids = indicator_ids if indicator_ids is not None else [i.id for i in lib.for_task(task)]
     projections = []
-    for subject, view in views.items():
-        chosen = [i for i in ids if lib.BY_ID[i].subject == subject]
+    for view in views.values():
+        fields = {f.name for f in view.features}
+        chosen = [i for i in ids if i in fields]
         if chosen:
             projections.append(view[chosen])
     return FeatureService(
         name=service_name(task, province),
         features=projections,
         tags={"task": task, "province": province or "all", "indicators": ",".join(ids)},
-        description=f"Feature contract of the {task.replace('_', ' ')} model",
+        description=f"Feature contract of the {task.replace('_', ' ')} model"
+                    + (f" of province {province}" if province else ""),
     )
 
 
-def definitions(offline_dir: Path) -> list:
-    """Every Feast object of the repository, ready for ``FeatureStore.apply``."""
+def definitions(offline_dir: Path, provinces: Sequence = ()) -> list:
+    """Every Feast object of the repository, ready for ``FeatureStore.apply``.
+
+    ``provinces`` are the province files (``features.provinces.ProvinceConfig``): each
+    gets its own versioned services (``credit_grade_gd_v1``) over its effective
+    indicators, and a view of its custom indicators if it has any.
+    """
     views = {s: feature_view(offline_dir, s) for s in lib.SUBJECTS}
     services = [feature_service(task, views) for task in lib.TASKS]
-    return [customer, *views.values(), *services]
+    custom = []
+    for config in provinces:
+        own = dict(views)
+        if config.custom_indicators:
+            custom.append(custom_view(offline_dir, config))
+            own[custom[-1].name] = custom[-1]
+        services += [feature_service(task, own, [i.id for i in config.effective_indicators(task)], config.province)
+                     for task in lib.TASKS]
+    return [customer, *views.values(), *custom, *services]

@@ -7,6 +7,7 @@ file store). A ``feature_store.yaml`` is written so the Feast CLI and UI work to
 
 from __future__ import annotations
 
+import glob
 import logging
 import warnings
 import weakref
@@ -57,16 +58,24 @@ def open_store(settings: Settings) -> FeatureStore:
 
 def apply_repository(settings: Settings, extra: Sequence = ()) -> FeatureStore:
     """Register the entity, feature views and services (plus ``extra`` objects)."""
+    from features.provinces import load_provinces
+
     store = open_store(settings)
-    store.apply([*definitions(settings.offline_dir), *extra])
+    store.apply([*definitions(settings.offline_dir, load_provinces(settings)), *extra])
     return store
 
 
 def materialize_latest(store: FeatureStore, month: str, views: Sequence[str] | None = None) -> None:
-    """Load the snapshot of ``month`` (the latest) into the online store."""
+    """Load the snapshot of ``month`` (the latest) into the online store.
+
+    By default every view with offline files: a province file may declare custom
+    indicators before its data has arrived.
+    """
     end = snapshot_time(month).to_pydatetime()
     start = (snapshot_time(month) - pd.Timedelta(days=1)).to_pydatetime()
-    store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views) if views else None)
+    if not views:
+        views = [v.name for v in store.list_feature_views() if glob.glob(v.batch_source.path)]
+    store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views))
 
 
 _SERVICES: "weakref.WeakKeyDictionary[FeatureStore, dict]" = weakref.WeakKeyDictionary()

@@ -18,8 +18,10 @@ import pandas as pd
 
 from features import indicators as lib
 from features.build import available_months, available_provinces, build_indicators
+from features.custom import build_custom_indicators
 from features.generate import GeneratorConfig, generate
 from features.io import atomic_write_text
+from features.provinces import load_provinces
 from features.quality import QualityReport, check_indicators, check_raw, ingest
 from features.store import apply_repository, materialize_latest, open_store
 from telcoml.errors import NotReadyError
@@ -86,6 +88,9 @@ def indicator_stage(settings: Settings, progress: Progress = _no_progress) -> tu
     months = available_months(settings.raw_dir, provinces[0])
     advance = progress("indicators", len(provinces) * len(months), 0)
     rows = build_indicators(settings.raw_dir, settings.offline_dir, provinces, months, progress=advance)
+    for config in load_provinces(settings):  # provinces' own formula indicators, same layout
+        if config.province in provinces:
+            build_custom_indicators(config, settings.raw_dir, settings.offline_dir, months)
     latest = latest_snapshot(settings)
     problems = check_indicators(latest)
     return rows, problems

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from features.io import atomic_write_parquet
-from features.repo import service_name
 from features.store import open_store, training_frame
 from telcoml.errors import NotReadyError
 from telcoml.settings import Settings
@@ -54,15 +53,48 @@ def time_split(months: list[str], train_months: int = 4, test_month: str | None 
     return Split(train=train, valid=months[i - 1], test=test)
 
 
+def _by_province(directory: Path) -> dict[str, Path]:
+    return {f.stem.upper(): f for f in sorted(directory.glob("*.parquet"))}
+
+
+def load_labels(settings: Settings, province: str | None = None) -> pd.DataFrame:
+    """Labels of every province (or one). A province that brought its own data and labels
+    (``telcoml byod``, in ``labels/``) is read from there instead of the generator's truth."""
+    files = {**_by_province(settings.truth_dir / "labels"), **_by_province(settings.labels_dir)}
+    if province:
+        files = {k: v for k, v in files.items() if k == province.upper()}
+    if not files:
+        raise NotReadyError(f"no labels in {settings.truth_dir / 'labels'} or {settings.labels_dir}"
+                            + (f" for province {province}" if province else "")
+                            + ": run `telcoml generate`, or `telcoml byod` with label columns in the mapping")
+    return pd.concat([pd.read_parquet(f) for f in files.values()], ignore_index=True)
+
+
+def load_oracle(settings: Settings, province: str | None = None) -> pd.DataFrame | None:
+    """The generator's true probabilities, for provinces whose labels are the generator's; None
+    when there is no oracle (a province's own data has none)."""
+    own = _by_province(settings.labels_dir)
+    files = {k: v for k, v in _by_province(settings.truth_dir / "oracle").items()
+             if k not in own and (not province or k == province.upper())}
+    return pd.concat([pd.read_parquet(f) for f in files.values()], ignore_index=True) if files else None
+
+
 def load_truth(settings: Settings, kind: str, province: str | None = None) -> pd.DataFrame:
     """Labels or oracle probabilities of every province (or one)."""
-    files = sorted((settings.truth_dir / kind).glob("*.parquet"))
-    if province:
-        files = [f for f in files if f.stem == province.upper()]
-    if not files:
-        raise NotReadyError(f"no {kind} in {settings.truth_dir / kind}"
-                            + (f" for province {province}" if province else "") + ": run `telcoml generate`")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    if kind == "labels":
+        return load_labels(settings, province)
+    oracle = load_oracle(settings, province)
+    if oracle is None:
+        raise NotReadyError(f"no oracle in {settings.truth_dir / 'oracle'}"
+                            + (f" for province {province}" if province else ""))
+    return oracle
+
+
+def label_months(labels: pd.DataFrame, t: Task) -> list[str]:
+    """Months with labels for the task (a province's own data may lack some tasks' labels)."""
+    if t.label not in labels.columns or labels[t.label].isna().all():
+        raise NotReadyError(f"no {t.label} labels for {t.name}: nothing to train it on")
+    return sorted(labels.loc[labels[t.label].notna(), "month"].unique())
 
 
 def encode(frame: pd.DataFrame, t: Task) -> pd.DataFrame:
@@ -84,20 +116,22 @@ def _cache_path(settings: Settings, service: str, months: tuple[str, ...], provi
 
 def evaluation_frame(settings: Settings, t: Task, split: Split, province: str | None = None) -> pd.DataFrame:
     """Labels, oracle and indicators for the split's months (cached per feature contract)."""
-    service = service_name(t.evaluation)
-    path = _cache_path(settings, service, split.months, province)
+    path = _cache_path(settings, t.service, split.months, province)
     if path.exists():
         return pd.read_parquet(path)
-    labels = load_truth(settings, "labels", province)
-    oracle = load_truth(settings, "oracle", province)
+    labels = load_labels(settings, province)
     labels = labels[labels["month"].isin(split.months)]
     if labels.empty:
         raise NotReadyError(f"no labels for months {split.months}")
     keys = ["msisdn", "event_timestamp"]
-    truth = labels.merge(oracle.drop(columns=["province", "month"]), on=keys, how="left")
+    labels = labels.assign(event_timestamp=pd.to_datetime(labels["event_timestamp"], utc=True))
+    oracle = load_oracle(settings, province)
+    truth = labels
+    if oracle is not None:
+        oracle = oracle.assign(event_timestamp=pd.to_datetime(oracle["event_timestamp"], utc=True))
+        truth = labels.merge(oracle.drop(columns=["province", "month"]), on=keys, how="left")
     entity = truth[keys].copy()
-    entity["event_timestamp"] = pd.to_datetime(entity["event_timestamp"], utc=True)
-    features = training_frame(open_store(settings), entity, t.evaluation)
+    features = training_frame(open_store(settings), entity, t.evaluation, t.province)
     features["event_timestamp"] = pd.to_datetime(features["event_timestamp"], utc=True)
     truth["event_timestamp"] = pd.to_datetime(truth["event_timestamp"], utc=True)
     frame = truth.merge(features, on=keys, how="inner")
@@ -127,19 +161,23 @@ def target(frame: pd.DataFrame, t: Task) -> np.ndarray:
 def make_dataset(settings: Settings, t: Task, split: Split, province: str | None = None) -> Dataset:
     """Encoded train/valid/test matrices for a task, with the data's lineage."""
     frame = evaluation_frame(settings, t, split, province)
+    if t.label not in frame.columns:
+        raise NotReadyError(f"no {t.label} labels for {t.name}: nothing to train it on")
+    frame = frame[frame[t.label].notna()]  # a province's own data may label some customers only
     parts = {"train": frame[frame["month"].isin(split.train)], "valid": frame[frame["month"] == split.valid],
              "test": frame[frame["month"] == split.test]}
     for name, part in parts.items():
         if part.empty:
             raise NotReadyError(f"the {name} part of the split {split} has no rows for {t.name}")
     lineage = {
-        "feature_service": service_name(t.evaluation),
+        "feature_service": t.service,
         "indicators": t.feature_names,
         "train_months": list(split.train), "valid_month": split.valid, "test_month": split.test,
         "province": province or "all",
         "rows": {k: int(len(v)) for k, v in parts.items()},
         "offline_store": str(settings.offline_dir),
-        "truth": str(settings.truth_dir),
+        "labels": str(settings.labels_dir if (settings.labels_dir / f"{(province or '').upper()}.parquet").exists()
+                      else settings.truth_dir),
     }
     return Dataset(
         task=t, split=split,
@@ -150,4 +188,5 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
     )
 
 
-__all__ = ["Split", "time_split", "make_dataset", "Dataset", "encode", "load_truth", "evaluation_frame"]
+__all__ = ["Split", "time_split", "make_dataset", "Dataset", "encode", "load_truth", "load_labels", "load_oracle",
+           "label_months", "evaluation_frame"]

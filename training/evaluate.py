@@ -105,11 +105,19 @@ def oracle_predictions(t: Task, frame: pd.DataFrame) -> np.ndarray:
     return values[:, 0] if len(t.oracle_columns) == 1 else values
 
 
+def has_oracle(t: Task, frame: pd.DataFrame) -> bool:
+    """Whether the rows carry the generator's oracle (a province's own data does not)."""
+    return all(c in frame.columns for c in t.oracle_columns) and not frame[list(t.oracle_columns)].isna().any().any()
+
+
 def compare_with_oracle(t: Task, y: np.ndarray, model_p: np.ndarray, frame: pd.DataFrame) -> dict[str, float]:
-    """Model metrics, oracle metrics on the same rows, and the headline ratio."""
+    """Model metrics, oracle metrics on the same rows, and the headline ratio (NaN without an oracle)."""
     model = metrics(t, y, model_p)
-    oracle = metrics(t, y, oracle_predictions(t, frame))
     out = {f"test_{k}": v for k, v in model.items()}
+    if not has_oracle(t, frame):
+        out["oracle_ratio"] = float("nan")
+        return out
+    oracle = metrics(t, y, oracle_predictions(t, frame))
     out.update({f"oracle_{k}": v for k, v in oracle.items()})
     out["oracle_ratio"] = model[t.headline] / oracle[t.headline] if oracle[t.headline] else float("nan")
     return out
@@ -117,8 +125,9 @@ def compare_with_oracle(t: Task, y: np.ndarray, model_p: np.ndarray, frame: pd.D
 
 # -- plots for people who would rather look than read -----------------------------------
 
-def plots(t: Task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray, directory: Path) -> list[Path]:
-    """The task's evaluation charts as PNG files; returns their paths."""
+def plots(t: Task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, directory: Path) -> list[Path]:
+    """The task's evaluation charts as PNG files (the oracle's curves when there is one); returns their paths."""
+    compared = [("model", p)] + ([("oracle", oracle_p)] if oracle_p is not None else [])
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     if t.kind in ("ordinal", "multiclass"):
@@ -140,7 +149,7 @@ def plots(t: Task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray, directory
         paths.append(_save(fig, directory / "confusion_matrix.png"))
     if t.kind == "binary":
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        for name, q in (("model", p), ("oracle", oracle_p)):
+        for name, q in compared:
             fpr, tpr, _ = roc_curve(y, q)
             axes[0].plot(fpr, tpr, label=f"{name} AUC={roc_auc_score(y, q):.3f}")
             prec, rec, _ = precision_recall_curve(y, q)
@@ -159,7 +168,7 @@ def plots(t: Task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray, directory
         ax.legend()
         paths.append(_save(fig, directory / "calibration.png"))
         fig, ax = plt.subplots(figsize=(6, 4))
-        for name, q in (("model", p), ("oracle", oracle_p)):
+        for name, q in compared:
             deciles = pd.qcut(pd.Series(q).rank(method="first"), 10, labels=False)
             lift = pd.Series(y).groupby(deciles.to_numpy()).mean() / y.mean()
             ax.plot(range(10, 0, -1), lift.to_numpy(), "o-", label=name)

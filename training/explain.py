@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import indicators as lib
 from training.model import TaskModel
 
 #: What a positive contribution means for each kind of model, in both languages.
@@ -71,13 +70,14 @@ def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
         contrib = contrib[np.arange(len(best)), best]
     contrib = contrib[:, :-1]  # drop the bias column
     names = t.feature_names
+    by_id = {i.id: i for i in t.indicators}  # a province's model may have custom indicators
     columns = {name: indicators[name].tolist() for name in names}
     out = []
     for row in range(len(indicators)):
         order = [j for j in np.argsort(-np.abs(contrib[row]))[:top] if abs(contrib[row, j]) > 1e-9]
         items = []
         for j in order:
-            ind = lib.BY_ID[names[j]]
+            ind = by_id[names[j]]
             value = columns[ind.id][row]
             up, down = _EFFECT[t.kind]
             en, zh = up if contrib[row, j] > 0 else down
@@ -101,8 +101,9 @@ def global_importance(model: TaskModel, indicators: pd.DataFrame, sample: int = 
         values = np.abs(values).mean(axis=2)
     importance = np.abs(values).mean(axis=0)
     frame = pd.DataFrame({"indicator": model.task.feature_names, "mean_abs_shap": importance})
-    frame["name_en"] = [lib.BY_ID[i].name_en for i in frame["indicator"]]
-    frame["name_zh"] = [lib.BY_ID[i].name_zh for i in frame["indicator"]]
+    by_id = {i.id: i for i in model.task.indicators}
+    frame["name_en"] = [by_id[i].name_en for i in frame["indicator"]]
+    frame["name_zh"] = [by_id[i].name_zh for i in frame["indicator"]]
     return frame.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
 
 

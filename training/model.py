@@ -66,9 +66,9 @@ def level(score: float, levels=SENSITIVITY_LEVELS) -> tuple[str, str]:
 class TaskModel:
     """Booster + task declaration + calibration: indicators in, business outputs out."""
 
-    def __init__(self, task_name: str, booster: xgb.Booster, link: OrdinalLink | None = None,
+    def __init__(self, task_name: str | Task, booster: xgb.Booster, link: OrdinalLink | None = None,
                  population_average: float | None = None, best_iteration: int | None = None):
-        self.task: Task = task(task_name)
+        self.task: Task = task_name if isinstance(task_name, Task) else task(task_name)
         self.booster = booster
         self.link = link
         self.population_average = population_average
@@ -145,8 +145,12 @@ class TaskModel:
 
     # -- persistence ---------------------------------------------------------------------
     def metadata(self) -> dict:
-        return {"task": self.task.name, "link": asdict(self.link) if self.link else None,
+        meta = {"task": self.task.name, "link": asdict(self.link) if self.link else None,
                 "population_average": self.population_average, "best_iteration": self.best_iteration}
+        if self.task.tailored_indicators is not None:  # a province's model: its own indicator set
+            meta["province"] = self.task.province
+            meta["indicators"] = [asdict(i) for i in self.task.indicators]
+        return meta
 
     def save(self, directory) -> None:
         from pathlib import Path
@@ -166,9 +170,18 @@ class TaskModel:
         booster.load_model(directory / "booster.ubj")
         booster.set_param({"nthread": 1})
         link = OrdinalLink(**meta["link"]) if meta["link"] else None
-        model = cls(meta["task"], booster, link, meta["population_average"], meta["best_iteration"])
+        t = task(meta["task"])
+        if meta.get("indicators") is not None:
+            t = t.for_indicators(meta["province"], [_indicator(d) for d in meta["indicators"]])
+        model = cls(t, booster, link, meta["population_average"], meta["best_iteration"])
         model.threads = 1
         return model
+
+
+def _indicator(d: dict):
+    from features.indicators import Indicator
+
+    return Indicator(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def predicted_grade(p: np.ndarray) -> np.ndarray:

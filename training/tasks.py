@@ -9,11 +9,12 @@ complaint) sharing one feature contract.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from features import indicators as lib
 from features.labels import CREDIT_GRADES
+from features.repo import service_name
 
 Kind = Literal["ordinal", "binary", "multiclass", "score"]
 
@@ -35,10 +36,29 @@ class Task:
     classes: tuple[str, ...] = ()
     monotone: bool = False  # apply the library's known directions (credit)
     guidance: str = ""
+    #: Set for a province with a province file: whose model this is, and its indicators.
+    province: str | None = None
+    tailored_indicators: tuple[lib.Indicator, ...] | None = None
 
     @property
     def indicators(self) -> list[lib.Indicator]:
+        if self.tailored_indicators is not None:
+            return list(self.tailored_indicators)
         return lib.for_task(self.evaluation)
+
+    @property
+    def service(self) -> str:
+        """The FeatureService this model is trained and served from (its feature contract)."""
+        return service_name(self.evaluation, self.province)
+
+    def tailored(self, config) -> "Task":
+        """The task for a province's file (``features.provinces.ProvinceConfig``); itself for None."""
+        if config is None:
+            return self
+        return self.for_indicators(config.province, config.effective_indicators(self.evaluation))
+
+    def for_indicators(self, province: str, indicators: list[lib.Indicator]) -> "Task":
+        return replace(self, province=province, tailored_indicators=tuple(indicators))
 
     @property
     def feature_names(self) -> list[str]:

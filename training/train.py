@@ -22,7 +22,8 @@ from mlflow import MlflowClient
 
 from monitoring.reference import log_reference
 from training import evaluate, explain
-from training.data import Dataset, load_truth, make_dataset, time_split
+from features.provinces import load_province
+from training.data import Dataset, label_months, load_labels, make_dataset, time_split
 from training.model import OrdinalLink, TaskModel
 from training.registry import gate, load_task_model, log_task_model
 from training.tasks import TASKS, Task, task
@@ -72,14 +73,15 @@ def finalize(t: Task, booster, data: Dataset, best_iteration: int | None) -> Tas
         score = booster.predict(xgb.DMatrix(data.X["valid"], enable_categorical=True))
         link = OrdinalLink.fit(score, data.y["valid"])
     average = float(np.mean(data.y["train"])) if t.kind == "score" else None
-    return TaskModel(t.name, booster, link, average, best_iteration)
+    return TaskModel(t, booster, link, average, best_iteration)
 
 
 def _log_evaluation(model: TaskModel, data: Dataset, p: np.ndarray) -> list[dict]:
     t = model.task
     test = data.frames["test"]
     with tempfile.TemporaryDirectory() as tmp:
-        charts = evaluate.plots(t, data.y["test"], p, evaluate.oracle_predictions(t, test), Path(tmp))
+        oracle = evaluate.oracle_predictions(t, test) if evaluate.has_oracle(t, test) else None
+        charts = evaluate.plots(t, data.y["test"], p, oracle, Path(tmp))
         indicators = test[t.feature_names]
         charts.append(explain.shap_summary_plot(model, indicators, Path(tmp) / "shap_summary.png"))
         importance = explain.global_importance(model, indicators)
@@ -95,9 +97,8 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
                train_months: int = 4, progress=None) -> TrainResult:
     """Tune, train, evaluate, register and gate one task's model."""
     started = time.perf_counter()
-    t = task(task_name)
-    labels = load_truth(settings, "labels", province)
-    split = time_split(sorted(labels["month"].unique()), train_months, test_month)
+    t = task(task_name).tailored(load_province(settings, province))  # a province file's own indicator set
+    split = time_split(label_months(load_labels(settings, province), t), train_months, test_month)
     data = make_dataset(settings, t, split, province)
     configure_mlflow(settings, t.experiment_name(province))
     client = MlflowClient()
@@ -125,7 +126,7 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
         metadata = {"task": t.name, "feature_service": data.lineage["feature_service"],
                     "indicators": t.feature_names, "lineage": data.lineage,
                     "headline": t.headline, "test_score": result[f"test_{t.headline}"],
-                    "oracle_ratio": result["oracle_ratio"]}
+                    "oracle_ratio": result["oracle_ratio"] if np.isfinite(result["oracle_ratio"]) else None}
         # integer indicators may arrive empty from the online store: declare them as doubles
         example = test_indicators.head(5).reset_index(drop=True)
         example = example.astype({c: "float64" for c in example.columns if example[c].dtype.kind in "iu"})
@@ -160,7 +161,7 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
         t = TASKS[r.task]
         rows.append({
             "task": r.task, "province": r.province or "all", "metric": t.headline,
-            "model": r.metrics[f"test_{t.headline}"], "oracle": r.metrics[f"oracle_{t.headline}"],
+            "model": r.metrics[f"test_{t.headline}"], "oracle": r.metrics.get(f"oracle_{t.headline}", float("nan")),
             "ratio": r.metrics["oracle_ratio"],
             "extra": _extra(t, r.metrics), "version": r.version,
             "champion": "promoted" if r.promoted else f"refused (champion {r.champion_score:.4f})",

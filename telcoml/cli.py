@@ -249,6 +249,41 @@ def batch_score(
                   f"({result.rows / max(result.seconds, 1e-9):,.0f}/s) -> {result.parquet}, {result.csv}")
 
 
+@app.command()
+@user_errors
+def byod(
+    mapping: Annotated[Path, typer.Argument(help="Mapping YAML: source (CSV/Parquet files or SQL), columns -> "
+                                                 "indicators, label columns -> models.")],
+    train: Annotated[bool, typer.Option("--train", help="Then train the models whose labels the data has.")] = False,
+    trials: Annotated[int, typer.Option(help="Optuna trials per model (with --train).")] = 10,
+    seed: int = 7,
+    workdir: Workdir = None,
+    online_store: OnlineStore = None,
+) -> None:
+    """Bring your own data: check a province's customer table, build its feature store, optionally train."""
+    from features.byod import run_byod
+    from telcoml.pipeline import write_quality_report
+
+    settings = _settings(workdir, online_store)
+    with console.status("quality gate, offline store, feast apply + materialize"):
+        result = run_byod(settings, mapping)
+    write_quality_report(settings, result.report, f"byod_{result.province}")
+    console.print(f"{result.province}: {result.rows:,} customer-months ({result.customers:,} customers, "
+                  f"{result.months[0]} to {result.months[-1]}) passed the gate; {result.offline_files} offline files; "
+                  f"{result.months[-1]} online")
+    for p in result.report.warnings[:10]:
+        console.print(f"  [yellow]warn[/] {p}")
+    console.print("labels for: " + (", ".join(result.models_labelled) or "none (nothing to train)"))
+    if train and result.models_labelled:
+        from training.train import train_all
+        from training.tune import TuningBudget
+
+        with _bars() as bars:
+            results = train_all(settings, result.province, TuningBudget(trials=trials, seed=seed),
+                                result.models_labelled, progress=lambda name, total: bars(name, total))
+        _print_quality_table(results)
+
+
 keys_app = typer.Typer(help="API keys for the CRM endpoints (stored hashed, scoped by province).")
 app.add_typer(keys_app, name="keys")
 

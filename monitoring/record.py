@@ -115,7 +115,9 @@ def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.Dat
     absent are recorded empty); ``predictions`` is aligned row by row. ``week``
     overrides the week of ``scored_at`` — only for replaying history.
     """
-    scored_at = scored_at or datetime.now(timezone.utc)
+    if scored_at is None:  # a replayed week is stamped with its Monday, so timeliness reads as it was
+        scored_at = (datetime.combine(week_bounds(week)[0], datetime.min.time(), tzinfo=timezone.utc) if week
+                     else datetime.now(timezone.utc))
     n = len(indicators)
     msisdns = indicators["msisdn"].astype(str).to_numpy()
     frame = pd.DataFrame({

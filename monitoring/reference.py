@@ -1,8 +1,14 @@
-"""The champion's reference: a sample of its training rows, logged with the model.
+"""The champion's reference: the held-out month it was tested on, logged with the model.
 
 Training logs ``monitoring/reference.parquet`` in the model's run: the indicators the
-model reads, its province, the label and the model's own prediction on those rows, in
+model reads, the province, the label and the model's own prediction on those rows, in
 the same columns serving records. The weekly job compares each week's records with it.
+
+Why the test month and not the fitting months: it is the latest data the champion was
+judged on, so a week that looks like it is a week the test score still describes. The
+fitting months lie further back; in the synthetic warehouse their 12-month windows are
+still filling (history starts with the first generated month), which shows as drift
+that no customer caused.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from telcoml.settings import Settings
 from training.model import TaskModel, predicted_grade
 
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"
-#: Rows kept from the training part: enough for stable drift tests, small in the registry.
+#: Rows kept: enough for stable drift tests, small in the registry.
 REFERENCE_ROWS = 50_000
 
 

@@ -373,3 +373,32 @@ def weeks_between(first: str, last: str) -> list[str]:
         weeks.append(iso_week(day))
         day += timedelta(days=7)
     return weeks
+
+
+def live_week(month: str) -> str:
+    """The first full week a month-end snapshot was served: the Monday after it, e.g. 2026-10 -> 2026-W45."""
+    from monitoring.record import iso_week
+
+    end = (pd.Period(month, "M").end_time + pd.Timedelta(days=1)).date()
+    return iso_week(end + timedelta(days=(7 - end.weekday()) % 7))
+
+
+def replay_month(settings: Settings, month: str, provinces: list[str] | None = None,
+                 progress: Callable[[str, int], None] | None = None) -> str:
+    """Backfill history: batch-score a past snapshot into the records of the week it went live.
+
+    The CRM files go to ``monitoring/replay/``, never over the real interface files.
+    Returns the week recorded.
+    """
+    from serving.batch import score_province
+    from serving.scoring import load_champions
+
+    week = live_week(month)
+    models = load_champions(settings)
+    snapshots = sorted((settings.offline_dir / "profile").glob(f"*_{month}.parquet"))
+    if not snapshots and not provinces:
+        raise NotReadyError(f"no indicator snapshots for {month} in {settings.offline_dir}: run `telcoml build`")
+    for province in provinces or [f.stem.split("_")[0] for f in snapshots]:
+        score_province(settings, models, province, month, output_dir=monitoring_dir(settings) / "replay",
+                       record_week=week, progress=(lambda n, p=province: progress(p, n)) if progress else None)
+    return week

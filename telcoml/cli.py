@@ -383,6 +383,86 @@ def province_validate(code: Annotated[Optional[str], typer.Argument(help="Provin
                       + ", ".join(service_name(e, config.province) for e in lib.TASKS))
 
 
+def _print_week(result) -> None:
+    table = Table(title=f"Weekly monitoring {result.week}")
+    frame = result.table().drop(columns=["top_moved"], errors="ignore")  # the alerts below name them
+    for col in frame.columns:
+        table.add_column(col, overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"[red]{v}[/]" if v == "ALERT" else str(v) for v in row])
+    console.print(table)
+    for alert in result.alerts:
+        moved = "; ".join(f"{m['indicator']} ({m['name_zh']}) {m['reference']} → {m['current']} ({m['change']})"
+                          for m in alert["moved_indicators"])
+        console.print(f"[red]ALERT[/] {alert['province']} {alert['task']} {alert['week']}: "
+                      + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in alert["breaches"]))
+        console.print(f"  moved: {moved or '—'}\n  action: {alert['action']}")
+    for skipped in result.skipped:
+        console.print(f"skipped: {skipped}")
+    console.print(f"reports: {result.report_dir} (summary.md, <province>/<task>.html)")
+
+
+@app.command()
+@user_errors
+def monitor(
+    week: Annotated[Optional[str], typer.Option(help="ISO week, e.g. 2026-W44 (default: last week).")] = None,
+    since: Annotated[Optional[str], typer.Option("--from", help="Backfill: every week from this one to --week.")] = None,
+    province: Annotated[Optional[list[str]], typer.Option(help="Only these provinces (repeatable).")] = None,
+    task: Annotated[Optional[list[str]], typer.Option(help="Only these tasks (repeatable).")] = None,
+    workdir: Workdir = None,
+) -> None:
+    """Weekly drift and data-quality reports against each champion; exit 3 when an alert is raised."""
+    from datetime import datetime, timedelta, timezone
+
+    from monitoring.record import iso_week, recorded_weeks
+    from monitoring.weekly import ALERT_EXIT_CODE, monitor_week, monitoring_dir, weeks_between
+
+    settings = _settings(workdir)
+    week = week or iso_week(datetime.now(timezone.utc) - timedelta(days=7))
+    weeks = weeks_between(since, week) if since else [week]
+    if since:
+        have = set(recorded_weeks(settings))
+        skipped = [w for w in weeks if w not in have]
+        weeks = [w for w in weeks if w in have]
+        if skipped:
+            console.print(f"no records, skipped: {', '.join(skipped)}")
+        if not weeks:
+            raise TelcomlError(f"no scores recorded in any week from {since} to {week}")
+    alerts = 0
+    for w in weeks:
+        with console.status(f"monitoring {w}") as status:
+            result = monitor_week(settings, w, province, task, progress=lambda what: status.update(f"{w}: {what}"))
+        _print_week(result)
+        alerts += len(result.alerts)
+    console.print(f"Evidently UI: evidently ui --workspace {monitoring_dir(settings) / 'workspace'} --port 8000")
+    if alerts:
+        raise typer.Exit(ALERT_EXIT_CODE)
+
+
+@app.command()
+@user_errors
+def replay(
+    month: Annotated[str, typer.Option(help="Snapshot month to replay, e.g. 2026-10.")],
+    province: Annotated[Optional[list[str]], typer.Option(help="Only these provinces (repeatable).")] = None,
+    workdir: Workdir = None,
+) -> None:
+    """Backfill monitoring history: score a past snapshot into the records of the week it went live."""
+    from monitoring.weekly import replay_month
+
+    settings = _settings(workdir)
+    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        bars: dict = {}
+
+        def advance(p: str, n: int) -> None:
+            if p not in bars:
+                bars[p] = progress.add_task(f"replay {p}", total=None)
+            progress.advance(bars[p], n)
+
+        week = replay_month(settings, month, [p.upper() for p in province] if province else None, advance)
+    console.print(f"{month} snapshot recorded under week {week}: run `telcoml monitor --week {week}`")
+
+
 @app.command()
 @user_errors
 def demo(

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
                                           "reaches this.")
     quality_drop: float = Field(0.05, description="Weekly alert when the matured-label score falls this share "
                                 "below the champion's test score.")
+    record_flush_seconds: float = Field(30.0, description="Serving writes its monitoring records at least this often.")
     provinces_dir: Path | None = Field(None, description="Province files (GD.yaml, ...); default: <workdir>/provinces.")
 
     @model_validator(mode="after")

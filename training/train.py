@@ -140,7 +140,7 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
         decision = gate(client, t, t.model_name(province), version, result[f"test_{t.headline}"],
                         champion_score, settings.gate_margin)
         mlflow.log_text(json.dumps(result, indent=2), "evaluation/metrics.json")
-        log_reference(model, data.frames["train"], t.label)  # what weekly monitoring compares with
+        log_reference(model, data.frames["test"], t.label)  # what weekly monitoring compares with
     return TrainResult(t.name, province, result, parent.info.run_id, t.model_name(province), version,
                        decision.promoted, decision.champion_score, len(study.trials), completed(study),
                        time.perf_counter() - started, importance)

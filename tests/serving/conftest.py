@@ -66,7 +66,7 @@ def keys(trained_world) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def server(trained_world, keys):
-    srv = Server(trained_world.settings.workdir)
+    srv = Server(trained_world.settings.workdir, env={"TELCOML_RECORD_FLUSH_SECONDS": "1"})
     yield srv
     srv.stop()
 

@@ -1,0 +1,126 @@
+"""Weekly monitoring on a world whose last month drifts (a tariff change, a competitor offer).
+
+The champions are tested on 2026-09; 2026-08 (stable) and 2026-10 (the drift month) are
+replayed into the weeks they went live and monitored against them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.generate import GeneratorConfig
+from tests.conftest import build_world
+
+pytestmark = pytest.mark.slow
+
+DRIFTING = GeneratorConfig(customers=1500, months=10, start_month="2026-01", provinces=("GD",), seed=21,
+                           drift_month="2026-10")
+#: What the tariff change moves (features/generate.py): bills and billing inquiries.
+MOVED_BY_DRIFT = {"billing_inquiry_count_3m", "bill_change_ratio", "monthly_consumption", "arpu_3m"}
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    from monitoring.weekly import replay_month
+    from training.tasks import TASKS
+    from training.train import train_task
+    from training.tune import TuningBudget
+
+    world = build_world(tmp_path_factory.mktemp("monitoring"), DRIFTING)
+    budget = TuningBudget(trials=2, max_rounds=100, seed=3, threads=1)
+    for name in TASKS:
+        train_task(world.settings, name, budget=budget, train_months=3)
+    world.results = {"stable": replay_month(world.settings, "2026-08"), "drift": replay_month(world.settings, "2026-10")}
+    return world
+
+
+def _run(world, *args):
+    from telcoml.cli import app
+
+    return CliRunner().invoke(app, ["monitor", "--workdir", str(world.settings.workdir), *args])
+
+
+def test_drift_month_alerts_naming_the_moved_indicators(monitored):
+    from monitoring.weekly import monitor_week
+
+    week = monitored.results["drift"]
+    result = monitor_week(monitored.settings, week)
+    alerted = {a["task"] for a in result.alerts}
+    assert "tariff_sensitivity" in alerted, result.table().to_string()
+    named = {m["indicator"] for a in result.alerts for m in a["moved_indicators"]}
+    assert named & MOVED_BY_DRIFT, f"alerts name {named}, none of {MOVED_BY_DRIFT}"
+    tariff = next(a for a in result.alerts if a["task"] == "tariff_sensitivity")
+    assert tariff["moved_indicators"][0]["indicator"] in MOVED_BY_DRIFT | {"days_since_last_complaint"}
+    inquiries = next(m for m in tariff["moved_indicators"] if m["indicator"] == "billing_inquiry_count_3m")
+    assert inquiries["change"].startswith("+")  # inquiries went up, as the tariff change makes them
+    assert "telcoml train --task tariff_sensitivity" in tariff["action"]
+    assert {"province", "task", "week", "breaches"} <= set(tariff)
+
+
+def test_stable_month_raises_no_alert(monitored):
+    from monitoring.weekly import monitor_week
+
+    result = monitor_week(monitored.settings, monitored.results["stable"])
+    assert result.alerts == [], result.table().to_string()
+    assert len(result.drift) == 5
+    for drift in result.drift:  # labels of August have matured: quality is judged
+        assert drift.labels_matured > 0 and drift.quality_current is not None
+    assert all(q.passed for q in result.quality), [q.dimensions for q in result.quality]
+
+
+def test_cli_exit_codes_and_outputs_that_open(monitored):
+    from evidently.ui.workspace import Workspace
+
+    stable, drift = monitored.results["stable"], monitored.results["drift"]
+    assert _run(monitored, "--week", stable).exit_code == 0
+    ran = _run(monitored, "--week", drift)
+    assert ran.exit_code == 3, ran.output
+    assert "ALERT" in ran.output
+
+    reports = monitored.settings.workdir / "monitoring" / "reports" / drift
+    html = (reports / "GD" / "tariff_sensitivity.html").read_text()
+    assert "<html" in html.lower() and "evidently" in html.lower()
+    summary = json.loads((reports / "GD" / "tariff_sensitivity.json").read_text())
+    assert summary["alert"] and summary["drifted_feature_share"] >= summary["thresholds"]["drifted_feature_share"]
+    assert json.loads((reports / "GD" / "data_quality.json").read_text())["dimensions"].keys() == {
+        "completeness", "accuracy", "timeliness", "authenticity"}
+    table = pd.read_csv(reports / "summary.csv")
+    assert set(table["status"]) == {"ALERT", "ok"} or set(table["status"]) == {"ALERT"}
+    assert (monitored.settings.workdir / "monitoring" / "alerts.jsonl").read_text().count(drift) >= 1
+
+    workspace = Workspace(str(monitored.settings.workdir / "monitoring" / "workspace"))
+    project = workspace.search_project("GD · tariff_sensitivity")[0]
+    assert len(workspace.list_runs(project.id)) == 2  # one snapshot per week, re-runs replace theirs
+
+    mlflow.set_tracking_uri(monitored.settings.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["telcoml/tariff_sensitivity/all"],
+                              filter_string=f"tags.week = '{drift}' and tags.monitoring = 'weekly'")
+    assert len(runs) >= 1 and runs["metrics.drifted_feature_share"].iloc[0] > 0
+    assert mlflow.MlflowClient().get_model_version("telcoml-tariff_sensitivity", "1").tags[
+        "monitoring.last_week"] in (stable, drift)
+
+
+def test_thresholds_come_from_configuration(monitored):
+    from monitoring.weekly import monitor_week
+
+    lenient = monitored.settings.model_copy(update={"drifted_feature_share": 1.0, "prediction_drift_score": 10.0,
+                                                    "quality_drop": 1.0})
+    result = monitor_week(lenient, monitored.results["drift"], log_to_mlflow=False)
+    assert result.alerts == []
+
+
+def test_a_week_without_records_is_a_clear_error(monitored):
+    from monitoring.weekly import monitor_week
+    from telcoml.errors import NotReadyError
+
+    with pytest.raises(NotReadyError, match=r"no scores recorded for week 2026-W02.*weeks with records"):
+        monitor_week(monitored.settings, "2026-W02")
+    ran = _run(monitored, "--week", "2026-W02")
+    assert ran.exit_code == 1 and "no scores recorded" in ran.output and "Traceback" not in ran.output
+    assert _run(monitored, "--week", "2026-13").exit_code == 1

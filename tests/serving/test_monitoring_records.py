@@ -1,0 +1,53 @@
+"""Serving and batch scoring record what they scored for the weekly monitoring job."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from monitoring.record import INDICATOR_IDS, PREDICTION_COLUMNS, iso_week, read_week
+
+
+def _wait_for(settings, week, msisdn_masked, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = read_week(settings, week)
+        if not frame.empty and (frame["msisdn_masked"] == msisdn_masked).any():
+            return frame
+        time.sleep(0.5)
+    raise AssertionError(f"no record of {msisdn_masked} in week {week} after {timeout}s")
+
+
+def test_served_customers_are_recorded_masked(server, keys, customers, trained_world):
+    from datetime import datetime, timezone
+
+    msisdn = customers["GD"]
+    answer = httpx.post(f"{server.url}/score", json={"msisdn": msisdn}, headers={"X-API-Key": keys["GD"]}).json()
+    week = iso_week(datetime.now(timezone.utc))
+    masked = f"{msisdn[:3]}****{msisdn[-4:]}"
+    frame = _wait_for(trained_world.settings, week, masked)
+    row = frame[frame["msisdn_masked"] == masked].iloc[-1]
+    assert row["province"] == "GD" and row["source"].startswith("api-")
+    assert row["pred_credit_grade"] == answer["credit_grade"]["code"]
+    assert row["pred_channel_preference"] == answer["channel_preference"]["best_channel"]
+    assert row["version_churn"] == answer["model_versions"]["churn"]
+    assert set(PREDICTION_COLUMNS.values()) <= set(frame.columns)
+    assert {"tenure_months", "billing_inquiry_count_3m"} <= set(frame.columns) & set(INDICATOR_IDS)
+    # the whole number is nowhere in the recorded files
+    for path in (trained_world.settings.workdir / "monitoring" / "scores").rglob("*.parquet"):
+        assert msisdn.encode() not in path.read_bytes()
+
+
+def test_batch_scoring_records_a_replayed_week(trained_world):
+    from monitoring.weekly import live_week, replay_month
+
+    month = trained_world.months[-2]
+    week = replay_month(trained_world.settings, month, ["HE"])
+    assert week == live_week(month)
+    frame = read_week(trained_world.settings, week, "HE")
+    labels = trained_world.labels
+    assert len(frame) == int(((labels["month"] == month) & (labels["province"] == "HE")).sum())
+    assert frame["source"].eq("batch").all() and frame["customer_key"].is_unique
+    # a replay's CRM files stay out of the real interface folder
+    assert (trained_world.settings.workdir / "monitoring" / "replay" / f"crm_HE_{month}.parquet").exists()

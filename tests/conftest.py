@@ -78,3 +78,29 @@ def redis_url() -> str:
     except redis.exceptions.ConnectionError as err:  # a missing service is a failure in CI, not a skip
         pytest.fail(f"Redis is not reachable at {url}: {err}")
     return url
+
+
+@pytest.fixture(scope="session")
+def province_world(trained_world, tmp_path_factory) -> World:
+    """A copy of the trained world with Guangdong's and Hebei's example province files: their
+    custom indicators built, their feature services applied, and each province's own credit
+    grade model trained (other tasks stay national)."""
+    import shutil
+
+    from features.custom import build_custom_indicators
+    from features.provinces import EXAMPLES_DIR, load_provinces
+    from training.train import train_task
+    from training.tune import TuningBudget
+
+    workdir = tmp_path_factory.mktemp("provinces") / "work"
+    shutil.copytree(trained_world.settings.workdir, workdir)
+    s = Settings(workdir=workdir)
+    s.provinces_dir.mkdir(parents=True, exist_ok=True)
+    for code in ("GD", "HE"):
+        shutil.copy(EXAMPLES_DIR / f"{code}.yaml", s.provinces_dir / f"{code}.yaml")
+    for config in load_provinces(s):
+        build_custom_indicators(config, s.raw_dir, s.offline_dir, trained_world.months)
+    materialize_latest(apply_repository(s), trained_world.months[-1])
+    budget = TuningBudget(trials=3, max_rounds=200, seed=3, threads=1)
+    results = {code: train_task(s, "credit_grade", code, budget=budget, train_months=3) for code in ("GD", "HE")}
+    return World(s, trained_world.config, trained_world.months, trained_world.labels, results)

@@ -904,16 +904,15 @@ def main(argv: list[str] | None = None) -> int:
         def raw_path(store):
             def call(m: str) -> None:
                 f = store.fetch([m])
-                if not known(f).iloc[0]:
+                if not known(f)[0]:
                     raise RuntimeError("unknown customer")
-                for model in models.models.values():
-                    model.probabilities(f)
+                models.probabilities(f)  # one shared matrix, inplace_predict of each booster
             return call
 
         def full_path(store):
             def call(m: str) -> None:
                 f = store.fetch([m])
-                if not known(f).iloc[0]:
+                if not known(f)[0]:
                     raise RuntimeError("unknown customer")
                 score_frame(models, f)
             return call

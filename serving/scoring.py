@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 from mlflow import MlflowClient
 
 from features import indicators as lib
@@ -39,6 +40,65 @@ class StoreUnavailable(TelcomlError):
     """The online store did not answer."""
 
 
+class Encoder:
+    """Every model's input from one float matrix, encoded once per lookup.
+
+    Categories become the library's codes, as in training (``training.data.encode``);
+    each model takes its columns of the shared matrix. Replaces five per-model
+    DMatrix builds per call: predictions go through ``Booster.inplace_predict``.
+    """
+
+    def __init__(self, models: dict[str, TaskModel]):
+        position: dict[str, int] = {}
+        self.indicators = []
+        for model in models.values():
+            for ind in model.task.indicators:
+                if ind.id not in position:
+                    position[ind.id] = len(self.indicators)
+                    self.indicators.append(ind)
+        self.codes = [{code: float(k) for k, code in enumerate(ind.codes)} if ind.kind == "category" else None
+                      for ind in self.indicators]
+        self.columns = {name: np.array([position[i] for i in m.task.feature_names]) for name, m in models.items()}
+        self.feature_names = {name: m.task.feature_names for name, m in models.items()}
+        self.feature_types = {name: ["c" if i.kind == "category" else "q" for i in m.task.indicators]
+                              for name, m in models.items()}
+
+    def matrix(self, features: "Features | pd.DataFrame") -> np.ndarray:
+        """All indicators the models read, as floats (NaN where missing)."""
+        out = np.empty((len(features), len(self.indicators)))
+        frame = isinstance(features, pd.DataFrame)
+        for j, (ind, codes) in enumerate(zip(self.indicators, self.codes)):
+            values = features[ind.id]
+            if frame:  # batch scoring: whole columns at once
+                if codes is None:
+                    out[:, j] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                else:
+                    k = pd.Categorical(values, categories=list(ind.codes)).codes
+                    out[:, j] = np.where(k >= 0, k, np.nan)
+            elif codes is None:
+                out[:, j] = [np.nan if v is None else v for v in values]
+            else:
+                out[:, j] = [codes.get(v, np.nan) if isinstance(v, str) else np.nan for v in values]
+        return out
+
+    def model_input(self, name: str, matrix: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(matrix[:, self.columns[name]])
+
+    def dmatrix(self, name: str, model_input: np.ndarray, threads: int) -> xgb.DMatrix:
+        """The model's input as a DMatrix (contributions need one)."""
+        return xgb.DMatrix(model_input, feature_names=self.feature_names[name], feature_types=self.feature_types[name],
+                           enable_categorical=True, missing=np.nan, nthread=threads)
+
+
+def calibrated(model: TaskModel, raw: np.ndarray) -> np.ndarray:
+    """``TaskModel.probabilities`` of a raw booster output (from ``inplace_predict``)."""
+    if model.task.kind == "ordinal":
+        return model.link.probabilities(raw)
+    if model.task.kind == "score":
+        return np.clip(raw, 0, 100)
+    return raw
+
+
 @dataclass(frozen=True)
 class ModelSet:
     """The champion of every task, loaded together; replaced whole on reload."""
@@ -46,6 +106,17 @@ class ModelSet:
     models: dict[str, TaskModel]
     versions: dict[str, str]
     loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    encoder: Encoder = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoder", Encoder(self.models))
+
+    def probabilities(self, features: "Features | pd.DataFrame",
+                      matrix: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every task's probabilities (scores for the sensitivities) from one shared matrix."""
+        matrix = self.encoder.matrix(features) if matrix is None else matrix
+        return {name: calibrated(m, m.booster.inplace_predict(self.encoder.model_input(name, matrix)))
+                for name, m in self.models.items()}
 
 
 def load_champions(settings: Settings, province: str | None = None) -> ModelSet:
@@ -67,30 +138,70 @@ def load_champions(settings: Settings, province: str | None = None) -> ModelSet:
     return ModelSet(models, versions)
 
 
+class Features:
+    """Online indicators of a list of customers, column by column.
+
+    Object arrays, not a DataFrame: building a one-row frame cost more than the five
+    predictions together. ``frame()`` gives pandas to callers that want it.
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray], as_of: list[str | None]):
+        self.columns = columns
+        self.as_of = as_of
+
+    def __len__(self) -> int:
+        return len(self.as_of)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.columns[column]
+
+    def __contains__(self, column: str) -> bool:
+        return column in self.columns
+
+    def known(self) -> list[bool]:
+        """Customers the online store has indicators for (the profile is always there if any)."""
+        return [v is not None for v in self.columns["customer_category"]]
+
+    def take(self, rows: list[int]) -> "Features":
+        """The given rows, in that order."""
+        return Features({k: v[rows] for k, v in self.columns.items()}, [self.as_of[i] for i in rows])
+
+    def frame(self) -> pd.DataFrame:
+        """The indicators as a DataFrame, with ``features_as_of``."""
+        return pd.DataFrame({**{k: v.tolist() for k, v in self.columns.items()}, "features_as_of": self.as_of})
+
+
 class OnlineFeatures:
     """One Feast online lookup for all indicators of a list of customers."""
 
     def __init__(self, settings: Settings):
         self.store = open_store(settings)
 
-    def fetch(self, msisdns: list[str]) -> pd.DataFrame:
+    def fetch(self, msisdns: list[str]) -> Features:
         try:
             result = self.store.get_online_features(features=ONLINE_REFS,
                                                     entity_rows=[{"msisdn": m} for m in msisdns])
-            frame = pd.DataFrame(result.to_dict(include_event_timestamps=True))
+            columns = result.to_dict(include_event_timestamps=True)
         except Exception as err:  # redis/sqlite errors: the store is down or unreadable
             raise StoreUnavailable(f"online feature store unavailable ({type(err).__name__}); retry shortly") from None
-        stamps = frame[[c for c in frame.columns if c.endswith("__ts")]]
-        latest = stamps.max(axis=1)
-        frame = frame.drop(columns=stamps.columns)
-        frame["features_as_of"] = [datetime.fromtimestamp(s, timezone.utc).isoformat() if s and s > 0 else None
-                                   for s in latest]
-        return frame
+        stamps = [columns.pop(c) for c in [c for c in columns if c.endswith("__ts")]]
+        latest = [max((s for s in row if s), default=0) for row in zip(*stamps)] if stamps else [0] * len(msisdns)
+        # object arrays: values stay as Feast gives them (None where missing)
+        return Features({k: _objects(v) for k, v in columns.items()},
+                        [datetime.fromtimestamp(s, timezone.utc).isoformat() if s > 0 else None for s in latest])
 
 
-def known(frame: pd.DataFrame) -> pd.Series:
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def known(features: Features | pd.DataFrame) -> list[bool]:
     """Customers the online store has indicators for (the profile is always there if any)."""
-    return frame["customer_category"].notna()
+    if isinstance(features, Features):
+        return features.known()
+    return features["customer_category"].notna().tolist()
 
 
 GRADE_GUIDANCE = {
@@ -127,17 +238,29 @@ def guidance(grade: int, tariff_level: str, complaint_level: str, churn_band: st
     return items
 
 
-def score_frame(models: ModelSet, features: pd.DataFrame, top_reasons: int = 3) -> list[dict]:
+#: Evaluations whose answers carry reasons unless the caller asks for fewer.
+REASON_TASKS = tuple(TASKS)
+
+
+def score_frame(models: ModelSet, features: "Features | pd.DataFrame", top_reasons: int = 3,
+                reason_tasks: tuple[str, ...] = REASON_TASKS) -> list[dict]:
     """Every evaluation for each row of ``features`` (customers the store knows).
 
-    One input matrix per model serves both the prediction and its contributions.
+    One float matrix feeds all five models; SHAP contributions (a DMatrix each) are
+    computed only for the evaluations in ``reason_tasks``.
     """
+    encoder = models.encoder
+    matrix = encoder.matrix(features)
     probabilities, explained = {}, {}
     for name, model in models.models.items():
-        matrix = model.matrix(features)
-        probabilities[name] = model.probabilities(features, matrix)
-        explained[name] = reasons(model, features, top=top_reasons, contributions=model.contributions(features, matrix),
-                                  probabilities=probabilities[name])
+        model_input = encoder.model_input(name, matrix)
+        probabilities[name] = calibrated(model, model.booster.inplace_predict(model_input))
+        if name in reason_tasks:
+            contributions = model.contributions(None, encoder.dmatrix(name, model_input, model.threads))
+            explained[name] = reasons(model, features, top=top_reasons, contributions=contributions,
+                                      probabilities=probabilities[name])
+        else:
+            explained[name] = [[] for _ in range(len(features))]
     grade_p = probabilities["credit_grade"]
     grades = predicted_grade(grade_p)
     grade_names = {g[0]: (g[1], g[2]) for g in CREDIT_GRADES}

@@ -29,7 +29,12 @@ class ApiKey:
     created: str
 
     def may_score(self, province: str | None) -> bool:
-        return self.province == ALL_PROVINCES or (province is not None and province == self.province)
+        return may_score(self.province, province)
+
+
+def may_score(scope: str, province: str | None) -> bool:
+    """Whether a key scoped to ``scope`` (a province, or ``*``) may see a customer of ``province``."""
+    return scope == ALL_PROVINCES or (province is not None and province == scope)
 
 
 def keys_file(settings: Settings) -> Path:

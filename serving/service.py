@@ -1,9 +1,15 @@
 """The CRM's prediction service on BentoML.
 
 ``POST /score`` answers for one caller while the agent is on the line; ``POST
-/score_batch`` scores a list in one vectorised pass (per-item errors, the good ones
-still scored); ``POST /reload`` swaps in the registry's current champions without
-dropping requests. ``/livez``, ``/readyz`` (champions loaded, store answering),
+/score_batch`` scores a list (per-item errors, the good ones still scored); ``POST
+/reload`` swaps in the registry's current champions without dropping requests.
+
+Adaptive batching: both scoring endpoints authenticate and validate, then hand the
+customers to ``score_items``, a batchable API that BentoML's adaptive batcher feeds
+with the customers of every caller waiting at that moment: one Feast lookup and one
+pass of each model for all of them. A merged batch mixes callers, so no key can be
+checked there: each item carries its caller's province scope and an HMAC grant made
+by this process, and the batch refuses out-of-scope customers item by item. ``/livez``, ``/readyz`` (champions loaded, store answering),
 ``/metrics`` and the OpenAPI document at ``/docs.json`` come from BentoML.
 
 Every API takes an ``X-API-Key`` header; keys are scoped by province. Errors are JSON
@@ -13,32 +19,54 @@ Configuration comes from the environment (``TELCOML_WORKDIR`` etc., see settings
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import threading
 import time
+from typing import Literal
 
 import bentoml
+import pandas as pd
 from pydantic import Field
 
 from monitoring.record import ScoreLog, predictions_from_answers
 from serving.scoring import (
     MSISDN_PATTERN,
+    REASON_TASKS,
+    Features,
     ModelSet,
     OnlineFeatures,
     StoreUnavailable,
-    known,
     load_champions,
     score_frame,
 )
-from serving.security import ALL_PROVINCES, ApiKey, load_keys, verify
+from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
 from telcoml.logs import get_logger, mask_msisdn
 from telcoml.settings import get_settings
 
 log = get_logger("telcoml.serving", logging.INFO)
 MAX_BATCH = 500
 MAX_BODY_BYTES = 64 * 1024
+#: Adaptive batching of ``score_items``: at most this many customers per merged batch, and
+#: a request waiting longer than this is refused (503) rather than queued without bound.
+MAX_BATCH_ITEMS = 64
+MAX_LATENCY_MS = 2000
+#: Items per internal call: well under the body limit, and the batcher can interleave callers.
+ITEMS_PER_CALL = 50
+#: What ``reasons`` may ask for: which evaluations get SHAP reason codes (TreeSHAP is most
+#: of a call's model time, so a caller that shows only the credit grade's can say so).
+REASONS: dict[str, tuple[str, ...]] = {
+    "all": REASON_TASKS,
+    "credit_grade": ("credit_grade",),
+    "none": (),
+}
+Reasons = Literal["all", "credit_grade", "none"]
 
 
 class RequestGuard:
@@ -69,6 +97,47 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+class DeferredScoreLog:
+    """Hands scored customers to monitoring's ``ScoreLog`` in bulk, off the request path.
+
+    ``ScoreLog.record`` builds a frame of every indicator per call, 5-13 ms whatever the
+    rows (measured in the server): per request that was most of ``/score``'s time. Here a
+    request only appends to a list; a thread records everything scored since, once a
+    second, and what is left at exit.
+    """
+
+    def __init__(self, score_log: ScoreLog, every_seconds: float = 1.0):
+        self.score_log = score_log
+        self.every_seconds = every_seconds
+        self._pending: list[tuple[Features, list[dict], dict[str, str]]] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._run, name="deferred-score-log", daemon=True).start()
+        atexit.register(self.flush)  # runs before ScoreLog's own exit flush (registered earlier)
+
+    def record(self, features: Features, answers: list[dict], versions: dict[str, str]) -> None:
+        with self._lock:
+            self._pending.append((features, answers, versions))
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        by_versions: dict[tuple, list] = {}
+        for entry in pending:  # a reload in between: each part with its own versions
+            by_versions.setdefault(tuple(entry[2].items()), []).append(entry)
+        for entries in by_versions.values():
+            try:
+                frame = pd.concat([f.frame() for f, _, _ in entries], ignore_index=True)
+                answers = [a for _, part, _ in entries for a in part]
+                self.score_log.record(frame, predictions_from_answers(answers), entries[0][2])
+            except Exception as err:  # monitoring must never take serving down
+                log.warning("could not record %d scored customers for monitoring: %s", len(entries), err)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.every_seconds)
+            self.flush()
+
+
 def _error(ctx: bentoml.Context, status: int, code: str, message: str, **extra) -> dict:
     ctx.response.status_code = status
     return {"error": code, "message": message, **extra}
@@ -86,8 +155,11 @@ class TelcomlService:
         self.models: ModelSet = load_champions(self.settings)
         self.online = OnlineFeatures(self.settings)
         # every answered customer goes to weekly monitoring (buffered, written off the request path)
-        self.score_log = ScoreLog(self.settings, f"api-{os.getpid()}")
+        self.score_log = DeferredScoreLog(ScoreLog(self.settings, f"api-{os.getpid()}",
+                                                   flush_seconds=self.settings.record_flush_seconds))
         self._reload_lock = threading.Lock()
+        # signs the items the public endpoints hand to ``score_items``; never leaves the process
+        self._grant_key = secrets.token_bytes(32)
         log.info("loaded champions %s", self.models.versions)
 
     def __is_ready__(self) -> bool:
@@ -105,39 +177,93 @@ class TelcomlService:
             presented = headers["authorization"][7:].strip()
         return verify(self.keys, presented)
 
-    def _score(self, msisdns: list[str], caller: ApiKey) -> list[dict]:
-        """Answers (or per-customer errors) for valid numbers, in order."""
-        models = self.models  # one consistent set for the whole request, even during a reload
-        features = self.online.fetch(msisdns)
-        have = known(features)
-        in_scope = have & features["province"].map(caller.may_score).astype(bool)
-        # only customers the caller may see are scored
-        scored = score_frame(models, features[in_scope].reset_index(drop=True)) if in_scope.any() else []
-        if scored:
-            self.score_log.record(features[in_scope], predictions_from_answers(scored), models.versions)
-        scored_iter = iter(scored)
-        answers: list[dict] = []
-        for i, msisdn in enumerate(msisdns):
-            if not have.iloc[i]:
-                answers.append({"msisdn": msisdn, "status": 404, "error": "unknown_customer",
-                                "message": f"customer {mask_msisdn(msisdn)} has no indicators in the online store "
-                                           "(not a subscriber, or not materialized)"})
-                continue
-            province = features["province"].iloc[i]
-            if not in_scope.iloc[i]:
-                answers.append({"msisdn": msisdn, "status": 403, "error": "province_scope",
-                                "message": f"this key is scoped to province {caller.province}; "
-                                           f"customer {mask_msisdn(msisdn)} is not in it"})
-                continue
-            answers.append({"msisdn": msisdn, "status": 200, "province": province, **next(scored_iter),
-                            "model_versions": models.versions,
-                            "features_as_of": features["features_as_of"].iloc[i]})
+    def _grant(self, msisdn: str, scope: str, reasons: str) -> str:
+        return hmac.new(self._grant_key, f"{msisdn}|{scope}|{reasons}".encode(), hashlib.sha256).hexdigest()
+
+    def _item(self, msisdn: str, caller: ApiKey, reasons: str) -> dict:
+        """One customer to score, carrying the caller's scope and a grant that proves it."""
+        return {"msisdn": msisdn, "scope": caller.province, "reasons": reasons,
+                "grant": self._grant(msisdn, caller.province, reasons)}
+
+    async def _answers(self, items: list[dict]) -> list[dict]:
+        """Hand items to the batchable ``score_items`` through BentoML's own client (so the
+        adaptive batcher merges them with other callers'), in chunks under the body limit."""
+        chunks = [items[i:i + ITEMS_PER_CALL] for i in range(0, len(items), ITEMS_PER_CALL)]
+        client = self._internal_client()
+        parts = await asyncio.gather(*(client.score_items(chunk) for chunk in chunks))
+        return [answer for part in parts for answer in part]
+
+    def _internal_client(self):
+        """BentoML's in-process client of this service, without its periodic session refresh.
+
+        BentoML 1.4.39's client closes its session every 100 requests (or 5 minutes) while
+        other requests are still in flight on it; under concurrent load those fail with
+        "Server disconnected" (bentoml/BentoML#5540, #5544). In process the session costs
+        nothing to keep, so it is kept.
+        """
+        client = self.to_async
+        manager = getattr(client, "_session_manager", None)
+        if manager is not None and getattr(manager, "max_requests", None) != float("inf"):
+            manager.max_requests = manager.max_age = float("inf")
+        return client
+
+    def _score(self, items: list[dict]) -> list[dict]:
+        """Answers (or per-customer errors) for items of possibly different callers, in order.
+
+        Each item carries its caller's province scope; customers outside it are refused
+        before the five models run, whoever else shares the batch.
+        """
+        models = self.models  # one consistent set for the whole batch, even during a reload
+        answers: list[dict | None] = [None] * len(items)
+        granted = []
+        for i, item in enumerate(items):
+            msisdn, scope, reasons = item.get("msisdn"), item.get("scope"), item.get("reasons", "all")
+            if not (isinstance(msisdn, str) and isinstance(scope, str) and reasons in REASONS
+                    and hmac.compare_digest(str(item.get("grant", "")), self._grant(msisdn, scope, reasons))):
+                answers[i] = {"msisdn": mask_msisdn(str(msisdn)), "status": 401, "error": "unauthorized",
+                              "message": "items are accepted only from this service's own endpoints"}
+            else:
+                granted.append(i)
+        if not granted:
+            return answers
+        try:
+            features = self.online.fetch([items[i]["msisdn"] for i in granted])
+        except StoreUnavailable as err:
+            for i in granted:
+                answers[i] = {"msisdn": items[i]["msisdn"], "status": 503, "error": "store_unavailable",
+                              "message": str(err)}
+            return answers
+        have = features.known()
+        provinces = features["province"]
+        in_scope = [k for k, i in enumerate(granted) if have[k] and may_score(items[i]["scope"], provinces[k])]
+        # only customers their caller may see are scored; reasons as asked, batched by the ask
+        scored: dict[int, dict] = {}
+        for reasons in {items[granted[k]].get("reasons", "all") for k in in_scope}:
+            rows = [k for k in in_scope if items[granted[k]].get("reasons", "all") == reasons]
+            subset = features.take(rows)
+            answered = score_frame(models, subset, reason_tasks=REASONS[reasons])
+            scored.update(zip(rows, answered))
+            self.score_log.record(subset, answered, models.versions)
+        for k, i in enumerate(granted):
+            msisdn, scope = items[i]["msisdn"], items[i]["scope"]
+            if not have[k]:
+                answers[i] = {"msisdn": msisdn, "status": 404, "error": "unknown_customer",
+                              "message": f"customer {mask_msisdn(msisdn)} has no indicators in the online store "
+                                         "(not a subscriber, or not materialized)"}
+            elif k not in scored:
+                answers[i] = {"msisdn": msisdn, "status": 403, "error": "province_scope",
+                              "message": f"this key is scoped to province {scope}; "
+                                         f"customer {mask_msisdn(msisdn)} is not in it"}
+            else:
+                answers[i] = {"msisdn": msisdn, "status": 200, "province": provinces[k], **scored[k],
+                              "model_versions": models.versions, "features_as_of": features.as_of[k]}
         return answers
 
     # -- endpoints --------------------------------------------------------------------------
     @bentoml.api(route="/score")
-    def score(self, ctx: bentoml.Context, msisdn: str = Field(..., description="11-digit mobile number",
-                                                               examples=["13812342343"])) -> dict:
+    async def score(self, ctx: bentoml.Context,
+                    msisdn: str = Field(..., description="11-digit mobile number", examples=["13812342343"]),
+                    reasons: Reasons = Field("all", description="evaluations whose answers carry reasons")) -> dict:
         """Every evaluation of one customer, with reasons and handling guidance."""
         started = time.perf_counter()
         caller = self._caller(ctx)
@@ -145,19 +271,19 @@ class TelcomlService:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
         if not MSISDN_PATTERN.match(msisdn):
             return _error(ctx, 422, "invalid_msisdn", f"msisdn must be an 11-digit mobile number, got {mask_msisdn(msisdn)!r}")
-        try:
-            answer = self._score([msisdn], caller)[0]
-        except StoreUnavailable as err:
-            return _error(ctx, 503, "store_unavailable", str(err))
+        answer = (await self._answers([self._item(msisdn, caller, reasons)]))[0]
         status = answer.pop("status")
         log.info("score %s -> %s in %.1f ms (key %s)", msisdn, status, 1000 * (time.perf_counter() - started), caller.name)
+        if status == 503:
+            return _error(ctx, 503, "store_unavailable", answer["message"])
         if status != 200:
             ctx.response.status_code = status
         return answer
 
     @bentoml.api(route="/score_batch")
-    def score_batch(self, ctx: bentoml.Context,
-                    msisdns: list[str] = Field(..., description=f"up to {MAX_BATCH} mobile numbers")) -> dict:
+    async def score_batch(self, ctx: bentoml.Context,
+                          msisdns: list[str] = Field(..., description=f"up to {MAX_BATCH} mobile numbers"),
+                          reasons: Reasons = Field("all", description="evaluations whose answers carry reasons")) -> dict:
         """Score a list in one pass: per-item results or errors; good items are still scored."""
         caller = self._caller(ctx)
         if caller is None:
@@ -165,10 +291,7 @@ class TelcomlService:
         if len(msisdns) > MAX_BATCH:
             return _error(ctx, 413, "batch_too_large", f"at most {MAX_BATCH} numbers per batch, got {len(msisdns)}")
         valid = [m for m in msisdns if isinstance(m, str) and MSISDN_PATTERN.match(m)]
-        try:
-            scored = iter(self._score(valid, caller) if valid else [])
-        except StoreUnavailable as err:
-            return _error(ctx, 503, "store_unavailable", str(err))
+        scored = iter(await self._answers([self._item(m, caller, reasons) for m in valid]) if valid else [])
         results = []
         for m in msisdns:
             if m in valid:
@@ -176,9 +299,22 @@ class TelcomlService:
             else:
                 results.append({"msisdn": m, "status": 422, "error": "invalid_msisdn",
                                 "message": "msisdn must be an 11-digit mobile number"})
+        unavailable = next((r for r in results if r["status"] == 503), None)
+        if unavailable is not None:
+            return _error(ctx, 503, "store_unavailable", unavailable["message"])
         log.info("batch of %d from key %s: %d scored", len(msisdns), caller.name,
                  sum(r["status"] == 200 for r in results))
         return {"results": results, "scored": sum(r["status"] == 200 for r in results), "count": len(results)}
+
+    @bentoml.api(route="/score_items", batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
+    def score_items(self, items: list[dict]) -> list[dict]:
+        """Internal: customers from ``/score`` and ``/score_batch`` of any callers, merged by
+        BentoML's adaptive batcher into one Feast lookup and one pass of each model.
+
+        Only items granted by this process's own endpoints are scored (others get a 401
+        item), so calling it from outside gains nothing.
+        """
+        return self._score(items)
 
     @bentoml.api(route="/reload")
     def reload(self, ctx: bentoml.Context) -> dict:

@@ -30,10 +30,11 @@ from monitoring.record import ScoreLog, predictions_from_interface
 from serving.scoring import ModelSet
 from telcoml.errors import NotReadyError, TelcomlError
 from telcoml.settings import Settings
-from training.model import level, predicted_grade
+from training.model import predicted_grade
 from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS
 
 GRADE_ZH = {g[0]: g[1] for g in CREDIT_GRADES}
+GRADE_LABELS_ZH = np.array([GRADE_ZH.get(k, "") for k in range(max(GRADE_ZH) + 1)])  # by grade code
 
 
 @dataclass
@@ -70,9 +71,16 @@ def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: i
         yield joined
 
 
+def levels_of(values: np.ndarray, levels) -> np.ndarray:
+    """``training.model.level`` of every value at once (English names)."""
+    bounds = np.array([bound for bound, _, _ in levels])
+    names = np.array([en for _, en, _ in levels])
+    return names[np.clip(np.searchsorted(bounds, values, side="right") - 1, 0, None)]
+
+
 def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, scored_at: str) -> pa.Table:
     """The CRM interface columns for one chunk: phone number, grade, scores, channel, versions."""
-    p = {name: model.probabilities(indicators) for name, model in models.models.items()}
+    p = models.probabilities(indicators)  # one encoded matrix, inplace_predict of each booster
     grades = predicted_grade(p["credit_grade"])
     channel_order = np.argsort(-p["channel_preference"], axis=1)
     channels = np.array(lib.CHANNELS)
@@ -82,13 +90,13 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
         "province": indicators["province"].astype(str).to_numpy(),
         "snapshot_month": np.full(len(indicators), month),
         "credit_grade": grades.astype(np.int8),
-        "credit_grade_label_zh": [GRADE_ZH[g] for g in grades],
+        "credit_grade_label_zh": GRADE_LABELS_ZH[grades],
         "tariff_sensitivity": np.round(p["tariff_sensitivity"], 1),
-        "tariff_sensitivity_level": [level(v, SENSITIVITY_LEVELS)[0] for v in p["tariff_sensitivity"]],
+        "tariff_sensitivity_level": levels_of(p["tariff_sensitivity"], SENSITIVITY_LEVELS),
         "complaint_sensitivity": np.round(p["complaint_sensitivity"], 1),
-        "complaint_sensitivity_level": [level(v, SENSITIVITY_LEVELS)[0] for v in p["complaint_sensitivity"]],
+        "complaint_sensitivity_level": levels_of(p["complaint_sensitivity"], SENSITIVITY_LEVELS),
         "churn_probability": np.round(p["churn"], 4),
-        "churn_band": [level(v, CHURN_BANDS)[0] for v in p["churn"]],
+        "churn_band": levels_of(p["churn"], CHURN_BANDS),
         "best_channel": channels[channel_order[:, 0]],
         "channel_ranking": [",".join(row) for row in channels[channel_order]],
         "model_versions": np.full(len(indicators), versions),

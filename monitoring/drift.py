@@ -33,7 +33,7 @@ class Thresholds:
     """When a week raises an alert (settings, overridden by the province file)."""
 
     drifted_feature_share: float = 0.3
-    prediction_drift_score: float = 0.1
+    prediction_drift_score: float = 0.15
     quality_drop: float = 0.05
 
 

@@ -42,8 +42,10 @@ from training.tasks import TASKS, Task
 log = get_logger("telcoml.monitoring")
 #: A label is known this long after its snapshot month ends (churn is next month's closing).
 LABEL_DELAY = timedelta(days=31)
-#: Below this many matured labels a week's quality is not judged.
+#: Below this many matured labels a week's quality is not judged (and, for churn, below
+#: this many churners or stayers: an AUC on a dozen churners is noise).
 MIN_LABELS = 200
+MIN_PER_CLASS = 30
 #: Exit code of ``telcoml monitor`` when an alert was raised (errors exit 1).
 ALERT_EXIT_CODE = 3
 
@@ -121,6 +123,13 @@ def _quality(settings: Settings, champion: Champion, current: pd.DataFrame, targ
     rows = current.loc[known, indicators]
     y = encode_target(pd.DataFrame({t.label: target[known].to_numpy()}), t)
     return float(evaluate.metrics(t, y, model.probabilities(rows))[t.headline]), t.headline
+
+
+def _judgeable(t: Task, target: pd.Series) -> bool:
+    if t.kind != "binary":
+        return True
+    counts = pd.to_numeric(target.dropna(), errors="coerce").value_counts()
+    return counts.get(1, 0) >= MIN_PER_CLASS and counts.get(0, 0) >= MIN_PER_CLASS
 
 
 @dataclass
@@ -314,7 +323,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
                                        province=province, week=week, model=champion.model_name,
                                        version=champion.version, timestamp=stamp)
             drift.labels_matured = matured
-            if with_target and champion.test_score is not None:
+            if with_target and champion.test_score is not None and _judgeable(t, target):
                 score, metric = _quality(settings, champion, current, target, indicators)
                 drift.quality_metric, drift.quality_current = metric, round(score, 4)
                 drift.quality_champion = round(champion.test_score, 4)

@@ -505,7 +505,15 @@ def demo(
     key_file = settings.workdir / "serving" / "demo_api_key.env"
     key_file.write_text(f"TELCOML_API_KEY={key}\n")
     key_file.chmod(0o600)
+    from monitoring.weekly import monitor_week, monitoring_dir, replay_month
+
+    with console.status(f"weekly monitoring: replaying the {month} snapshot into the week it went live"):
+        week = replay_month(settings, month)
+        weekly = monitor_week(settings, week)
+    _print_week(weekly)
     console.print(f"demo finished in {time.perf_counter() - started:.0f}s. Next:")
+    console.print(f"  evidently ui --workspace {monitoring_dir(settings) / 'workspace'} --port 8000   "
+                  f"(weekly reports; also {weekly.report_dir / 'summary.md'})")
     console.print(f"  telcoml serve --workdir {settings.workdir} --port 3000")
     console.print(f"  TELCOML_API_KEY={key}   (also in {key_file})")
     console.print(f"  curl -s -X POST http://127.0.0.1:3000/score -H \"X-API-Key: $TELCOML_API_KEY\" "

@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     gate_margin: float = Field(0.002, description="A challenger must beat the champion's headline metric by this.")
     drifted_feature_share: float = Field(0.3, description="Weekly alert when at least this share of a model's "
                                          "indicators drifted (Wasserstein / Jensen-Shannon distance >= 0.1).")
-    prediction_drift_score: float = Field(0.1, description="Weekly alert when the prediction's drift distance "
-                                          "reaches this.")
+    prediction_drift_score: float = Field(0.15, description="Weekly alert when the prediction's drift distance "
+                                          "reaches this (seasonal months move it ~0.13, the drift month 0.2-0.5).")
     quality_drop: float = Field(0.05, description="Weekly alert when the matured-label score falls this share "
                                 "below the champion's test score.")
     record_flush_seconds: float = Field(30.0, description="Serving writes its monitoring records at least this often.")

@@ -1,7 +1,9 @@
 """Weekly monitoring on a world whose last month drifts (a tariff change, a competitor offer).
 
-The champions are tested on 2026-09; 2026-08 (stable) and 2026-10 (the drift month) are
-replayed into the weeks they went live and monitored against them.
+The champions are tested on 2026-09. Replayed into the weeks they went live and monitored
+against them: 2026-06 (stable: full 12-month windows, no seasonal factor, like September)
+and 2026-10 (the drift month). August would not do as the stable month: its summer data
+traffic really does move bills, and monitoring rightly says so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tests.conftest import build_world
 
 pytestmark = pytest.mark.slow
 
-DRIFTING = GeneratorConfig(customers=1500, months=10, start_month="2026-01", provinces=("GD",), seed=21,
+DRIFTING = GeneratorConfig(customers=1500, months=16, start_month="2025-07", provinces=("GD",), seed=21,
                            drift_month="2026-10")
 #: What the tariff change moves (features/generate.py): bills and billing inquiries.
 MOVED_BY_DRIFT = {"billing_inquiry_count_3m", "bill_change_ratio", "monthly_consumption", "arpu_3m"}
@@ -36,7 +38,7 @@ def monitored(tmp_path_factory):
     budget = TuningBudget(trials=2, max_rounds=100, seed=3, threads=1)
     for name in TASKS:
         train_task(world.settings, name, budget=budget, train_months=3)
-    world.results = {"stable": replay_month(world.settings, "2026-08"), "drift": replay_month(world.settings, "2026-10")}
+    world.results = {"stable": replay_month(world.settings, "2026-06"), "drift": replay_month(world.settings, "2026-10")}
     return world
 
 
@@ -69,8 +71,10 @@ def test_stable_month_raises_no_alert(monitored):
     result = monitor_week(monitored.settings, monitored.results["stable"])
     assert result.alerts == [], result.table().to_string()
     assert len(result.drift) == 5
-    for drift in result.drift:  # labels of August have matured: quality is judged
-        assert drift.labels_matured > 0 and drift.quality_current is not None
+    for drift in result.drift:  # labels of June have matured: quality is judged
+        assert drift.labels_matured > 0
+        # churn's AUC needs enough churners (MIN_PER_CLASS); a 1,500-customer world may not have them
+        assert drift.quality_current is not None or drift.task == "churn"
     assert all(q.passed for q in result.quality), [q.dimensions for q in result.quality]
 
 
@@ -85,7 +89,7 @@ def test_cli_exit_codes_and_outputs_that_open(monitored):
 
     reports = monitored.settings.workdir / "monitoring" / "reports" / drift
     html = (reports / "GD" / "tariff_sensitivity.html").read_text()
-    assert "<html" in html.lower() and "evidently" in html.lower()
+    assert "<html" in html.lower() and "billing_inquiry_count_3m" in html
     summary = json.loads((reports / "GD" / "tariff_sensitivity.json").read_text())
     assert summary["alert"] and summary["drifted_feature_share"] >= summary["thresholds"]["drifted_feature_share"]
     assert json.loads((reports / "GD" / "data_quality.json").read_text())["dimensions"].keys() == {
@@ -124,3 +128,41 @@ def test_a_week_without_records_is_a_clear_error(monitored):
     ran = _run(monitored, "--week", "2026-W02")
     assert ran.exit_code == 1 and "no scores recorded" in ran.output and "Traceback" not in ran.output
     assert _run(monitored, "--week", "2026-13").exit_code == 1
+
+
+def test_the_evidently_ui_shows_the_weekly_snapshots(monitored):
+    """The real Evidently UI on the workspace lists a project per province and task, with its weeks."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from monitoring.weekly import monitor_week
+
+    monitor_week(monitored.settings, monitored.results["stable"], log_to_mlflow=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workspace = monitored.settings.workdir / "monitoring" / "workspace"
+    evidently = Path(sys.executable).with_name("evidently")  # the console script beside this Python
+    log = workspace.parent / "evidently-ui.log"
+    ui = subprocess.Popen([str(evidently), "ui", "--workspace", str(workspace), "--port", str(port)],
+                          stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline, projects = time.monotonic() + 180, None
+        while time.monotonic() < deadline and projects is None and ui.poll() is None:
+            try:
+                projects = httpx.get(f"http://127.0.0.1:{port}/api/projects", timeout=5).json()
+            except (httpx.HTTPError, ValueError):
+                time.sleep(1)
+        assert projects is not None, f"the Evidently UI did not start: {log.read_text()[-2000:]}"
+        names = {p["name"]: p["id"] for p in projects}
+        assert {"GD · tariff_sensitivity", "GD · data quality"} <= set(names)
+        snapshots = httpx.get(f"http://127.0.0.1:{port}/api/projects/{names['GD · tariff_sensitivity']}/snapshots",
+                              timeout=10).json()
+        assert monitored.results["stable"] in {s.get("name") for s in snapshots}
+    finally:
+        ui.terminate()
+        ui.wait(20)

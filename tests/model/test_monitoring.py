@@ -91,7 +91,9 @@ def test_cli_exit_codes_and_outputs_that_open(monitored):
     html = (reports / "GD" / "tariff_sensitivity.html").read_text()
     assert "<html" in html.lower() and "billing_inquiry_count_3m" in html
     summary = json.loads((reports / "GD" / "tariff_sensitivity.json").read_text())
-    assert summary["alert"] and summary["drifted_feature_share"] >= summary["thresholds"]["drifted_feature_share"]
+    assert summary["alert"]["breaches"]
+    for breach in summary["alert"]["breaches"]:
+        assert breach["value"] >= summary["thresholds"][breach["check"]] == breach["threshold"]
     assert json.loads((reports / "GD" / "data_quality.json").read_text())["dimensions"].keys() == {
         "completeness", "accuracy", "timeliness", "authenticity"}
     table = pd.read_csv(reports / "summary.csv")
@@ -116,6 +118,20 @@ def test_thresholds_come_from_configuration(monitored):
     lenient = monitored.settings.model_copy(update={"drifted_feature_share": 1.0, "prediction_drift_score": 10.0,
                                                     "quality_drop": 1.0})
     result = monitor_week(lenient, monitored.results["drift"], log_to_mlflow=False)
+    assert result.alerts == []
+
+
+def test_a_province_file_sets_its_own_thresholds(monitored, tmp_path):
+    from monitoring.weekly import monitor_week, thresholds_for
+
+    provinces = tmp_path / "provinces"
+    provinces.mkdir()
+    (provinces / "GD.yaml").write_text("province: GD\ndrift_thresholds:\n  drifted_feature_share: 0.9\n"
+                                       "  prediction_drift_score: 5\n  quality_drop: 0.5\n")
+    settings = monitored.settings.model_copy(update={"provinces_dir": provinces})
+    assert thresholds_for(settings, "GD").prediction_drift_score == 5
+    assert thresholds_for(settings, "HE") == thresholds_for(monitored.settings, "HE")  # no file: the defaults
+    result = monitor_week(settings, monitored.results["drift"], log_to_mlflow=False)
     assert result.alerts == []
 
 

@@ -310,11 +310,9 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
             if (reference["province"] == province).sum() >= 1000:
                 reference = reference[reference["province"] == province].reset_index(drop=True)
             indicators = [c for c in reference.columns if c not in ("province", "target", PREDICTION_COLUMNS[name])]
-            version_column = f"version_{name}"
-            current = current_all
-            if version_column in current and (current[version_column] == champion.version).any() and \
-                    champion.model_name == t.model_name(province):
-                current = current[current[version_column] == champion.version].reset_index(drop=True)
+            # after a mid-week reload, judge the champion on the rows it answered itself
+            answered = current_all.get(f"version_{name}", pd.Series(dtype=object)) == champion.version
+            current = current_all[answered].reset_index(drop=True) if answered.any() else current_all
             target = matured_labels(settings, t, province, current, today)
             matured = int(target.notna().sum())
             with_target = matured >= MIN_LABELS

@@ -149,7 +149,8 @@ class WeekResult:
         for d in self.drift:
             q = quality.get(d.province)
             rows.append({
-                "province": d.province, "task": d.task, "model": f"{d.model} v{d.version}",
+                "province": d.province, "task": d.task,
+                "champion": f"{'national' if d.model == TASKS[d.task].model_name() else 'province'} v{d.version}",
                 "customers": d.rows_current, "drifted": f"{d.drifted_features}/{d.features}",
                 "prediction_drift": d.prediction_drift_score,
                 "quality": "—" if d.quality_current is None else

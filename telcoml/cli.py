@@ -392,11 +392,13 @@ def _print_week(result) -> None:
         table.add_row(*[f"[red]{v}[/]" if v == "ALERT" else str(v) for v in row])
     console.print(table)
     for alert in result.alerts:
-        moved = "; ".join(f"{m['indicator']} ({m['name_zh']}) {m['reference']} → {m['current']} ({m['change']})"
-                          for m in alert["moved_indicators"])
-        console.print(f"[red]ALERT[/] {alert['province']} {alert['task']} {alert['week']}: "
-                      + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in alert["breaches"]))
-        console.print(f"  moved: {moved or '—'}\n  action: {alert['action']}")
+        moved = ", ".join(f"{m['indicator']} {m['change']}" for m in alert["moved_indicators"][:3])
+        console.print(f"[red]ALERT[/] {alert['province']} {alert['task']}: "
+                      + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in alert["breaches"])
+                      + f"; moved: {moved or '—'}")
+    if result.alerts:
+        console.print("action: retrain the alerted models (`telcoml train --task X`); the champion/challenger gate "
+                      "decides, then `POST /reload`. Details per alert: alerts.json")
     for skipped in result.skipped:
         console.print(f"skipped: {skipped}")
     console.print(f"reports: {result.report_dir} (summary.md, <province>/<task>.html)")

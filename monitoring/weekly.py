@@ -169,6 +169,7 @@ def _atomic_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are for the operations team to read
     os.replace(tmp, path)
 
 
@@ -176,6 +177,7 @@ def _save_snapshot(snapshot, html: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=html.parent, prefix=f".{html.name}.", suffix=".html")
     os.close(fd)
     snapshot.save_html(tmp)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, html)
 
 

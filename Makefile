@@ -7,7 +7,7 @@ WORKDIR ?= telcoml-work
 CUSTOMERS ?= 20000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all bench lock clean
+.PHONY: help install demo test test-all monitor evidently-ui bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,12 @@ test: install ## Fast tests (no slow or Redis-marked ones)
 
 test-all: install ## Every test, slow and service-backed ones included (what CI runs)
 	$(BIN)/pytest -q -m "" -p no:cacheprovider
+
+monitor: install ## Weekly drift and data-quality reports for last week (exit 3 on an alert)
+	$(BIN)/telcoml monitor --workdir $(WORKDIR)
+
+evidently-ui: install ## The Evidently UI on the weekly reports, http://127.0.0.1:8000
+	$(BIN)/evidently ui --workspace $(WORKDIR)/monitoring/workspace --port 8000
 
 bench: install ## Feature-store benchmarks (rows/s, memory, online latency); see benchmarks/
 	$(BIN)/python benchmarks/bench_features.py

@@ -60,6 +60,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 LOOPBACK = "127.0.0.1"
 TARGETS = {"p50_ratio": 1.5, "p99_ratio": 2.0, "tput_ratio": 0.6, "batch_ratio": 0.5}
 MARKER = "bench-workdir.json"
+#: Extra fields of every /score body (``--reasons``); the echo ignores them.
+EXTRA_BODY: dict = {}
 
 
 def _log(msg: str) -> None:
@@ -297,7 +299,7 @@ def _pct(values_ms: list[float]) -> dict:
 def http_caller(client):
     """A call that raises unless /score answered 200 for the number asked."""
     def call(m: str) -> None:
-        r = client.post("/score", json={"msisdn": m})
+        r = client.post("/score", json={"msisdn": m, **EXTRA_BODY})
         if r.status_code != 200:
             raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
         if r.json()["msisdn"] != m:
@@ -391,7 +393,7 @@ async def _closed_loop(url: str, headers: dict, sample: list[str], concurrency: 
                 m = sample[i % len(sample)]
                 s = time.perf_counter()
                 try:
-                    r = await client.post("/score", json={"msisdn": m})
+                    r = await client.post("/score", json={"msisdn": m, **EXTRA_BODY})
                     good = r.status_code == 200
                     problem = None if good else f"HTTP {r.status_code}: {r.text[:200]}"
                 except httpx.HTTPError as err:
@@ -747,7 +749,7 @@ def print_tables(results: dict) -> None:
         print(head)
         print("-" * len(head))
         labels = [("batch", "score_province (read + 5 models + interface + Parquet/CSV)"),
-                  ("interface", "interface_rows in memory (5 x DMatrix + predict + columns)"),
+                  ("interface", "interface_rows in memory (one matrix, 5 x inplace_predict, columns)"),
                   ("probabilities", "TaskModel.probabilities in memory (5 x DMatrix + predict)"),
                   ("raw", "raw Booster.inplace_predict, pre-encoded NumPy (5 models)")]
         for key, label in labels:
@@ -807,8 +809,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="XGBoost nthread settings of the batch part; the first is the headline")
     ap.add_argument("--redis-url", default=os.environ.get("TELCOML_REDIS_URL", f"{LOOPBACK}:6379"))
     ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--reasons", choices=("all", "credit_grade", "none"), default=None,
+                    help="send this `reasons` with every /score (default: none sent, the service's default)")
     ap.add_argument("--output", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.reasons:
+        EXTRA_BODY["reasons"] = args.reasons
 
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
     batch_threads = tuple(int(x) for x in args.batch_threads.split(",") if x.strip()) or (0,)
@@ -832,7 +838,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "seed": args.seed, "trials": args.trials, "province": args.province.upper(),
                                 "chunk_rows": args.chunk_rows, "batch_repeats": args.batch_repeats,
                                 "batch_threads": list(batch_threads),
-                                "redis_url": None if args.no_redis else args.redis_url},
+                                "redis_url": None if args.no_redis else args.redis_url,
+                                "reasons": args.reasons},
                      "started_at": stamp.isoformat(timespec="seconds"), "loadavg_start": os.getloadavg(),
                      "environment": environment((
                          "bentoml", "httpx", "xgboost", "feast", "mlflow", "redis", "pandas", "numpy")),
@@ -856,6 +863,7 @@ def main(argv: list[str] | None = None) -> int:
         results["dataset"]["customers_in_latest_month"] = len(customers)
 
         from serving.scoring import OnlineFeatures, known, load_champions, score_frame
+        from serving.service import REASONS
         from serving.security import create_key
 
         key = create_key(settings, "bench-serving")  # replaces the previous run's key of that name
@@ -914,7 +922,7 @@ def main(argv: list[str] | None = None) -> int:
                 f = store.fetch([m])
                 if not known(f)[0]:
                     raise RuntimeError("unknown customer")
-                score_frame(models, f)
+                score_frame(models, f, reason_tasks=REASONS[args.reasons or "all"])
             return call
 
         # the same request to every server (the echo ignores the key)

@@ -31,7 +31,11 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bentoml", "serve", "serving.service:TelcomlService", "--host", "127.0.0.1",
              "--port", str(self.port)], cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except RuntimeError:  # a server that never got ready must not outlive the test (BentoML restarts its worker)
+            self.stop()
+            raise
 
     def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

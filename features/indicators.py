@@ -24,6 +24,10 @@ CHURN = "churn"
 CHANNEL_PREFERENCE = "channel_preference"
 TASKS = (CREDIT_GRADE, SENSITIVITY, CHURN, CHANNEL_PREFERENCE)
 
+#: The 31 provincial companies by their ISO 3166-2:CN codes (the generator's four first).
+PROVINCES = ("GD", "SC", "HE", "ZJ", "JS", "SD", "HA", "HB", "HN", "FJ", "BJ", "TJ", "SX", "NM", "LN", "JL",
+             "HL", "SH", "AH", "JX", "GX", "HI", "CQ", "GZ", "YN", "XZ", "SN", "GS", "QH", "NX", "XJ")
+
 #: The service channels of the documents, in the order campaigns list them.
 CHANNELS = ("online_hall", "hotline_10086", "sms_hall", "business_hall", "outbound")
 
@@ -60,7 +64,7 @@ CATALOGUE: tuple[Indicator, ...] = (
     # --- profile (subscriber master, red/black lists) ---
     Indicator("province", "省份", "Province", "profile", ("subscribers",),
               "province of the subscriber record; scopes API keys and provincial models, not a model input",
-              "code", "category", codes=("GD", "SC", "HE", "ZJ", "JS", "SD", "HA", "HB", "HN", "FJ")),
+              "code", "category", codes=PROVINCES),
     Indicator("customer_category", "客户类别", "Customer category", "profile", ("subscribers",),
               "customer_category of the subscriber record", "code", "category",
               codes=("individual", "group_member", "vip_silver", "vip_gold", "vip_diamond"),

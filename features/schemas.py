@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.indicators import CHANNELS
+from features.indicators import CHANNELS, PROVINCES
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Table:
 
 
 MSISDN = Column("msisdn", "str")
-PROVINCE_CODES = ("GD", "SC", "HE", "ZJ", "JS", "SD", "HA", "HB", "HN", "FJ")
+PROVINCE_CODES = PROVINCES
 
 TABLES: dict[str, Table] = {
     t.name: t

@@ -212,11 +212,11 @@ def train(
     workdir: Workdir = None,
 ) -> None:
     """Tune, train, evaluate against the oracle, register, and gate the champion."""
-    from training.tasks import TASKS, task as lookup
+    from training.tasks import task as lookup
     from training.train import train_all
     from training.tune import TuningBudget
 
-    names = list(TASKS) if task == "all" else [lookup(task).name]
+    names = None if task == "all" else [lookup(task).name]  # all: every task with labels
     budget = TuningBudget(trials=trials, timeout_seconds=timeout, seed=seed)
     with _bars() as bars:
         results = train_all(_settings(workdir), province.upper() if province else None, budget, names,

@@ -148,10 +148,16 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
 
 def train_all(settings: Settings, province: str | None = None, budget: TuningBudget = TuningBudget(),
               tasks: list[str] | None = None, progress=None, **kwargs) -> list[TrainResult]:
-    """Every task (or the named ones), one after another."""
+    """Every task with labels (or the named ones), one after another.
+
+    A province that brought its own data may have labels for some tasks only.
+    """
+    if not tasks:
+        labels = load_labels(settings, province)
+        tasks = [name for name, t in TASKS.items() if t.label in labels.columns and labels[t.label].notna().any()]
     return [train_task(settings, name, province, budget, progress=progress(name, budget.trials) if progress else None,
                        **kwargs)
-            for name in (tasks or list(TASKS))]
+            for name in tasks]
 
 
 def quality_table(results: list[TrainResult]) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from typing import Literal
 
 import bentoml
 import pandas as pd
+from bentoml.exceptions import BentoMLException
 from pydantic import Field
 
 from monitoring.record import ScoreLog, predictions_from_answers
@@ -102,11 +103,12 @@ class DeferredScoreLog:
 
     ``ScoreLog.record`` builds a frame of every indicator per call, 5-13 ms whatever the
     rows (measured in the server): per request that was most of ``/score``'s time. Here a
-    request only appends to a list; a thread records everything scored since, once a
-    second, and what is left at exit.
+    request only appends to a list; a thread records everything scored since every few
+    seconds (the cost barely grows with the rows, and a request that meets a flush waits
+    for the GIL), and what is left at exit.
     """
 
-    def __init__(self, score_log: ScoreLog, every_seconds: float = 1.0):
+    def __init__(self, score_log: ScoreLog, every_seconds: float = 5.0):
         self.score_log = score_log
         self.every_seconds = every_seconds
         self._pending: list[tuple[Features, list[dict], dict[str, str]]] = []
@@ -190,7 +192,14 @@ class TelcomlService:
         adaptive batcher merges them with other callers'), in chunks under the body limit."""
         chunks = [items[i:i + ITEMS_PER_CALL] for i in range(0, len(items), ITEMS_PER_CALL)]
         client = self._internal_client()
-        parts = await asyncio.gather(*(client.score_items(chunk) for chunk in chunks))
+        try:
+            parts = await asyncio.gather(*(client.score_items(chunk) for chunk in chunks))
+        except BentoMLException as err:
+            if int(getattr(err, "error_code", 500)) != 503:
+                raise
+            # the batcher refused: waiting would have exceeded MAX_LATENCY_MS
+            return [{"msisdn": item["msisdn"], "status": 503, "error": "overloaded",
+                     "message": "the service is busy; retry shortly"} for item in items]
         return [answer for part in parts for answer in part]
 
     def _internal_client(self):
@@ -275,7 +284,7 @@ class TelcomlService:
         status = answer.pop("status")
         log.info("score %s -> %s in %.1f ms (key %s)", msisdn, status, 1000 * (time.perf_counter() - started), caller.name)
         if status == 503:
-            return _error(ctx, 503, "store_unavailable", answer["message"])
+            return _error(ctx, 503, answer["error"], answer["message"])
         if status != 200:
             ctx.response.status_code = status
         return answer
@@ -301,7 +310,7 @@ class TelcomlService:
                                 "message": "msisdn must be an 11-digit mobile number"})
         unavailable = next((r for r in results if r["status"] == 503), None)
         if unavailable is not None:
-            return _error(ctx, 503, "store_unavailable", unavailable["message"])
+            return _error(ctx, 503, unavailable["error"], unavailable["message"])
         log.info("batch of %d from key %s: %d scored", len(msisdns), caller.name,
                  sum(r["status"] == 200 for r in results))
         return {"results": results, "scored": sum(r["status"] == 200 for r in results), "count": len(results)}

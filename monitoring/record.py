@@ -7,14 +7,13 @@ Rows are buffered and written as Parquet files partitioned by ISO week and provi
 written to a temporary name and renamed, so a reader never sees half a file.
 
 No phone number is stored whole: ``msisdn_masked`` is for people (138****2343) and
-``customer_key`` — a salted hash — lets matured labels be joined later without keeping
-the number. The salt lives in the work directory, never in git.
+``customer_key`` — a keyed hash — lets matured labels be joined later without keeping
+the number. The key (salt) lives in the work directory, never in git.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import secrets
 import threading
@@ -25,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features import indicators as lib
-from telcoml.logs import get_logger, mask_msisdn
+from telcoml.logs import get_logger
 from telcoml.settings import Settings
 
 log = get_logger("telcoml.monitoring")
@@ -78,9 +79,17 @@ def _salt(settings: Settings) -> bytes:
 
 
 def customer_keys(settings: Settings, msisdns) -> np.ndarray:
-    """Salted SHA-256 of each number (16 hex digits): joins labels without the number."""
-    salt = _salt(settings)
-    return np.array([hashlib.sha256(salt + str(m).encode()).hexdigest()[:16] for m in msisdns], dtype=object)
+    """A keyed hash of each number (SipHash with the work directory's salt, as uint64):
+    joins labels without the number, vectorised (a batch chunk of 200k takes ~30 ms)."""
+    numbers = pd.Series(np.asarray(msisdns, dtype=object)).astype(str)
+    return pd.util.hash_pandas_object(numbers, index=False, hash_key=_salt(settings)[:16].decode()).to_numpy()
+
+
+def mask_numbers(msisdns: pd.Series) -> np.ndarray:
+    """``138****2343`` for each 11-digit number, vectorised (anything else is masked whole)."""
+    numbers = msisdns.astype(str)
+    masked = numbers.str[:3] + "****" + numbers.str[-4:]
+    return np.where(numbers.str.len() == 11, masked, "***********").astype(object)
 
 
 def predictions_from_answers(answers: list[dict]) -> pd.DataFrame:
@@ -119,18 +128,19 @@ def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.Dat
         scored_at = (datetime.combine(week_bounds(week)[0], datetime.min.time(), tzinfo=timezone.utc) if week
                      else datetime.now(timezone.utc))
     n = len(indicators)
-    msisdns = indicators["msisdn"].astype(str).to_numpy()
+    msisdns = indicators["msisdn"].astype(str)
     frame = pd.DataFrame({
         "customer_key": customer_keys(settings, msisdns),
-        "msisdn_masked": [mask_msisdn(m) for m in msisdns],
+        "msisdn_masked": mask_numbers(msisdns),
         "province": indicators["province"].astype(str).to_numpy(),
         "week": np.full(n, week or iso_week(scored_at)),
-        "scored_at": np.full(n, pd.Timestamp(scored_at).tz_convert("UTC") if pd.Timestamp(scored_at).tzinfo
-                             else pd.Timestamp(scored_at, tz="UTC")),
         "source": np.full(n, source),
-        "features_as_of": (pd.to_datetime(indicators["features_as_of"], utc=True, errors="coerce").to_numpy()
-                           if "features_as_of" in indicators else np.full(n, pd.NaT)),
     })
+    stamp = pd.Timestamp(scored_at)
+    frame["scored_at"] = stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
+    # ExtensionArrays assign by position and stay tz-aware (to_numpy would box 200k Timestamps)
+    frame["features_as_of"] = (pd.to_datetime(indicators["features_as_of"], utc=True, errors="coerce").array
+                               if "features_as_of" in indicators else pd.NaT)
     for column in INDICATOR_IDS:
         if column == "province":
             continue
@@ -150,7 +160,10 @@ def write_partitioned(settings: Settings, frame: pd.DataFrame, source: str) -> l
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{source}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = folder / f".{path.name}.tmp"
-        part.drop(columns=["week", "province"]).to_parquet(tmp, index=False)
+        table = pa.Table.from_pandas(part.drop(columns=["week", "province"]), preserve_index=False)
+        # dictionary-encoding 40 float columns was 85% of the write; strings keep it
+        strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        pq.write_table(table, tmp, use_dictionary=strings)
         os.replace(tmp, path)
         written.append(path)
     return written

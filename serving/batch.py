@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 
 from features import indicators as lib
 from features.build import offline_file
+from features.provinces import custom_subject
 from features.labels import CREDIT_GRADES
 from monitoring.record import ScoreLog, predictions_from_interface
 from serving.scoring import ModelSet
 from telcoml.errors import NotReadyError, TelcomlError
 from telcoml.settings import Settings
-from training.model import predicted_grade
 from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS
 
 GRADE_ZH = {g[0]: g[1] for g in CREDIT_GRADES}
@@ -56,12 +56,15 @@ def latest_month_for(settings: Settings, province: str) -> str:
 
 def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: int):
     """The province-month's indicators, ``chunk_rows`` customers at a time, all subjects joined."""
-    readers = {s: pq.ParquetFile(offline_file(settings.offline_dir, s, province, month)) for s in lib.SUBJECTS}
+    # the province's own indicators too, written row-aligned with the others
+    custom = offline_file(settings.offline_dir, custom_subject(province), province, month)
+    subjects = [*lib.SUBJECTS, *([custom_subject(province)] if custom.exists() else [])]
+    readers = {s: pq.ParquetFile(offline_file(settings.offline_dir, s, province, month)) for s in subjects}
     iterators = {s: r.iter_batches(batch_size=chunk_rows) for s, r in readers.items()}
     for batches in zip(*iterators.values()):
         frames = [b.to_pandas() for b in batches]
         base = frames[0]
-        for subject, frame in zip(lib.SUBJECTS, frames):
+        for subject, frame in zip(subjects, frames):
             if not frame["msisdn"].equals(base["msisdn"]):
                 raise TelcomlError(f"offline files of {province} {month} are not row-aligned ({subject}); "
                                    "rebuild them with `telcoml build`")
@@ -81,7 +84,7 @@ def levels_of(values: np.ndarray, levels) -> np.ndarray:
 def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, scored_at: str) -> pa.Table:
     """The CRM interface columns for one chunk: phone number, grade, scores, channel, versions."""
     p = models.probabilities(indicators)  # one encoded matrix, inplace_predict of each booster
-    grades = predicted_grade(p["credit_grade"])
+    grades = models.grades(p["credit_grade"])  # the province's cut-offs, if its file has them
     channel_order = np.argsort(-p["channel_preference"], axis=1)
     channels = np.array(lib.CHANNELS)
     versions = ";".join(f"{k}={v}" for k, v in models.versions.items())
@@ -115,6 +118,7 @@ def score_province(settings: Settings, models: ModelSet, province: str, month: s
     """
     started = time.perf_counter()
     province = province.upper()
+    models = models.for_province(province)  # its own champions where it has them, its cut-offs
     month = month or latest_month_for(settings, province)
     out_dir = Path(output_dir or settings.workdir / "crm_interface")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from features import indicators as lib
 from features.labels import CREDIT_GRADES
+from features.provinces import ProvinceConfig, load_provinces
 from features.store import open_store
 from telcoml.errors import TelcomlError
 from telcoml.settings import Settings
@@ -107,6 +108,12 @@ class ModelSet:
     versions: dict[str, str]
     loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     encoder: Encoder = field(init=False, repr=False, compare=False)
+    #: task -> the registry URI answering it (``models:/telcoml-credit_grade-gd/1``)
+    names: dict[str, str] = field(default_factory=dict)
+    #: the province's file (cut-offs, guidance) for a province's set
+    config: ProvinceConfig | None = None
+    #: province -> its set: its own champions where it has them, the national ones otherwise
+    provinces: dict[str, "ModelSet"] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder", Encoder(self.models))
@@ -118,24 +125,72 @@ class ModelSet:
         return {name: calibrated(m, m.booster.inplace_predict(self.encoder.model_input(name, matrix)))
                 for name, m in self.models.items()}
 
+    def for_province(self, province: str | None) -> "ModelSet":
+        """The set answering a province's customers (the national one if it has nothing of its own)."""
+        return self.provinces.get(str(province), self)
+
+    def grades(self, grade_p: np.ndarray) -> np.ndarray:
+        """Grade codes from grade probabilities, with the province's cut-offs when its file has them."""
+        if self.config is None or self.config.grade_cutoffs is None:
+            return predicted_grade(grade_p)
+        expected = grade_p @ np.arange(1, grade_p.shape[1] + 1)
+        return 1 + (expected[:, None] >= np.asarray(self.config.grade_cutoffs)[None, :]).sum(axis=1)
+
 
 def load_champions(settings: Settings, province: str | None = None) -> ModelSet:
-    """Each task's ``champion`` from the MLflow registry (a missing one is a clear error)."""
+    """Every task's ``champion`` from the MLflow registry, national and provincial.
+
+    A province's customers are answered by its own champion of a task when one is
+    registered (``telcoml-credit_grade-gd``), else by the national one; a province file's
+    cut-offs and guidance apply either way. A task without any champion is left out; no
+    champion at all is a clear error. ``province`` gives that province's set directly.
+    """
     from training.train import configure_mlflow
 
     configure_mlflow(settings, "telcoml/serving")
     client = MlflowClient()
-    models, versions = {}, {}
+    national = _champions(client, None)
+    configs = {c.province: c for c in load_provinces(settings)}
+    provinces = {}
+    for code in sorted(set(configs) | _provinces_with_models(client)):
+        own = _champions(client, code)
+        merged = {**national, **own}
+        if merged:
+            provinces[code] = _model_set(merged, configs.get(code))
+    if not national and not provinces:
+        raise TelcomlError(f"no champion in {settings.tracking_uri}: run `telcoml train` first")
+    models = _model_set(national, None, provinces)
+    return models.for_province(province.upper()) if province else models
+
+
+def _champions(client: MlflowClient, province: str | None) -> dict[str, tuple[TaskModel, str, str]]:
+    """task -> (model, version, registry URI) for the tasks with a champion."""
+    found = {}
     for name, t in TASKS.items():
         registered = t.model_name(province)
         try:
-            version = client.get_model_version_by_alias(registered, CHAMPION).version
-        except Exception as err:  # the registry says "not found" in several ways
-            raise TelcomlError(f"no champion for {registered} in {settings.tracking_uri}: "
-                               f"run `telcoml train` first ({type(err).__name__})") from None
-        models[name] = load_task_model(f"models:/{registered}/{version}")
-        versions[name] = str(version)
-    return ModelSet(models, versions)
+            version = str(client.get_model_version_by_alias(registered, CHAMPION).version)
+        except Exception:  # the registry says "not found" in several ways: no champion for this task
+            continue
+        uri = f"models:/{registered}/{version}"
+        found[name] = (load_task_model(uri), version, uri)
+    return found
+
+
+def _provinces_with_models(client: MlflowClient) -> set[str]:
+    """Provinces with a registered model of their own (``telcoml-<task>-<province>``)."""
+    prefixes = [TASKS[name].model_name() + "-" for name in TASKS]
+    codes = set()
+    for registered in client.search_registered_models(filter_string="name LIKE 'telcoml-%'", max_results=1000):
+        for prefix in prefixes:
+            if registered.name.startswith(prefix) and registered.name[len(prefix):].isalpha():
+                codes.add(registered.name[len(prefix):].upper())
+    return codes
+
+
+def _model_set(entries: dict, config: ProvinceConfig | None, provinces: dict | None = None) -> ModelSet:
+    return ModelSet({k: v[0] for k, v in entries.items()}, {k: v[1] for k, v in entries.items()},
+                    names={k: v[2] for k, v in entries.items()}, config=config, provinces=provinces or {})
 
 
 class Features:
@@ -176,10 +231,14 @@ class OnlineFeatures:
 
     def __init__(self, settings: Settings):
         self.store = open_store(settings)
+        views = {v.name for v in self.store.list_feature_views()}
+        # provinces' own indicators, where their view is registered
+        self.refs = ONLINE_REFS + [f"{i.subject}:{i.id}" for c in load_provinces(settings) for i in c.custom
+                                   if i.subject in views]
 
     def fetch(self, msisdns: list[str]) -> Features:
         try:
-            result = self.store.get_online_features(features=ONLINE_REFS,
+            result = self.store.get_online_features(features=self.refs,
                                                     entity_rows=[{"msisdn": m} for m in msisdns])
             columns = result.to_dict(include_event_timestamps=True)
         except Exception as err:  # redis/sqlite errors: the store is down or unreadable
@@ -215,26 +274,34 @@ GRADE_GUIDANCE = {
 }
 
 
-def guidance(grade: int, tariff_level: str, complaint_level: str, churn_band: str,
-             ranking: list[str]) -> list[dict]:
-    """The differentiated handling guidance of the documents, in both languages."""
-    en, zh = GRADE_GUIDANCE[grade]
-    items = [{"topic": "complaint_handling", "text_en": en, "text_zh": zh}]
+def guidance(grade: int | None, tariff_level: str | None, complaint_level: str | None, churn_band: str | None,
+             ranking: list[str] | None, config: ProvinceConfig | None = None) -> list[dict]:
+    """The differentiated handling guidance of the documents, in both languages.
+
+    A province's file replaces the text for a grade; evaluations without a model (None)
+    add nothing.
+    """
+    items = []
+    if grade is not None:
+        own = config.guidance.get(grade) if config else None
+        en, zh = (own.en, own.zh) if own else GRADE_GUIDANCE[grade]
+        items.append({"topic": "complaint_handling", "text_en": en, "text_zh": zh})
     if complaint_level == "high":
         items.append({"topic": "complaint_first", "text_en": "Complaint-sensitive: attend to the complaint first.",
                       "text_zh": "投诉敏感客户：优先处理投诉诉求。"})
     if tariff_level == "high":
         items.append({"topic": "no_recommendation", "text_en": "Tariff-sensitive: do not recommend plans or new services.",
                       "text_zh": "话费敏感客户：不推荐套餐或新业务。"})
-    elif grade >= 3 and complaint_level != "high":
+    elif grade is not None and grade >= 3 and complaint_level != "high":
         items.append({"topic": "opportunity_marketing", "text_en": "Opportunity marketing allowed on this call.",
                       "text_zh": "可进行随销推荐。"})
     if churn_band == "high":
         items.append({"topic": "retention", "text_en": "High churn risk: offer the retention (保有) package.",
                       "text_zh": "高流失风险：推荐保有方案。"})
-    waves = " → ".join(ranking[:3])
-    items.append({"topic": "campaign_waves", "text_en": f"Campaign service waves: {waves}.",
-                  "text_zh": f"营销服务波次：{waves}。"})
+    if ranking:
+        waves = " → ".join(ranking[:3])
+        items.append({"topic": "campaign_waves", "text_en": f"Campaign service waves: {waves}.",
+                      "text_zh": f"营销服务波次：{waves}。"})
     return items
 
 
@@ -261,36 +328,40 @@ def score_frame(models: ModelSet, features: "Features | pd.DataFrame", top_reaso
                                       probabilities=probabilities[name])
         else:
             explained[name] = [[] for _ in range(len(features))]
-    grade_p = probabilities["credit_grade"]
-    grades = predicted_grade(grade_p)
+    grade_p = probabilities.get("credit_grade")
+    grades = models.grades(grade_p) if grade_p is not None else None
     grade_names = {g[0]: (g[1], g[2]) for g in CREDIT_GRADES}
-    channels = probabilities["channel_preference"]
+    channels = probabilities.get("channel_preference")
     out = []
     for i in range(len(features)):
-        grade = int(grades[i])
-        sens = {}
+        answer: dict = {}
+        grade = int(grades[i]) if grades is not None else None
+        if grade is not None:
+            answer["credit_grade"] = {"code": grade, "label_zh": grade_names[grade][0],
+                                      "label_en": grade_names[grade][1],
+                                      "probabilities": {str(k + 1): round(float(grade_p[i, k]), 4) for k in range(5)},
+                                      "reasons": explained["credit_grade"][i]}
         for name in ("tariff_sensitivity", "complaint_sensitivity"):
-            score = float(probabilities[name][i])
-            level_en, level_zh = level(score, SENSITIVITY_LEVELS)
-            sens[name] = {"score": round(score, 1), "level": level_en, "level_zh": level_zh,
-                          "population_average": round(models.models[name].population_average or 0.0, 1),
-                          "reasons": explained[name][i]}
-        churn_p = float(probabilities["churn"][i])
-        band_en, band_zh = level(churn_p, CHURN_BANDS)
-        ranking = [lib.CHANNELS[k] for k in np.argsort(-channels[i])]
-        out.append({
-            "credit_grade": {"code": grade, "label_zh": grade_names[grade][0], "label_en": grade_names[grade][1],
-                             "probabilities": {str(k + 1): round(float(grade_p[i, k]), 4) for k in range(5)},
-                             "reasons": explained["credit_grade"][i]},
-            "tariff_sensitivity": sens["tariff_sensitivity"],
-            "complaint_sensitivity": sens["complaint_sensitivity"],
-            "churn": {"probability": round(churn_p, 4), "band": band_en, "band_zh": band_zh,
-                      "reasons": explained["churn"][i]},
-            "channel_preference": {"ranking": ranking, "best_channel": ranking[0],
-                                   "probabilities": {c: round(float(channels[i, k]), 4)
-                                                     for k, c in enumerate(lib.CHANNELS)},
-                                   "reasons": explained["channel_preference"][i]},
-            "guidance": guidance(grade, sens["tariff_sensitivity"]["level"], sens["complaint_sensitivity"]["level"],
-                                 band_en, ranking),
-        })
+            if name in probabilities:
+                score = float(probabilities[name][i])
+                level_en, level_zh = level(score, SENSITIVITY_LEVELS)
+                answer[name] = {"score": round(score, 1), "level": level_en, "level_zh": level_zh,
+                                "population_average": round(models.models[name].population_average or 0.0, 1),
+                                "reasons": explained[name][i]}
+        if "churn" in probabilities:
+            churn_p = float(probabilities["churn"][i])
+            band_en, band_zh = level(churn_p, CHURN_BANDS)
+            answer["churn"] = {"probability": round(churn_p, 4), "band": band_en, "band_zh": band_zh,
+                               "reasons": explained["churn"][i]}
+        ranking = None
+        if channels is not None:
+            ranking = [lib.CHANNELS[k] for k in np.argsort(-channels[i])]
+            answer["channel_preference"] = {"ranking": ranking, "best_channel": ranking[0],
+                                            "probabilities": {c: round(float(channels[i, k]), 4)
+                                                              for k, c in enumerate(lib.CHANNELS)},
+                                            "reasons": explained["channel_preference"][i]}
+        answer["guidance"] = guidance(grade, answer.get("tariff_sensitivity", {}).get("level"),
+                                      answer.get("complaint_sensitivity", {}).get("level"),
+                                      answer.get("churn", {}).get("band"), ranking, models.config)
+        out.append(answer)
     return out

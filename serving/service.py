@@ -169,7 +169,7 @@ class TelcomlService:
             self.online.fetch(["13800000000"])
         except StoreUnavailable:
             return False
-        return bool(self.models.models)
+        return bool(self.models.models or self.models.provinces)
 
     # -- helpers --------------------------------------------------------------------------
     def _caller(self, ctx: bentoml.Context) -> ApiKey | None:
@@ -249,10 +249,13 @@ class TelcomlService:
         scored: dict[int, dict] = {}
         for reasons in {items[granted[k]].get("reasons", "all") for k in in_scope}:
             rows = [k for k in in_scope if items[granted[k]].get("reasons", "all") == reasons]
-            subset = features.take(rows)
-            answered = score_frame(models, subset, reason_tasks=REASONS[reasons])
-            scored.update(zip(rows, answered))
-            self.score_log.record(subset, answered, models.versions)
+            # each province's customers by its own set (its champions where it has them)
+            for province in dict.fromkeys(provinces[k] for k in rows):
+                part = [k for k in rows if provinces[k] == province]
+                subset, own = features.take(part), models.for_province(province)
+                answered = score_frame(own, subset, reason_tasks=REASONS[reasons])
+                scored.update(zip(part, answered))
+                self.score_log.record(subset, answered, own.versions)
         for k, i in enumerate(granted):
             msisdn, scope = items[i]["msisdn"], items[i]["scope"]
             if not have[k]:
@@ -264,8 +267,10 @@ class TelcomlService:
                               "message": f"this key is scoped to province {scope}; "
                                          f"customer {mask_msisdn(msisdn)} is not in it"}
             else:
+                own = models.for_province(provinces[k])
                 answers[i] = {"msisdn": msisdn, "status": 200, "province": provinces[k], **scored[k],
-                              "model_versions": models.versions, "features_as_of": features.as_of[k]}
+                              "model_versions": own.versions, "models": own.names,
+                              "features_as_of": features.as_of[k]}
         return answers
 
     # -- endpoints --------------------------------------------------------------------------
@@ -336,14 +341,16 @@ class TelcomlService:
             self.models = load_champions(self.settings)  # a single reference swap
             self.keys = load_keys(self.settings)
         log.info("reloaded champions %s -> %s", previous, self.models.versions)
-        return {"previous": previous, "current": self.models.versions, "loaded_at": self.models.loaded_at}
+        return {"previous": previous, "current": self.models.versions, "loaded_at": self.models.loaded_at,
+                "provinces": {p: m.names for p, m in self.models.provinces.items()}}
 
     @bentoml.api(route="/models")
     def models_in_service(self, ctx: bentoml.Context) -> dict:
         """Which champion versions are answering."""
         if self._caller(ctx) is None:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
-        return {"versions": self.models.versions, "loaded_at": self.models.loaded_at}
+        return {"versions": self.models.versions, "models": self.models.names, "loaded_at": self.models.loaded_at,
+                "provinces": {p: m.names for p, m in self.models.provinces.items()}}
 
 
 TelcomlService.add_asgi_middleware(RequestGuard)

@@ -177,8 +177,8 @@ def _months(s: pd.Series) -> pd.Series:
     """"2026-03", "202603", "2026-03-31", a date -> "2026-03"; unreadable -> NaN."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.dt.strftime("%Y-%m").where(s.notna())
-    text = s.astype("string").str.strip()
-    return text.str.extract(_MONTH).apply(lambda r: f"{r[0]}-{r[1]}" if pd.notna(r[0]) else np.nan, axis=1)
+    parts = s.astype("string").str.strip().str.extract(_MONTH)
+    return parts[0].str.cat(parts[1], sep="-")  # empty where either part is
 
 
 def _recode(s: pd.Series, codes: dict) -> pd.Series:

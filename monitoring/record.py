@@ -1,7 +1,8 @@
 """Record what the models saw and said, as it happens, for the weekly monitoring job.
 
 Serving and batch scoring hand every scored customer to a ``ScoreLog``: the indicators
-the models read, each task's prediction, the champion versions and when it happened.
+the models read, each task's prediction, the registry URI of the model that answered
+it and when it happened.
 Rows are buffered and written as Parquet files partitioned by ISO week and province
 (``<workdir>/monitoring/scores/week=2026-W44/province=GD/<source>-<id>.parquet``), each
 written to a temporary name and renamed, so a reader never sees half a file.
@@ -92,14 +93,19 @@ def mask_numbers(msisdns: pd.Series) -> np.ndarray:
     return np.where(numbers.str.len() == 11, masked, "***********").astype(object)
 
 
+#: Where each task's recorded prediction sits in a ``/score`` answer.
+ANSWER_FIELDS = {"credit_grade": "code", "tariff_sensitivity": "score", "complaint_sensitivity": "score",
+                 "churn": "probability", "channel_preference": "best_channel"}
+
+
 def predictions_from_answers(answers: list[dict]) -> pd.DataFrame:
-    """The recorded prediction columns from the service's answers (one per customer)."""
+    """The recorded prediction columns from the service's answers (one per customer).
+
+    An evaluation a customer's province has no champion for is recorded empty.
+    """
     return pd.DataFrame({
-        "pred_credit_grade": [a["credit_grade"]["code"] for a in answers],
-        "pred_tariff_sensitivity": [a["tariff_sensitivity"]["score"] for a in answers],
-        "pred_complaint_sensitivity": [a["complaint_sensitivity"]["score"] for a in answers],
-        "pred_churn": [a["churn"]["probability"] for a in answers],
-        "pred_channel_preference": [a["channel_preference"]["best_channel"] for a in answers],
+        PREDICTION_COLUMNS[task]: [(a.get(task) or {}).get(field) for a in answers]
+        for task, field in ANSWER_FIELDS.items()
     })
 
 
@@ -116,12 +122,13 @@ def predictions_from_interface(table) -> pd.DataFrame:
     })
 
 
-def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.DataFrame, versions: dict[str, str],
+def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.DataFrame, models: dict[str, str],
                source: str, scored_at: datetime | None = None, week: str | None = None) -> pd.DataFrame:
     """The monitoring record of scored customers (pure apart from reading the salt).
 
     ``indicators`` holds ``msisdn``, ``province`` and the indicator columns (the ones
-    absent are recorded empty); ``predictions`` is aligned row by row. ``week``
+    absent are recorded empty); ``predictions`` is aligned row by row; ``models`` maps each
+    task to the registry URI that answered it (``models:/telcoml-churn-gd/3``). ``week``
     overrides the week of ``scored_at`` — only for replaying history.
     """
     if scored_at is None:  # a replayed week is stamped with its Monday, so timeliness reads as it was
@@ -147,8 +154,8 @@ def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.Dat
         frame[column] = indicators[column].to_numpy() if column in indicators else np.nan
     for column in PREDICTION_COLUMNS.values():
         frame[column] = predictions[column].to_numpy()
-    for task, version in versions.items():
-        frame[f"version_{task}"] = str(version)
+    for task, uri in models.items():
+        frame[f"model_{task}"] = str(uri)
     return frame
 
 
@@ -193,13 +200,13 @@ class ScoreLog:
             self._timer.start()
         atexit.register(self.close)
 
-    def record(self, indicators: pd.DataFrame, predictions: pd.DataFrame, versions: dict[str, str],
+    def record(self, indicators: pd.DataFrame, predictions: pd.DataFrame, models: dict[str, str],
                scored_at: datetime | None = None, week: str | None = None) -> None:
         """Keep the rows for the week; write them once the buffer is full."""
         if not self.enabled or len(indicators) == 0:
             return
         rows = score_rows(self.settings, indicators.reset_index(drop=True), predictions.reset_index(drop=True),
-                          versions, self.source, scored_at, week)
+                          models, self.source, scored_at, week)
         with self._lock:
             self._rows.append(rows)
             self._count += len(rows)

@@ -313,9 +313,15 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
             if (reference["province"] == province).sum() >= 1000:
                 reference = reference[reference["province"] == province].reset_index(drop=True)
             indicators = [c for c in reference.columns if c not in ("province", "target", PREDICTION_COLUMNS[name])]
-            # after a mid-week reload, judge the champion on the rows it answered itself
-            answered = current_all.get(f"version_{name}", pd.Series(dtype=object)) == champion.version
-            current = current_all[answered].reset_index(drop=True) if answered.any() else current_all
+            # judge the champion on the rows it answered itself (not before a mid-week reload)
+            uri = f"models:/{champion.model_name}/{champion.version}"
+            answered = current_all.get(f"model_{name}", pd.Series(dtype=object)) == uri
+            if not answered.any():  # records from before model URIs were kept: rows with a prediction
+                answered = current_all[PREDICTION_COLUMNS[name]].notna()
+            if not answered.any():
+                result.skipped.append(f"{province} {name}: no customer answered by a {name} model this week")
+                continue
+            current = current_all[answered].reset_index(drop=True)
             target = matured_labels(settings, t, province, current, today)
             matured = int(target.notna().sum())
             with_target = matured >= MIN_LABELS

@@ -133,7 +133,7 @@ def score_province(settings: Settings, models: ModelSet, province: str, month: s
     try:
         for chunk in snapshot_chunks(settings, province, month, chunk_rows):
             table = interface_rows(models, chunk, month, scored_at)
-            recorder.record(chunk, predictions_from_interface(table), models.versions, week=record_week)
+            recorder.record(chunk, predictions_from_interface(table), models.names, week=record_week)
             if parquet_writer is None:
                 parquet_writer = pq.ParquetWriter(tmp_parquet, table.schema)
                 csv_writer = pacsv.CSVWriter(tmp_csv, table.schema)

@@ -116,15 +116,15 @@ class DeferredScoreLog:
         threading.Thread(target=self._run, name="deferred-score-log", daemon=True).start()
         atexit.register(self.flush)  # runs before ScoreLog's own exit flush (registered earlier)
 
-    def record(self, features: Features, answers: list[dict], versions: dict[str, str]) -> None:
+    def record(self, features: Features, answers: list[dict], models: dict[str, str]) -> None:
         with self._lock:
-            self._pending.append((features, answers, versions))
+            self._pending.append((features, answers, models))
 
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
         by_versions: dict[tuple, list] = {}
-        for entry in pending:  # a reload in between: each part with its own versions
+        for entry in pending:  # a reload or another province's set: each part with its own models
             by_versions.setdefault(tuple(entry[2].items()), []).append(entry)
         for entries in by_versions.values():
             try:
@@ -255,7 +255,7 @@ class TelcomlService:
                 subset, own = features.take(part), models.for_province(province)
                 answered = score_frame(own, subset, reason_tasks=REASONS[reasons])
                 scored.update(zip(part, answered))
-                self.score_log.record(subset, answered, own.versions)
+                self.score_log.record(subset, answered, own.names)
         for k, i in enumerate(granted):
             msisdn, scope = items[i]["msisdn"], items[i]["scope"]
             if not have[k]:

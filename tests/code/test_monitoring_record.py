@@ -37,13 +37,13 @@ def _frames(n=3, province="GD"):
 def test_score_log_buffers_then_writes_masked_rows(tmp_path):
     settings = Settings(workdir=tmp_path)
     log = ScoreLog(settings, "test", flush_rows=5, flush_seconds=0)
-    log.record(*_frames(3), {"churn": "2"}, scored_at=datetime(2026, 11, 24, tzinfo=timezone.utc))
+    log.record(*_frames(3), {"churn": "models:/telcoml-churn/2"}, scored_at=datetime(2026, 11, 24, tzinfo=timezone.utc))
     assert read_week(settings, "2026-W48").empty  # still buffered
-    log.record(*_frames(3), {"churn": "2"}, scored_at=datetime(2026, 11, 24, tzinfo=timezone.utc))
+    log.record(*_frames(3), {"churn": "models:/telcoml-churn/2"}, scored_at=datetime(2026, 11, 24, tzinfo=timezone.utc))
     frame = read_week(settings, "2026-W48")
     assert len(frame) == 6 and recorded_weeks(settings) == ["2026-W48"]
     assert frame["msisdn_masked"].iloc[0] == "138****0000"
-    assert "msisdn" not in frame and frame["version_churn"].eq("2").all()
+    assert "msisdn" not in frame and frame["model_churn"].eq("models:/telcoml-churn/2").all()
     assert frame["customer_key"].nunique() == 3  # same customer, same key
     assert not list((settings.workdir / "monitoring").rglob("*.tmp"))
     salt = settings.workdir / "monitoring" / ".customer_key_salt"

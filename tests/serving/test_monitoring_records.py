@@ -33,7 +33,7 @@ def test_served_customers_are_recorded_masked(server, keys, customers, trained_w
     assert row["province"] == "GD"
     assert row["pred_credit_grade"] == answer["credit_grade"]["code"]
     assert row["pred_channel_preference"] == answer["channel_preference"]["best_channel"]
-    assert row["version_churn"] == answer["model_versions"]["churn"]
+    assert row["model_churn"] == answer["models"]["churn"]  # the registry URI that answered
     assert set(PREDICTION_COLUMNS.values()) <= set(frame.columns)  # every model's prediction, every row
     assert {"tenure_months", "billing_inquiry_count_3m"} <= set(frame.columns) & set(INDICATOR_IDS)
     # the whole number is nowhere in the recorded files

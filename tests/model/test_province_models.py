@@ -50,6 +50,7 @@ def test_custom_indicators_are_the_formula_over_the_snapshot(province_world):
 def test_a_province_model_predicts_from_its_indicators_only(province_world):
     s = province_world.settings
     result = province_world.results["HE"]
+    configure_mlflow(s, "telcoml/credit_grade/HE")  # this world's registry, whatever ran before
     model = load_task_model(f"models:/{result.model_name}/{result.version}")
     frame = pd.read_parquet(offline_file(s.offline_dir, "profile", "HE", province_world.months[-1])).head(5)
     for subject in ("billing_payment", "complaints_service", "usage"):

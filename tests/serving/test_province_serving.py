@@ -8,6 +8,7 @@ from features.provinces import load_province
 from features.store import online_view, open_store
 from serving.security import create_key
 from training.registry import load_task_model
+from training.train import configure_mlflow
 from tests.serving.conftest import Server
 
 
@@ -39,6 +40,7 @@ def post(server, path, body, key):
 def _own_probabilities(world, province: str, msisdns: list[str]) -> np.ndarray:
     """The province's credit model, in process, on the province's online indicators."""
     result = world.results[province]
+    configure_mlflow(world.settings, "telcoml/serving")  # the registry of this world, whatever ran before
     model = load_task_model(f"models:/{result.model_name}/{result.version}")
     view = online_view(open_store(world.settings), msisdns, "credit_grade", province)
     return model.probabilities(view)
@@ -99,6 +101,7 @@ def test_batch_scoring_a_province_uses_its_model_and_cutoffs(province_world, tmp
     snapshot = next(snapshot_chunks(s, "GD", result.month, 1_000_000))
     assert "refund_to_bill_ratio" in snapshot.columns  # GD's custom view joins the snapshot
     gd = province_world.results["GD"]
+    configure_mlflow(s, "telcoml/serving")
     p = load_task_model(f"models:/{gd.model_name}/{gd.version}").probabilities(snapshot)
     cutoffs = np.array(load_province(s, "GD").grade_cutoffs)
     expected = 1 + ((p @ np.arange(1, 6))[:, None] >= cutoffs[None, :]).sum(axis=1)

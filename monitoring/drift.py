@@ -78,20 +78,23 @@ class TaskDrift:
         return asdict(self)
 
 
-def _kind(column: str, task: str) -> str:
+def _kind(column: str, task: str, sample: pd.Series) -> str:
+    """``category`` or ``number``: from the library, or for a province's custom indicator its values."""
     if column == PREDICTION_COLUMNS[task]:
         return "category" if task in CATEGORICAL_PREDICTIONS else "number"
     if column == "target":
         return "category" if task in CATEGORICAL_PREDICTIONS or task == "churn" else "number"
     indicator = lib.BY_ID.get(column)
-    return "category" if indicator is not None and indicator.kind == "category" else "number"
+    if indicator is None:
+        return "number" if pd.api.types.is_numeric_dtype(sample) else "category"
+    return "category" if indicator.kind == "category" else "number"
 
 
-def _prepare(frame: pd.DataFrame, columns: list[str], task: str) -> pd.DataFrame:
+def _prepare(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     out = pd.DataFrame(index=range(len(frame)))
-    for c in columns:
+    for c, kind in kinds.items():
         values = frame[c].reset_index(drop=True)
-        out[c] = values.astype("string").astype(object) if _kind(c, task) == "category" else pd.to_numeric(
+        out[c] = values.astype("string").astype(object) if kind == "category" else pd.to_numeric(
             values, errors="coerce").astype(float)
     return out
 
@@ -119,7 +122,8 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, task: str, indi
     """
     prediction = PREDICTION_COLUMNS[task]
     columns = [*indicators, prediction] + (["target"] if with_target else [])
-    numeric = [c for c in columns if _kind(c, task) == "number"]
+    kinds = {c: _kind(c, task, reference[c]) for c in columns}
+    numeric = [c for c in columns if kinds[c] == "number"]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=[c for c in columns if c not in numeric])
     metrics = [DataDriftPreset(columns=indicators, drift_share=thresholds.drifted_feature_share,
                                num_method=NUMERIC_METHOD, cat_method=CATEGORY_METHOD,
@@ -129,7 +133,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, task: str, indi
     if with_target:
         metrics.append(ValueDrift(column="target", method=CATEGORY_METHOD if "target" not in numeric
                                   else NUMERIC_METHOD, threshold=COLUMN_DRIFT_THRESHOLD))
-    ref, cur = _prepare(reference, columns, task), _prepare(current, columns, task)
+    ref, cur = _prepare(reference, kinds), _prepare(current, kinds)
     snapshot = Report(metrics, include_tests=True).run(
         Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition),
         timestamp=timestamp, name=f"{province} {task} {week}",
@@ -145,10 +149,10 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, task: str, indi
     moved = []
     for column in sorted(drifted, key=lambda c: -feature_scores[c])[:top]:
         indicator = lib.BY_ID.get(column)
-        r, c, change = _describe(ref[column], cur[column], _kind(column, task))
+        r, c, change = _describe(ref[column], cur[column], kinds[column])
         moved.append(MovedIndicator(column, indicator.name_en if indicator else column,
                                     indicator.name_zh if indicator else column, round(feature_scores[column], 4),
-                                    CATEGORY_METHOD if _kind(column, task) == "category" else NUMERIC_METHOD,
+                                    CATEGORY_METHOD if kinds[column] == "category" else NUMERIC_METHOD,
                                     r, c, change))
     summary = TaskDrift(
         task=task, province=province, week=week, model=model, version=str(version),
@@ -167,7 +171,8 @@ def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
     if summary.drifted_feature_share >= thresholds.drifted_feature_share:
         out.append({"check": "drifted_feature_share", "value": summary.drifted_feature_share,
                     "threshold": thresholds.drifted_feature_share})
-    if np.isfinite(summary.prediction_drift_score) and summary.prediction_drift_score >= thresholds.prediction_drift_score:
+    prediction = summary.prediction_drift_score
+    if np.isfinite(prediction) and prediction >= thresholds.prediction_drift_score:
         out.append({"check": "prediction_drift_score", "value": summary.prediction_drift_score,
                     "threshold": thresholds.prediction_drift_score})
     if summary.quality_drop is not None and summary.quality_drop >= thresholds.quality_drop:

@@ -43,6 +43,8 @@ PREDICTION_COLUMNS = {
     "channel_preference": "pred_channel_preference",
 }
 INDICATOR_IDS = [i.id for i in lib.CATALOGUE]
+#: Columns of a scored frame that are not indicators (everything else is recorded).
+NOT_INDICATORS = ("msisdn", "features_as_of", "event_timestamp", "created_timestamp")
 
 
 def iso_week(moment: datetime | date) -> str:
@@ -152,6 +154,8 @@ def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.Dat
         if column == "province":
             continue
         frame[column] = indicators[column].to_numpy() if column in indicators else np.nan
+    for column in indicators.columns.difference([*INDICATOR_IDS, *NOT_INDICATORS], sort=False):
+        frame[column] = indicators[column].to_numpy()  # a province's custom indicators
     for column in PREDICTION_COLUMNS.values():
         frame[column] = predictions[column].to_numpy()
     for task, uri in models.items():

@@ -313,6 +313,11 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
             if (reference["province"] == province).sum() >= 1000:
                 reference = reference[reference["province"] == province].reset_index(drop=True)
             indicators = [c for c in reference.columns if c not in ("province", "target", PREDICTION_COLUMNS[name])]
+            unrecorded = [c for c in indicators if c not in current_all]
+            if unrecorded:  # e.g. a custom indicator added to the province file after these records
+                result.skipped.append(f"{province} {name}: not recorded this week, not tested: "
+                                      + ", ".join(unrecorded))
+                indicators = [c for c in indicators if c in current_all]
             # judge the champion on the rows it answered itself (not before a mid-week reload)
             uri = f"models:/{champion.model_name}/{champion.version}"
             answered = current_all.get(f"model_{name}", pd.Series(dtype=object)) == uri

@@ -94,6 +94,8 @@ def _prepare(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     out = pd.DataFrame(index=range(len(frame)))
     for c, kind in kinds.items():
         values = frame[c].reset_index(drop=True)
+        if kind == "category" and pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+            values = values.astype("Int64")  # grade 3 read back as 3.0 is still category "3"
         out[c] = values.astype("string").astype(object) if kind == "category" else pd.to_numeric(
             values, errors="coerce").astype(float)
     return out

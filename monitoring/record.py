@@ -105,10 +105,11 @@ def predictions_from_answers(answers: list[dict]) -> pd.DataFrame:
 
     An evaluation a customer's province has no champion for is recorded empty.
     """
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         PREDICTION_COLUMNS[task]: [(a.get(task) or {}).get(field) for a in answers]
         for task, field in ANSWER_FIELDS.items()
     })
+    return frame.astype({"pred_credit_grade": "Int64"})
 
 
 def predictions_from_interface(table) -> pd.DataFrame:
@@ -116,11 +117,11 @@ def predictions_from_interface(table) -> pd.DataFrame:
     frame = table.select(["credit_grade", "tariff_sensitivity", "complaint_sensitivity", "churn_probability",
                           "best_channel"]).to_pandas()
     return pd.DataFrame({
-        "pred_credit_grade": frame["credit_grade"].astype("int64"),
+        "pred_credit_grade": frame["credit_grade"].astype("Int64"),  # empty where a province has no grade model
         "pred_tariff_sensitivity": frame["tariff_sensitivity"],
         "pred_complaint_sensitivity": frame["complaint_sensitivity"],
         "pred_churn": frame["churn_probability"],
-        "pred_channel_preference": frame["best_channel"].astype(str),
+        "pred_channel_preference": frame["best_channel"],
     })
 
 

@@ -36,6 +36,17 @@ from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS
 GRADE_ZH = {g[0]: g[1] for g in CREDIT_GRADES}
 GRADE_LABELS_ZH = np.array([GRADE_ZH.get(k, "") for k in range(max(GRADE_ZH) + 1)])  # by grade code
 
+#: The CRM interface file's columns, whatever models a province has.
+INTERFACE_SCHEMA = pa.schema([
+    ("msisdn", pa.string()), ("province", pa.string()), ("snapshot_month", pa.string()),
+    ("credit_grade", pa.int8()), ("credit_grade_label_zh", pa.string()),
+    ("tariff_sensitivity", pa.float64()), ("tariff_sensitivity_level", pa.string()),
+    ("complaint_sensitivity", pa.float64()), ("complaint_sensitivity_level", pa.string()),
+    ("churn_probability", pa.float64()), ("churn_band", pa.string()),
+    ("best_channel", pa.string()), ("channel_ranking", pa.string()),
+    ("model_versions", pa.string()), ("scored_at", pa.string()),
+])
+
 
 @dataclass
 class BatchResult:
@@ -82,29 +93,37 @@ def levels_of(values: np.ndarray, levels) -> np.ndarray:
 
 
 def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, scored_at: str) -> pa.Table:
-    """The CRM interface columns for one chunk: phone number, grade, scores, channel, versions."""
+    """The CRM interface columns for one chunk: phone number, grade, scores, channel, versions.
+
+    The columns are always the same; an evaluation the province has no model for (its own
+    data may label only some) is left empty in them.
+    """
+    n = len(indicators)
     p = models.probabilities(indicators)  # one encoded matrix, inplace_predict of each booster
-    grades = models.grades(p["credit_grade"])  # the province's cut-offs, if its file has them
-    channel_order = np.argsort(-p["channel_preference"], axis=1)
-    channels = np.array(lib.CHANNELS)
-    versions = ";".join(f"{k}={v}" for k, v in models.versions.items())
-    return pa.table({
-        "msisdn": indicators["msisdn"].astype(str).to_numpy(),
-        "province": indicators["province"].astype(str).to_numpy(),
-        "snapshot_month": np.full(len(indicators), month),
-        "credit_grade": grades.astype(np.int8),
-        "credit_grade_label_zh": GRADE_LABELS_ZH[grades],
-        "tariff_sensitivity": np.round(p["tariff_sensitivity"], 1),
-        "tariff_sensitivity_level": levels_of(p["tariff_sensitivity"], SENSITIVITY_LEVELS),
-        "complaint_sensitivity": np.round(p["complaint_sensitivity"], 1),
-        "complaint_sensitivity_level": levels_of(p["complaint_sensitivity"], SENSITIVITY_LEVELS),
-        "churn_probability": np.round(p["churn"], 4),
-        "churn_band": levels_of(p["churn"], CHURN_BANDS),
-        "best_channel": channels[channel_order[:, 0]],
-        "channel_ranking": [",".join(row) for row in channels[channel_order]],
-        "model_versions": np.full(len(indicators), versions),
-        "scored_at": np.full(len(indicators), scored_at),
-    })
+    columns: dict[str, pa.Array] = {
+        "msisdn": pa.array(indicators["msisdn"].astype(str).to_numpy()),
+        "province": pa.array(indicators["province"].astype(str).to_numpy()),
+        "snapshot_month": pa.array(np.full(n, month)),
+    }
+    if "credit_grade" in p:
+        grades = models.grades(p["credit_grade"])  # the province's cut-offs, if its file has them
+        columns["credit_grade"] = pa.array(grades.astype(np.int8))
+        columns["credit_grade_label_zh"] = pa.array(GRADE_LABELS_ZH[grades])
+    for name in ("tariff_sensitivity", "complaint_sensitivity"):
+        if name in p:
+            columns[name] = pa.array(np.round(p[name], 1))
+            columns[f"{name}_level"] = pa.array(levels_of(p[name], SENSITIVITY_LEVELS))
+    if "churn" in p:
+        columns["churn_probability"] = pa.array(np.round(p["churn"], 4))
+        columns["churn_band"] = pa.array(levels_of(p["churn"], CHURN_BANDS))
+    if "channel_preference" in p:
+        channels = np.array(lib.CHANNELS)
+        order = np.argsort(-p["channel_preference"], axis=1)
+        columns["best_channel"] = pa.array(channels[order[:, 0]])
+        columns["channel_ranking"] = pa.array([",".join(row) for row in channels[order]])
+    columns["model_versions"] = pa.array(np.full(n, ";".join(f"{k}={v}" for k, v in models.versions.items())))
+    columns["scored_at"] = pa.array(np.full(n, scored_at))
+    return pa.table([columns.get(f.name, pa.nulls(n, f.type)) for f in INTERFACE_SCHEMA], schema=INTERFACE_SCHEMA)
 
 
 def score_province(settings: Settings, models: ModelSet, province: str, month: str | None = None,

@@ -53,3 +53,23 @@ def test_a_failed_run_leaves_the_previous_file_intact(trained_world, champions, 
         score_province(trained_world.settings, champions, "HE", chunk_rows=200, output_dir=tmp_path)
     assert (good.parquet.read_bytes(), good.csv.read_bytes()) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_a_province_with_some_models_only_gets_the_same_columns_with_the_rest_empty(trained_world, champions,
+                                                                                      tmp_path):
+    from monitoring.record import read_week
+    from serving.batch import INTERFACE_SCHEMA
+    from serving.scoring import ModelSet
+
+    # e.g. a province whose own data labels credit grades and churn only
+    partial = ModelSet({k: champions.models[k] for k in ("credit_grade", "churn")},
+                       {k: champions.versions[k] for k in ("credit_grade", "churn")},
+                       names={k: champions.names[k] for k in ("credit_grade", "churn")})
+    result = score_province(trained_world.settings, partial, "GD", output_dir=tmp_path, record_week="2026-W02")
+    frame = pd.read_parquet(result.parquet)
+    assert list(frame.columns) == INTERFACE_SCHEMA.names
+    assert frame["credit_grade"].between(1, 5).all() and frame["churn_probability"].notna().all()
+    assert frame[["tariff_sensitivity", "best_channel", "channel_ranking"]].isna().all().all()
+    recorded = read_week(trained_world.settings, "2026-W02", "GD")
+    assert len(recorded) == len(frame) and recorded["pred_channel_preference"].isna().all()
+    assert recorded["pred_credit_grade"].tolist() == frame["credit_grade"].tolist()

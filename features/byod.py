@@ -27,7 +27,7 @@ from features import indicators as lib
 from features.build import offline_file
 from features.custom import custom_frame, write_custom
 from features.io import atomic_write_parquet, snapshot_time
-from features.provinces import ProvinceConfig, custom_subject, load_province
+from features.provinces import ProvinceConfig, custom_subject, load_province, province_code
 from features.quality import MSISDN_PATTERN, REJECT, Problem, QualityReport, check_indicators
 from features.yamlfile import YamlFile
 from telcoml.errors import ConfigurationError, DataQualityError
@@ -91,10 +91,7 @@ class DataMapping(_Strict):
     @field_validator("province")
     @classmethod
     def _code(cls, value: str) -> str:
-        codes = lib.BY_ID["province"].codes or ()
-        if value not in codes:
-            raise ValueError(f"unknown province {value!r}; valid province codes: {', '.join(codes)}")
-        return value
+        return province_code(value)
 
     @field_validator("columns")
     @classmethod

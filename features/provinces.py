@@ -161,6 +161,14 @@ class GradeText(_Strict):
     zh: str
 
 
+def province_code(value: str) -> str:
+    """A province code the library knows (``GD``), or a validation error listing them."""
+    codes = lib.BY_ID["province"].codes or ()
+    if value not in codes:
+        raise ValueError(f"unknown province {value!r}; valid province codes: {', '.join(codes)}")
+    return value
+
+
 def custom_subject(province: str) -> str:
     """The feature view holding a province's custom indicators, e.g. ``custom_gd``."""
     return f"custom_{province.lower()}"
@@ -184,10 +192,7 @@ class ProvinceConfig(_Strict):
     @field_validator("province")
     @classmethod
     def _code(cls, value: str) -> str:
-        codes = lib.BY_ID["province"].codes or ()
-        if value not in codes:
-            raise ValueError(f"unknown province {value!r}; valid province codes: {', '.join(codes)}")
-        return value
+        return province_code(value)
 
     @field_validator("optional_indicators", "drop_indicators")
     @classmethod

@@ -45,20 +45,25 @@ def source(offline_dir: Path, subject: str) -> FileSource:
     )
 
 
-def feature_view(offline_dir: Path, subject: str) -> FeatureView:
-    """One feature view per subject, its fields and descriptions from the library."""
+def _view(offline_dir: Path, subject: str, indicators: list, tags: dict[str, str]) -> FeatureView:
+    """A view of month-end indicator snapshots: a field per indicator, described in both languages."""
     return FeatureView(
         name=subject,
         entities=[customer],
         ttl=SNAPSHOT_TTL,
         schema=[
             Field(name=i.id, dtype=_FEAST_TYPES[i.kind], description=f"{i.name_en} ({i.name_zh}): {i.definition}")
-            for i in lib.by_subject(subject)
+            for i in indicators
         ],
         source=source(offline_dir, subject),
         online=True,
-        tags={"subject": subject},
+        tags={"subject": subject, **tags},
     )
+
+
+def feature_view(offline_dir: Path, subject: str) -> FeatureView:
+    """One feature view per subject, its fields and descriptions from the library."""
+    return _view(offline_dir, subject, lib.by_subject(subject), {})
 
 
 def service_name(task: str, province: str | None = None, version: int = CONTRACT_VERSION) -> str:
@@ -69,19 +74,7 @@ def service_name(task: str, province: str | None = None, version: int = CONTRACT
 
 def custom_view(offline_dir: Path, config) -> FeatureView:
     """A province's own indicators (``custom_gd``), declared by its province file."""
-    subject = custom_subject(config.province)
-    return FeatureView(
-        name=subject,
-        entities=[customer],
-        ttl=SNAPSHOT_TTL,
-        schema=[
-            Field(name=i.id, dtype=_FEAST_TYPES[i.kind], description=f"{i.name_en} ({i.name_zh}): {i.definition}")
-            for i in config.custom
-        ],
-        source=source(offline_dir, subject),
-        online=True,
-        tags={"subject": subject, "province": config.province},
-    )
+    return _view(offline_dir, custom_subject(config.province), config.custom, {"province": config.province})
 
 
 def feature_service(task: str, views: dict[str, FeatureView], indicator_ids: list[str] | None = None,

@@ -36,7 +36,7 @@ from monitoring.reference import load_reference
 from telcoml.errors import NotReadyError
 from telcoml.logs import get_logger
 from telcoml.settings import Settings
-from training.registry import CHAMPION, champion_version, load_task_model
+from training.registry import champion_version, load_task_model
 from training.tasks import TASKS, Task
 
 log = get_logger("telcoml.monitoring")

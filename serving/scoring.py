@@ -91,15 +91,6 @@ class Encoder:
                            enable_categorical=True, missing=np.nan, nthread=threads)
 
 
-def calibrated(model: TaskModel, raw: np.ndarray) -> np.ndarray:
-    """``TaskModel.probabilities`` of a raw booster output (from ``inplace_predict``)."""
-    if model.task.kind == "ordinal":
-        return model.link.probabilities(raw)
-    if model.task.kind == "score":
-        return np.clip(raw, 0, 100)
-    return raw
-
-
 @dataclass(frozen=True)
 class ModelSet:
     """The champion of every task, loaded together; replaced whole on reload."""
@@ -122,7 +113,7 @@ class ModelSet:
                       matrix: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every task's probabilities (scores for the sensitivities) from one shared matrix."""
         matrix = self.encoder.matrix(features) if matrix is None else matrix
-        return {name: calibrated(m, m.booster.inplace_predict(self.encoder.model_input(name, matrix)))
+        return {name: m.calibrate(m.booster.inplace_predict(self.encoder.model_input(name, matrix)))
                 for name, m in self.models.items()}
 
     def for_province(self, province: str | None) -> "ModelSet":
@@ -321,7 +312,7 @@ def score_frame(models: ModelSet, features: "Features | pd.DataFrame", top_reaso
     probabilities, explained = {}, {}
     for name, model in models.models.items():
         model_input = encoder.model_input(name, matrix)
-        probabilities[name] = calibrated(model, model.booster.inplace_predict(model_input))
+        probabilities[name] = model.calibrate(model.booster.inplace_predict(model_input))
         if name in reason_tasks:
             contributions = model.contributions(None, encoder.dmatrix(name, model_input, model.threads))
             explained[name] = reasons(model, features, top=top_reasons, contributions=contributions,

@@ -105,12 +105,16 @@ class TaskModel:
 
     def probabilities(self, indicators: pd.DataFrame, matrix: xgb.DMatrix | None = None) -> np.ndarray:
         """Class probabilities for grade and channel, P(churn) for churn; scores otherwise."""
-        out = self.raw(indicators, matrix)
+        return self.calibrate(self.raw(indicators, matrix))
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Booster output (``raw``, or ``inplace_predict``) in business terms: grade probabilities
+        through the ordinal link, scores clipped to 0-100, probabilities as they are."""
         if self.task.kind == "ordinal":
-            return self.link.probabilities(out)
+            return self.link.probabilities(raw)
         if self.task.kind == "score":
-            return np.clip(out, 0, 100)
-        return out
+            return np.clip(raw, 0, 100)
+        return raw
 
     def contributions(self, indicators: pd.DataFrame, matrix: xgb.DMatrix | None = None) -> np.ndarray:
         """Per-customer feature contributions (XGBoost's native TreeSHAP), last column the bias.

@@ -23,27 +23,34 @@ def snapshot_time(month: str) -> pd.Timestamp:
     return (pd.Period(month, "M").end_time.floor("s")).tz_localize("UTC")
 
 
-def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
-    """Write to a temporary file beside ``path`` and rename: readers never see half a file."""
+def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path, **write_options) -> None:
+    """Write to a temporary file beside ``path`` and rename: readers never see half a file.
+
+    ``write_options`` go to ``pyarrow.parquet.write_table`` (e.g. ``use_dictionary``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, **write_options)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(text: str, path: Path) -> None:
+def atomic_write_text(text: str, path: Path, mode: int | None = None) -> None:
+    """Write UTF-8 text atomically. The file keeps ``mkstemp``'s 0600 (API keys, configuration)
+    unless ``mode`` says otherwise (reports others read: 0o644)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    if mode is not None:
+        os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features import indicators as lib
+from features.io import atomic_write_parquet
 from telcoml.logs import get_logger
 from telcoml.settings import Settings
 
@@ -169,14 +169,11 @@ def write_partitioned(settings: Settings, frame: pd.DataFrame, source: str) -> l
     written = []
     for (week, province), part in frame.groupby(["week", "province"], sort=False):
         folder = scores_dir(settings) / f"week={week}" / f"province={province}"
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{source}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = folder / f".{path.name}.tmp"
         table = pa.Table.from_pandas(part.drop(columns=["week", "province"]), preserve_index=False)
         # dictionary-encoding 40 float columns was 85% of the write; strings keep it
         strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        pq.write_table(table, tmp, use_dictionary=strings)
-        os.replace(tmp, path)
+        atomic_write_parquet(table, path, use_dictionary=strings)
         written.append(path)
     return written
 

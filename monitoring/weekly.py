@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from features.io import atomic_write_text
 from monitoring.data_quality import QualityResult, quality_report
 from monitoring.drift import TaskDrift, Thresholds, breaches, drift_report
 from monitoring.record import PREDICTION_COLUMNS, customer_keys, read_week, recorded_weeks, week_bounds
@@ -48,6 +49,8 @@ MIN_LABELS = 200
 MIN_PER_CLASS = 30
 #: Exit code of ``telcoml monitor`` when an alert was raised (errors exit 1).
 ALERT_EXIT_CODE = 3
+#: Reports are for the operations team to read (mkstemp alone makes them 0600).
+REPORT_MODE = 0o644
 
 
 def monitoring_dir(settings: Settings) -> Path:
@@ -165,19 +168,14 @@ class WeekResult:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are for the operations team to read
-    os.replace(tmp, path)
+    atomic_write_text(text, path, mode=REPORT_MODE)
 
 
 def _save_snapshot(snapshot, html: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=html.parent, prefix=f".{html.name}.", suffix=".html")
     os.close(fd)
     snapshot.save_html(tmp)
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, REPORT_MODE)
     os.replace(tmp, html)
 
 

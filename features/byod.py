@@ -27,7 +27,7 @@ from features import indicators as lib
 from features.build import offline_file
 from features.custom import custom_frame, write_custom
 from features.io import atomic_write_parquet, snapshot_time
-from features.provinces import ProvinceConfig, custom_subject, load_province, province_code
+from features.provinces import ProvinceConfig, custom_subject, load_province, province_code, repeated
 from features.quality import MSISDN_PATTERN, REJECT, Problem, QualityReport, check_indicators
 from features.yamlfile import YamlFile
 from telcoml.errors import ConfigurationError, DataQualityError
@@ -102,8 +102,7 @@ class DataMapping(_Strict):
             if target not in valid:
                 raise ValueError(f"column {column!r} maps to unknown indicator {target!r}; valid indicators: "
                                  f"{', '.join(valid)}")
-        targets = list(value.values())
-        twice = sorted({t for t in targets if targets.count(t) > 1})
+        twice = repeated(list(value.values()))
         if twice:
             raise ValueError(f"more than one column maps to {', '.join(twice)}")
         return value

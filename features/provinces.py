@@ -161,6 +161,11 @@ class GradeText(_Strict):
     zh: str
 
 
+def repeated(values: list[str]) -> list[str]:
+    """The values listed more than once, sorted (for validation messages)."""
+    return sorted({v for v in values if values.count(v) > 1})
+
+
 def province_code(value: str) -> str:
     """A province code the library knows (``GD``), or a validation error listing them."""
     codes = lib.BY_ID["province"].codes or ()
@@ -197,18 +202,17 @@ class ProvinceConfig(_Strict):
     @field_validator("optional_indicators", "drop_indicators")
     @classmethod
     def _no_repeats(cls, value: list[str]) -> list[str]:
-        repeated = sorted({v for v in value if value.count(v) > 1})
-        if repeated:
-            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        twice = repeated(value)
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
         return value
 
     @field_validator("custom_indicators")
     @classmethod
     def _unique_ids(cls, value: list[CustomIndicator]) -> list[CustomIndicator]:
-        ids = [c.id for c in value]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            raise ValueError(f"custom indicator ids used more than once: {', '.join(repeated)}")
+        twice = repeated([c.id for c in value])
+        if twice:
+            raise ValueError(f"custom indicator ids used more than once: {', '.join(twice)}")
         return value
 
     @field_validator("grade_cutoffs")

@@ -52,7 +52,7 @@ def _bars():
     """Progress bars for long steps; the pipeline asks for one bar per stage."""
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
-        def make(description: str, total: int, _unit: int = 0):
+        def make(description: str, total: int | None, _unit: int = 0):
             task = progress.add_task(description, total=total)
             return lambda n=1: progress.advance(task, n)
         yield make
@@ -240,11 +240,9 @@ def batch_score(
     settings = _settings(workdir)
     models = load_champions(settings)
     # one thread per model: on 2 shared cores OpenMP contention halved the rate (benchmarks/README.md)
-    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
-        bar = progress.add_task(f"score {province.upper()}", total=None)
+    with _bars() as bars:
         result = score_province(settings, models, province, month, chunk_rows,
-                                progress=lambda n: progress.advance(bar, n))
+                                progress=bars(f"score {province.upper()}", None))
     console.print(f"{result.rows:,} customers of {result.province} ({result.month}) in {result.seconds:.1f}s "
                   f"({result.rows / max(result.seconds, 1e-9):,.0f}/s) -> {result.parquet}, {result.csv}")
 
@@ -452,16 +450,15 @@ def replay(
     from monitoring.weekly import replay_month
 
     settings = _settings(workdir)
-    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
-        bars: dict = {}
+    with _bars() as bars:
+        advance: dict = {}
 
-        def advance(p: str, n: int) -> None:
-            if p not in bars:
-                bars[p] = progress.add_task(f"replay {p}", total=None)
-            progress.advance(bars[p], n)
+        def progress(p: str, n: int) -> None:  # a bar per province, opened when its scoring starts
+            if p not in advance:
+                advance[p] = bars(f"replay {p}", None)
+            advance[p](n)
 
-        week = replay_month(settings, month, [p.upper() for p in province] if province else None, advance)
+        week = replay_month(settings, month, [p.upper() for p in province] if province else None, progress)
     console.print(f"{month} snapshot recorded under week {week}: run `telcoml monitor --week {week}`")
 
 

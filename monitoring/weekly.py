@@ -89,29 +89,30 @@ def champion_for(client: MlflowClient, t: Task, province: str) -> Champion | Non
     return None
 
 
-def matured_labels(settings: Settings, t: Task, province: str, records: pd.DataFrame,
-                   today: date) -> pd.Series:
-    """The true label of each record whose label is known by ``today`` (NaN otherwise)."""
+def matured_labels(settings: Settings, province: str, today: date) -> pd.DataFrame:
+    """The province's labels known by ``today``, keyed like the records (read once per week and province)."""
     from training.data import load_truth
 
-    empty = pd.Series(np.nan, index=records.index, dtype=object)
     try:
         labels = load_truth(settings, "labels", province)
     except NotReadyError:
-        return empty
-    if t.label not in labels:
-        return empty
+        return pd.DataFrame(columns=["customer_key", "snapshot"])
     month_end = pd.to_datetime(labels["event_timestamp"], utc=True).dt.date
     labels = labels[[d + LABEL_DELAY <= today for d in month_end]]
-    if labels.empty:
-        return empty
-    keyed = pd.DataFrame({"customer_key": customer_keys(settings, labels["msisdn"]),
-                          "snapshot": labels["month"].astype(str).to_numpy(), "label": labels[t.label].to_numpy()})
+    keyed = labels.drop(columns=["msisdn", "event_timestamp", "month", "province"], errors="ignore")
+    keyed.insert(0, "customer_key", customer_keys(settings, labels["msisdn"]))
+    keyed.insert(1, "snapshot", labels["month"].astype(str).to_numpy())
+    return keyed.drop_duplicates(["customer_key", "snapshot"])
+
+
+def record_labels(matured: pd.DataFrame, t: Task, records: pd.DataFrame) -> pd.Series:
+    """The true label of each record whose label has matured (NaN otherwise)."""
+    if t.label not in matured:
+        return pd.Series(np.nan, index=records.index, dtype=object)
     snapshot = pd.to_datetime(records["features_as_of"], utc=True).dt.strftime("%Y-%m")
     lookup = pd.DataFrame({"customer_key": records["customer_key"].to_numpy(), "snapshot": snapshot.to_numpy()})
-    joined = lookup.merge(keyed.drop_duplicates(["customer_key", "snapshot"]), on=["customer_key", "snapshot"],
-                          how="left")
-    return pd.Series(joined["label"].to_numpy(), index=records.index)
+    joined = lookup.merge(matured[["customer_key", "snapshot", t.label]], on=["customer_key", "snapshot"], how="left")
+    return pd.Series(joined[t.label].to_numpy(), index=records.index)
 
 
 def _quality(settings: Settings, champion: Champion, current: pd.DataFrame, target: pd.Series,
@@ -292,6 +293,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
     for province in wanted:
         current_all = records[records["province"] == province].reset_index(drop=True)
         thresholds = thresholds_for(settings, province)
+        known_labels = matured_labels(settings, province, today)
         snapshot, quality = quality_report(current_all, province, week, timestamp=stamp)
         folder = out_dir / province
         folder.mkdir(parents=True, exist_ok=True)
@@ -325,7 +327,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
                 result.skipped.append(f"{province} {name}: no customer answered by a {name} model this week")
                 continue
             current = current_all[answered].reset_index(drop=True)
-            target = matured_labels(settings, t, province, current, today)
+            target = record_labels(known_labels, t, current)
             matured = int(target.notna().sum())
             with_target = matured >= MIN_LABELS
             frame = current.assign(target=target) if with_target else current

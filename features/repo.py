@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.data_format import ParquetFormat
 from feast.types import Float64, Int64, String
 
@@ -77,6 +77,35 @@ def custom_view(offline_dir: Path, config) -> FeatureView:
     return _view(offline_dir, custom_subject(config.province), config.custom, {"province": config.province})
 
 
+#: The view of prepared answers (``serving.prepared``): not indicators, never materialized.
+ANSWERS_VIEW = "crm_answers"
+
+
+def answers_view(offline_dir: Path) -> FeatureView:
+    """Every customer's ``/score`` answer, prepared in bulk and pushed to the online store.
+
+    Rows arrive by ``FeatureStore.push`` (online only); the batch source is declared
+    because Feast requires one, and stays empty.
+    """
+    return FeatureView(
+        name=ANSWERS_VIEW,
+        entities=[customer],
+        ttl=SNAPSHOT_TTL,
+        schema=[
+            Field(name="province", dtype=String, description="province of the customer (key scope)"),
+            Field(name="generation", dtype=String,
+                  description="digest of the indicators' materialization, the champions and the province file"),
+            Field(name="answer", dtype=String, description="the /score answer as JSON"),
+            Field(name="indicators", dtype=String, description="the indicators it was computed from, as JSON"),
+        ],
+        source=PushSource(name=f"{ANSWERS_VIEW}_push", batch_source=FileSource(
+            name=f"{ANSWERS_VIEW}_pushed", path=str(Path(offline_dir).resolve() / ANSWERS_VIEW / "*.parquet"),
+            file_format=ParquetFormat(), timestamp_field="event_timestamp")),
+        online=True,
+        tags={"kind": "answers"},
+    )
+
+
 def feature_service(task: str, views: dict[str, FeatureView], indicator_ids: list[str] | None = None,
                     province: str | None = None) -> FeatureService:
     """A task's versioned feature contract: its indicators, grouped by feature view."""
@@ -113,4 +142,4 @@ def definitions(offline_dir: Path, provinces: Sequence = ()) -> list:
             own[custom[-1].name] = custom[-1]
         services += [feature_service(task, own, [i.id for i in config.effective_indicators(task)], config.province)
                      for task in lib.TASKS]
-    return [customer, *views.values(), *custom, *services]
+    return [customer, *views.values(), *custom, *services, answers_view(offline_dir)]

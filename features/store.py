@@ -68,13 +68,14 @@ def apply_repository(settings: Settings, extra: Sequence = ()) -> FeatureStore:
 def materialize_latest(store: FeatureStore, month: str, views: Sequence[str] | None = None) -> None:
     """Load the snapshot of ``month`` (the latest) into the online store.
 
-    By default every view with offline files: a province file may declare custom
-    indicators before its data has arrived.
+    By default every indicator view with offline files: a province file may declare custom
+    indicators before its data has arrived. Prepared answers are pushed, not materialized.
     """
     end = snapshot_time(month).to_pydatetime()
     start = (snapshot_time(month) - pd.Timedelta(days=1)).to_pydatetime()
     if not views:
-        views = [v.name for v in store.list_feature_views() if glob.glob(v.batch_source.path)]
+        views = [v.name for v in store.list_feature_views()
+                 if v.tags.get("kind") != "answers" and glob.glob(v.batch_source.path)]
     store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views))
 
 

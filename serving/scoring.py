@@ -296,6 +296,13 @@ def guidance(grade: int | None, tariff_level: str | None, complaint_level: str |
     return items
 
 
+def customer_answer(msisdn: str, province: str, scored: dict, models: ModelSet, features_as_of: str | None,
+                    answered_from: str) -> dict:
+    """The whole answer about one customer: ``score_frame``'s evaluations and their provenance."""
+    return {"msisdn": msisdn, "province": province, **scored, "model_versions": models.versions,
+            "models": models.names, "features_as_of": features_as_of, "answered_from": answered_from}
+
+
 #: Evaluations whose answers carry reasons unless the caller asks for fewer.
 REASON_TASKS = tuple(TASKS)
 

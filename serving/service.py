@@ -4,7 +4,11 @@
 /score_batch`` scores a list (per-item errors, the good ones still scored); ``POST
 /reload`` swaps in the registry's current champions without dropping requests.
 
-Adaptive batching: both scoring endpoints authenticate and validate, then hand the
+Prepared answers first: a customer whose answer was prepared for the current online
+indicators and champions (``serving.prepared``, ``telcoml prepare``) is answered with one
+key lookup; everyone else is scored live. ``answered_from`` in the answer says which.
+
+Adaptive batching (live scoring): both scoring endpoints authenticate and validate, then hand the
 customers to ``score_items``, a batchable API that BentoML's adaptive batcher feeds
 with the customers of every caller waiting at that moment: one Feast lookup and one
 pass of each model for all of them. A merged batch mixes callers, so no key can be
@@ -35,6 +39,7 @@ import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
 from pydantic import Field
+from starlette.responses import Response
 
 from monitoring.record import ScoreLog, predictions_from_answers
 from serving.scoring import (
@@ -44,9 +49,11 @@ from serving.scoring import (
     ModelSet,
     OnlineFeatures,
     StoreUnavailable,
+    customer_answer,
     load_champions,
     score_frame,
 )
+from serving.prepared import Prepared, PreparedAnswers
 from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
 from telcoml.logs import get_logger, mask_msisdn
 from telcoml.settings import get_settings
@@ -112,6 +119,8 @@ class DeferredScoreLog:
         self.score_log = score_log
         self.every_seconds = every_seconds
         self._pending: list[tuple[Features, list[dict], dict[str, str]]] = []
+        #: prepared answers served: (indicators JSON, answer JSON, models), parsed at flush
+        self._prepared: list[tuple[str, str, dict[str, str]]] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._run, name="deferred-score-log", daemon=True).start()
         atexit.register(self.flush)  # runs before ScoreLog's own exit flush (registered earlier)
@@ -120,24 +129,47 @@ class DeferredScoreLog:
         with self._lock:
             self._pending.append((features, answers, models))
 
+    def record_prepared(self, indicators: str, answer: str, models: dict[str, str]) -> None:
+        with self._lock:
+            self._prepared.append((indicators, answer, models))
+
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
-        by_versions: dict[tuple, list] = {}
+            prepared, self._prepared = self._prepared, []
+        by_versions: dict[tuple, tuple[list, list]] = {}
         for entry in pending:  # a reload or another province's set: each part with its own models
-            by_versions.setdefault(tuple(entry[2].items()), []).append(entry)
-        for entries in by_versions.values():
+            by_versions.setdefault(tuple(entry[2].items()), ([], []))[0].append(entry)
+        for entry in prepared:
+            by_versions.setdefault(tuple(entry[2].items()), ([], []))[1].append(entry)
+        for versions, (live, ready) in by_versions.items():
             try:
-                frame = pd.concat([f.frame() for f, _, _ in entries], ignore_index=True)
-                answers = [a for _, part, _ in entries for a in part]
-                self.score_log.record(frame, predictions_from_answers(answers), entries[0][2])
+                frames = [f.frame() for f, _, _ in live]
+                if ready:
+                    frames.append(pd.DataFrame.from_records([json.loads(i) for i, _, _ in ready]))
+                answers = [a for _, part, _ in live for a in part] + [json.loads(a) for _, a, _ in ready]
+                self.score_log.record(pd.concat(frames, ignore_index=True), predictions_from_answers(answers),
+                                      dict(versions))
             except Exception as err:  # monitoring must never take serving down
-                log.warning("could not record %d scored customers for monitoring: %s", len(entries), err)
+                log.warning("could not record %d scored customers for monitoring: %s", len(live) + len(ready), err)
 
     def _run(self) -> None:
         while True:
             time.sleep(self.every_seconds)
             self.flush()
+
+
+def _out_of_scope(msisdn: str, scope: str) -> dict:
+    return {"msisdn": msisdn, "status": 403, "error": "province_scope",
+            "message": f"this key is scoped to province {scope}; customer {mask_msisdn(msisdn)} is not in it"}
+
+
+def _trim_reasons(answer: dict, reasons: str) -> dict:
+    """A prepared answer (reasons for every evaluation) with reasons only where asked."""
+    for task in REASON_TASKS:
+        if task in answer and task not in REASONS[reasons]:
+            answer[task]["reasons"] = []
+    return answer
 
 
 def _error(ctx: bentoml.Context, status: int, code: str, message: str, **extra) -> dict:
@@ -156,6 +188,7 @@ class TelcomlService:
         self.keys: list[ApiKey] = load_keys(self.settings)
         self.models: ModelSet = load_champions(self.settings)
         self.online = OnlineFeatures(self.settings)
+        self.prepared = PreparedAnswers(self.settings) if self.settings.prepared_answers else None
         # every answered customer goes to weekly monitoring (buffered, written off the request path)
         self.score_log = DeferredScoreLog(ScoreLog(self.settings, f"api-{os.getpid()}",
                                                    flush_seconds=self.settings.record_flush_seconds))
@@ -186,6 +219,28 @@ class TelcomlService:
         """One customer to score, carrying the caller's scope and a grant that proves it."""
         return {"msisdn": msisdn, "scope": caller.province, "reasons": reasons,
                 "grant": self._grant(msisdn, caller.province, reasons)}
+
+    def _prepared(self, msisdns: list[str], caller: ApiKey, reasons: str) -> list[dict | str | None]:
+        """Prepared answers that are current: the answer's JSON text (``reasons`` all), the
+        answer trimmed to the reasons asked, or a 403 item; None to score live."""
+        if self.prepared is None:
+            return [None] * len(msisdns)
+        try:
+            found = self.prepared.lookup(msisdns)
+        except Exception:  # the store is down: live scoring says so (503) in its own words
+            return [None] * len(msisdns)
+        models = self.models  # the set answering right now
+        out: list[dict | str | None] = []
+        for msisdn, hit in zip(msisdns, found):
+            own = models.for_province(hit.province) if hit is not None else None
+            if hit is None or hit.generation != self.prepared.current(own, hit.province):
+                out.append(None)  # none prepared, or prepared for other indicators or champions
+            elif not may_score(caller.province, hit.province):
+                out.append(_out_of_scope(msisdn, caller.province))
+            else:
+                self.score_log.record_prepared(hit.indicators, hit.answer, own.names)
+                out.append(hit.answer if reasons == "all" else _trim_reasons(json.loads(hit.answer), reasons))
+        return out
 
     async def _answers(self, items: list[dict]) -> list[dict]:
         """Hand items to the batchable ``score_items`` through BentoML's own client (so the
@@ -263,14 +318,11 @@ class TelcomlService:
                               "message": f"customer {mask_msisdn(msisdn)} has no indicators in the online store "
                                          "(not a subscriber, or not materialized)"}
             elif k not in scored:
-                answers[i] = {"msisdn": msisdn, "status": 403, "error": "province_scope",
-                              "message": f"this key is scoped to province {scope}; "
-                                         f"customer {mask_msisdn(msisdn)} is not in it"}
+                answers[i] = _out_of_scope(msisdn, scope)
             else:
-                own = models.for_province(provinces[k])
-                answers[i] = {"msisdn": msisdn, "status": 200, "province": provinces[k], **scored[k],
-                              "model_versions": own.versions, "models": own.names,
-                              "features_as_of": features.as_of[k]}
+                answers[i] = {"status": 200, **customer_answer(msisdn, provinces[k], scored[k],
+                                                                models.for_province(provinces[k]),
+                                                                features.as_of[k], "live")}
         return answers
 
     # -- endpoints --------------------------------------------------------------------------
@@ -285,9 +337,15 @@ class TelcomlService:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
         if not MSISDN_PATTERN.match(msisdn):
             return _error(ctx, 422, "invalid_msisdn", f"msisdn must be an 11-digit mobile number, got {mask_msisdn(msisdn)!r}")
-        answer = (await self._answers([self._item(msisdn, caller, reasons)]))[0]
-        status = answer.pop("status")
-        log.info("score %s -> %s in %.1f ms (key %s)", msisdn, status, 1000 * (time.perf_counter() - started), caller.name)
+        prepared = self._prepared([msisdn], caller, reasons)[0]
+        if isinstance(prepared, str):  # the prepared answer's own JSON, as stored
+            log.info("score %s -> 200 prepared in %.1f ms (key %s)", msisdn,
+                     1000 * (time.perf_counter() - started), caller.name)
+            return Response(prepared, media_type="application/json")
+        answer = prepared if prepared is not None else (await self._answers([self._item(msisdn, caller, reasons)]))[0]
+        status = answer.pop("status", 200)
+        log.info("score %s -> %s %s in %.1f ms (key %s)", msisdn, status, answer.get("answered_from", ""),
+                 1000 * (time.perf_counter() - started), caller.name)
         if status == 503:
             return _error(ctx, 503, answer["error"], answer["message"])
         if status != 200:
@@ -304,12 +362,16 @@ class TelcomlService:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
         if len(msisdns) > MAX_BATCH:
             return _error(ctx, 413, "batch_too_large", f"at most {MAX_BATCH} numbers per batch, got {len(msisdns)}")
-        valid = [m for m in msisdns if isinstance(m, str) and MSISDN_PATTERN.match(m)]
-        scored = iter(await self._answers([self._item(m, caller, reasons) for m in valid]) if valid else [])
+        valid = list(dict.fromkeys(m for m in msisdns if isinstance(m, str) and MSISDN_PATTERN.match(m)))
+        prepared = dict(zip(valid, self._prepared(valid, caller, reasons))) if valid else {}
+        live = [m for m in valid if prepared[m] is None]
+        answered = {m: {"status": 200, **(json.loads(p) if isinstance(p, str) else p)}
+                    for m, p in prepared.items() if p is not None}
+        answered.update(zip(live, await self._answers([self._item(m, caller, reasons) for m in live]) if live else []))
         results = []
         for m in msisdns:
-            if m in valid:
-                results.append(next(scored))
+            if m in answered:
+                results.append(answered[m])
             else:
                 results.append({"msisdn": m, "status": 422, "error": "invalid_msisdn",
                                 "message": "msisdn must be an 11-digit mobile number"})
@@ -350,7 +412,9 @@ class TelcomlService:
         if self._caller(ctx) is None:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
         return {"versions": self.models.versions, "models": self.models.names, "loaded_at": self.models.loaded_at,
-                "provinces": {p: m.names for p, m in self.models.provinces.items()}}
+                "provinces": {p: m.names for p, m in self.models.provinces.items()},
+                "prepared_answers": {"enabled": self.prepared is not None,
+                                     "materialization": self.prepared.watermark if self.prepared else None}}
 
 
 TelcomlService.add_asgi_middleware(RequestGuard)

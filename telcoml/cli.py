@@ -249,6 +249,28 @@ def batch_score(
 
 @app.command()
 @user_errors
+def prepare(
+    province: Annotated[Optional[list[str]], typer.Option(help="Only these provinces (repeatable).")] = None,
+    workdir: Workdir = None, online_store: OnlineStore = None,
+) -> None:
+    """Prepare every customer's /score answer for the current indicators and champions.
+
+    Run after each materialization and each change of champions (then /reload the
+    service): until then, calls are scored live.
+    """
+    from serving.prepared import prepare_answers
+    from serving.scoring import load_champions
+
+    settings = _settings(workdir, online_store)
+    with _bars() as bars:
+        result = prepare_answers(settings, load_champions(settings), province,
+                                 progress=lambda p, n: bars(f"prepare {p}", n))
+    console.print(f"{result.answers:,} answers prepared for {', '.join(result.provinces)} in {result.seconds:.0f}s "
+                  f"({result.answers / max(result.seconds, 1e-9):,.0f}/s) into the {settings.online_store} online store")
+
+
+@app.command()
+@user_errors
 def byod(
     mapping: Annotated[Path, typer.Argument(help="Mapping YAML: source (CSV/Parquet files or SQL), columns -> "
                                                  "indicators, label columns -> models.")],

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     quality_drop: float = Field(0.05, description="Weekly alert when the matured-label score falls this share "
                                 "below the champion's test score.")
     record_flush_seconds: float = Field(30.0, description="Serving writes its monitoring records at least this often.")
+    prepared_answers: bool = Field(True, description="/score answers from prepared answers (`telcoml prepare`) "
+                                   "while they match the online indicators and champions; off: always live.")
+    prepared_check_seconds: float = Field(15.0, description="How often the service re-reads the Feast registry "
+                                          "for a new materialization (prepared answers stop being used on one).")
     provinces_dir: Path | None = Field(None, description="Province files (GD.yaml, ...); default: <workdir>/provinces.")
 
     @model_validator(mode="after")

@@ -1,0 +1,213 @@
+"""Prepared answers: every customer's ``/score`` answer computed before the call.
+
+Indicators are month-end snapshots: the online store changes only when a snapshot is
+materialized, and the models only when champions change. So each customer's whole
+answer (evaluations, reasons, guidance) can be computed in bulk after either event,
+kept in the Feast online store (view ``crm_answers``: SQLite embedded, Redis in
+production), and a call answered with one key lookup instead of a lookup, five models
+and TreeSHAP (benchmarks/README.md has both paths side by side).
+
+An answer is served only while it is exactly what live scoring would say. Each carries
+a *generation*: a digest of the online indicators' materialization record (every
+indicator view's intervals in the Feast registry), of the registry URIs answering its
+province, of the province file, and of the code that words an answer. The service
+computes the current generation per province; any difference (a materialization, a
+reload with other champions, a changed province file, a new release) sends the call to
+live scoring until ``telcoml prepare`` runs again. The service re-reads the registry
+every ``prepared_check_seconds``: for at most that long after a materialization, a
+call can still get the previous snapshot's answer.
+
+Indicators written outside materialization (``push``/``write_to_online_store`` into an
+indicator view) are not seen by the generation; the platform does neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+from feast import FeatureStore
+from feast.data_source import PushMode
+
+from features import indicators as lib
+from features.build import offline_file
+from features.repo import ANSWERS_VIEW
+from features.store import apply_repository, open_store
+from serving.scoring import ModelSet, OnlineFeatures, customer_answer, score_frame
+from telcoml.errors import NotReadyError
+from telcoml.logs import get_logger
+from telcoml.settings import Settings
+
+log = get_logger("telcoml.serving")
+PUSH_SOURCE = f"{ANSWERS_VIEW}_push"
+FIELDS = ("province", "generation", "answer", "indicators")
+#: The code that words an answer: a release that changes it makes older answers stale.
+_ANSWER_CODE = [Path(__file__).with_name("scoring.py"), Path(lib.__file__),
+                Path(__file__).parents[1] / "training" / "explain.py"]
+
+
+def code_digest() -> str:
+    digest = hashlib.sha256()
+    for path in _ANSWER_CODE:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def materialization(store: FeatureStore, fresh: bool = False) -> str:
+    """A digest of every indicator view's materialization intervals (changes on each materialize)."""
+    views = store.registry.list_feature_views(store.project, allow_cache=not fresh)
+    record = sorted((v.name, [(s.isoformat(), e.isoformat()) for s, e in v.materialization_intervals])
+                    for v in views if v.tags.get("kind") != "answers")
+    return hashlib.sha256(json.dumps(record).encode()).hexdigest()[:16]
+
+
+def generation(watermark: str, models: ModelSet, code: str) -> str:
+    """What an answer depends on besides the customer: indicators loaded, champions, province file, code."""
+    parts = [watermark, code, json.dumps(sorted(models.names.items())),
+             models.config.model_dump_json() if models.config is not None else ""]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+@dataclass
+class PreparedResult:
+    provinces: dict[str, int]
+    seconds: float
+
+    @property
+    def answers(self) -> int:
+        return sum(self.provinces.values())
+
+
+def snapshot_customers(settings: Settings) -> dict[str, list[str]]:
+    """province -> numbers in its latest snapshot (the customers the online store holds)."""
+    from serving.batch import latest_month_for
+
+    provinces = sorted({f.stem.split("_", 1)[0] for f in (settings.offline_dir / "profile").glob("*_*.parquet")})
+    if not provinces:
+        raise NotReadyError(f"no indicator snapshots in {settings.offline_dir}: run `telcoml build` first")
+    return {p: pq.read_table(offline_file(settings.offline_dir, "profile", p, latest_month_for(settings, p)),
+                             columns=["msisdn"]).column("msisdn").to_pylist()
+            for p in provinces}
+
+
+def prepare_answers(settings: Settings, models: ModelSet, provinces: Sequence[str] | None = None,
+                    chunk_size: int = 2000, progress: Callable[[str, int], Callable[[int], None]] | None = None
+                    ) -> PreparedResult:
+    """Compute every customer's answer from the online store and push it to ``crm_answers``.
+
+    Each chunk is pushed as it is scored (a customer's previous answer stays until
+    replaced, and an older generation is never served). ``progress(province, total)``
+    returns a callable advanced by the customers done.
+    """
+    started = time.perf_counter()
+    store = apply_repository(settings)  # registers crm_answers in a repository applied before it existed
+    watermark, code = materialization(store, fresh=True), code_digest()
+    online = OnlineFeatures(settings)
+    customers = snapshot_customers(settings)
+    done: dict[str, int] = {}
+    for province in [p.upper() for p in provinces] if provinces else list(customers):
+        if province not in customers:
+            raise NotReadyError(f"no indicator snapshot for province {province} in {settings.offline_dir}")
+        own = models.for_province(province)
+        stamp = generation(watermark, own, code)
+        numbers = customers[province]
+        advance = progress(province, len(numbers)) if progress else None
+        done[province] = 0
+        for start in range(0, len(numbers), chunk_size):
+            chunk = numbers[start:start + chunk_size]
+            features = online.fetch(chunk)
+            rows = [k for k, (have, p) in enumerate(zip(features.known(), features["province"])) if have and p == province]
+            if rows:
+                done[province] += _push(store, features.take(rows), own, stamp)
+            if advance:
+                advance(len(chunk))
+        log.info("prepared %d answers for %s (generation %s)", done[province], province, stamp)
+    return PreparedResult(done, time.perf_counter() - started)
+
+
+def _push(store: FeatureStore, features, models: ModelSet, stamp: str) -> int:
+    prepared_at = datetime.now(timezone.utc)
+    scored = score_frame(models, features)
+    frame = features.frame()
+    msisdns, provinces = features["msisdn"], features["province"]
+    answers = [_json({**customer_answer(m, p, s, models, a, "prepared"),
+                      "prepared_at": prepared_at.isoformat(timespec="seconds")})
+               for m, p, s, a in zip(msisdns, provinces, scored, features.as_of)]
+    rows = pd.DataFrame({"msisdn": msisdns.astype(str), "province": provinces.astype(str),
+                         "generation": stamp, "answer": answers,
+                         "indicators": [_json(r) for r in frame.to_dict(orient="records")],
+                         "event_timestamp": prepared_at})
+    store.push(PUSH_SOURCE, rows, to=PushMode.ONLINE)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One customer's prepared answer as stored (JSON strings, parsed only when needed)."""
+
+    province: str
+    generation: str
+    answer: str
+    indicators: str
+
+
+class PreparedAnswers:
+    """The service's side: look prepared answers up, and know which generation is current."""
+
+    def __init__(self, settings: Settings):
+        self.store = open_store(settings)
+        self._registry = open_store(settings)  # the watcher thread's own store object
+        self.refs = [f"{ANSWERS_VIEW}:{f}" for f in FIELDS]
+        self.check_seconds = settings.prepared_check_seconds
+        self.code = code_digest()
+        self.watermark = self._read_watermark()
+        self._current: dict[str, tuple[ModelSet, str]] = {}
+        threading.Thread(target=self._watch, name="prepared-answers-watch", daemon=True).start()
+
+    def _read_watermark(self) -> str | None:
+        try:
+            return materialization(self._registry, fresh=True)
+        except Exception as err:  # an unreadable registry: answer live until it reads again
+            log.warning("prepared answers off: cannot read the Feast registry (%s)", type(err).__name__)
+            return None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.check_seconds)
+            watermark = self._read_watermark()
+            if watermark != self.watermark:
+                log.info("online indicators changed (materialization %s -> %s): prepared answers "
+                         "from before are no longer served", self.watermark, watermark)
+                self.watermark, self._current = watermark, {}
+
+    def current(self, models: ModelSet, province: str) -> str | None:
+        """The generation an answer for this province must carry to be served now."""
+        if self.watermark is None:
+            return None
+        current = self._current  # the watcher may replace it meanwhile
+        entry = current.get(province)
+        if entry is None or entry[0] is not models:  # first call, or a reload swapped the set
+            entry = current[province] = (models, generation(self.watermark, models, self.code))
+        return entry[1]
+
+    def lookup(self, msisdns: list[str]) -> list[Prepared | None]:
+        """Stored answers, None where there is none; raises if the store does not answer."""
+        columns = self.store.get_online_features(features=self.refs,
+                                                 entity_rows=[{"msisdn": m} for m in msisdns]).to_dict()
+        return [Prepared(p, g, a, i) if a is not None else None
+                for p, g, a, i in zip(*(columns[f] for f in FIELDS))]
+
+
+__all__ = ["prepare_answers", "PreparedAnswers", "Prepared", "PreparedResult", "generation", "materialization"]

@@ -356,8 +356,8 @@ def server_side_times(log_path: Path, offset: int) -> dict:
     import re
 
     access = re.compile(r"path=/score,.*\(status=200,.*\) ([0-9.]+)ms")
-    handler = re.compile(r"\] score \S+ -> 200 in ([0-9.]+) ms")
-    a, h = [], []
+    handler = re.compile(r"\] score \S+ -> 200 (?:(prepared|live) )?in ([0-9.]+) ms")
+    a, h, sources = [], [], {}
     try:
         with open(log_path, "rb") as fh:
             fh.seek(offset)
@@ -366,10 +366,11 @@ def server_side_times(log_path: Path, offset: int) -> dict:
                 if (m := access.search(line)):
                     a.append(float(m.group(1)))
                 elif (m := handler.search(line)):
-                    h.append(float(m.group(1)))
+                    h.append(float(m.group(2)))
+                    sources[m.group(1) or "live"] = sources.get(m.group(1) or "live", 0) + 1
     except OSError as err:
         return {"error": str(err)}
-    return {"access": _pct(a), "handler": _pct(h)}
+    return {"access": _pct(a), "handler": _pct(h), "answered_from": sources}
 
 
 async def _closed_loop(url: str, headers: dict, sample: list[str], concurrency: int, warm_s: float,
@@ -543,6 +544,29 @@ def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: 
 
 
 # --------------------------------------------------------------------------------------
+# Prepared answers: what `telcoml prepare` costs, for each online store.
+# --------------------------------------------------------------------------------------
+
+def prepare_part(settings, redis_world) -> dict:
+    """Prepare every customer's answer in the SQLite (and Redis) store, models at nthread=0
+    as the CLI runs them; answers per second."""
+    from serving.prepared import prepare_answers
+    from serving.scoring import load_champions, with_threads
+
+    models = with_threads(load_champions(settings), 0)
+    out: dict = {}
+    for name, s in [("sqlite", settings)] + ([("redis", redis_world.settings)] if redis_world else []):
+        mark = METER.mark()
+        result = _silently(prepare_answers, s, models)
+        out[name] = {"answers": result.answers, "seconds": result.seconds,
+                     "answers_per_s": result.answers / result.seconds, "load": METER.since(mark)}
+        _log(f"prepared {result.answers:,} answers in the {name} store in {result.seconds:.1f}s "
+             f"({result.answers / result.seconds:,.0f}/s)")
+    out["answers_per_s"] = out["sqlite"]["answers_per_s"]
+    return out
+
+
+# --------------------------------------------------------------------------------------
 # Redis: its own work directory (symlinks to the data and models) and Feast project.
 # --------------------------------------------------------------------------------------
 
@@ -605,6 +629,7 @@ LABELS = {
     "echo": "echo (bare BentoML, HTTP)",
     "sqlite": "service /score, SQLite (HTTP)",
     "redis": "service /score, Redis (HTTP)",
+    "sqlite_live": "service /score live, SQLite (HTTP)",
     "inproc_sqlite": "in-process raw, SQLite",
     "inproc_redis": "in-process raw, Redis",
     "inproc_full_sqlite": "in-process score_frame, SQLite",
@@ -649,6 +674,10 @@ def summarize(results: dict) -> dict:
     s["inproc_redis_p50_ms"] = get("inproc_redis", "p50_ms")
     s["inproc_full_p50_ms"] = get("inproc_full_sqlite", "p50_ms")
     s["inproc_full_redis_p50_ms"] = get("inproc_full_redis", "p50_ms")
+    s["live_p50_ms"] = get("sqlite_live", "p50_ms")
+    s["live_p50_ratio"] = _ratio(get("sqlite_live", "p50_ms"), echo.get("p50_ms"))
+    s["live_tput"] = best("sqlite_live")
+    s["prepare_answers_per_s"] = results.get("prepared", {}).get("answers_per_s")
     s["batch_ratio_nthread1"] = b.get("nthread1", {}).get("batch_ratio")
     s["raw_rows_per_s_nthread1"] = b.get("nthread1", {}).get("raw_rows_per_s")
     checks = {}
@@ -697,7 +726,8 @@ def print_tables(results: dict) -> None:
         print()
         print("where the time goes, same timed requests (ms, p50 / p99): client-observed; inside the server "
               "(BentoML access log); the /score handler alone (service log)")
-        head = f"{'server':<8} {'client':>15} {'server (access)':>17} {'handler':>15} {'n access/handler':>17}"
+        head = (f"{'server':<12} {'client':>15} {'server (access)':>17} {'handler':>15} {'n access/handler':>17} "
+                f"{'answered from':>22}")
         print(head)
         print("-" * len(head))
         for name, sd in side.items():
@@ -705,8 +735,9 @@ def print_tables(results: dict) -> None:
 
             def pair(d):
                 return f"{_f(d.get('p50_ms'), '.1f')} / {_f(d.get('p99_ms'), '.1f')}"
-            print(f"{name:<8} {pair(c):>15} {pair(a):>17} {pair(h):>15} "
-                  f"{str(a.get('n')) + '/' + str(h.get('n')):>17}")
+            source = ", ".join(f"{k} {v}" for k, v in (sd.get("answered_from") or {}).items()) or "-"
+            print(f"{name:<12} {pair(c):>15} {pair(a):>17} {pair(h):>15} "
+                  f"{str(a.get('n')) + '/' + str(h.get('n')):>17} {source:>22}")
 
     tp = results.get("throughput")
     if tp:
@@ -885,6 +916,8 @@ def main(argv: list[str] | None = None) -> int:
                 if redis_world is not None:
                     results["redis"] = redis_world.teardown()
                     redis_world = None
+        print("== prepared answers (telcoml prepare) ==", flush=True)
+        results["prepared"] = prepare_part(settings, redis_world)
         servers["echo"] = Server("echo", "echo_service:EchoService", data, log_dir,
                                  working_dir=ROOT / "benchmarks")
         servers["sqlite"] = Server("sqlite", "serving.service:TelcomlService", data, log_dir,
@@ -892,6 +925,10 @@ def main(argv: list[str] | None = None) -> int:
         if redis_world is not None:
             servers["redis"] = Server("redis", "serving.service:TelcomlService", redis_world.work, log_dir,
                                       env=redis_world.env)
+        # the same service scoring every call live (prepared answers off), for comparison
+        servers["sqlite_live"] = Server("sqlite_live", "serving.service:TelcomlService", data, log_dir,
+                                        env={"TELCOML_ONLINE_STORE": "sqlite", "TELCOML_PROJECT": settings.project,
+                                             "TELCOML_PREPARED_ANSWERS": "0"})
         for name, srv in list(servers.items()):
             try:
                 ready = srv.wait_ready()

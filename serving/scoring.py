@@ -154,6 +154,19 @@ def load_champions(settings: Settings, province: str | None = None) -> ModelSet:
     return models.for_province(province.upper()) if province else models
 
 
+def with_threads(models: ModelSet, threads: int) -> ModelSet:
+    """Set every model's XGBoost threads (0: all cores), provinces' sets included, in place.
+
+    The service keeps one thread per model (requests run side by side); a batch job that
+    loaded its own set gives each model the whole machine.
+    """
+    for model_set in (models, *models.provinces.values()):
+        for model in model_set.models.values():
+            model.threads = threads
+            model.booster.set_param({"nthread": threads})
+    return models
+
+
 def _champions(client: MlflowClient, province: str | None) -> dict[str, tuple[TaskModel, str, str]]:
     """task -> (model, version, registry URI) for the tasks with a champion."""
     found = {}

@@ -139,28 +139,29 @@ def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.Dat
                      else datetime.now(timezone.utc))
     n = len(indicators)
     msisdns = indicators["msisdn"].astype(str)
-    frame = pd.DataFrame({
+    columns = {
         "customer_key": customer_keys(settings, msisdns),
         "msisdn_masked": mask_numbers(msisdns),
         "province": indicators["province"].astype(str).to_numpy(),
         "week": np.full(n, week or iso_week(scored_at)),
         "source": np.full(n, source),
-    })
+    }
     stamp = pd.Timestamp(scored_at)
-    frame["scored_at"] = stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
-    # ExtensionArrays assign by position and stay tz-aware (to_numpy would box 200k Timestamps)
-    frame["features_as_of"] = (pd.to_datetime(indicators["features_as_of"], utc=True, errors="coerce").array
-                               if "features_as_of" in indicators else pd.NaT)
+    stamp = stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
+    columns["scored_at"] = pd.DatetimeIndex(np.full(n, stamp.tz_convert(None).to_datetime64())).tz_localize("UTC")
+    columns["features_as_of"] = (pd.to_datetime(indicators["features_as_of"], utc=True, errors="coerce").array
+                                 if "features_as_of" in indicators else pd.DatetimeIndex([pd.NaT] * n, tz="UTC"))
     for column in INDICATOR_IDS:
-        if column == "province":
-            continue
-        frame[column] = indicators[column].to_numpy() if column in indicators else np.nan
+        if column != "province":
+            columns[column] = indicators[column].to_numpy() if column in indicators else np.full(n, np.nan)
     for column in indicators.columns.difference([*INDICATOR_IDS, *NOT_INDICATORS], sort=False):
-        frame[column] = indicators[column].to_numpy()  # a province's custom indicators
+        columns[column] = indicators[column].to_numpy()  # a province's custom indicators
     for column in PREDICTION_COLUMNS.values():
-        frame[column] = predictions[column].to_numpy()
+        columns[column] = predictions[column].array
     for task, uri in models.items():
-        frame[f"model_{task}"] = str(uri)
+        columns[f"model_{task}"] = np.full(n, str(uri))
+    # one frame from whole columns: inserting ~60 columns one by one was a quarter of a batch chunk's record
+    frame = pd.DataFrame(columns)
     return frame
 
 

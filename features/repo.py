@@ -14,7 +14,7 @@ from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.data_format import ParquetFormat
-from feast.types import Float64, Int64, String
+from feast.types import Bytes, Float64, Int64, String
 
 from features import indicators as lib
 from features.provinces import custom_subject
@@ -95,8 +95,9 @@ def answers_view(offline_dir: Path) -> FeatureView:
             Field(name="province", dtype=String, description="province of the customer (key scope)"),
             Field(name="generation", dtype=String,
                   description="digest of the indicators' materialization, the champions and the province file"),
-            Field(name="answer", dtype=String, description="the /score answer as JSON"),
-            Field(name="indicators", dtype=String, description="the indicators it was computed from, as JSON"),
+            Field(name="answer", dtype=Bytes, description="the /score answer, JSON compressed with zlib"),
+            Field(name="indicators", dtype=Bytes,
+                  description="the indicators it was computed from, JSON compressed with zlib"),
         ],
         source=PushSource(name=f"{ANSWERS_VIEW}_push", batch_source=FileSource(
             name=f"{ANSWERS_VIEW}_pushed", path=str(Path(offline_dir).resolve() / ANSWERS_VIEW / "*.parquet"),

@@ -53,7 +53,7 @@ from serving.scoring import (
     load_champions,
     score_frame,
 )
-from serving.prepared import Prepared, PreparedAnswers
+from serving.prepared import PreparedAnswers, unpack
 from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
 from telcoml.logs import get_logger, mask_msisdn
 from telcoml.settings import get_settings
@@ -119,8 +119,8 @@ class DeferredScoreLog:
         self.score_log = score_log
         self.every_seconds = every_seconds
         self._pending: list[tuple[Features, list[dict], dict[str, str]]] = []
-        #: prepared answers served: (indicators JSON, answer JSON, models), parsed at flush
-        self._prepared: list[tuple[str, str, dict[str, str]]] = []
+        #: prepared answers served: (packed indicators, packed answer, models), unpacked at flush
+        self._prepared: list[tuple[bytes, bytes, dict[str, str]]] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._run, name="deferred-score-log", daemon=True).start()
         atexit.register(self.flush)  # runs before ScoreLog's own exit flush (registered earlier)
@@ -129,7 +129,7 @@ class DeferredScoreLog:
         with self._lock:
             self._pending.append((features, answers, models))
 
-    def record_prepared(self, indicators: str, answer: str, models: dict[str, str]) -> None:
+    def record_prepared(self, indicators: bytes, answer: bytes, models: dict[str, str]) -> None:
         with self._lock:
             self._prepared.append((indicators, answer, models))
 
@@ -146,8 +146,8 @@ class DeferredScoreLog:
             try:
                 frames = [f.frame() for f, _, _ in live]
                 if ready:
-                    frames.append(pd.DataFrame.from_records([json.loads(i) for i, _, _ in ready]))
-                answers = [a for _, part, _ in live for a in part] + [json.loads(a) for _, a, _ in ready]
+                    frames.append(pd.DataFrame.from_records([unpack(i) for i, _, _ in ready]))
+                answers = [a for _, part, _ in live for a in part] + [unpack(a) for _, a, _ in ready]
                 self.score_log.record(pd.concat(frames, ignore_index=True), predictions_from_answers(answers),
                                       dict(versions))
             except Exception as err:  # monitoring must never take serving down
@@ -157,6 +157,21 @@ class DeferredScoreLog:
         while True:
             time.sleep(self.every_seconds)
             self.flush()
+
+
+_ANSWERED = None
+
+
+def answered_counter():
+    """``telcoml_answers_total{answered_from="prepared"|"live"}`` on ``/metrics``: how many
+    customers each path answered. Created on first use, once BentoML's worker has set up
+    Prometheus's multiprocess directory (as its docs ask)."""
+    global _ANSWERED
+    if _ANSWERED is None:
+        from prometheus_client import Counter
+
+        _ANSWERED = Counter("telcoml_answers", "Customers answered with 200, by path", ["answered_from"])
+    return _ANSWERED
 
 
 def _out_of_scope(msisdn: str, scope: str) -> dict:
@@ -189,6 +204,7 @@ class TelcomlService:
         self.models: ModelSet = load_champions(self.settings)
         self.online = OnlineFeatures(self.settings)
         self.prepared = PreparedAnswers(self.settings) if self.settings.prepared_answers else None
+        self.answered = {path: answered_counter().labels(answered_from=path) for path in ("prepared", "live")}
         # every answered customer goes to weekly monitoring (buffered, written off the request path)
         self.score_log = DeferredScoreLog(ScoreLog(self.settings, f"api-{os.getpid()}",
                                                    flush_seconds=self.settings.record_flush_seconds))
@@ -220,8 +236,8 @@ class TelcomlService:
         return {"msisdn": msisdn, "scope": caller.province, "reasons": reasons,
                 "grant": self._grant(msisdn, caller.province, reasons)}
 
-    def _prepared(self, msisdns: list[str], caller: ApiKey, reasons: str) -> list[dict | str | None]:
-        """Prepared answers that are current: the answer's JSON text (``reasons`` all), the
+    def _prepared(self, msisdns: list[str], caller: ApiKey, reasons: str) -> list[dict | bytes | None]:
+        """Prepared answers that are current: the answer's JSON (``reasons`` all), the
         answer trimmed to the reasons asked, or a 403 item; None to score live."""
         if self.prepared is None:
             return [None] * len(msisdns)
@@ -230,7 +246,7 @@ class TelcomlService:
         except Exception:  # the store is down: live scoring says so (503) in its own words
             return [None] * len(msisdns)
         models = self.models  # the set answering right now
-        out: list[dict | str | None] = []
+        out: list[dict | bytes | None] = []
         for msisdn, hit in zip(msisdns, found):
             own = models.for_province(hit.province) if hit is not None else None
             if hit is None or hit.generation != self.prepared.current(own, hit.province):
@@ -239,7 +255,8 @@ class TelcomlService:
                 out.append(_out_of_scope(msisdn, caller.province))
             else:
                 self.score_log.record_prepared(hit.indicators, hit.answer, own.names)
-                out.append(hit.answer if reasons == "all" else _trim_reasons(json.loads(hit.answer), reasons))
+                self.answered["prepared"].inc()
+                out.append(hit.answer_json() if reasons == "all" else _trim_reasons(unpack(hit.answer), reasons))
         return out
 
     async def _answers(self, items: list[dict]) -> list[dict]:
@@ -311,6 +328,7 @@ class TelcomlService:
                 answered = score_frame(own, subset, reason_tasks=REASONS[reasons])
                 scored.update(zip(part, answered))
                 self.score_log.record(subset, answered, own.names)
+                self.answered["live"].inc(len(answered))
         for k, i in enumerate(granted):
             msisdn, scope = items[i]["msisdn"], items[i]["scope"]
             if not have[k]:
@@ -338,7 +356,7 @@ class TelcomlService:
         if not MSISDN_PATTERN.match(msisdn):
             return _error(ctx, 422, "invalid_msisdn", f"msisdn must be an 11-digit mobile number, got {mask_msisdn(msisdn)!r}")
         prepared = self._prepared([msisdn], caller, reasons)[0]
-        if isinstance(prepared, str):  # the prepared answer's own JSON, as stored
+        if isinstance(prepared, bytes):  # the prepared answer's own JSON, as stored
             log.info("score %s -> 200 prepared in %.1f ms (key %s)", msisdn,
                      1000 * (time.perf_counter() - started), caller.name)
             return Response(prepared, media_type="application/json")
@@ -365,7 +383,7 @@ class TelcomlService:
         valid = list(dict.fromkeys(m for m in msisdns if isinstance(m, str) and MSISDN_PATTERN.match(m)))
         prepared = dict(zip(valid, self._prepared(valid, caller, reasons))) if valid else {}
         live = [m for m in valid if prepared[m] is None]
-        answered = {m: {"status": 200, **(json.loads(p) if isinstance(p, str) else p)}
+        answered = {m: {"status": 200, **(json.loads(p) if isinstance(p, bytes) else p)}
                     for m, p in prepared.items() if p is not None}
         answered.update(zip(live, await self._answers([self._item(m, caller, reasons) for m in live]) if live else []))
         results = []

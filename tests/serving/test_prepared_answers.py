@@ -76,6 +76,14 @@ def test_reasons_option_and_province_scope_apply_to_prepared_answers(prepared_se
     assert customers["GD"] not in refused["message"]  # masked
 
 
+def test_metrics_count_answers_by_path(prepared_server, keys, customers):
+    wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
+    metrics = httpx.get(f"{prepared_server.url}/metrics", timeout=30).text
+    counts = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+              if line.startswith("telcoml_answers_total{")}
+    assert counts.get("prepared", 0) >= 1 and counts.get("live", 0) >= 1, counts
+
+
 def test_batch_serves_prepared_live_and_bad_items_together(prepared_server, keys, customers):
     wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
     r = httpx.post(f"{prepared_server.url}/score_batch", headers={"X-API-Key": keys["GD"]}, timeout=30,

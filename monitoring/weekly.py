@@ -262,7 +262,8 @@ def _alert(d: TaskDrift, found: list[dict]) -> dict:
         "breaches": found,
         "moved_indicators": [asdict(m) for m in d.moved],
         "action": (f"Retrain: `telcoml train --task {d.task}{province_flag}`. The champion/challenger gate "
-                   f"decides whether the new version replaces {d.model} v{d.version}; then `POST /reload`."),
+                   f"decides whether the new version replaces {d.model} v{d.version}; then `POST /reload` "
+                   "and `telcoml prepare`."),
     }
 
 

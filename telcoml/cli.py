@@ -419,7 +419,7 @@ def _print_week(result) -> None:
                       + f"; moved: {moved or '—'}")
     if result.alerts:
         console.print("action: retrain the alerted models (`telcoml train --task X`); the champion/challenger gate "
-                      "decides, then `POST /reload`. Details per alert: alerts.json")
+                      "decides, then `POST /reload` and `telcoml prepare`. Details per alert: alerts.json")
     for skipped in result.skipped:
         console.print(f"skipped: {skipped}")
     console.print(f"reports: {result.report_dir} (summary.md, <province>/<task>.html)")

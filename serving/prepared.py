@@ -183,8 +183,8 @@ class PreparedAnswers:
         self.refs = [f"{ANSWERS_VIEW}:{f}" for f in FIELDS]
         self.check_seconds = settings.prepared_check_seconds
         self.code = code_digest()
-        self.watermark = self._read_watermark()
-        self._current: dict[str, tuple[ModelSet, str]] = {}
+        #: (materialization digest, province -> (set, generation)): replaced whole, never half
+        self._state: tuple[str | None, dict[str, tuple[ModelSet, str]]] = (self._read_watermark(), {})
         threading.Thread(target=self._watch, name="prepared-answers-watch", daemon=True).start()
 
     def _read_watermark(self) -> str | None:
@@ -194,6 +194,10 @@ class PreparedAnswers:
             log.warning("prepared answers off: cannot read the Feast registry (%s)", type(err).__name__)
             return None
 
+    @property
+    def watermark(self) -> str | None:
+        return self._state[0]
+
     def _watch(self) -> None:
         while True:
             time.sleep(self.check_seconds)
@@ -201,16 +205,16 @@ class PreparedAnswers:
             if watermark != self.watermark:
                 log.info("online indicators changed (materialization %s -> %s): prepared answers "
                          "from before are no longer served", self.watermark, watermark)
-                self.watermark, self._current = watermark, {}
+                self._state = (watermark, {})
 
     def current(self, models: ModelSet, province: str) -> str | None:
         """The generation an answer for this province must carry to be served now."""
-        if self.watermark is None:
+        watermark, cache = self._state  # one consistent pair, whatever the watcher does meanwhile
+        if watermark is None:
             return None
-        current = self._current  # the watcher may replace it meanwhile
-        entry = current.get(province)
+        entry = cache.get(province)
         if entry is None or entry[0] is not models:  # first call, or a reload swapped the set
-            entry = current[province] = (models, generation(self.watermark, models, self.code))
+            entry = cache[province] = (models, generation(watermark, models, self.code))
         return entry[1]
 
     def lookup(self, msisdns: list[str]) -> list[Prepared | None]:

@@ -136,6 +136,9 @@ def prepare_answers(settings: Settings, models: ModelSet, provinces: Sequence[st
                 done[province] += _push(store, features.take(rows), own, stamp)
             if advance:
                 advance(len(chunk))
+        if numbers and not done[province]:
+            raise NotReadyError(f"none of the {len(numbers):,} customers of {province}'s latest snapshot is in the "
+                                f"{settings.online_store} online store: run `telcoml materialize` first")
         log.info("prepared %d answers for %s (generation %s)", done[province], province, stamp)
     return PreparedResult(done, time.perf_counter() - started)
 

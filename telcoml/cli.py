@@ -152,7 +152,8 @@ def materialize(workdir: Workdir = None, online_store: OnlineStore = None,
     from telcoml.pipeline import feature_store_stage
 
     loaded = feature_store_stage(_settings(workdir, online_store), month)
-    console.print(f"online store loaded with the {loaded} snapshot")
+    console.print(f"online store loaded with the {loaded} snapshot; prepared answers from before are no longer "
+                  "served: run `telcoml prepare`")
 
 
 @app.command()

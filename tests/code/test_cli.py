@@ -27,6 +27,8 @@ def test_demo_runs_the_main_job_and_shows_a_customer(tmp_path):
     assert (tmp_path / "feature_repo" / "feature_store.yaml").exists()
     assert (tmp_path / "reports" / "quality" / "raw.json").exists()
     assert "Model quality" in _text(result) and "credit_grade" in result.output and "champion" in result.output
+    prepared = int(_text(result).split("prepared answers: ")[1].split(" customers")[0].replace(",", ""))
+    assert prepared > 500  # every current customer of the 800 (some have churned)
     assert "TELCOML_API_KEY=tcm_" in result.output
     assert (tmp_path / "serving" / "demo_api_key.env").read_text().startswith("TELCOML_API_KEY=tcm_")
     msisdn = _text(result).split('"msisdn": "')[1].split('"')[0]

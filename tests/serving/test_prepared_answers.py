@@ -104,7 +104,12 @@ def test_a_new_materialization_sends_calls_live_until_prepared_again(prepared_se
     status, body = wait_for(prepared_server, gd, keys["group"], "live")
     assert status == 200 and body["answered_from"] == "live"  # the old generation is no longer served
 
-    prepare_answers(world_copy, load_champions(world_copy), ["GD"])
+    from typer.testing import CliRunner
+
+    from telcoml.cli import app
+
+    done = CliRunner().invoke(app, ["prepare", "--province", "GD", "--workdir", str(world_copy.workdir)])
+    assert done.exit_code == 0 and "answers prepared for GD" in " ".join(done.output.split()), done.output
     assert wait_for(prepared_server, gd, keys["group"], "prepared")[1]["answered_from"] == "prepared"
     status, he = score(prepared_server, customers["HE"], keys["group"])
     assert status == 200 and he["answered_from"] == "live"  # HE was not prepared again
@@ -128,6 +133,22 @@ def test_prepared_calls_are_recorded_for_monitoring(prepared_server, world_copy,
         time.sleep(1)
     assert frame is not None and len(frame), "no monitoring records written"
     assert frame["monthly_consumption"].notna().any() and frame["model_credit_grade"].str.startswith("models:/").all()
+
+
+def test_preparing_before_materializing_says_what_to_run(tiny_world, tmp_path):
+    from typer.testing import CliRunner
+
+    from telcoml.cli import app
+
+    workdir = tmp_path / "empty-online"
+    shutil.copytree(tiny_world.settings.workdir, workdir, ignore=shutil.ignore_patterns("online_store.db"))
+    s = Settings(workdir=workdir)
+    from serving.scoring import ModelSet
+
+    with pytest.raises(Exception, match="run `telcoml materialize` first"):
+        prepare_answers(s, ModelSet({}, {}), ["GD"])
+    result = CliRunner().invoke(app, ["prepare", "--workdir", str(workdir)])
+    assert result.exit_code == 1 and "Traceback" not in result.output  # no champion here: one clear line
 
 
 def test_generation_changes_with_what_an_answer_depends_on(trained_world):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import glob
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -318,7 +317,6 @@ def run_byod(settings: Settings, mapping_path: Path) -> ByodResult:
             stale.unlink()
     labelled = [t for t in dict.fromkeys(mapping.labels.values()) if data[LABELS[t].id].notna().any()]
     _write_labels(settings, data, province, labelled)
-    shutil.rmtree(settings.workdir / "training" / "frames", ignore_errors=True)  # cached frames of the old data
     _publish(settings, months[-1])
     return ByodResult(province, months, len(data), int(data["msisdn"].nunique()), labelled, report, len(written))
 

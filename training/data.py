@@ -3,12 +3,14 @@
 Labels and oracle probabilities come from the truth tables; indicators come from
 Feast's point-in-time join at each label's snapshot time. Frames are cached per
 feature contract and month set, so every trial and every model of an evaluation reuses
-one Feast retrieval.
+one Feast retrieval; the cache is keyed by the input files too, so regenerated or
+rebuilt data is never trained on from an old frame.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,9 +111,26 @@ def encode(frame: pd.DataFrame, t: Task) -> pd.DataFrame:
     return out
 
 
+def inputs_fingerprint(settings: Settings) -> str:
+    """A digest of every indicator snapshot, label and oracle file (path, size, modification time)."""
+    digest = hashlib.sha1()
+    for root in (settings.offline_dir, settings.truth_dir, settings.labels_dir):
+        for path in sorted(root.rglob("*.parquet")) if root.exists() else []:
+            stat = path.stat()
+            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:12]
+
+
 def _cache_path(settings: Settings, service: str, months: tuple[str, ...], province: str | None) -> Path:
+    """``training/frames/<inputs>/<service>-<key>.parquet``; frames of older inputs are removed."""
+    frames = settings.workdir / "training" / "frames"
+    current = frames / inputs_fingerprint(settings)
+    if frames.exists():
+        for stale in frames.iterdir():
+            if stale != current:  # built from data that has since been regenerated or rebuilt
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     key = hashlib.sha1(f"{service}|{','.join(months)}|{province}".encode()).hexdigest()[:12]
-    return settings.workdir / "training" / "frames" / f"{service}-{key}.parquet"
+    return current / f"{service}-{key}.parquet"
 
 
 def evaluation_frame(settings: Settings, t: Task, split: Split, province: str | None = None) -> pd.DataFrame:

@@ -126,9 +126,11 @@ def _cache_path(settings: Settings, service: str, months: tuple[str, ...], provi
     frames = settings.workdir / "training" / "frames"
     current = frames / inputs_fingerprint(settings)
     if frames.exists():
-        for stale in frames.iterdir():
-            if stale != current:  # built from data that has since been regenerated or rebuilt
-                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        for stale in frames.iterdir():  # built from data that has since been regenerated or rebuilt
+            if stale != current and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            elif stale != current:  # a frame cached before frames were kept by fingerprint
+                stale.unlink(missing_ok=True)
     key = hashlib.sha1(f"{service}|{','.join(months)}|{province}".encode()).hexdigest()[:12]
     return current / f"{service}-{key}.parquet"
 

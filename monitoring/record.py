@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features import indicators as lib
 from features.io import atomic_write_parquet
@@ -245,16 +246,17 @@ def read_week(settings: Settings, week: str, province: str | None = None) -> pd.
     """Every row recorded in ``week`` (for one province, or all), or an empty frame."""
     base = scores_dir(settings) / f"week={week}"
     folders = [base / f"province={province.upper()}"] if province else sorted(base.glob("province=*"))
-    frames = []
+    tables = []
     for folder in folders:
-        files = sorted(folder.glob("*.parquet"))
-        if files:
-            part = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-            part.insert(2, "province", folder.name.split("=", 1)[1])
-            frames.append(part)
-    if not frames:
+        code = folder.name.split("=", 1)[1]
+        for path in sorted(folder.glob("*.parquet")):
+            table = pq.read_table(path)
+            tables.append(table.add_column(2, "province", pa.array(np.full(table.num_rows, code))))
+    if not tables:
         return pd.DataFrame()
-    frame = pd.concat(frames, ignore_index=True)
+    # Arrow unifies the files' schemas: a column empty in one file (null type) takes the others'
+    # type, and one a file lacks (another province's indicator) is empty there
+    frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     frame.insert(3, "week", week)
     return frame
 

@@ -131,7 +131,8 @@ def prepare_answers(settings: Settings, models: ModelSet, provinces: Sequence[st
         for start in range(0, len(numbers), chunk_size):
             chunk = numbers[start:start + chunk_size]
             features = online.fetch(chunk)
-            rows = [k for k, (have, p) in enumerate(zip(features.known(), features["province"])) if have and p == province]
+            rows = [k for k, (have, p) in enumerate(zip(features.known(), features["province"]))
+                    if have and p == province]
             if rows:
                 done[province] += _push(store, features.take(rows), own, stamp)
             if advance:

@@ -11,7 +11,7 @@ import pytest
 from serving.prepared import generation, prepare_answers
 from serving.scoring import load_champions
 from telcoml.settings import Settings
-from tests.serving.conftest import Server
+from tests.serving.conftest import Server, schemathesis_errors
 
 VOLATILE = ("answered_from", "prepared_at")
 
@@ -32,6 +32,18 @@ def prepared_server(world_copy):
     srv.stop()
 
 
+@pytest.fixture(scope="module")
+def live_answers(prepared_server, keys, customers):
+    """Answers before anything is prepared: scored live."""
+    return {m: score(prepared_server, m, keys["group"]) for m in (customers["GD"], customers["HE"])}
+
+
+@pytest.fixture(scope="module")
+def prepared(prepared_server, world_copy, live_answers):
+    """Every customer's answer prepared, once for the module (after the live answers were taken)."""
+    return prepare_answers(world_copy, load_champions(world_copy))
+
+
 def score(server, msisdn, key, **extra):
     r = httpx.post(f"{server.url}/score", json={"msisdn": msisdn, **extra}, headers={"X-API-Key": key}, timeout=30)
     return r.status_code, r.json()
@@ -50,13 +62,11 @@ def without(body: dict) -> dict:
     return {k: v for k, v in body.items() if k not in VOLATILE}
 
 
-def test_prepared_answer_is_exactly_the_live_answer(prepared_server, world_copy, keys, customers):
+def test_prepared_answer_is_exactly_the_live_answer(prepared_server, live_answers, prepared, keys, customers):
     gd, he = customers["GD"], customers["HE"]
-    live = {m: score(prepared_server, m, keys["group"]) for m in (gd, he)}
+    live = live_answers
     assert all(status == 200 and body["answered_from"] == "live" for status, body in live.values())
-
-    result = prepare_answers(world_copy, load_champions(world_copy))
-    assert set(result.provinces) == {"GD", "HE"} and result.answers > 2500  # every current customer
+    assert set(prepared.provinces) == {"GD", "HE"} and prepared.answers > 2500  # every current customer
 
     for m in (gd, he):
         status, body = score(prepared_server, m, keys["group"])
@@ -65,7 +75,7 @@ def test_prepared_answer_is_exactly_the_live_answer(prepared_server, world_copy,
         assert body["credit_grade"]["reasons"] and body["prepared_at"]
 
 
-def test_reasons_option_and_province_scope_apply_to_prepared_answers(prepared_server, world_copy, keys, customers):
+def test_reasons_option_and_province_scope_apply_to_prepared_answers(prepared_server, prepared, keys, customers):
     status, body = wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
     assert body["answered_from"] == "prepared"
     status, trimmed = score(prepared_server, customers["GD"], keys["GD"], reasons="credit_grade")
@@ -76,7 +86,7 @@ def test_reasons_option_and_province_scope_apply_to_prepared_answers(prepared_se
     assert customers["GD"] not in refused["message"]  # masked
 
 
-def test_metrics_count_answers_by_path(prepared_server, keys, customers):
+def test_metrics_count_answers_by_path(prepared_server, prepared, keys, customers):
     wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
     metrics = httpx.get(f"{prepared_server.url}/metrics", timeout=30).text
     counts = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
@@ -84,7 +94,7 @@ def test_metrics_count_answers_by_path(prepared_server, keys, customers):
     assert counts.get("prepared", 0) >= 1 and counts.get("live", 0) >= 1, counts
 
 
-def test_batch_serves_prepared_live_and_bad_items_together(prepared_server, keys, customers):
+def test_batch_serves_prepared_live_and_bad_items_together(prepared_server, prepared, keys, customers):
     wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
     r = httpx.post(f"{prepared_server.url}/score_batch", headers={"X-API-Key": keys["GD"]}, timeout=30,
                    json={"msisdns": [customers["GD"], customers["HE"], "19999999999", "123"]})
@@ -94,28 +104,7 @@ def test_batch_serves_prepared_live_and_bad_items_together(prepared_server, keys
     assert results[0]["answered_from"] == "prepared" and results[0]["msisdn"] == customers["GD"]
 
 
-def test_a_new_materialization_sends_calls_live_until_prepared_again(prepared_server, world_copy, trained_world,
-                                                                    keys, customers):
-    from features.store import apply_repository, materialize_latest
-
-    gd = customers["GD"]
-    assert wait_for(prepared_server, gd, keys["group"], "prepared")[1]["answered_from"] == "prepared"
-    materialize_latest(apply_repository(world_copy), trained_world.months[-1])  # same month, loaded again
-    status, body = wait_for(prepared_server, gd, keys["group"], "live")
-    assert status == 200 and body["answered_from"] == "live"  # the old generation is no longer served
-
-    from typer.testing import CliRunner
-
-    from telcoml.cli import app
-
-    done = CliRunner().invoke(app, ["prepare", "--province", "GD", "--workdir", str(world_copy.workdir)])
-    assert done.exit_code == 0 and "answers prepared for GD" in " ".join(done.output.split()), done.output
-    assert wait_for(prepared_server, gd, keys["group"], "prepared")[1]["answered_from"] == "prepared"
-    status, he = score(prepared_server, customers["HE"], keys["group"])
-    assert status == 200 and he["answered_from"] == "live"  # HE was not prepared again
-
-
-def test_prepared_calls_are_recorded_for_monitoring(prepared_server, world_copy, keys, customers):
+def test_prepared_calls_are_recorded_for_monitoring(prepared_server, prepared, world_copy, keys, customers):
     from monitoring.record import iso_week, read_week
     from datetime import datetime, timezone
 
@@ -133,6 +122,13 @@ def test_prepared_calls_are_recorded_for_monitoring(prepared_server, world_copy,
         time.sleep(1)
     assert frame is not None and len(frame), "no monitoring records written"
     assert frame["monthly_consumption"].notna().any() and frame["model_credit_grade"].str.startswith("models:/").all()
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_errors_on_prepared_answers(prepared_server, prepared, keys, customers):
+    assert wait_for(prepared_server, customers["GD"], keys["group"], "prepared")[1]["answered_from"] == "prepared"
+    errors = schemathesis_errors(prepared_server.url, keys["group"])
+    assert errors is None, errors
 
 
 def test_preparing_before_materializing_says_what_to_run(tiny_world, tmp_path):
@@ -160,3 +156,24 @@ def test_generation_changes_with_what_an_answer_depends_on(trained_world):
     assert base != generation("w1", gd, "c2")  # another release of the answer's code
     other = type(gd)(gd.models, gd.versions, names={**gd.names, "churn": "models:/telcoml-churn/99"})
     assert base != generation("w1", other, "c1")  # another champion
+
+
+def test_a_new_materialization_sends_calls_live_until_prepared_again(prepared_server, prepared, world_copy,
+                                                                    trained_world, keys, customers):
+    from features.store import apply_repository, materialize_latest
+
+    gd = customers["GD"]
+    assert wait_for(prepared_server, gd, keys["group"], "prepared")[1]["answered_from"] == "prepared"
+    materialize_latest(apply_repository(world_copy), trained_world.months[-1])  # same month, loaded again
+    status, body = wait_for(prepared_server, gd, keys["group"], "live")
+    assert status == 200 and body["answered_from"] == "live"  # the old generation is no longer served
+
+    from typer.testing import CliRunner
+
+    from telcoml.cli import app
+
+    done = CliRunner().invoke(app, ["prepare", "--province", "GD", "--workdir", str(world_copy.workdir)])
+    assert done.exit_code == 0 and "answers prepared for GD" in " ".join(done.output.split()), done.output
+    assert wait_for(prepared_server, gd, keys["group"], "prepared")[1]["answered_from"] == "prepared"
+    status, he = score(prepared_server, customers["HE"], keys["group"])
+    assert status == 200 and he["answered_from"] == "live"  # HE was not prepared again

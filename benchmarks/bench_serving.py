@@ -14,6 +14,8 @@ One run measures, side by side:
    * closed-loop throughput at increasing concurrency levels (asyncio + httpx), each level
      run for every server back to back; the best rate with 0 errors counts.
 
+   The service answers from prepared answers (``telcoml prepare``, timed first); the same
+   service with them off (``sqlite_live``) shows what a call scored live costs.
    Targets (the issue): p50 <= 1.5x the echo's, p99 <= 2x the echo's, throughput >= 60%.
 2. Batch scoring of a province (``serving.batch.score_province``, models at nthread=0 like
    the CLI) in rows/s against raw ``Booster.inplace_predict`` of the same five boosters
@@ -917,7 +919,11 @@ def main(argv: list[str] | None = None) -> int:
                     results["redis"] = redis_world.teardown()
                     redis_world = None
         print("== prepared answers (telcoml prepare) ==", flush=True)
-        results["prepared"] = prepare_part(settings, redis_world)
+        try:
+            results["prepared"] = prepare_part(settings, redis_world)
+        except Exception as err:  # noqa: BLE001 - the servers then answer live, which the table shows
+            results["errors"]["prepare"] = traceback.format_exc()[-3000:]
+            _log(f"prepare FAILED: {err}")
         servers["echo"] = Server("echo", "echo_service:EchoService", data, log_dir,
                                  working_dir=ROOT / "benchmarks")
         servers["sqlite"] = Server("sqlite", "serving.service:TelcomlService", data, log_dir,

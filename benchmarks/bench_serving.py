@@ -483,7 +483,7 @@ def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: 
     import pandas as pd
 
     from serving.batch import interface_rows, latest_month_for, score_province, snapshot_chunks
-    from serving.scoring import load_champions
+    from serving.scoring import load_champions, with_threads
 
     models = load_champions(settings)
     month = latest_month_for(settings, province)
@@ -525,9 +525,7 @@ def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: 
         "interface": wall(lambda: interface_rows(models, frame, month, scored_at)),
     }
     for threads in thread_settings:
-        for m in models.models.values():
-            m.booster.set_param({"nthread": threads})
-            m.threads = threads
+        with_threads(models, threads)
         first = {name: fn() for name, fn in paths.items()}  # warm-up, untimed
         seconds: dict[str, list[float]] = {name: [] for name in paths}
         mark = METER.mark()

@@ -62,9 +62,10 @@ def code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def materialization(store: FeatureStore, fresh: bool = False) -> str:
-    """A digest of every indicator view's materialization intervals (changes on each materialize)."""
-    views = store.registry.list_feature_views(store.project, allow_cache=not fresh)
+def materialization(store: FeatureStore) -> str:
+    """A digest of every indicator view's materialization intervals (changes on each materialize),
+    read from the registry itself, not the store's cached copy."""
+    views = store.registry.list_feature_views(store.project, allow_cache=False)
     record = sorted((v.name, [(s.isoformat(), e.isoformat()) for s, e in v.materialization_intervals])
                     for v in views if v.tags.get("kind") != "answers")
     return hashlib.sha256(json.dumps(record).encode()).hexdigest()[:16]
@@ -116,7 +117,7 @@ def prepare_answers(settings: Settings, models: ModelSet, provinces: Sequence[st
     """
     started = time.perf_counter()
     store = apply_repository(settings)  # registers crm_answers in a repository applied before it existed
-    watermark, code = materialization(store, fresh=True), code_digest()
+    watermark, code = materialization(store), code_digest()
     online = OnlineFeatures(settings)
     customers = snapshot_customers(settings)
     done: dict[str, int] = {}
@@ -193,7 +194,7 @@ class PreparedAnswers:
 
     def _read_watermark(self) -> str | None:
         try:
-            return materialization(self._registry, fresh=True)
+            return materialization(self._registry)
         except Exception as err:  # an unreadable registry: answer live until it reads again
             log.warning("prepared answers off: cannot read the Feast registry (%s)", type(err).__name__)
             return None

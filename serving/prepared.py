@@ -37,12 +37,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 from feast import FeatureStore
 from feast.data_source import PushMode
+from feast.errors import FeatureViewNotFoundException
 
 from features import indicators as lib
 from features.build import offline_file
 from features.repo import ANSWERS_VIEW
 from features.store import apply_repository, open_store
-from serving.scoring import ModelSet, OnlineFeatures, customer_answer, score_frame
+from serving.scoring import ModelSet, OnlineFeatures, StoreUnavailable, customer_answer, score_frame
 from telcoml.errors import NotReadyError
 from telcoml.logs import get_logger
 from telcoml.settings import Settings
@@ -223,9 +224,15 @@ class PreparedAnswers:
         return entry[1]
 
     def lookup(self, msisdns: list[str]) -> list[Prepared | None]:
-        """Stored answers, None where there is none; raises if the store does not answer."""
-        columns = self.store.get_online_features(features=self.refs,
-                                                 entity_rows=[{"msisdn": m} for m in msisdns]).to_dict()
+        """Stored answers, None where there is none (or ``crm_answers`` is not registered yet);
+        ``StoreUnavailable`` if the store does not answer."""
+        try:
+            columns = self.store.get_online_features(features=self.refs,
+                                                     entity_rows=[{"msisdn": m} for m in msisdns]).to_dict()
+        except FeatureViewNotFoundException:  # a repository applied before prepared answers existed
+            return [None] * len(msisdns)
+        except Exception as err:  # redis/sqlite errors, worded as the live lookup words them
+            raise StoreUnavailable(f"online feature store unavailable ({type(err).__name__}); retry shortly") from None
         return [Prepared(p, g, a, i) if a is not None else None
                 for p, g, a, i in zip(*(columns[f] for f in FIELDS))]
 

@@ -238,13 +238,13 @@ class TelcomlService:
 
     def _prepared(self, msisdns: list[str], caller: ApiKey, reasons: str) -> list[dict | bytes | None]:
         """Prepared answers that are current: the answer's JSON (``reasons`` all), the
-        answer trimmed to the reasons asked, or a 403 item; None to score live."""
+        answer trimmed to the reasons asked, or a 403 (503: store down) item; None to score live."""
         if self.prepared is None:
             return [None] * len(msisdns)
         try:
             found = self.prepared.lookup(msisdns)
-        except Exception:  # the store is down: live scoring says so (503) in its own words
-            return [None] * len(msisdns)
+        except StoreUnavailable as err:  # the same store serves the live lookup: no second wait for it
+            return [{"msisdn": m, "status": 503, "error": "store_unavailable", "message": str(err)} for m in msisdns]
         models = self.models  # the set answering right now
         out: list[dict | bytes | None] = []
         for msisdn, hit in zip(msisdns, found):

@@ -159,7 +159,7 @@ def bare_view(offline_dir: Path):
 
 def stage_generate(workdir: str, customers: int, months: int, provinces: list[str], seed: int) -> dict:
     from features.generate import GeneratorConfig, generate
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     s = Settings(workdir=Path(workdir))
     cfg = GeneratorConfig(customers=customers, months=months, provinces=tuple(provinces), seed=seed)
@@ -177,7 +177,7 @@ def stage_generate(workdir: str, customers: int, months: int, provinces: list[st
 
 def stage_build(workdir: str) -> dict:
     from features.build import available_months, available_provinces, build_indicators
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     s = Settings(workdir=Path(workdir))
     provinces = available_provinces(s.raw_dir)
@@ -194,9 +194,9 @@ def stage_materialize(workdir: str) -> dict:
     """Apply the repository (plus the bare view) and materialize the 5 views, SQLite."""
     import sqlite3
 
-    from features import indicators as lib
+    from core import indicators as lib
     from features.store import apply_repository, materialize_latest
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     s = Settings(workdir=Path(workdir), online_store="sqlite")
     t0 = time.perf_counter()
@@ -232,10 +232,10 @@ def stage_latency(workdir: str, backend: str, lookups: int, warmup: int, seed: i
     import numpy as np
     import pandas as pd
 
-    from features import indicators as lib
+    from core import indicators as lib
     from features.repo import definitions, service_name
     from features.store import materialize_latest, online_view, open_store
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     data = Settings(workdir=Path(workdir))
     month = _latest_month(data.offline_dir)
@@ -339,9 +339,9 @@ def _entity_frame(offline_dir: Path, rows: int, seed: int):
 
 
 def stage_historical(workdir: str, offline_store: str, rows: int, seed: int) -> dict:
-    from features import indicators as lib
+    from core import indicators as lib
     from features.store import open_store, training_frame
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     s = Settings(workdir=Path(workdir), offline_store=offline_store)
     store = open_store(s)  # registry applied by stage_materialize

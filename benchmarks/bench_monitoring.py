@@ -42,7 +42,7 @@ def frames(rows: int, shifted: bool, seed: int):
     import numpy as np
     import pandas as pd
 
-    from features import indicators as lib
+    from core import indicators as lib
     from monitoring.record import PREDICTION_COLUMNS
 
     rng = np.random.default_rng(seed)
@@ -75,7 +75,7 @@ def run_variant(variant: str, reference_rows: int, current_rows: int) -> dict:
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
-    from features import indicators as lib
+    from core import indicators as lib
     from monitoring.data_quality import quality_report
     from monitoring.drift import Thresholds, drift_report
     from monitoring.record import PREDICTION_COLUMNS

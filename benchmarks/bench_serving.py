@@ -147,7 +147,7 @@ METER: Meter | None = None
 
 def prepare(data: Path, customers: int, months: int, seed: int, trials: int, rebuild: bool) -> dict:
     """generate -> indicators -> Feast (SQLite) -> train_all(TuningBudget(trials)); reused if the marker matches."""
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     want = {"customers": customers, "months": months, "seed": seed, "trials": trials}
     marker = data / MARKER
@@ -575,7 +575,7 @@ class RedisWorld:
     main one, with its own Feast project (so its Redis keys collide with nothing)."""
 
     def __init__(self, data: Path, redis_url: str):
-        from telcoml.settings import Settings
+        from core.settings import Settings
 
         self.redis_url = redis_url
         self.project = f"benchserve{uuid.uuid4().hex[:8]}"
@@ -883,7 +883,7 @@ def main(argv: list[str] | None = None) -> int:
         import httpx
         import numpy as np
 
-        from telcoml.settings import Settings
+        from core.settings import Settings
 
         print("== dataset ==", flush=True)
         results["dataset"] = prepare(data, args.customers, args.months, args.seed, args.trials, args.rebuild)

@@ -156,7 +156,7 @@ def _build_child(workdir: str, customers: int, months: int, provinces: list[str]
     _quiet_warnings()
     from features.generate import GeneratorConfig
     from telcoml.pipeline import feature_store_stage, generate_stage, indicator_stage
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     settings = Settings(workdir=Path(workdir))
     out: dict = {}
@@ -275,7 +275,7 @@ def run_quality(data: Path, args) -> dict:
     from training.data import load_truth, time_split
     from training.tasks import TASKS
     from training.tune import TuningBudget, study_name
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     settings = Settings(workdir=data)
     timers = _Timers()
@@ -386,7 +386,7 @@ def run_overhead(data: Path, args) -> dict:
     from training.tasks import task
     from training.train import configure_mlflow
     from training.tune import TuningBudget, base_params, matrices, tune
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     storage_path = data / "bench-overhead-optuna.db"
     storage_path.unlink(missing_ok=True)

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import indicators as lib
-from features.indicators import CHANNELS
-from features.io import atomic_write_parquet, month_list, read_partition, snapshot_time
+from core import indicators as lib
+from core.indicators import CHANNELS
+from core.io import atomic_write_parquet, month_list, snapshot_time
 
 MonthAggregate = dict[str, np.ndarray]
 

@@ -22,15 +22,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from features import indicators as lib
+from core import indicators as lib
 from features.build import offline_file
 from features.custom import custom_frame, write_custom
-from features.io import atomic_write_parquet, snapshot_time
+from core.io import atomic_write_parquet, snapshot_time
 from features.provinces import ProvinceConfig, custom_subject, load_province, province_code, repeated
-from features.quality import MSISDN_PATTERN, REJECT, Problem, QualityReport, check_indicators
+from core.msisdn import MSISDN_PATTERN
+from features.quality import REJECT, Problem, QualityReport, check_indicators
 from features.yamlfile import YamlFile
-from telcoml.errors import ConfigurationError, DataQualityError
-from telcoml.settings import Settings
+from core.errors import ConfigurationError, DataQualityError
+from core.settings import Settings
 
 #: What each model's label must look like, in the library's shape (so the gate checks it alike).
 LABELS: dict[str, lib.Indicator] = {

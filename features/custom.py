@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import indicators as lib
+from core import indicators as lib
 from features.build import offline_file
-from features.io import atomic_write_parquet, read_partition
+from core.io import atomic_write_parquet
+from features.schemas import read_partition
 from features.schemas import TABLES
 
 #: Raw tables with one row per customer (per month): their columns can enter a formula.
@@ -129,7 +130,7 @@ def custom_frame(config, indicators: pd.DataFrame, raw: Mapping[str, pd.DataFram
     ``raw`` holds the snapshot month's raw tables (for ``table.column`` names) and
     ``own_columns`` the province's own data (for custom indicators read from a column).
     """
-    from telcoml.errors import ConfigurationError
+    from core.errors import ConfigurationError
 
     out = pd.DataFrame({"msisdn": indicators["msisdn"].astype(str).to_numpy()})
     keys = pd.Index(out["msisdn"])
@@ -165,7 +166,7 @@ def build_custom_indicators(config, raw_dir: Path, offline_dir: Path, months: Se
     feature views. Returns the rows written.
     """
     from features.quality import check_indicators
-    from telcoml.errors import DataQualityError
+    from core.errors import DataQualityError
 
     subject = f"custom_{config.province.lower()}"
     rows = 0

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from features.build import aggregate_month, indicators_at
-from features.indicators import CHANNELS
-from features.io import atomic_write_parquet, month_list, snapshot_time
+from core.indicators import CHANNELS
+from core.io import atomic_write_parquet, month_list, snapshot_time
 from features.labels import World, truth_for_snapshot
 from features.schemas import partition_path
 
@@ -90,7 +90,7 @@ class GeneratorConfig:
     def __post_init__(self):
         unknown = [p for p in self.provinces if p not in PROVINCES]
         if unknown:
-            from telcoml.errors import ConfigurationError
+            from core.errors import ConfigurationError
 
             raise ConfigurationError(f"unknown province(s) {unknown}; known: {list(PROVINCES)}")
         object.__setattr__(self, "month_names", month_list(self.start_month, self.months))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.indicators import CHANNEL_PREFERENCE, CHANNELS, CHURN, CREDIT_GRADE, SENSITIVITY
+from core.indicators import CHANNEL_PREFERENCE, CHANNELS, CHURN, CREDIT_GRADE, SENSITIVITY
 
 #: The five grades of the 2009 specification, worst to best: (code, Chinese, English).
 CREDIT_GRADES = (

@@ -18,9 +18,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features import indicators as lib
+from core import indicators as lib
 from features.yamlfile import YamlFile
-from telcoml.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 #: Where the example province files shipped with the code live.
 EXAMPLES_DIR = Path(__file__).resolve().parent / "provinces"

@@ -32,15 +32,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.indicators import CATALOGUE
+from core.indicators import CATALOGUE
 from features.schemas import PROVINCE_CODES, TABLES, Table, partition_path
-from telcoml.errors import DataQualityError
+from core.errors import DataQualityError
+from core.msisdn import MSISDN_REGEX
 
 DIMENSIONS = ("completeness", "accuracy", "timeliness", "authenticity")
 REJECT, WARN = "reject", "warn"
 #: Example rows kept per problem.
 MAX_ROWS = 10
-MSISDN_PATTERN = r"^[0-9]{11}$"
 #: Tables with a row for every line (every open line, each month): an empty partition means
 #: a lost feed. Event tables and the red/black lists are legitimately empty in a small
 #: province-month (a month without refunds), so for them an empty partition is only a warning.
@@ -408,7 +408,7 @@ def _check_frame(frame: pd.DataFrame, table: Table, label: str, month: str | Non
     values = checked.values
     if "msisdn" in values:
         s, v = frame["msisdn"], values["msisdn"]
-        bad = ~_str_matches(s, MSISDN_PATTERN) & ~v.null
+        bad = ~_str_matches(s, f"^{MSISDN_REGEX}$") & ~v.null
         if bad.any():
             out.add("accuracy", REJECT, f"{int(bad.sum())} phone number(s) not 11 digits, e.g. "
                     f"{_examples(s, bad)}", "msisdn", bad)

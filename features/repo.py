@@ -16,7 +16,7 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSo
 from feast.data_format import ParquetFormat
 from feast.types import Bytes, Float64, Int64, String
 
-from features import indicators as lib
+from core import indicators as lib
 from features.provinces import custom_subject
 
 #: Version of every task's feature contract; bump when a service's indicators change.

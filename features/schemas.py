@@ -8,8 +8,12 @@ master tables (subscribers, red/black lists) ``<table>/province=XX/part-0.parque
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from features.indicators import CHANNELS, PROVINCES
+import pandas as pd
+
+from core.errors import NotReadyError
+from core.indicators import CHANNELS, PROVINCES
 
 
 @dataclass(frozen=True)
@@ -182,9 +186,15 @@ TABLES: dict[str, Table] = {
 
 def partition_path(root, table: str, province: str, month: str | None = None):
     """Where one partition of a raw table lives under ``root``."""
-    from pathlib import Path
-
     base = Path(root) / table / f"province={province}"
     if TABLES[table].monthly:
         base = base / f"month={month}"
     return base / "part-0.parquet"
+
+
+def read_partition(raw_dir: Path, table: str, province: str, month: str | None = None) -> pd.DataFrame:
+    """One raw partition; a missing one is a clear error naming the path."""
+    path = partition_path(raw_dir, table, province, month)
+    if not path.exists():
+        raise NotReadyError(f"raw partition missing: {path} (run `telcoml generate` or `telcoml ingest`)")
+    return pd.read_parquet(path)

@@ -18,10 +18,10 @@ import yaml
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
-from features.io import atomic_write_text, snapshot_time
+from core.io import atomic_write_text, snapshot_time
 from features.repo import definitions, service_name
-from telcoml.errors import NotReadyError
-from telcoml.settings import Settings
+from core.errors import NotReadyError
+from core.settings import Settings
 
 logging.getLogger("feast").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", module="feast")

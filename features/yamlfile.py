@@ -14,7 +14,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from telcoml.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 Model = TypeVar("Model", bound=BaseModel)
 Location = tuple[object, ...]

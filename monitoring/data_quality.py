@@ -18,7 +18,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import InRangeValueCount, MaxValue, MissingValueCount, OutListValueCount, OutRangeValueCount
 from evidently.tests import eq, lte
 
-from features import indicators as lib
+from core import indicators as lib
 from features.repo import SNAPSHOT_TTL
 
 DIMENSIONS = ("completeness", "accuracy", "timeliness", "authenticity")

@@ -18,7 +18,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
-from features import indicators as lib
+from core import indicators as lib
 from monitoring.record import PREDICTION_COLUMNS
 
 NUMERIC_METHOD = "wasserstein"

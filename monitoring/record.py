@@ -28,10 +28,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features import indicators as lib
-from features.io import atomic_write_parquet
-from telcoml.logs import get_logger
-from telcoml.settings import Settings
+from core import indicators as lib
+from core.io import atomic_write_parquet
+from core.logs import get_logger
+from core.msisdn import mask_numbers
+from core.settings import Settings
 
 log = get_logger("telcoml.monitoring")
 
@@ -56,7 +57,7 @@ def iso_week(moment: datetime | date) -> str:
 
 def week_bounds(week: str) -> tuple[date, date]:
     """Monday and Sunday of an ISO week like ``2026-W44``."""
-    from telcoml.errors import ConfigurationError
+    from core.errors import ConfigurationError
 
     try:
         year, number = week.split("-W")
@@ -87,13 +88,6 @@ def customer_keys(settings: Settings, msisdns) -> np.ndarray:
     joins labels without the number, vectorised (a batch chunk of 200k takes ~30 ms)."""
     numbers = pd.Series(np.asarray(msisdns, dtype=object)).astype(str)
     return pd.util.hash_pandas_object(numbers, index=False, hash_key=_salt(settings)[:16].decode()).to_numpy()
-
-
-def mask_numbers(msisdns: pd.Series) -> np.ndarray:
-    """``138****2343`` for each 11-digit number, vectorised (anything else is masked whole)."""
-    numbers = msisdns.astype(str)
-    masked = numbers.str[:3] + "****" + numbers.str[-4:]
-    return np.where(numbers.str.len() == 11, masked, "***********").astype(object)
 
 
 #: Where each task's recorded prediction sits in a ``/score`` answer.

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from features import indicators as lib
+from core import indicators as lib
 from monitoring.record import PREDICTION_COLUMNS
-from telcoml.errors import NotReadyError
-from telcoml.settings import Settings
+from core.errors import NotReadyError
+from core.settings import Settings
 from training.model import TaskModel, predicted_grade
 
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"

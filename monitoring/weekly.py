@@ -29,14 +29,14 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from features.io import atomic_write_text
+from core.io import atomic_write_text
 from monitoring.data_quality import QualityResult, quality_report
 from monitoring.drift import TaskDrift, Thresholds, breaches, drift_report
 from monitoring.record import PREDICTION_COLUMNS, customer_keys, read_week, recorded_weeks, week_bounds
 from monitoring.reference import load_reference
-from telcoml.errors import NotReadyError
-from telcoml.logs import get_logger
-from telcoml.settings import Settings
+from core.errors import NotReadyError
+from core.logs import get_logger
+from core.settings import Settings
 from training.registry import champion_version, load_task_model
 from training.tasks import TASKS, Task
 

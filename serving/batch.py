@@ -23,14 +23,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features import indicators as lib
+from core import indicators as lib
 from features.build import offline_file
 from features.provinces import custom_subject
 from features.labels import CREDIT_GRADES
 from monitoring.record import ScoreLog, predictions_from_interface
 from serving.scoring import ModelSet
-from telcoml.errors import NotReadyError, TelcomlError
-from telcoml.settings import Settings
+from core.errors import NotReadyError, TelcomlError
+from core.settings import Settings
 from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS
 
 GRADE_ZH = {g[0]: g[1] for g in CREDIT_GRADES}

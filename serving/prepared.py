@@ -39,14 +39,14 @@ from feast import FeatureStore
 from feast.data_source import PushMode
 from feast.errors import FeatureViewNotFoundException
 
-from features import indicators as lib
+from core import indicators as lib
 from features.build import offline_file
 from features.repo import ANSWERS_VIEW
 from features.store import apply_repository, open_store
 from serving.scoring import ModelSet, OnlineFeatures, StoreUnavailable, customer_answer, score_frame
-from telcoml.errors import NotReadyError
-from telcoml.logs import get_logger
-from telcoml.settings import Settings
+from core.errors import NotReadyError
+from core.logs import get_logger
+from core.settings import Settings
 
 log = get_logger("telcoml.serving")
 PUSH_SOURCE = f"{ANSWERS_VIEW}_push"

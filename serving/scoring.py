@@ -17,18 +17,17 @@ import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
 
-from features import indicators as lib
+from core import indicators as lib
 from features.labels import CREDIT_GRADES
 from features.provinces import ProvinceConfig, load_provinces
 from features.store import open_store
-from telcoml.errors import TelcomlError
-from telcoml.settings import Settings
+from core.errors import TelcomlError
+from core.settings import Settings
 from training.explain import reasons
 from training.model import TaskModel, level, predicted_grade
 from training.registry import CHAMPION, load_task_model
 from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS, TASKS
 
-MSISDN_PATTERN = re.compile(r"^1[3-9]\d{9}$")
 #: Every indicator a model or the key scope needs, fetched in one online lookup.
 ONLINE_REFS = [f"{i.subject}:{i.id}" for i in lib.CATALOGUE]
 

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from features.io import atomic_write_text
-from telcoml.settings import Settings
+from core.io import atomic_write_text
+from core.settings import Settings
 
 ALL_PROVINCES = "*"
 

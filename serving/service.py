@@ -43,7 +43,6 @@ from starlette.responses import Response
 
 from monitoring.record import ScoreLog, predictions_from_answers
 from serving.scoring import (
-    MSISDN_PATTERN,
     REASON_TASKS,
     Features,
     ModelSet,
@@ -55,8 +54,9 @@ from serving.scoring import (
 )
 from serving.prepared import PreparedAnswers, unpack
 from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
-from telcoml.logs import get_logger, mask_msisdn
-from telcoml.settings import get_settings
+from core.logs import get_logger
+from core.msisdn import MSISDN_PATTERN, mask_msisdn
+from core.settings import get_settings
 
 log = get_logger("telcoml.serving", logging.INFO)
 MAX_BATCH = 500

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features import indicators as lib
-from telcoml.errors import TelcomlError
-from telcoml.settings import Settings, get_settings
+from core import indicators as lib
+from core.errors import TelcomlError
+from core.settings import Settings, get_settings
 
 app = typer.Typer(help="telcoml: customer evaluations for customer service.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -166,7 +166,7 @@ def customer(msisdn: str, workdir: Workdir = None, online_store: OnlineStore = N
 
 
 def _print_view(msisdn: str, view) -> None:
-    from telcoml.logs import mask_msisdn
+    from core.msisdn import mask_msisdn
 
     table = Table(title=f"Customer {mask_msisdn(msisdn)}: unified view (online store)")
     for col in ("indicator", "指标", "value", "unit", "credit spec"):

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from features import indicators as lib
+from core import indicators as lib
 from features.build import available_months, available_provinces, build_indicators
 from features.custom import build_custom_indicators
 from features.generate import GeneratorConfig, generate
-from features.io import atomic_write_text
+from core.io import atomic_write_text
 from features.provinces import load_provinces
 from features.quality import QualityReport, check_indicators, check_raw, ingest
 from features.store import apply_repository, materialize_latest, open_store
-from telcoml.errors import NotReadyError
-from telcoml.settings import Settings
+from core.errors import NotReadyError
+from core.settings import Settings
 
 Progress = Callable[[str, int, int], Callable[[int], None]]
 

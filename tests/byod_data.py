@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features import indicators as lib
+from core import indicators as lib
 
 #: Library indicator -> the province's column name.
 COLUMNS = {

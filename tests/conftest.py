@@ -12,7 +12,7 @@ import pytest
 from features.build import available_months, available_provinces, build_indicators
 from features.generate import GeneratorConfig, generate
 from features.store import apply_repository, materialize_latest
-from telcoml.settings import Settings
+from core.settings import Settings
 
 TINY = GeneratorConfig(customers=800, months=4, start_month="2026-01", provinces=("GD", "SC"),
                        seed=11, drift_month="2026-04")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import indicators as lib
+from core import indicators as lib
 from features.build import aggregate_month, indicators_at
 from features.schemas import TABLES
 
@@ -143,7 +143,7 @@ def test_library_declares_the_credit_specification():
 
 
 def test_unknown_indicator_names_the_valid_ones():
-    from telcoml.errors import ConfigurationError
+    from core.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="valid indicators: .*customer_category"):
         lib.indicator("influense")

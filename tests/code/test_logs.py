@@ -1,6 +1,7 @@
 import logging
 
-from telcoml.logs import get_logger, mask_msisdn
+from core.logs import get_logger
+from core.msisdn import mask_msisdn
 
 
 def test_masks_every_phone_number_and_nothing_else():

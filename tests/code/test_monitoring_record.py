@@ -11,8 +11,8 @@ import pytest
 
 from monitoring.record import ScoreLog, customer_keys, iso_week, read_week, recorded_weeks, week_bounds
 from monitoring.weekly import live_week, weeks_between
-from telcoml.errors import ConfigurationError
-from telcoml.settings import Settings
+from core.errors import ConfigurationError
+from core.settings import Settings
 
 
 def test_weeks():

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from features import indicators as lib
+from core import indicators as lib
 from features.custom import evaluate, formula_names
 from features.provinces import EXAMPLES_DIR, load_province, read_province
 from telcoml import cli
 from telcoml.cli import app
-from telcoml.errors import ConfigurationError
-from telcoml.settings import Settings
+from core.errors import ConfigurationError
+from core.settings import Settings
 
 runner = CliRunner()
 MANDATORY = [i.id for i in lib.credit_indicators("mandatory")]

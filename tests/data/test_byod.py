@@ -7,8 +7,8 @@ import pytest
 
 from features.byod import run_byod
 from features.store import online_view, open_store
-from telcoml.errors import ConfigurationError, DataQualityError
-from telcoml.settings import Settings
+from core.errors import ConfigurationError, DataQualityError
+from core.settings import Settings
 from tests.byod_data import PROVINCE_FILE, write_case
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import indicators as lib
-from features.io import snapshot_time
+from core import indicators as lib
+from core.io import snapshot_time
 from features.store import online_view, training_frame
 
 CREDIT = [i.id for i in lib.for_task(lib.CREDIT_GRADE)]
@@ -92,7 +92,7 @@ def test_every_task_has_a_versioned_feature_service(tiny_world):
 @pytest.mark.redis
 def test_online_and_offline_values_agree_redis(tiny_world, redis_url, tmp_path):
     from features.store import materialize_latest, open_store
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     # its own registry (teardown removes it) over the same offline files
     (tmp_path / "offline").symlink_to(tiny_world.settings.offline_dir)
@@ -113,7 +113,7 @@ def test_online_and_offline_values_agree_redis(tiny_world, redis_url, tmp_path):
 def test_file_and_duckdb_offline_stores_agree(tiny_world):
     """The two offline stores Feast offers here give the same training frame."""
     from features.store import open_store
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     months = tiny_world.months
     entity = tiny_world.labels[tiny_world.labels["month"].isin(months[1:])][["msisdn", "event_timestamp"]].head(400)

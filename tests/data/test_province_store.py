@@ -9,7 +9,7 @@ from features.provinces import EXAMPLES_DIR
 from features.store import online_view, open_store
 from telcoml import cli, pipeline
 from telcoml.cli import app
-from telcoml.settings import Settings
+from core.settings import Settings
 
 
 @pytest.fixture()

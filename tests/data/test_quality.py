@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from features.generate import GeneratorConfig, generate
-from features.indicators import CATALOGUE
+from core.indicators import CATALOGUE
 from features.quality import (
     DIMENSIONS, check_frame, check_indicators, check_partition, check_raw, ingest, per_indicator,
 )
 from features.schemas import TABLES, partition_path
-from telcoml.errors import DataQualityError
+from core.errors import DataQualityError
 
 CONFIG = GeneratorConfig(customers=300, months=3, provinces=("GD", "SC"))
 M0, M1, M2 = CONFIG.month_names  # 2025-11, 2025-12, 2026-01

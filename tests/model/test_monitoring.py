@@ -137,7 +137,7 @@ def test_a_province_file_sets_its_own_thresholds(monitored, tmp_path):
 
 def test_a_week_without_records_is_a_clear_error(monitored):
     from monitoring.weekly import monitor_week
-    from telcoml.errors import NotReadyError
+    from core.errors import NotReadyError
 
     with pytest.raises(NotReadyError, match=r"no scores recorded for week 2026-W02.*weeks with records"):
         monitor_week(monitored.settings, "2026-W02")

@@ -16,7 +16,7 @@ def _worker(args):
     workdir, study, trials = args
     import mlflow
 
-    from telcoml.settings import Settings
+    from core.settings import Settings
     from training.data import load_truth, make_dataset, time_split
     from training.tasks import task
     from training.train import configure_mlflow

@@ -5,7 +5,7 @@ import pytest
 
 from serving.batch import score_province
 from serving.scoring import OnlineFeatures, load_champions, score_frame
-from telcoml.errors import TelcomlError
+from core.errors import TelcomlError
 
 
 @pytest.fixture(scope="module")

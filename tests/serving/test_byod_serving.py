@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from serving.security import create_key
 from telcoml import cli
 from telcoml.cli import app
-from telcoml.settings import Settings
+from core.settings import Settings
 from tests.byod_data import PROVINCE_FILE, write_case
 from tests.serving.conftest import Server
 

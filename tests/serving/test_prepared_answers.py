@@ -10,7 +10,7 @@ import pytest
 
 from serving.prepared import generation, prepare_answers
 from serving.scoring import load_champions
-from telcoml.settings import Settings
+from core.settings import Settings
 from tests.serving.conftest import Server, schemathesis_errors
 
 VOLATILE = ("answered_from", "prepared_at")

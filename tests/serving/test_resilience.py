@@ -22,7 +22,7 @@ def test_schemathesis_finds_no_server_errors(server, keys):
 def test_online_store_down_gives_503_and_recovers(trained_world, keys, customers, tmp_path):
     """A private Redis for this test: stop it, expect 503; start and reload it, expect 200."""
     from features.store import apply_repository, materialize_latest
-    from telcoml.settings import Settings
+    from core.settings import Settings
 
     redis_server = shutil.which("redis-server")
     assert redis_server, "redis-server is needed for this test (Debian package redis-server)"

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import logging
-import re
 
-_MSISDN = re.compile(r"(?<!\d)(1\d{2})\d{4}(\d{4})(?!\d)")
-
-
-def mask_msisdn(text: str) -> str:
-    """Mask every 11-digit mobile number in ``text`` to its first three and last four digits."""
-    return _MSISDN.sub(r"\1****\2", str(text))
+from core.msisdn import mask_msisdn
 
 
 class MaskingFilter(logging.Filter):

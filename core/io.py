@@ -1,4 +1,4 @@
-"""File I/O shared by the feature stages: partitions, atomic writes, month arithmetic."""
+"""File I/O every stage shares: atomic writes and month arithmetic."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from telcoml.errors import NotReadyError
+from core.errors import NotReadyError
 
 
 def month_list(start: str, months: int) -> list[str]:
@@ -52,13 +52,3 @@ def atomic_write_text(text: str, path: Path, mode: int | None = None) -> None:
     if mode is not None:
         os.chmod(tmp, mode)
     os.replace(tmp, path)
-
-
-def read_partition(raw_dir: Path, table: str, province: str, month: str | None = None) -> pd.DataFrame:
-    """One raw partition; a missing one is a clear error naming the path."""
-    from features.schemas import partition_path
-
-    path = partition_path(raw_dir, table, province, month)
-    if not path.exists():
-        raise NotReadyError(f"raw partition missing: {path} (run `telcoml generate` or `telcoml ingest`)")
-    return pd.read_parquet(path)

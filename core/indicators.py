@@ -208,7 +208,7 @@ def indicator(indicator_id: str) -> Indicator:
     try:
         return BY_ID[indicator_id]
     except KeyError:
-        from telcoml.errors import ConfigurationError
+        from core.errors import ConfigurationError
 
         raise ConfigurationError(
             f"unknown indicator {indicator_id!r}; valid indicators: {', '.join(BY_ID)}"

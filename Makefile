@@ -7,7 +7,7 @@ WORKDIR ?= telcoml-work
 CUSTOMERS ?= 20000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all monitor evidently-ui bench lock clean
+.PHONY: help install demo test test-all lint format monitor evidently-ui bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,14 @@ test: install ## Fast tests (no slow or Redis-marked ones)
 
 test-all: install ## Every test, slow and service-backed ones included (what CI runs)
 	$(BIN)/pytest -q -m "" -p no:cacheprovider
+
+lint: install ## Lint and check formatting (ruff, configured in pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Fix what ruff can: import order, formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 monitor: install ## Weekly drift and data-quality reports for last week (exit 3 on an alert)
 	$(BIN)/telcoml monitor --workdir $(WORKDIR)

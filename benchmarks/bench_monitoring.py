@@ -43,7 +43,7 @@ def frames(rows: int, shifted: bool, seed: int):
     import pandas as pd
 
     from core import indicators as lib
-    from monitoring.record import PREDICTION_COLUMNS
+    from core.tasks import TASKS
 
     rng = np.random.default_rng(seed)
     columns = {}
@@ -62,7 +62,7 @@ def frames(rows: int, shifted: bool, seed: int):
             values = rng.gamma(2.0, scale / 2.0, rows) * (1.5 if i.id in moved else 1.0)
             columns[i.id] = np.clip(low + values, low, high).round(0 if i.kind == "int" else 2)
     frame = pd.DataFrame(columns)
-    frame[PREDICTION_COLUMNS[TASK]] = rng.choice([1, 2, 3, 4, 5], rows, p=[.05, .15, .4, .3, .1] if shifted
+    frame[TASKS[TASK].prediction_column] = rng.choice([1, 2, 3, 4, 5], rows, p=[.05, .15, .4, .3, .1] if shifted
                                                   else [.1, .2, .4, .2, .1])
     frame["province"] = "GD"
     return frame
@@ -78,16 +78,16 @@ def run_variant(variant: str, reference_rows: int, current_rows: int) -> dict:
     from core import indicators as lib
     from monitoring.data_quality import quality_report
     from monitoring.drift import Thresholds, drift_report
-    from monitoring.record import PREDICTION_COLUMNS
+    from core.tasks import TASKS
 
     reference, current = frames(reference_rows, False, 1), frames(current_rows, True, 2)
     indicators = [i.id for i in lib.for_task(TASK)]
     out = Path(tempfile.mkdtemp())
     started = time.perf_counter()
     if variant == "evidently":
-        cats = [i.id for i in lib.for_task(TASK) if i.kind == "category"] + [PREDICTION_COLUMNS[TASK]]
+        cats = [i.id for i in lib.for_task(TASK) if i.kind == "category"] + [TASKS[TASK].prediction_column]
         definition = DataDefinition(numerical_columns=[c for c in indicators if c not in cats], categorical_columns=cats)
-        snapshot = Report([DataDriftPreset(columns=indicators), ValueDrift(column=PREDICTION_COLUMNS[TASK])]).run(
+        snapshot = Report([DataDriftPreset(columns=indicators), ValueDrift(column=TASKS[TASK].prediction_column)]).run(
             Dataset.from_pandas(current, data_definition=definition),
             Dataset.from_pandas(reference, data_definition=definition))
         snapshot.save_html(str(out / "evidently.html"))

@@ -483,7 +483,7 @@ def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: 
     import pandas as pd
 
     from serving.batch import interface_rows, latest_month_for, score_province, snapshot_chunks
-    from serving.scoring import load_champions, with_threads
+    from serving.champions import load_champions, with_threads
 
     models = load_champions(settings)
     month = latest_month_for(settings, province)
@@ -551,7 +551,7 @@ def prepare_part(settings, redis_world) -> dict:
     """Prepare every customer's answer in the SQLite (and Redis) store, models at nthread=0
     as the CLI runs them; answers per second."""
     from serving.prepared import prepare_answers
-    from serving.scoring import load_champions, with_threads
+    from serving.champions import load_champions, with_threads
 
     models = with_threads(load_champions(settings), 0)
     out: dict = {}
@@ -893,8 +893,10 @@ def main(argv: list[str] | None = None) -> int:
         sample = [customers[i] for i in rng.choice(len(customers), size=args.warmup + args.requests, replace=True)]
         results["dataset"]["customers_in_latest_month"] = len(customers)
 
-        from serving.scoring import OnlineFeatures, known, load_champions, score_frame
-        from serving.service import REASONS
+        from serving.answers import score_frame
+        from serving.champions import load_champions
+        from serving.online import OnlineFeatures
+        from serving.service import reasons_for
         from serving.security import create_key
 
         key = create_key(settings, "bench-serving")  # replaces the previous run's key of that name
@@ -953,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
         def raw_path(store):
             def call(m: str) -> None:
                 f = store.fetch([m])
-                if not known(f)[0]:
+                if not f.known()[0]:
                     raise RuntimeError("unknown customer")
                 models.probabilities(f)  # one shared matrix, inplace_predict of each booster
             return call
@@ -961,9 +963,9 @@ def main(argv: list[str] | None = None) -> int:
         def full_path(store):
             def call(m: str) -> None:
                 f = store.fetch([m])
-                if not known(f)[0]:
+                if not f.known()[0]:
                     raise RuntimeError("unknown customer")
-                score_frame(models, f, reason_tasks=REASONS[args.reasons or "all"])
+                score_frame(models, f, reason_tasks=reasons_for(args.reasons or "all"))
             return call
 
         # the same request to every server (the echo ignores the key)

@@ -273,7 +273,7 @@ def run_quality(data: Path, args) -> dict:
 
     import training.train as tt
     from training.data import load_truth, time_split
-    from training.tasks import TASKS
+    from core.tasks import TASKS
     from training.tune import TuningBudget, study_name
     from core.settings import Settings
 
@@ -383,8 +383,8 @@ def run_overhead(data: Path, args) -> dict:
     import xgboost as xgb
 
     from training.data import load_truth, make_dataset, time_split
-    from training.tasks import task
-    from training.train import configure_mlflow
+    from core.tasks import task
+    from training.registry import configure_mlflow
     from training.tune import TuningBudget, base_params, matrices, tune
     from core.settings import Settings
 
@@ -399,7 +399,7 @@ def run_overhead(data: Path, args) -> dict:
     t0 = time.perf_counter()
     dataset = make_dataset(settings, t, split)  # the Feast frame, cached by part 1 (or retrieved now)
     data_s = time.perf_counter() - t0
-    out: dict = {"task": t.name, "metric": t.eval_metric, "trials_requested": budget.trials,
+    out: dict = {"task": t.name, "metric": t.kind.eval_metric, "trials_requested": budget.trials,
                  "rows": {k: int(len(v)) for k, v in dataset.X.items()}, "features": len(t.feature_names),
                  "dataset_s": data_s, "threads": budget.threads, "max_rounds": budget.max_rounds,
                  "early_stopping_rounds": budget.early_stopping_rounds, "load_before": _load()}
@@ -578,7 +578,7 @@ def print_tables(results: dict) -> None:
 
 
 def summary_line(results: dict) -> str:
-    from training.tasks import TASKS
+    from core.tasks import TASKS
 
     kv: dict[str, str] = {}
 

@@ -13,16 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+import pandas as pd
+
 Subject = Literal["profile", "billing_payment", "complaints_service", "usage", "channel_contacts"]
 Kind = Literal["int", "float", "category"]
 CreditRole = Literal["mandatory", "optional"]
 
-#: Evaluation tasks, by the names every stage uses.
+#: The four evaluations (each a Feast feature contract), by the names every stage uses.
 CREDIT_GRADE = "credit_grade"
 SENSITIVITY = "sensitivity"
 CHURN = "churn"
 CHANNEL_PREFERENCE = "channel_preference"
-TASKS = (CREDIT_GRADE, SENSITIVITY, CHURN, CHANNEL_PREFERENCE)
+EVALUATIONS = (CREDIT_GRADE, SENSITIVITY, CHURN, CHANNEL_PREFERENCE)
+#: Version of every feature contract; a new one is a new FeatureService beside the old.
+CONTRACT_VERSION = 1
 
 #: The 31 provincial companies by their ISO 3166-2:CN codes (the generator's four first).
 PROVINCES = ("GD", "SC", "HE", "ZJ", "JS", "SD", "HA", "HB", "HN", "FJ", "BJ", "TJ", "SX", "NM", "LN", "JL",
@@ -57,7 +62,6 @@ class Indicator:
         return f"{self.formula} (from {', '.join(self.sources)}; unit: {self.unit})"
 
 
-ALL = (CREDIT_GRADE, SENSITIVITY, CHURN, CHANNEL_PREFERENCE)
 _C, _S, _CH, _P = CREDIT_GRADE, SENSITIVITY, CHURN, CHANNEL_PREFERENCE
 
 CATALOGUE: tuple[Indicator, ...] = (
@@ -71,11 +75,11 @@ CATALOGUE: tuple[Indicator, ...] = (
               credit_role="mandatory", used_by=(_C, _CH, _P)),
     Indicator("brand", "品牌", "Brand", "profile", ("subscribers",),
               "brand of the subscriber record (GoTone, M-Zone, Easyown)", "code", "category",
-              codes=("gotone", "mzone", "easyown"), credit_role="mandatory", used_by=ALL),
+              codes=("gotone", "mzone", "easyown"), credit_role="mandatory", used_by=EVALUATIONS),
     Indicator("payment_method", "缴费方式", "Payment method", "profile", ("subscribers",),
               "payment_method of the subscriber record", "code", "category",
               codes=("prepaid", "postpaid_cash", "bank_debit"), credit_role="mandatory",
-              used_by=ALL),
+              used_by=EVALUATIONS),
     Indicator("tenure_months", "在网时长", "Tenure", "profile", ("subscribers",),
               "whole months from activation_date to the snapshot date", "months", "int",
               valid_range=(0, 600), credit_role="mandatory", used_by=(_C, _CH), credit_direction=1),
@@ -95,7 +99,7 @@ CATALOGUE: tuple[Indicator, ...] = (
     # --- billing and payment ---
     Indicator("monthly_consumption", "消费情况", "Monthly consumption", "billing_payment",
               ("monthly_bills",), "total_fee of the snapshot month's bill", "yuan", "float",
-              valid_range=(0, 100_000), credit_role="mandatory", used_by=ALL, credit_direction=1),
+              valid_range=(0, 100_000), credit_role="mandatory", used_by=EVALUATIONS, credit_direction=1),
     Indicator("arpu_3m", "近3月ARPU", "ARPU, last 3 months", "billing_payment", ("monthly_bills",),
               "mean total_fee over the snapshot month and the two before", "yuan", "float",
               valid_range=(0, 100_000), used_by=(_S, _CH)),
@@ -118,7 +122,7 @@ CATALOGUE: tuple[Indicator, ...] = (
     Indicator("complaint_count_3m", "投诉记录", "Complaint record", "complaints_service",
               ("complaints",), "complaints filed in the snapshot month and the two before",
               "complaints", "int", valid_range=(0, 500), credit_role="mandatory",
-              used_by=ALL, credit_direction=-1),
+              used_by=EVALUATIONS, credit_direction=-1),
     Indicator("complaint_count_12m", "近12月投诉次数", "Complaints, 12 months",
               "complaints_service", ("complaints",), "complaints filed in the last 12 months",
               "complaints", "int", valid_range=(0, 2_000), used_by=(_S,)),
@@ -225,6 +229,40 @@ def for_task(task: str) -> list[Indicator]:
     return [i for i in CATALOGUE if task in i.used_by]
 
 
+def service_name(evaluation: str, province: str | None = None, version: int = CONTRACT_VERSION) -> str:
+    """An evaluation's feature contract (Feast FeatureService), e.g. ``credit_grade_v1`` or
+    ``credit_grade_gd_v1``."""
+    middle = f"_{province.lower()}" if province else ""
+    return f"{evaluation}{middle}_v{version}"
+
+
 def credit_indicators(role: CreditRole | None = None) -> list[Indicator]:
     """The credit specification's indicators: mandatory, optional, or both."""
     return [i for i in CATALOGUE if i.credit_role and (role is None or i.credit_role == role)]
+
+
+def encoded(indicator: Indicator, values) -> np.ndarray:
+    """An indicator's values as every model reads them: numbers as floats, a category as the
+    index of its code in the library; NaN where missing, unknown or not a number.
+
+    The one encoding training, serving and batch scoring share. A few values (one call)
+    take a plain loop: building pandas objects would cost more than the model.
+    """
+    few = len(values) < 64
+    if indicator.kind == "category":
+        if few:
+            lookup = {code: float(k) for k, code in enumerate(indicator.codes)}
+            return np.array([lookup.get(v, np.nan) if isinstance(v, str) else np.nan for v in values], dtype=float)
+        k = pd.Categorical(np.asarray(values, dtype=object), categories=list(indicator.codes)).codes
+        return np.where(k >= 0, k, np.nan)
+    if few:
+        return np.array([_number(v) for v in values], dtype=float)
+    return pd.to_numeric(pd.Series(np.asarray(values, dtype=object) if not hasattr(values, "dtype") else values),
+                         errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _number(value) -> float:
+    try:
+        return np.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return np.nan

@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.errors import NotReadyError
 
 
 def month_list(start: str, months: int) -> list[str]:

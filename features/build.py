@@ -23,6 +23,7 @@ import pandas as pd
 from core import indicators as lib
 from core.indicators import CHANNELS
 from core.io import atomic_write_parquet, month_list, snapshot_time
+from features.schemas import TABLES, read_partition
 
 MonthAggregate = dict[str, np.ndarray]
 
@@ -227,13 +228,19 @@ def split_by_subject(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def offline_file(offline_dir: Path, subject: str, province: str, month: str) -> Path:
+    """An indicator snapshot file: ``<subject>/<province>_<month>.parquet`` (the one naming rule)."""
     return Path(offline_dir) / subject / f"{province}_{month}.parquet"
+
+
+def offline_snapshots(offline_dir: Path, subject: str = "profile", province: str = "*",
+                      month: str = "*") -> list[tuple[str, str]]:
+    """(province, month) of every snapshot file of ``subject``, optionally of one province or month."""
+    files = sorted((Path(offline_dir) / subject).glob(offline_file(offline_dir, subject, province, month).name))
+    return [tuple(f.stem.split("_", 1)) for f in files]
 
 
 def read_raw_month(raw_dir: Path, province: str, month: str) -> dict[str, pd.DataFrame]:
     """All monthly raw partitions of one province and month."""
-    from features.schemas import TABLES
-
     return {name: read_partition(raw_dir, name, province, month) for name, t in TABLES.items() if t.monthly}
 
 

@@ -32,21 +32,8 @@ from features.quality import REJECT, Problem, QualityReport, check_indicators
 from features.yamlfile import YamlFile
 from core.errors import ConfigurationError, DataQualityError
 from core.settings import Settings
+from core.tasks import TASKS
 
-#: What each model's label must look like, in the library's shape (so the gate checks it alike).
-LABELS: dict[str, lib.Indicator] = {
-    "credit_grade": lib.Indicator("credit_grade", "信用等级", "Credit grade", "profile", (), "1 worst .. 5 best",
-                                  "grade", "int", valid_range=(1, 5), nullable=True),
-    "tariff_sensitivity": lib.Indicator("tariff_sensitivity", "话费敏感度", "Tariff sensitivity", "profile", (),
-                                        "0-100", "score", "float", valid_range=(0, 100), nullable=True),
-    "complaint_sensitivity": lib.Indicator("complaint_sensitivity", "投诉敏感度", "Complaint sensitivity", "profile",
-                                           (), "0-100", "score", "float", valid_range=(0, 100), nullable=True),
-    "churn": lib.Indicator("churned_next_month", "流失", "Churned the next month", "profile", (), "1 if the line "
-                           "closed the next month", "flag", "int", valid_range=(0, 1), nullable=True),
-    "channel_preference": lib.Indicator("preferred_channel", "偏好渠道", "Preferred channel", "profile", (),
-                                        "the channel the customer prefers", "code", "category", codes=lib.CHANNELS,
-                                        nullable=True),
-}
 _MONTH = re.compile(r"^(\d{4})-?(0[1-9]|1[0-2])")
 _BOOL = {"true": 1, "false": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "t": 1, "f": 0}
 
@@ -111,8 +98,8 @@ class DataMapping(_Strict):
     @classmethod
     def _tasks(cls, value: dict[str, str]) -> dict[str, str]:
         for column, task in value.items():
-            if task not in LABELS:
-                raise ValueError(f"column {column!r} maps to unknown model {task!r}; valid models: {', '.join(LABELS)}")
+            if task not in TASKS:
+                raise ValueError(f"column {column!r} maps to unknown model {task!r}; valid models: {', '.join(TASKS)}")
         return value
 
 
@@ -218,12 +205,12 @@ def shape(part: Part, mapping: DataMapping, config: ProvinceConfig | None) -> tu
         checked.append(specs[c.id])
     for column, task in mapping.labels.items():
         values = _recode(frame[column], mapping.codes.get(task, {}))
-        if LABELS[task].kind == "int":  # churn flags as words
+        if TASKS[task].label_spec.kind == "int":  # churn flags as words
             values = values.map(lambda v: _BOOL.get(v.strip().lower(), v) if isinstance(v, str) else v)
-        out[LABELS[task].id] = values
-        checked.append(LABELS[task])
+        out[TASKS[task].label_spec.id] = values
+        checked.append(TASKS[task].label_spec)
     found = check_indicators(out, label, checked)
-    by_target = {**{t: c for c, t in mapping.columns.items()}, **{LABELS[t].id: c for c, t in mapping.labels.items()},
+    by_target = {**{t: c for c, t in mapping.columns.items()}, **{TASKS[t].label_spec.id: c for c, t in mapping.labels.items()},
                  **{c.id: c.column for c in own}}
     for p in found:  # name the province's own column, not the library's
         p.column = f"{by_target.get(p.column, p.column)} (-> {p.column})"
@@ -316,7 +303,7 @@ def run_byod(settings: Settings, mapping_path: Path) -> ByodResult:
     for stale in settings.offline_dir.glob(f"*/{province}_*.parquet"):  # months no longer in the source
         if stale not in written:
             stale.unlink()
-    labelled = [t for t in dict.fromkeys(mapping.labels.values()) if data[LABELS[t].id].notna().any()]
+    labelled = [t for t in dict.fromkeys(mapping.labels.values()) if data[TASKS[t].label_spec.id].notna().any()]
     _write_labels(settings, data, province, labelled)
     _publish(settings, months[-1])
     return ByodResult(province, months, len(data), int(data["msisdn"].nunique()), labelled, report, len(written))
@@ -326,8 +313,6 @@ def _require_indicators(mapping: DataMapping, source: YamlFile, config: Province
     """A labelled model needs every indicator its feature contract uses (the mandatory nine included)."""
     # custom indicators come from their own column (checked with the data) or a formula
     mapped = set(mapping.columns.values()) | {c.id for c in (config.custom_indicators if config else [])}
-    from training.tasks import TASKS
-
     for column, name in mapping.labels.items():
         t = TASKS[name]
         needed = config.effective_indicators(t.evaluation) if config else t.indicators
@@ -347,7 +332,7 @@ def _write_labels(settings: Settings, data: pd.DataFrame, province: str, labelle
     out = data[["msisdn", "province", "month"]].copy()
     out.insert(1, "event_timestamp", [snapshot_time(m) for m in out["month"]])
     for task in labelled:
-        spec = LABELS[task]
+        spec = TASKS[task].label_spec
         out[spec.id] = _typed(data, [spec])[spec.id]
         if spec.kind != "category":
             out[spec.id] = out[spec.id].astype(float)
@@ -361,4 +346,4 @@ def _publish(settings: Settings, month: str) -> None:
     materialize_latest(store, month)
 
 
-__all__ = ["DataMapping", "read_mapping", "run_byod", "ByodResult", "LABELS"]
+__all__ = ["DataMapping", "read_mapping", "run_byod", "ByodResult"]

@@ -14,15 +14,8 @@ import numpy as np
 import pandas as pd
 
 from core.indicators import CHANNEL_PREFERENCE, CHANNELS, CHURN, CREDIT_GRADE, SENSITIVITY
+from core.tasks import CREDIT_GRADES
 
-#: The five grades of the 2009 specification, worst to best: (code, Chinese, English).
-CREDIT_GRADES = (
-    (1, "信用极差", "extremely poor"),
-    (2, "信用较差", "poor"),
-    (3, "信用一般", "average"),
-    (4, "信用较好", "good"),
-    (5, "信用极好", "excellent"),
-)
 #: Ordered-logit cut points and scale: P(grade <= k) = sigmoid((cut_k - score) / scale).
 CREDIT_CUTS = np.array([1.5, 2.7, 4.2, 5.1])
 CREDIT_SCALE = 0.6

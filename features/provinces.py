@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core import indicators as lib
+from core.tasks import TASKS
 from features.yamlfile import YamlFile
 from core.errors import ConfigurationError
 
@@ -68,13 +69,11 @@ def _droppable(indicator_id: str) -> str:
 
 
 def _evaluation(name: str) -> str:
-    if name in lib.TASKS:
+    if name in lib.EVALUATIONS:
         return name
-    from training.tasks import TASKS  # a model's name (tariff_sensitivity) -> its evaluation
-
-    if name in TASKS:
+    if name in TASKS:  # a model's name (tariff_sensitivity) -> its evaluation
         return TASKS[name].evaluation
-    raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(lib.TASKS)}")
+    raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(lib.EVALUATIONS)}")
 
 
 OptionalId = Annotated[str, AfterValidator(_optional_choice)]
@@ -263,7 +262,7 @@ class ProvinceConfig(_Strict):
     def all_indicators(self) -> list[lib.Indicator]:
         """Every indicator any of the province's models uses, library first, then custom."""
         seen: dict[str, lib.Indicator] = {}
-        for evaluation in lib.TASKS:
+        for evaluation in lib.EVALUATIONS:
             for i in self.effective_indicators(evaluation):
                 seen.setdefault(i.id, i)
         return list(seen.values())

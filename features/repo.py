@@ -17,10 +17,10 @@ from feast.data_format import ParquetFormat
 from feast.types import Bytes, Float64, Int64, String
 
 from core import indicators as lib
+from core.indicators import service_name
 from features.provinces import custom_subject
 
 #: Version of every task's feature contract; bump when a service's indicators change.
-CONTRACT_VERSION = 1
 #: Indicators are month-end snapshots; a snapshot older than this is not served.
 SNAPSHOT_TTL = timedelta(days=40)
 _FEAST_TYPES = {"int": Int64, "float": Float64, "category": String}
@@ -64,12 +64,6 @@ def _view(offline_dir: Path, subject: str, indicators: list, tags: dict[str, str
 def feature_view(offline_dir: Path, subject: str) -> FeatureView:
     """One feature view per subject, its fields and descriptions from the library."""
     return _view(offline_dir, subject, lib.by_subject(subject), {})
-
-
-def service_name(task: str, province: str | None = None, version: int = CONTRACT_VERSION) -> str:
-    """A model's feature contract name, e.g. ``credit_grade_v1`` or ``credit_grade_gd_v1``."""
-    middle = f"_{province.lower()}" if province else ""
-    return f"{task}{middle}_v{version}"
 
 
 def custom_view(offline_dir: Path, config) -> FeatureView:
@@ -134,7 +128,7 @@ def definitions(offline_dir: Path, provinces: Sequence = ()) -> list:
     indicators, and a view of its custom indicators if it has any.
     """
     views = {s: feature_view(offline_dir, s) for s in lib.SUBJECTS}
-    services = [feature_service(task, views) for task in lib.TASKS]
+    services = [feature_service(task, views) for task in lib.EVALUATIONS]
     custom = []
     for config in provinces:
         own = dict(views)
@@ -142,5 +136,5 @@ def definitions(offline_dir: Path, provinces: Sequence = ()) -> list:
             custom.append(custom_view(offline_dir, config))
             own[custom[-1].name] = custom[-1]
         services += [feature_service(task, own, [i.id for i in config.effective_indicators(task)], config.province)
-                     for task in lib.TASKS]
+                     for task in lib.EVALUATIONS]
     return [customer, *views.values(), *custom, *services, answers_view(offline_dir)]

@@ -19,13 +19,11 @@ from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
 from core import indicators as lib
-from monitoring.record import PREDICTION_COLUMNS
+from core.tasks import TASKS
 
 NUMERIC_METHOD = "wasserstein"
 CATEGORY_METHOD = "jensenshannon"
 COLUMN_DRIFT_THRESHOLD = 0.1
-#: Predictions read as categories: the grade code and the best channel.
-CATEGORICAL_PREDICTIONS = {"credit_grade", "channel_preference"}
 
 
 @dataclass(frozen=True)
@@ -80,10 +78,11 @@ class TaskDrift:
 
 def _kind(column: str, task: str, sample: pd.Series) -> str:
     """``category`` or ``number``: from the library, or for a province's custom indicator its values."""
-    if column == PREDICTION_COLUMNS[task]:
-        return "category" if task in CATEGORICAL_PREDICTIONS else "number"
+    kind = TASKS[task].kind
+    if column == TASKS[task].prediction_column:
+        return "category" if kind.prediction_is_category else "number"
     if column == "target":
-        return "category" if task in CATEGORICAL_PREDICTIONS or task == "churn" else "number"
+        return "category" if kind.target_is_category else "number"
     indicator = lib.BY_ID.get(column)
     if indicator is None:
         return "number" if pd.api.types.is_numeric_dtype(sample) else "category"
@@ -122,7 +121,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, task: str, indi
     Both frames hold the ``indicators``, the task's prediction column and, with
     ``with_target``, a ``target`` column. Returns ``(snapshot, TaskDrift)``.
     """
-    prediction = PREDICTION_COLUMNS[task]
+    prediction = TASKS[task].prediction_column
     columns = [*indicators, prediction] + (["target"] if with_target else [])
     kinds = {c: _kind(c, task, reference[c]) for c in columns}
     numeric = [c for c in columns if kinds[c] == "number"]

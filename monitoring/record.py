@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +33,10 @@ from core.io import atomic_write_parquet
 from core.logs import get_logger
 from core.msisdn import mask_numbers
 from core.settings import Settings
+from core.tasks import TASKS
 
 log = get_logger("telcoml.monitoring")
 
-#: The recorded prediction of each task: a number (or the best channel) per customer.
-PREDICTION_COLUMNS = {
-    "credit_grade": "pred_credit_grade",
-    "tariff_sensitivity": "pred_tariff_sensitivity",
-    "complaint_sensitivity": "pred_complaint_sensitivity",
-    "churn": "pred_churn",
-    "channel_preference": "pred_channel_preference",
-}
 INDICATOR_IDS = [i.id for i in lib.CATALOGUE]
 #: Columns of a scored frame that are not indicators (everything else is recorded).
 NOT_INDICATORS = ("msisdn", "features_as_of", "event_timestamp", "created_timestamp")
@@ -53,6 +46,12 @@ def iso_week(moment: datetime | date) -> str:
     """``2026-W44`` for a date or time (ISO 8601 week, Monday first)."""
     year, week, _ = moment.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def live_week(month: str) -> str:
+    """The first full week a month-end snapshot was served: the Monday after it, e.g. 2026-10 -> 2026-W45."""
+    end = (pd.Period(month, "M").end_time + pd.Timedelta(days=1)).date()
+    return iso_week(end + timedelta(days=(7 - end.weekday()) % 7))
 
 
 def week_bounds(week: str) -> tuple[date, date]:
@@ -67,13 +66,17 @@ def week_bounds(week: str) -> tuple[date, date]:
     return monday, date.fromisocalendar(int(year), int(number), 7)
 
 
+def monitoring_dir(settings: Settings) -> Path:
+    return settings.workdir / "monitoring"
+
+
 def scores_dir(settings: Settings) -> Path:
-    return settings.workdir / "monitoring" / "scores"
+    return monitoring_dir(settings) / "scores"
 
 
 def _salt(settings: Settings) -> bytes:
     """The work directory's hashing salt, created once (0600), never committed."""
-    path = settings.workdir / "monitoring" / ".customer_key_salt"
+    path = monitoring_dir(settings) / ".customer_key_salt"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -90,34 +93,26 @@ def customer_keys(settings: Settings, msisdns) -> np.ndarray:
     return pd.util.hash_pandas_object(numbers, index=False, hash_key=_salt(settings)[:16].decode()).to_numpy()
 
 
-#: Where each task's recorded prediction sits in a ``/score`` answer.
-ANSWER_FIELDS = {"credit_grade": "code", "tariff_sensitivity": "score", "complaint_sensitivity": "score",
-                 "churn": "probability", "channel_preference": "best_channel"}
-
-
 def predictions_from_answers(answers: list[dict]) -> pd.DataFrame:
     """The recorded prediction columns from the service's answers (one per customer).
 
     An evaluation a customer's province has no champion for is recorded empty.
     """
-    frame = pd.DataFrame({
-        PREDICTION_COLUMNS[task]: [(a.get(task) or {}).get(field) for a in answers]
-        for task, field in ANSWER_FIELDS.items()
-    })
-    return frame.astype({"pred_credit_grade": "Int64"})
+    return _typed({t.prediction_column: [(a.get(name) or {}).get(t.kind.answer_field) for a in answers]
+                   for name, t in TASKS.items()})
 
 
 def predictions_from_interface(table) -> pd.DataFrame:
-    """The recorded prediction columns from a CRM interface chunk (batch scoring)."""
-    frame = table.select(["credit_grade", "tariff_sensitivity", "complaint_sensitivity", "churn_probability",
-                          "best_channel"]).to_pandas()
-    return pd.DataFrame({
-        "pred_credit_grade": frame["credit_grade"].astype("Int64"),  # empty where a province has no grade model
-        "pred_tariff_sensitivity": frame["tariff_sensitivity"],
-        "pred_complaint_sensitivity": frame["complaint_sensitivity"],
-        "pred_churn": frame["churn_probability"],
-        "pred_channel_preference": frame["best_channel"],
-    })
+    """The recorded prediction columns from a CRM interface chunk (batch scoring): each
+    task's first interface column (grade, score, probability, best class)."""
+    return _typed({t.prediction_column: table.column(t.kind.crm_fields(name)[0][0]).to_pandas()
+                   for name, t in TASKS.items()})
+
+
+def _typed(columns: dict) -> pd.DataFrame:
+    """Grades stay integers (empty where a province has no such model), so they compare as categories."""
+    frame = pd.DataFrame(columns)
+    return frame.astype({t.prediction_column: t.kind.recorded_dtype for t in TASKS.values() if t.kind.recorded_dtype})
 
 
 def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.DataFrame, models: dict[str, str],
@@ -151,8 +146,8 @@ def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.Dat
             columns[column] = indicators[column].to_numpy() if column in indicators else np.full(n, np.nan)
     for column in indicators.columns.difference([*INDICATOR_IDS, *NOT_INDICATORS], sort=False):
         columns[column] = indicators[column].to_numpy()  # a province's custom indicators
-    for column in PREDICTION_COLUMNS.values():
-        columns[column] = predictions[column].array
+    for t in TASKS.values():
+        columns[t.prediction_column] = predictions[t.prediction_column].array
     for task, uri in models.items():
         columns[f"model_{task}"] = np.full(n, str(uri))
     # one frame from whole columns: inserting ~60 columns one by one was a quarter of a batch chunk's record

@@ -32,13 +32,14 @@ from mlflow import MlflowClient
 from core.io import atomic_write_text
 from monitoring.data_quality import QualityResult, quality_report
 from monitoring.drift import TaskDrift, Thresholds, breaches, drift_report
-from monitoring.record import PREDICTION_COLUMNS, customer_keys, read_week, recorded_weeks, week_bounds
+from monitoring.record import customer_keys, iso_week, monitoring_dir, read_week, recorded_weeks, week_bounds
 from monitoring.reference import load_reference
 from core.errors import NotReadyError
 from core.logs import get_logger
 from core.settings import Settings
+from features.provinces import load_province
 from training.registry import champion_version, load_task_model
-from training.tasks import TASKS, Task
+from core.tasks import TASKS, Task
 
 log = get_logger("telcoml.monitoring")
 #: A label is known this long after its snapshot month ends (churn is next month's closing).
@@ -53,18 +54,10 @@ ALERT_EXIT_CODE = 3
 REPORT_MODE = 0o644
 
 
-def monitoring_dir(settings: Settings) -> Path:
-    return settings.workdir / "monitoring"
-
-
 def thresholds_for(settings: Settings, province: str) -> Thresholds:
     """The platform's thresholds, overridden by the province file's ``drift_thresholds``."""
     values = {"drifted_feature_share": settings.drifted_feature_share,
               "prediction_drift_score": settings.prediction_drift_score, "quality_drop": settings.quality_drop}
-    try:
-        from features.provinces import load_province
-    except ImportError:  # provincial tailoring not installed
-        return Thresholds(**values)
     config = load_province(settings, province)
     if config is not None and config.drift_thresholds:
         values.update(config.drift_thresholds)
@@ -118,22 +111,12 @@ def record_labels(matured: pd.DataFrame, t: Task, records: pd.DataFrame) -> pd.S
 def _quality(settings: Settings, champion: Champion, current: pd.DataFrame, target: pd.Series,
              indicators: list[str]) -> tuple[float, str]:
     """The champion's headline metric on this week's customers whose labels matured."""
-    from training import evaluate
-    from training.data import target as encode_target
-
     t = champion.task
     model = load_task_model(f"models:/{champion.model_name}/{champion.version}")
     known = target.notna().to_numpy()
     rows = current.loc[known, indicators]
-    y = encode_target(pd.DataFrame({t.label: target[known].to_numpy()}), t)
-    return float(evaluate.metrics(t, y, model.probabilities(rows))[t.headline]), t.headline
-
-
-def _judgeable(t: Task, target: pd.Series) -> bool:
-    if t.kind != "binary":
-        return True
-    counts = pd.to_numeric(target.dropna(), errors="coerce").value_counts()
-    return counts.get(1, 0) >= MIN_PER_CLASS and counts.get(0, 0) >= MIN_PER_CLASS
+    y = t.kind.encode_label(pd.Series(target[known].to_numpy()))
+    return float(t.kind.metrics(y, model.probabilities(rows))[t.headline]), t.headline
 
 
 @dataclass
@@ -232,7 +215,7 @@ class EvidentlyProjects:
 
 
 def _log_mlflow(settings: Settings, d: TaskDrift, files: list[Path], alert: dict | None) -> str:
-    from training.train import configure_mlflow
+    from training.registry import configure_mlflow
 
     configure_mlflow(settings, TASKS[d.task].experiment_name(None if d.model == TASKS[d.task].model_name()
                                                              else d.province))
@@ -271,7 +254,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
                  tasks: list[str] | None = None, today: date | None = None,
                  progress: Callable[[str], None] | None = None, log_to_mlflow: bool = True) -> WeekResult:
     """Run the weekly job for ``week`` (``2026-W44``); a week without records is an error."""
-    from training.train import configure_mlflow
+    from training.registry import configure_mlflow
 
     monday, sunday = week_bounds(week)
     today = today or datetime.now(timezone.utc).date()
@@ -313,7 +296,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
             reference = load_reference(settings, champion.model_name, champion.version)
             if (reference["province"] == province).sum() >= 1000:
                 reference = reference[reference["province"] == province].reset_index(drop=True)
-            indicators = [c for c in reference.columns if c not in ("province", "target", PREDICTION_COLUMNS[name])]
+            indicators = [c for c in reference.columns if c not in ("province", "target", TASKS[name].prediction_column)]
             unrecorded = [c for c in indicators if c not in current_all]
             if unrecorded:  # e.g. a custom indicator added to the province file after these records
                 result.skipped.append(f"{province} {name}: not recorded this week, not tested: "
@@ -323,7 +306,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
             uri = f"models:/{champion.model_name}/{champion.version}"
             answered = current_all.get(f"model_{name}", pd.Series(dtype=object)) == uri
             if not answered.any():  # records from before model URIs were kept: rows with a prediction
-                answered = current_all[PREDICTION_COLUMNS[name]].notna()
+                answered = current_all[TASKS[name].prediction_column].notna()
             if not answered.any():
                 result.skipped.append(f"{province} {name}: no customer answered by a {name} model this week")
                 continue
@@ -336,7 +319,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
                                        province=province, week=week, model=champion.model_name,
                                        version=champion.version, timestamp=stamp)
             drift.labels_matured = matured
-            if with_target and champion.test_score is not None and _judgeable(t, target):
+            if with_target and champion.test_score is not None and t.kind.judgeable(target, MIN_PER_CLASS):
                 score, metric = _quality(settings, champion, current, target, indicators)
                 drift.quality_metric, drift.quality_current = metric, round(score, 4)
                 drift.quality_champion = round(champion.test_score, 4)
@@ -348,7 +331,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
             alert = _alert(drift, drift.breaches) if drift.breaches else None
             _atomic_text(summary, json.dumps({**drift.as_dict(), "thresholds": asdict(thresholds),
                                               "alert": alert}, indent=2, ensure_ascii=False, default=str))
-            projects.add(f"{province} · {name}", week, snap, PREDICTION_COLUMNS[name])
+            projects.add(f"{province} · {name}", week, snap, TASKS[name].prediction_column)
             if log_to_mlflow:
                 _log_mlflow(settings, drift, [html, summary], alert)
             result.drift.append(drift)
@@ -386,8 +369,6 @@ def _write_summary(settings: Settings, result: WeekResult) -> None:
 
 def weeks_between(first: str, last: str) -> list[str]:
     """Every ISO week from ``first`` to ``last`` inclusive."""
-    from monitoring.record import iso_week
-
     start, _ = week_bounds(first)
     end, _ = week_bounds(last)
     weeks, day = [], start
@@ -395,32 +376,3 @@ def weeks_between(first: str, last: str) -> list[str]:
         weeks.append(iso_week(day))
         day += timedelta(days=7)
     return weeks
-
-
-def live_week(month: str) -> str:
-    """The first full week a month-end snapshot was served: the Monday after it, e.g. 2026-10 -> 2026-W45."""
-    from monitoring.record import iso_week
-
-    end = (pd.Period(month, "M").end_time + pd.Timedelta(days=1)).date()
-    return iso_week(end + timedelta(days=(7 - end.weekday()) % 7))
-
-
-def replay_month(settings: Settings, month: str, provinces: list[str] | None = None,
-                 progress: Callable[[str, int], None] | None = None) -> str:
-    """Backfill history: batch-score a past snapshot into the records of the week it went live.
-
-    The CRM files go to ``monitoring/replay/``, never over the real interface files.
-    Returns the week recorded.
-    """
-    from serving.batch import score_province
-    from serving.scoring import load_champions
-
-    week = live_week(month)
-    models = load_champions(settings)
-    snapshots = sorted((settings.offline_dir / "profile").glob(f"*_{month}.parquet"))
-    if not snapshots and not provinces:
-        raise NotReadyError(f"no indicator snapshots for {month} in {settings.offline_dir}: run `telcoml build`")
-    for province in provinces or [f.stem.split("_")[0] for f in snapshots]:
-        score_province(settings, models, province, month, output_dir=monitoring_dir(settings) / "replay",
-                       record_week=week, progress=(lambda n, p=province: progress(p, n)) if progress else None)
-    return week

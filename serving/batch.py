@@ -24,28 +24,25 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from core import indicators as lib
-from features.build import offline_file
-from features.provinces import custom_subject
-from features.labels import CREDIT_GRADES
-from monitoring.record import ScoreLog, predictions_from_interface
-from serving.scoring import ModelSet
 from core.errors import NotReadyError, TelcomlError
 from core.settings import Settings
-from training.tasks import CHURN_BANDS, SENSITIVITY_LEVELS
+from core.tasks import TASKS
+from features.build import offline_file, offline_snapshots
+from features.provinces import custom_subject
+from monitoring.record import ScoreLog, predictions_from_interface
+from monitoring.record import live_week, monitoring_dir
+from serving.champions import ModelSet, load_champions
 
-GRADE_ZH = {g[0]: g[1] for g in CREDIT_GRADES}
-GRADE_LABELS_ZH = np.array([GRADE_ZH.get(k, "") for k in range(max(GRADE_ZH) + 1)])  # by grade code
+#: The CRM interface file's fixed columns around the tasks' own (``Kind.crm_fields``).
+HEAD_COLUMNS = [("msisdn", pa.string()), ("province", pa.string()), ("snapshot_month", pa.string())]
+TAIL_COLUMNS = [("model_versions", pa.string()), ("scored_at", pa.string())]
 
-#: The CRM interface file's columns, whatever models a province has.
-INTERFACE_SCHEMA = pa.schema([
-    ("msisdn", pa.string()), ("province", pa.string()), ("snapshot_month", pa.string()),
-    ("credit_grade", pa.int8()), ("credit_grade_label_zh", pa.string()),
-    ("tariff_sensitivity", pa.float64()), ("tariff_sensitivity_level", pa.string()),
-    ("complaint_sensitivity", pa.float64()), ("complaint_sensitivity_level", pa.string()),
-    ("churn_probability", pa.float64()), ("churn_band", pa.string()),
-    ("best_channel", pa.string()), ("channel_ranking", pa.string()),
-    ("model_versions", pa.string()), ("scored_at", pa.string()),
-])
+
+def interface_schema() -> pa.Schema:
+    """The CRM interface file's columns, the same whatever models a province has."""
+    tasks = [pa.field(column, pa.type_for_alias(arrow_type)) for name, t in TASKS.items()
+             for column, arrow_type in t.kind.crm_fields(name)]
+    return pa.schema([*HEAD_COLUMNS, *tasks, *TAIL_COLUMNS])
 
 
 @dataclass
@@ -59,10 +56,10 @@ class BatchResult:
 
 
 def latest_month_for(settings: Settings, province: str) -> str:
-    files = sorted((settings.offline_dir / "profile").glob(f"{province}_*.parquet"))
-    if not files:
+    months = [month for _, month in offline_snapshots(settings.offline_dir, province=province)]
+    if not months:
         raise NotReadyError(f"no indicator snapshots for province {province} in {settings.offline_dir}")
-    return max(f.stem.split("_", 1)[1] for f in files)
+    return max(months)
 
 
 def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: int):
@@ -85,13 +82,6 @@ def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: i
         yield joined
 
 
-def levels_of(values: np.ndarray, levels) -> np.ndarray:
-    """``training.model.level`` of every value at once (English names)."""
-    bounds = np.array([bound for bound, _, _ in levels])
-    names = np.array([en for _, en, _ in levels])
-    return names[np.clip(np.searchsorted(bounds, values, side="right") - 1, 0, None)]
-
-
 def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, scored_at: str) -> pa.Table:
     """The CRM interface columns for one chunk: phone number, grade, scores, channel, versions.
 
@@ -100,34 +90,19 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
     """
     n = len(indicators)
     p = models.probabilities(indicators)  # one encoded matrix, inplace_predict of each booster
-    columns: dict[str, pa.Array] = {
-        "msisdn": pa.array(indicators["msisdn"].astype(str).to_numpy()),
-        "province": pa.array(indicators["province"].astype(str).to_numpy()),
-        "snapshot_month": pa.array(np.full(n, month)),
+    columns: dict[str, np.ndarray] = {
+        "msisdn": indicators["msisdn"].astype(str).to_numpy(),
+        "province": indicators["province"].astype(str).to_numpy(),
+        "snapshot_month": np.full(n, month),
     }
-    if "credit_grade" in p:
-        grades = models.grades(p["credit_grade"])  # the province's cut-offs, if its file has them
-        columns["credit_grade"] = pa.array(grades.astype(np.int8))
-        columns["credit_grade_label_zh"] = pa.array(GRADE_LABELS_ZH[grades])
-    for name in ("tariff_sensitivity", "complaint_sensitivity"):
-        if name in p:
-            columns[name] = pa.array(np.round(p[name], 1))
-            columns[f"{name}_level"] = pa.array(levels_of(p[name], SENSITIVITY_LEVELS))
-    if "churn" in p:
-        columns["churn_probability"] = pa.array(np.round(p["churn"], 4))
-        columns["churn_band"] = pa.array(levels_of(p["churn"], CHURN_BANDS))
-    if "channel_preference" in p:
-        channels = np.array(lib.CHANNELS)
-        order = np.argsort(-p["channel_preference"], axis=1)
-        columns["best_channel"] = pa.array(channels[order[:, 0]])
-        ranked = channels[order]  # whole columns joined, not a Python join per customer
-        joined = ranked[:, 0].astype(object)
-        for k in range(1, ranked.shape[1]):
-            joined = joined + "," + ranked[:, k].astype(object)
-        columns["channel_ranking"] = pa.array(joined)
-    columns["model_versions"] = pa.array(np.full(n, ";".join(f"{k}={v}" for k, v in models.versions.items())))
-    columns["scored_at"] = pa.array(np.full(n, scored_at))
-    return pa.table([columns.get(f.name, pa.nulls(n, f.type)) for f in INTERFACE_SCHEMA], schema=INTERFACE_SCHEMA)
+    for name, t in TASKS.items():
+        if name in p:  # the province's cut-offs apply, if its file has them
+            columns.update(t.kind.crm_columns(name, p[name], models.config))
+    columns["model_versions"] = np.full(n, ";".join(f"{k}={v}" for k, v in models.versions.items()))
+    columns["scored_at"] = np.full(n, scored_at)
+    schema = interface_schema()
+    return pa.table([pa.array(columns[f.name], type=f.type) if f.name in columns else pa.nulls(n, f.type)
+                     for f in schema], schema=schema)
 
 
 def score_province(settings: Settings, models: ModelSet, province: str, month: str | None = None,
@@ -183,3 +158,21 @@ def score_province(settings: Settings, models: ModelSet, province: str, month: s
         Path(tmp_csv).unlink(missing_ok=True)
         raise
     return BatchResult(province, month, rows, time.perf_counter() - started, parquet_path, csv_path)
+
+
+def replay_month(settings: Settings, month: str, provinces: list[str] | None = None,
+                 progress: Callable[[str, int], None] | None = None) -> str:
+    """Backfill history: batch-score a past snapshot into the records of the week it went live.
+
+    The CRM files go to ``monitoring/replay/``, never over the real interface files.
+    Returns the week recorded.
+    """
+    week = live_week(month)
+    models = load_champions(settings)
+    snapshots = [province for province, _ in offline_snapshots(settings.offline_dir, month=month)]
+    if not snapshots and not provinces:
+        raise NotReadyError(f"no indicator snapshots for {month} in {settings.offline_dir}: run `telcoml build`")
+    for province in provinces or snapshots:
+        score_province(settings, models, province, month, output_dir=monitoring_dir(settings) / "replay",
+                       record_week=week, progress=(lambda n, p=province: progress(p, n)) if progress else None)
+    return week

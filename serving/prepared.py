@@ -40,10 +40,13 @@ from feast.data_source import PushMode
 from feast.errors import FeatureViewNotFoundException
 
 from core import indicators as lib
-from features.build import offline_file
+from core import kinds, tasks
+from features.build import offline_file, offline_snapshots
 from features.repo import ANSWERS_VIEW
 from features.store import apply_repository, open_store
-from serving.scoring import ModelSet, OnlineFeatures, StoreUnavailable, customer_answer, score_frame
+from serving.answers import customer_answer, score_frame
+from serving.champions import ModelSet
+from serving.online import OnlineFeatures, StoreUnavailable
 from core.errors import NotReadyError
 from core.logs import get_logger
 from core.settings import Settings
@@ -52,8 +55,8 @@ log = get_logger("telcoml.serving")
 PUSH_SOURCE = f"{ANSWERS_VIEW}_push"
 FIELDS = ("province", "generation", "answer", "indicators")
 #: The code that words and stores an answer: a release that changes it makes older answers stale.
-_ANSWER_CODE = [Path(__file__), Path(__file__).with_name("scoring.py"), Path(lib.__file__),
-                Path(__file__).parents[1] / "training" / "explain.py"]
+_ANSWER_CODE = [Path(__file__), Path(__file__).with_name("answers.py"), Path(lib.__file__),
+                Path(kinds.__file__), Path(tasks.__file__), Path(__file__).parents[1] / "training" / "explain.py"]
 
 
 def code_digest() -> str:
@@ -99,7 +102,7 @@ def snapshot_customers(settings: Settings) -> dict[str, list[str]]:
     """province -> numbers in its latest snapshot (the customers the online store holds)."""
     from serving.batch import latest_month_for
 
-    provinces = sorted({f.stem.split("_", 1)[0] for f in (settings.offline_dir / "profile").glob("*_*.parquet")})
+    provinces = sorted({province for province, _ in offline_snapshots(settings.offline_dir)})
     if not provinces:
         raise NotReadyError(f"no indicator snapshots in {settings.offline_dir}: run `telcoml build` first")
     return {p: pq.read_table(offline_file(settings.offline_dir, "profile", p, latest_month_for(settings, p)),

@@ -28,9 +28,6 @@ class ApiKey:
     province: str
     created: str
 
-    def may_score(self, province: str | None) -> bool:
-        return may_score(self.province, province)
-
 
 def may_score(scope: str, province: str | None) -> bool:
     """Whether a key scoped to ``scope`` (a province, or ``*``) may see a customer of ``province``."""

@@ -41,22 +41,15 @@ from bentoml.exceptions import BentoMLException
 from pydantic import Field
 from starlette.responses import Response
 
-from monitoring.record import ScoreLog, predictions_from_answers
-from serving.scoring import (
-    REASON_TASKS,
-    Features,
-    ModelSet,
-    OnlineFeatures,
-    StoreUnavailable,
-    customer_answer,
-    load_champions,
-    score_frame,
-)
-from serving.prepared import PreparedAnswers, unpack
-from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
 from core.logs import get_logger
 from core.msisdn import MSISDN_PATTERN, mask_msisdn
 from core.settings import get_settings
+from monitoring.record import ScoreLog, predictions_from_answers
+from serving.answers import customer_answer, reason_tasks, score_frame
+from serving.champions import ModelSet, load_champions
+from serving.online import Features, OnlineFeatures, StoreUnavailable
+from serving.prepared import PreparedAnswers, unpack
+from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
 
 log = get_logger("telcoml.serving", logging.INFO)
 MAX_BATCH = 500
@@ -67,14 +60,15 @@ MAX_BATCH_ITEMS = 64
 MAX_LATENCY_MS = 2000
 #: Items per internal call: well under the body limit, and the batcher can interleave callers.
 ITEMS_PER_CALL = 50
-#: What ``reasons`` may ask for: which evaluations get SHAP reason codes (TreeSHAP is most
-#: of a call's model time, so a caller that shows only the credit grade's can say so).
-REASONS: dict[str, tuple[str, ...]] = {
-    "all": REASON_TASKS,
-    "credit_grade": ("credit_grade",),
-    "none": (),
-}
-Reasons = Literal["all", "credit_grade", "none"]
+#: What ``reasons`` may ask for: all evaluations, none, or one task's (TreeSHAP is most of a
+#: call's model time, so a caller that shows only the credit grade's reasons can say so).
+REASONS = ("all", "none", *reason_tasks())
+Reasons = Literal[REASONS]  # type: ignore[valid-type]
+
+
+def reasons_for(ask: str) -> tuple[str, ...]:
+    """The tasks whose answers carry reasons for a caller's ``reasons``."""
+    return reason_tasks() if ask == "all" else () if ask == "none" else (ask,)
 
 
 class RequestGuard:
@@ -181,8 +175,9 @@ def _out_of_scope(msisdn: str, scope: str) -> dict:
 
 def _trim_reasons(answer: dict, reasons: str) -> dict:
     """A prepared answer (reasons for every evaluation) with reasons only where asked."""
-    for task in REASON_TASKS:
-        if task in answer and task not in REASONS[reasons]:
+    wanted = reasons_for(reasons)
+    for task in reason_tasks():
+        if task in answer and task not in wanted:
             answer[task]["reasons"] = []
     return answer
 
@@ -325,7 +320,7 @@ class TelcomlService:
             for province in dict.fromkeys(provinces[k] for k in rows):
                 part = [k for k in rows if provinces[k] == province]
                 subset, own = features.take(part), models.for_province(province)
-                answered = score_frame(own, subset, reason_tasks=REASONS[reasons])
+                answered = score_frame(own, subset, reason_tasks=reasons_for(reasons))
                 scored.update(zip(part, answered))
                 self.score_log.record(subset, answered, own.names)
                 self.answered["live"].inc(len(answered))

@@ -1,70 +1,289 @@
 """The ``telcoml`` command line: one entry point, a subcommand per stage.
 
-Errors a user can meet (``TelcomlError``) print as one clear message and exit 1; no
-traceback.
+The CLI parses options and prints results; the stages and their composition live in
+``telcoml.pipeline``, whose functions return result objects. Heavy modules are imported
+inside the commands, so ``telcoml --help`` starts fast.
+
+Errors a user can meet (``TelcomlError``) print as one clear message on stderr and exit 1;
+no traceback. Listing commands take ``--format json|csv`` for scripts: only the data on
+stdout, messages on stderr. Libraries' deprecation and serialization notices are kept off
+the terminal (``quiet_libraries``); ``PYTHONWARNINGS=default telcoml ...`` shows them again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
-import time
+import json
+import logging
+import math
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core import indicators as lib
 from core.errors import TelcomlError
-from core.settings import Settings, get_settings
 
-app = typer.Typer(help="telcoml: customer evaluations for customer service.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from telcoml.pipeline import (
+        ByodRunResult,
+        ByodStage,
+        DemoResult,
+        DemoStage,
+        MonitorRunResult,
+        MonitorStage,
+    )
+
+app = typer.Typer(
+    help="telcoml: customer evaluations for customer service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console()
+#: messages that are not the command's data: errors, and notes beside --format json/csv
+err_console = Console(stderr=True)
 
-Workdir = Annotated[Optional[Path], typer.Option("--workdir", "-w", help="Work directory (default: $TELCOML_WORKDIR or ./telcoml-work).")]
-OnlineStore = Annotated[Optional[str], typer.Option("--online-store", help="sqlite (default) or redis.")]
+Workdir = Annotated[
+    Path | None,
+    typer.Option("--workdir", "-w", help="Work directory (default: $TELCOML_WORKDIR or ./telcoml-work)."),
+]
+OnlineStore = Annotated[str | None, typer.Option("--online-store", help="sqlite (default) or redis.")]
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+Format = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format",
+        case_sensitive=False,
+        help="table for people; json (an array of objects) or csv (header and rows) for scripts: "
+        "only the data on stdout, messages on stderr.",
+    ),
+]
+
+
+# --- start-up: keep libraries' notices off the user's terminal ------------------------------------
+
+#: Library warnings a user of the CLI cannot act on, as (category, start of the message; "" for any).
+QUIET_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    # libraries announcing their own API changes: SQLAlchemy's SADeprecationWarning (MLflow's store),
+    # pydantic's PydanticDeprecatedSince* and Litestar's LitestarDeprecationWarning (BentoML),
+    # ibis/DuckDB's fetch_arrow_table (Feast's offline store), numpy.core and escape sequences (Evidently)
+    (DeprecationWarning, ""),
+    (PendingDeprecationWarning, ""),  # matplotlib colormap methods shap's plots call
+    (FutureWarning, ""),  # pandas, scikit-learn and XGBoost announcing changes of their defaults
+    # MLflow inferring a model signature from the input example: the example's integer columns are
+    # declared as doubles on purpose (training.train), the hint is about its own inference
+    (UserWarning, r"Hint: Inferred schema contains integer column"),
+)
+
+#: MLflow's log notices when a model is saved, about its serialization: (logger, start of the message).
+QUIET_LOG_MESSAGES: tuple[tuple[str, str], ...] = (
+    # every pyfunc model is a Python object (training.registry): pickled with CloudPickle by design
+    (
+        "mlflow.pyfunc",
+        "Passing a Python object as `python_model` causes it to be serialized using CloudPickle",
+    ),
+    # the model's conda.yaml lists pip without a version: uv-made virtualenvs have no pip
+    ("mlflow.utils.environment", "Failed to resolve installed pip version"),
+)
+
+
+def _quiet(category: type[Warning], message: str) -> bool:
+    return any(
+        issubclass(category, quiet) and re.match(pattern, message, re.IGNORECASE)
+        for quiet, pattern in QUIET_WARNINGS
+    )
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, start: str):
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+def quiet_libraries() -> None:
+    """Keep third-party deprecation and serialization notices off the terminal; the project's own
+    messages and every other library warning stay visible.
+
+    Warnings: ``warnings.filterwarnings`` for ``QUIET_WARNINGS``, and the same rules where warnings
+    are shown, because Feast re-enables DeprecationWarning when it is imported
+    (``warnings.simplefilter("once", DeprecationWarning)`` ahead of these filters). Skipped when
+    Python was asked for warnings (``-W`` or ``PYTHONWARNINGS``). Logs: MLflow's logger at
+    WARNING (``MLFLOW_LOGGING_LEVEL``, unless set) and its serialization notices dropped.
+    """
+    if not sys.warnoptions:
+        for category, message in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        shown = warnings.showwarning
+        if not getattr(shown, "telcoml_quiet", False):
+
+            def showwarning(message, category, filename, lineno, file=None, line=None):
+                if not _quiet(category, str(message)):
+                    shown(message, category, filename, lineno, file, line)
+
+            showwarning.telcoml_quiet = True
+            warnings.showwarning = showwarning
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines: registry and run chatter
+    for name, start in QUIET_LOG_MESSAGES:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) and f.start == start for f in logger.filters):
+            logger.addFilter(_DropMessages(start))
+
+
+@app.callback()
+def main() -> None:
+    """telcoml: customer evaluations for customer service."""
+    quiet_libraries()
+
+
+# --- shared helpers -------------------------------------------------------------------------------
 
 
 def _settings(workdir: Path | None, online_store: str | None = None) -> Settings:
+    from core.settings import get_settings
+
     return get_settings(workdir=workdir, online_store=online_store)
 
 
 def user_errors(func):
-    """Turn the project's own errors into a clear message and exit code 1."""
+    """Turn the project's own errors into a clear message on stderr and exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except TelcomlError as err:
-            console.print(f"[bold red]error:[/] {err}")
+            err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
 
 
+class _Screen:
+    """Bars and spinners of a running job, with each stage's result printed as it completes.
+
+    A stage's bars stay where they were drawn: they stop before anything else is shown.
+    """
+
+    def __init__(self) -> None:
+        self._bars: Progress | None = None
+
+    def __enter__(self) -> _Screen:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.settle()
+
+    def bars(self, description: str, total: int | None, _unit: int = 0) -> Callable[[int], None]:
+        """A bar per stage (``telcoml.pipeline.Progress``); returns its ``advance(n)``."""
+        if self._bars is None:
+            self._bars = Progress(
+                TextColumn("{task.description:<12}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            )
+            self._bars.start()
+        bars = self._bars
+        task = bars.add_task(description, total=total)
+        return lambda n=1: bars.advance(task, n)
+
+    def settle(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[Callable[[str], None]]:
+        """A spinner for a step without a count (``telcoml.pipeline.Status``)."""
+        self.settle()
+        with console.status(text) as spinner:
+            yield spinner.update
+
+    def then(self, show: Callable[..., None]) -> Callable[..., None]:
+        """``show`` a stage's result below the bars drawn so far."""
+
+        def call(*args) -> None:
+            self.settle()
+            show(*args)
+
+        return call
+
+
 @contextlib.contextmanager
 def _bars():
     """Progress bars for long steps; the pipeline asks for one bar per stage."""
-    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
-        def make(description: str, total: int | None, _unit: int = 0):
-            task = progress.add_task(description, total=total)
-            return lambda n=1: progress.advance(task, n)
-        yield make
+    with _Screen() as screen:
+        yield screen.bars
 
 
-def _generator_config(customers: int, months: int, start_month: str, seed: int, drift_month: str | None,
-                      provinces: str):
+def _plain(value: Any) -> Any:
+    """A value as JSON has it: numpy scalars as Python numbers, NaN as null."""
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _emit(records: list[dict[str, Any]], columns: list[str], fmt: OutputFormat) -> None:
+    """Rows for scripts on stdout: a JSON array of objects, or CSV with a header (lists joined by ', ')."""
+    if fmt is OutputFormat.json:
+        data = [{c: _plain(r.get(c)) for c in columns} for r in records]
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    for r in records:
+        writer.writerow(
+            [
+                ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else "" if v is None else v
+                for v in (_plain(r.get(c)) for c in columns)
+            ]
+        )
+
+
+def _name_column(table: Table, header: str, names: list[str]) -> None:
+    """A column of Chinese indicator names: never wrapped over two lines, never cut."""
+    table.add_column(header, no_wrap=True, min_width=max([cell_len(header), *map(cell_len, names)]))
+
+
+def _generator_config(
+    customers: int, months: int, start_month: str, seed: int, drift_month: str | None, provinces: str
+):
     from features.generate import GeneratorConfig
 
-    return GeneratorConfig(customers=customers, months=months, start_month=start_month, seed=seed,
-                           drift_month=drift_month or None,
-                           provinces=tuple(p.strip().upper() for p in provinces.split(",") if p.strip()))
+    return GeneratorConfig(
+        customers=customers,
+        months=months,
+        start_month=start_month,
+        seed=seed,
+        drift_month=drift_month or None,
+        provinces=tuple(p.strip().upper() for p in provinces.split(",") if p.strip()),
+    )
 
 
 def _print_quality(report) -> None:
@@ -82,6 +301,9 @@ def _print_quality(report) -> None:
         console.print(f"  [{'red' if p.severity == 'reject' else 'yellow'}]{p.severity}[/] {p}")
 
 
+# --- the feature store ----------------------------------------------------------------------------
+
+
 @app.command()
 @user_errors
 def generate(
@@ -90,7 +312,9 @@ def generate(
     months: Annotated[int, typer.Option(help="Months of history.")] = 12,
     start_month: Annotated[str, typer.Option(help="First month, YYYY-MM.")] = "2025-11",
     seed: int = 7,
-    drift_month: Annotated[str, typer.Option(help="Month the world changes (tariff change, competitor offer); '' for none.")] = "2026-10",
+    drift_month: Annotated[
+        str, typer.Option(help="Month the world changes (tariff change, competitor offer); '' for none.")
+    ] = "2026-10",
     provinces: Annotated[str, typer.Option(help="Comma-separated province codes.")] = "GD,SC,HE,ZJ",
 ) -> None:
     """Generate synthetic operator data, pass it through the quality gate and publish it."""
@@ -106,17 +330,16 @@ def generate(
 @app.command()
 @user_errors
 def ingest(
-    source: Annotated[Path, typer.Argument(help="Folder laid out like raw/: <table>/province=XX[/month=YYYY-MM]/part-0.parquet")],
+    source: Annotated[
+        Path,
+        typer.Argument(help="Folder laid out like raw/: <table>/province=XX[/month=YYYY-MM]/part-0.parquet"),
+    ],
     workdir: Workdir = None,
 ) -> None:
     """Ingest raw tables from a folder: all checked first, then each file replaced atomically."""
-    from features.quality import ingest as ingest_files
-    from telcoml.pipeline import write_quality_report
+    from telcoml.pipeline import ingest_stage
 
-    settings = _settings(workdir)
-    report = ingest_files(source, settings.raw_dir)
-    write_quality_report(settings, report, "raw")
-    _print_quality(report)
+    _print_quality(ingest_stage(_settings(workdir), source))
 
 
 @app.command()
@@ -146,43 +369,70 @@ def build(workdir: Workdir = None) -> None:
 
 @app.command()
 @user_errors
-def materialize(workdir: Workdir = None, online_store: OnlineStore = None,
-                month: Annotated[Optional[str], typer.Option(help="Snapshot month (default: the latest).")] = None) -> None:
+def materialize(
+    workdir: Workdir = None,
+    online_store: OnlineStore = None,
+    month: Annotated[str | None, typer.Option(help="Snapshot month (default: the latest).")] = None,
+) -> None:
     """Register the Feast repository and load a snapshot into the online store."""
     from telcoml.pipeline import feature_store_stage
 
     loaded = feature_store_stage(_settings(workdir, online_store), month)
-    console.print(f"online store loaded with the {loaded} snapshot; prepared answers from before are no longer "
-                  "served: run `telcoml prepare`")
+    console.print(
+        f"online store loaded with the {loaded} snapshot; prepared answers from before are no longer "
+        "served: run `telcoml prepare`"
+    )
+
+
+_VIEW_COLUMNS = ["subject", "indicator", "name_zh", "name_en", "value", "unit", "credit_spec"]
 
 
 @app.command()
 @user_errors
-def customer(msisdn: str, workdir: Workdir = None, online_store: OnlineStore = None) -> None:
+def customer(
+    msisdn: str, workdir: Workdir = None, online_store: OnlineStore = None, fmt: Format = OutputFormat.table
+) -> None:
     """Show one customer's unified view from the online store."""
     from telcoml.pipeline import unified_view
 
-    _print_view(msisdn, unified_view(_settings(workdir, online_store), msisdn))
+    view = unified_view(_settings(workdir, online_store), msisdn)
+    if fmt is OutputFormat.table:
+        return _print_view(msisdn, view)
+    records = view.rename(columns={"credit": "credit_spec"}).to_dict("records")
+    _emit([{**r, "credit_spec": r["credit_spec"] or None} for r in records], _VIEW_COLUMNS, fmt)
 
 
 def _print_view(msisdn: str, view) -> None:
     from core.msisdn import mask_msisdn
 
     table = Table(title=f"Customer {mask_msisdn(msisdn)}: unified view (online store)")
-    for col in ("indicator", "指标", "value", "unit", "credit spec"):
-        table.add_column(col, justify="right" if col == "value" else "left")
+    table.add_column("indicator", overflow="fold")
+    _name_column(table, "指标", list(view["name_zh"]))
+    table.add_column("value", justify="right", no_wrap=True)  # codes and numbers: whole or not at all
+    for col in ("unit", "credit spec"):
+        table.add_column(col)
     subject = None
     for row in view.itertuples():
         if subject is not None and row.subject != subject:
             table.add_section()
         subject = row.subject
-        value = "—" if row.value is None or row.value != row.value else (
-            f"{row.value:,.2f}" if isinstance(row.value, float) else str(row.value))
+        value = (
+            "—"
+            if row.value is None or row.value != row.value
+            else (f"{row.value:,.2f}" if isinstance(row.value, float) else str(row.value))
+        )
         table.add_row(row.name_en, row.name_zh, value, row.unit, row.credit)
     console.print(table)
 
 
-_SHORT = {"quadratic_weighted_kappa": "QWK", "spearman": "Spearman", "roc_auc": "AUC", "top1_accuracy": "top-1"}
+# --- models ---------------------------------------------------------------------------------------
+
+_SHORT = {
+    "quadratic_weighted_kappa": "QWK",
+    "spearman": "Spearman",
+    "roc_auc": "AUC",
+    "top1_accuracy": "top-1",
+}
 
 
 def _print_quality_table(results) -> None:
@@ -195,8 +445,15 @@ def _print_quality_table(results) -> None:
     for row in frame.itertuples():
         name = row.task if row.province == "all" else f"{row.task} ({row.province})"
         gate = f"v{row.version} " + ("champion" if row.champion == "promoted" else "refused")
-        table.add_row(name, _SHORT.get(row.metric, row.metric), f"{row.model:.3f}", f"{row.oracle:.3f}",
-                      f"{row.ratio:.3f}", row.extra, gate)
+        table.add_row(
+            name,
+            _SHORT.get(row.metric, row.metric),
+            f"{row.model:.3f}",
+            f"{row.oracle:.3f}",
+            f"{row.ratio:.3f}",
+            row.extra,
+            gate,
+        )
     console.print(table)
 
 
@@ -205,24 +462,30 @@ def _print_quality_table(results) -> None:
 def train(
     task: Annotated[str, typer.Option("--task", "-t", help="A task name, or 'all'.")] = "all",
     trials: Annotated[int, typer.Option(help="Optuna trials per task.")] = 20,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds of tuning per task.")] = None,
-    province: Annotated[Optional[str], typer.Option(help="Train on one province's customers (e.g. GD).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds of tuning per task.")] = None,
+    province: Annotated[str | None, typer.Option(help="Train on one province's customers (e.g. GD).")] = None,
     seed: int = 7,
-    test_month: Annotated[Optional[str], typer.Option(help="Held-out month (default: the second-to-last).")] = None,
+    test_month: Annotated[
+        str | None, typer.Option(help="Held-out month (default: the second-to-last).")
+    ] = None,
     train_months: Annotated[int, typer.Option(help="Months before the validation month to train on.")] = 4,
     workdir: Workdir = None,
 ) -> None:
     """Tune, train, evaluate against the oracle, register, and gate the champion."""
-    from training.tasks import task as lookup
-    from training.train import train_all
-    from training.tune import TuningBudget
+    from telcoml.pipeline import train_models
 
-    names = None if task == "all" else [lookup(task).name]  # all: every task with labels
-    budget = TuningBudget(trials=trials, timeout_seconds=timeout, seed=seed)
-    with _bars() as bars:
-        results = train_all(_settings(workdir), province.upper() if province else None, budget, names,
-                            progress=lambda name, total: bars(name, total),
-                            test_month=test_month, train_months=train_months)
+    with _bars() as bars:  # all: every task with labels
+        results = train_models(
+            _settings(workdir),
+            None if task == "all" else [task],
+            province,
+            trials,
+            timeout,
+            seed,
+            progress=bars,
+            test_month=test_month,
+            train_months=train_months,
+        )
     _print_quality_table(results)
 
 
@@ -230,80 +493,92 @@ def train(
 @user_errors
 def batch_score(
     province: Annotated[str, typer.Option(help="Province whose customers to score (e.g. GD).")],
-    month: Annotated[Optional[str], typer.Option(help="Snapshot month (default: the latest).")] = None,
+    month: Annotated[str | None, typer.Option(help="Snapshot month (default: the latest).")] = None,
     chunk_rows: Annotated[int, typer.Option(help="Customers per chunk (bounds memory).")] = 200_000,
     workdir: Workdir = None,
 ) -> None:
     """Score every customer of a province into the CRM interface file (Parquet and CSV)."""
-    from serving.batch import score_province
-    from serving.scoring import load_champions
+    from telcoml.pipeline import batch_score_stage
 
-    settings = _settings(workdir)
-    models = load_champions(settings)
-    # one thread per model: on 2 shared cores OpenMP contention halved the rate (benchmarks/README.md)
     with _bars() as bars:
-        result = score_province(settings, models, province, month, chunk_rows,
-                                progress=bars(f"score {province.upper()}", None))
-    console.print(f"{result.rows:,} customers of {result.province} ({result.month}) in {result.seconds:.1f}s "
-                  f"({result.rows / max(result.seconds, 1e-9):,.0f}/s) -> {result.parquet}, {result.csv}")
+        result = batch_score_stage(_settings(workdir), province, month, chunk_rows, progress=bars)
+    console.print(
+        f"{result.rows:,} customers of {result.province} ({result.month}) in {result.seconds:.1f}s "
+        f"({result.rows / max(result.seconds, 1e-9):,.0f}/s) -> {result.parquet}, {result.csv}"
+    )
 
 
 @app.command()
 @user_errors
 def prepare(
-    province: Annotated[Optional[list[str]], typer.Option(help="Only these provinces (repeatable).")] = None,
-    workdir: Workdir = None, online_store: OnlineStore = None,
+    province: Annotated[list[str] | None, typer.Option(help="Only these provinces (repeatable).")] = None,
+    workdir: Workdir = None,
+    online_store: OnlineStore = None,
 ) -> None:
     """Prepare every customer's /score answer for the current indicators and champions.
 
     Run after each materialization and each change of champions (then /reload the
     service): until then, calls are scored live.
     """
-    from serving.prepared import prepare_answers
-    from serving.scoring import load_champions, with_threads
+    from telcoml.pipeline import prepare_stage
 
     settings = _settings(workdir, online_store)
-    models = with_threads(load_champions(settings), 0)  # TreeSHAP is most of the work: every core
     with _bars() as bars:
-        result = prepare_answers(settings, models, province,
-                                 progress=lambda p, n: bars(f"prepare {p}", n))
-    console.print(f"{result.answers:,} answers prepared for {', '.join(result.provinces)} in {result.seconds:.0f}s "
-                  f"({result.answers / max(result.seconds, 1e-9):,.0f}/s) into the {settings.online_store} online store")
+        result = prepare_stage(settings, province, progress=bars)
+    console.print(
+        f"{result.answers:,} answers prepared for {', '.join(result.provinces)} in {result.seconds:.0f}s "
+        f"({result.answers / max(result.seconds, 1e-9):,.0f}/s) into the {settings.online_store} "
+        "online store"
+    )
+
+
+def _print_byod_stage(stage: ByodStage, run: ByodRunResult) -> None:
+    if stage == "training":
+        _print_quality_table(run.training)
+        return
+    result = run.byod
+    console.print(
+        f"{result.province}: {result.rows:,} customer-months ({result.customers:,} customers, "
+        f"{result.months[0]} to {result.months[-1]}) passed the gate; {result.offline_files} offline "
+        f"files; {result.months[-1]} online"
+    )
+    for p in result.report.warnings[:10]:
+        console.print(f"  [yellow]warn[/] {p}")
+    console.print("labels for: " + (", ".join(result.models_labelled) or "none (nothing to train)"))
 
 
 @app.command()
 @user_errors
 def byod(
-    mapping: Annotated[Path, typer.Argument(help="Mapping YAML: source (CSV/Parquet files or SQL), columns -> "
-                                                 "indicators, label columns -> models.")],
-    train: Annotated[bool, typer.Option("--train", help="Then train the models whose labels the data has.")] = False,
+    mapping: Annotated[
+        Path,
+        typer.Argument(
+            help="Mapping YAML: source (CSV/Parquet files or SQL), columns -> "
+            "indicators, label columns -> models."
+        ),
+    ],
+    train: Annotated[
+        bool, typer.Option("--train", help="Then train the models whose labels the data has.")
+    ] = False,
     trials: Annotated[int, typer.Option(help="Optuna trials per model (with --train).")] = 10,
     seed: int = 7,
     workdir: Workdir = None,
     online_store: OnlineStore = None,
 ) -> None:
     """Bring your own data: check a province's customer table, build its feature store, optionally train."""
-    from features.byod import run_byod
-    from telcoml.pipeline import write_quality_report
+    from telcoml.pipeline import bring_your_own_data
 
-    settings = _settings(workdir, online_store)
-    with console.status("quality gate, offline store, feast apply + materialize"):
-        result = run_byod(settings, mapping)
-    write_quality_report(settings, result.report, f"byod_{result.province}")
-    console.print(f"{result.province}: {result.rows:,} customer-months ({result.customers:,} customers, "
-                  f"{result.months[0]} to {result.months[-1]}) passed the gate; {result.offline_files} offline files; "
-                  f"{result.months[-1]} online")
-    for p in result.report.warnings[:10]:
-        console.print(f"  [yellow]warn[/] {p}")
-    console.print("labels for: " + (", ".join(result.models_labelled) or "none (nothing to train)"))
-    if train and result.models_labelled:
-        from training.train import train_all
-        from training.tune import TuningBudget
-
-        with _bars() as bars:
-            results = train_all(settings, result.province, TuningBudget(trials=trials, seed=seed),
-                                result.models_labelled, progress=lambda name, total: bars(name, total))
-        _print_quality_table(results)
+    with _Screen() as screen:
+        bring_your_own_data(
+            _settings(workdir, online_store),
+            mapping,
+            train,
+            trials,
+            screen.bars,
+            seed=seed,
+            status=screen.status,
+            on_stage=screen.then(_print_byod_stage),
+        )
 
 
 keys_app = typer.Typer(help="API keys for the CRM endpoints (stored hashed, scoped by province).")
@@ -312,8 +587,11 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("create")
 @user_errors
-def keys_create(name: str, province: Annotated[str, typer.Option(help="Province code, or * for all.")] = "*",
-                workdir: Workdir = None) -> None:
+def keys_create(
+    name: str,
+    province: Annotated[str, typer.Option(help="Province code, or * for all.")] = "*",
+    workdir: Workdir = None,
+) -> None:
     """Create a named key; the plain key is printed once and only its hash is stored."""
     from serving.security import create_key
 
@@ -323,86 +601,197 @@ def keys_create(name: str, province: Annotated[str, typer.Option(help="Province 
 
 @app.command()
 @user_errors
-def serve(workdir: Workdir = None, port: int = 3000, host: str = "127.0.0.1", online_store: OnlineStore = None,
-          workers: Annotated[int, typer.Option(help="Worker processes; each loads the champions.")] = 1) -> None:
+def serve(
+    workdir: Workdir = None,
+    port: int = 3000,
+    host: str = "127.0.0.1",
+    online_store: OnlineStore = None,
+    workers: Annotated[int, typer.Option(help="Worker processes; each loads the champions.")] = 1,
+) -> None:
     """Start the BentoML prediction service on the champions of the registry."""
-    import os
     import subprocess
-    import sys
 
     settings = _settings(workdir, online_store)
-    env = {**os.environ, "TELCOML_WORKDIR": str(settings.workdir.resolve()),
-           "TELCOML_ONLINE_STORE": settings.online_store, "TELCOML_REDIS_URL": settings.redis_url,
-           "TELCOML_SERVE_WORKERS": str(workers)}  # read by @bentoml.service(workers=...)
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:TelcomlService",
-               "--host", host, "--port", str(port)]
+    env = {
+        **os.environ,
+        "TELCOML_WORKDIR": str(settings.workdir.resolve()),
+        "TELCOML_ONLINE_STORE": settings.online_store,
+        "TELCOML_REDIS_URL": settings.redis_url,
+        "TELCOML_SERVE_WORKERS": str(workers),
+    }  # read by @bentoml.service(workers=...)
+    if not sys.warnoptions:  # the server's processes: the same quiet as this one (quiet_libraries)
+        env["PYTHONWARNINGS"] = ",".join(
+            f"ignore::{c.__name__}" for c, message in QUIET_WARNINGS if not message
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:TelcomlService",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     console.print(f"serving {settings.workdir} on http://{host}:{port} (OpenAPI: /docs.json, Swagger UI: /)")
     raise typer.Exit(subprocess.call(command, env=env, cwd=Path(__file__).resolve().parent.parent))
 
 
+# --- indicators and provinces ---------------------------------------------------------------------
+
+_LIBRARY_COLUMNS = ["id", "name_zh", "name_en", "definition", "unit", "range", "credit_spec"]
+_PROVINCE_COLUMNS = ["id", "name_zh", "name_en", "definition", "unit", "range", "role", "used_by"]
+
+
 @app.command()
 @user_errors
-def indicators(task: Annotated[Optional[str], typer.Option(help="Only the indicators of this task.")] = None,
-               province: Annotated[Optional[str], typer.Option(help="A province's effective set (its file in "
-                                                                "the provinces directory), e.g. GD.")] = None,
-               workdir: Workdir = None) -> None:
+def indicators(
+    task: Annotated[str | None, typer.Option(help="Only the indicators of this task.")] = None,
+    province: Annotated[
+        str | None,
+        typer.Option(help="A province's effective set (its file in the provinces directory), e.g. GD."),
+    ] = None,
+    workdir: Workdir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
     """List the indicator library, or a province's effective set: names, definitions, units and roles."""
+    from core import indicators as lib
+
     if province:
-        return _print_province_indicators(_settings(workdir), province, task)
+        return _province_indicators(_settings(workdir), province, task, fmt)
     chosen = lib.for_task(task) if task else list(lib.CATALOGUE)
+    records = [
+        {
+            "id": i.id,
+            "name_zh": i.name_zh,
+            "name_en": i.name_en,
+            "definition": i.formula,
+            "unit": i.unit,
+            "range": _range(i) or None,
+            "credit_spec": i.credit_role,
+        }
+        for i in chosen
+    ]
+    if fmt is not OutputFormat.table:
+        return _emit(records, _LIBRARY_COLUMNS, fmt)
     table = Table(title="Indicator library" + (f" — {task}" if task else ""))
-    for col in ("id", "指标", "name", "definition", "unit", "range", "credit spec"):
+    table.add_column("id", overflow="fold")
+    _name_column(table, "指标", [r["name_zh"] for r in records])
+    for col in ("name", "definition", "unit", "range", "credit spec"):
         table.add_column(col, overflow="fold")
-    for i in chosen:
-        table.add_row(i.id, i.name_zh, i.name_en, i.formula, i.unit, _range(i), i.credit_role or "")
+    for r in records:
+        table.add_row(*(r[c] or "" for c in _LIBRARY_COLUMNS))
     console.print(table)
 
 
 def _range(i) -> str:
-    return ", ".join(i.codes) if i.codes else (f"{i.valid_range[0]:g}–{i.valid_range[1]:g}" if i.valid_range else "")
+    return (
+        ", ".join(i.codes)
+        if i.codes
+        else (f"{i.valid_range[0]:g}–{i.valid_range[1]:g}" if i.valid_range else "")
+    )
 
 
-def _print_province_indicators(settings: Settings, code: str, task: str | None) -> None:
+def _province_indicators(settings: Settings, code: str, task: str | None, fmt: OutputFormat) -> None:
+    from core import indicators as lib
     from features.provinces import require_province
 
     config = require_province(settings, code)
     chosen = config.effective_indicators(task) if task else config.all_indicators()
-    table = Table(title=f"Indicators of province {config.province} {config.name_zh}" + (f" — {task}" if task else ""))
-    for col in ("id", "指标", "name", "definition", "unit", "range", "role", "used by"):
-        table.add_column(col, overflow="fold")
-    used = {e: {i.id for i in config.effective_indicators(e)} for e in lib.TASKS}
+    used = {e: {i.id for i in config.effective_indicators(e)} for e in lib.EVALUATIONS}
+    records = []
     for i in chosen:
-        role = i.credit_role or ("custom" if i.id not in lib.BY_ID else "")
-        table.add_row(i.id, i.name_zh, i.name_en, i.definition if role == "custom" else i.formula, i.unit, _range(i),
-                      "optional (chosen)" if role == "optional" else role,
-                      ", ".join(e for e in lib.TASKS if i.id in used[e]))
-    console.print(table)
+        role = i.credit_role or ("custom" if i.id not in lib.BY_ID else None)
+        records.append(
+            {
+                "id": i.id,
+                "name_zh": i.name_zh,
+                "name_en": i.name_en,
+                "definition": i.definition if role == "custom" else i.formula,
+                "unit": i.unit,
+                "range": _range(i) or None,
+                "role": role,
+                "used_by": [e for e in lib.EVALUATIONS if i.id in used[e]],
+            }
+        )
     dropped = [lib.BY_ID[d] for d in sorted(config.dropped)]
-    if dropped:
-        console.print("not used by this province: " + ", ".join(f"{i.id} ({i.name_zh})" for i in dropped))
+    note = (
+        ("not used by this province: " + ", ".join(f"{i.id} ({i.name_zh})" for i in dropped))
+        if dropped
+        else ""
+    )
+    if fmt is not OutputFormat.table:
+        _emit(records, _PROVINCE_COLUMNS, fmt)
+        if note:
+            err_console.print(note, soft_wrap=True)
+        return
+    table = Table(
+        title=f"Indicators of province {config.province} {config.name_zh}" + (f" — {task}" if task else "")
+    )
+    table.add_column("id", overflow="fold")
+    _name_column(table, "指标", [r["name_zh"] for r in records])
+    for col in ("name", "definition", "unit", "range", "role", "used by"):
+        table.add_column(col, overflow="fold")
+    for r in records:
+        table.add_row(
+            r["id"],
+            r["name_zh"],
+            r["name_en"],
+            r["definition"],
+            r["unit"],
+            r["range"] or "",
+            "optional (chosen)" if r["role"] == "optional" else r["role"] or "",
+            ", ".join(r["used_by"]),
+        )
+    console.print(table)
+    if note:
+        console.print(note)
 
 
-province_app = typer.Typer(help="Province files: each province's choice of indicators, grades, guidance, drift.")
+province_app = typer.Typer(
+    help="Province files: each province's choice of indicators, grades, guidance, drift."
+)
 app.add_typer(province_app, name="province")
+
+_VALIDATE_COLUMNS = ["province", "optional", "custom", "services"]
 
 
 @province_app.command("validate")
 @user_errors
-def province_validate(code: Annotated[Optional[str], typer.Argument(help="Province code; all files if omitted.")] = None,
-                      workdir: Workdir = None) -> None:
+def province_validate(
+    code: Annotated[str | None, typer.Argument(help="Province code; all files if omitted.")] = None,
+    workdir: Workdir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
     """Check a province file (or every one): errors name the file and line."""
+    from core import indicators as lib
+    from core.indicators import service_name
     from features.provinces import load_provinces, require_province
-    from features.repo import service_name
 
     settings = _settings(workdir)
     configs = [require_province(settings, code)] if code else load_provinces(settings)
     if not configs:
         raise TelcomlError(f"no province files in {settings.provinces_dir}")
-    for config in configs:
-        custom = ", ".join(c.id for c in config.custom_indicators) or "none"
-        console.print(f"[green]ok[/] {config.province}: optional {', '.join(config.optional_indicators) or 'none'}; "
-                      f"custom {custom}; services "
-                      + ", ".join(service_name(e, config.province) for e in lib.TASKS))
+    records = [
+        {
+            "province": c.province,
+            "optional": list(c.optional_indicators),
+            "custom": [i.id for i in c.custom_indicators],
+            "services": [service_name(e, c.province) for e in lib.EVALUATIONS],
+        }
+        for c in configs
+    ]
+    if fmt is not OutputFormat.table:
+        return _emit(records, _VALIDATE_COLUMNS, fmt)
+    for r in records:
+        console.print(
+            f"[green]ok[/] {r['province']}: optional {', '.join(r['optional']) or 'none'}; "
+            f"custom {', '.join(r['custom']) or 'none'}; services " + ", ".join(r["services"])
+        )
+
+
+# --- monitoring -----------------------------------------------------------------------------------
 
 
 def _print_week(result) -> None:
@@ -415,51 +804,55 @@ def _print_week(result) -> None:
     console.print(table)
     for alert in result.alerts:
         moved = ", ".join(f"{m['indicator']} {m['change']}" for m in alert["moved_indicators"][:3])
-        console.print(f"[red]ALERT[/] {alert['province']} {alert['task']}: "
-                      + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in alert["breaches"])
-                      + f"; moved: {moved or '—'}")
+        console.print(
+            f"[red]ALERT[/] {alert['province']} {alert['task']}: "
+            + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in alert["breaches"])
+            + f"; moved: {moved or '—'}"
+        )
     if result.alerts:
-        console.print("action: retrain the alerted models (`telcoml train --task X`); the champion/challenger gate "
-                      "decides, then `POST /reload` and `telcoml prepare`. Details per alert: alerts.json")
+        console.print(
+            "action: retrain the alerted models (`telcoml train --task X`); the champion/challenger gate "
+            "decides, then `POST /reload` and `telcoml prepare`. Details per alert: alerts.json"
+        )
     for skipped in result.skipped:
         console.print(f"skipped: {skipped}")
     console.print(f"reports: {result.report_dir} (summary.md, <province>/<task>.html)")
 
 
+def _print_monitor_stage(stage: MonitorStage, run: MonitorRunResult) -> None:
+    if stage == "skipped":
+        console.print(f"no records, skipped: {', '.join(run.skipped)}")
+    else:
+        _print_week(run.results[-1])
+
+
 @app.command()
 @user_errors
 def monitor(
-    week: Annotated[Optional[str], typer.Option(help="ISO week, e.g. 2026-W44 (default: last week).")] = None,
-    since: Annotated[Optional[str], typer.Option("--from", help="Backfill: every week from this one to --week.")] = None,
-    province: Annotated[Optional[list[str]], typer.Option(help="Only these provinces (repeatable).")] = None,
-    task: Annotated[Optional[list[str]], typer.Option(help="Only these tasks (repeatable).")] = None,
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W44 (default: last week).")] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="Backfill: every week from this one to --week.")
+    ] = None,
+    province: Annotated[list[str] | None, typer.Option(help="Only these provinces (repeatable).")] = None,
+    task: Annotated[list[str] | None, typer.Option(help="Only these tasks (repeatable).")] = None,
     workdir: Workdir = None,
 ) -> None:
     """Weekly drift and data-quality reports against each champion; exit 3 when an alert is raised."""
-    from datetime import datetime, timedelta, timezone
+    from monitoring.weekly import ALERT_EXIT_CODE
+    from telcoml.pipeline import monitor_weeks
 
-    from monitoring.record import iso_week, recorded_weeks
-    from monitoring.weekly import ALERT_EXIT_CODE, monitor_week, monitoring_dir, weeks_between
-
-    settings = _settings(workdir)
-    week = week or iso_week(datetime.now(timezone.utc) - timedelta(days=7))
-    weeks = weeks_between(since, week) if since else [week]
-    if since:
-        have = set(recorded_weeks(settings))
-        skipped = [w for w in weeks if w not in have]
-        weeks = [w for w in weeks if w in have]
-        if skipped:
-            console.print(f"no records, skipped: {', '.join(skipped)}")
-        if not weeks:
-            raise TelcomlError(f"no scores recorded in any week from {since} to {week}")
-    alerts = 0
-    for w in weeks:
-        with console.status(f"monitoring {w}") as status:
-            result = monitor_week(settings, w, province, task, progress=lambda what: status.update(f"{w}: {what}"))
-        _print_week(result)
-        alerts += len(result.alerts)
-    console.print(f"Evidently UI: evidently ui --workspace {monitoring_dir(settings) / 'workspace'} --port 8000")
-    if alerts:
+    with _Screen() as screen:
+        run = monitor_weeks(
+            _settings(workdir),
+            week,
+            since,
+            province,
+            task,
+            status=screen.status,
+            on_stage=screen.then(_print_monitor_stage),
+        )
+    console.print(f"Evidently UI: evidently ui --workspace {run.workspace} --port 8000")
+    if run.alerts:
         raise typer.Exit(ALERT_EXIT_CODE)
 
 
@@ -467,11 +860,11 @@ def monitor(
 @user_errors
 def replay(
     month: Annotated[str, typer.Option(help="Snapshot month to replay, e.g. 2026-10.")],
-    province: Annotated[Optional[list[str]], typer.Option(help="Only these provinces (repeatable).")] = None,
+    province: Annotated[list[str] | None, typer.Option(help="Only these provinces (repeatable).")] = None,
     workdir: Workdir = None,
 ) -> None:
     """Backfill monitoring history: score a past snapshot into the records of the week it went live."""
-    from monitoring.weekly import replay_month
+    from serving.batch import replay_month
 
     settings = _settings(workdir)
     with _bars() as bars:
@@ -486,6 +879,35 @@ def replay(
     console.print(f"{month} snapshot recorded under week {week}: run `telcoml monitor --week {week}`")
 
 
+# --- the main job ---------------------------------------------------------------------------------
+
+
+def _print_demo_stage(stage: DemoStage, result: DemoResult) -> None:
+    match stage:
+        case "data":
+            _print_quality(result.quality)
+            console.print(
+                f"indicators: {result.indicator_rows:,} customer-months; "
+                f"{len(result.indicator_problems)} indicator warnings"
+            )
+        case "feature_store":
+            console.print(
+                f"feature store: repository applied, {result.month} snapshot online "
+                f"({result.settings.online_store})"
+            )
+        case "customer":
+            _print_view(result.msisdn, result.view)
+        case "training":
+            _print_quality_table(result.training)
+        case "prepared":
+            console.print(
+                f"prepared answers: {result.prepared.answers:,} customers in {result.prepared.seconds:.0f}s "
+                "(/score answers them with one lookup; everyone else is scored live)"
+            )
+        case "monitoring":
+            _print_week(result.monitoring.weekly)
+
+
 @app.command()
 @user_errors
 def demo(
@@ -497,59 +919,33 @@ def demo(
     online_store: OnlineStore = None,
 ) -> None:
     """The main job on embedded defaults: generate, gate, indicators, Feast, train all tasks."""
-    from telcoml import pipeline
+    from telcoml.pipeline import run_demo
 
     settings = _settings(workdir, online_store)
     console.rule(f"telcoml demo in {settings.workdir}")
-    started = time.perf_counter()
-    config = _generator_config(customers, months, "2025-11", seed, "2026-10", "GD,SC,HE,ZJ")
-    with _bars() as bars:
-        report = pipeline.generate_stage(settings, config, progress=bars)
-        rows, problems = pipeline.indicator_stage(settings, progress=bars)
-    _print_quality(report)
-    console.print(f"indicators: {rows:,} customer-months; {len(problems)} indicator warnings")
-    with console.status("feast apply + materialize"):
-        month = pipeline.feature_store_stage(settings)
-    console.print(f"feature store: repository applied, {month} snapshot online ({settings.online_store})")
-    msisdn = pipeline.sample_customer(settings)
-    _print_view(msisdn, pipeline.unified_view(settings, msisdn))
-
-    from training.train import train_all
-    from training.tune import TuningBudget
-
-    with _bars() as bars:
-        results = train_all(settings, None, TuningBudget(trials=trials, seed=seed),
-                            progress=lambda name, total: bars(name, total))
-    _print_quality_table(results)
-
-    from serving.prepared import prepare_answers
-    from serving.scoring import load_champions, with_threads
-
-    with _bars() as bars:
-        prepared = prepare_answers(settings, with_threads(load_champions(settings), 0),
-                                   progress=lambda p, n: bars(f"prepare {p}", n))
-    console.print(f"prepared answers: {prepared.answers:,} customers in {prepared.seconds:.0f}s "
-                  "(/score answers them with one lookup; everyone else is scored live)")
-
-    from serving.security import create_key
-
-    key = create_key(settings, "demo")
-    key_file = settings.workdir / "serving" / "demo_api_key.env"
-    key_file.write_text(f"TELCOML_API_KEY={key}\n")
-    key_file.chmod(0o600)
-    from monitoring.weekly import monitor_week, monitoring_dir, replay_month
-
-    with console.status(f"weekly monitoring: replaying the {month} snapshot into the week it went live"):
-        week = replay_month(settings, month)
-        weekly = monitor_week(settings, week)
-    _print_week(weekly)
-    console.print(f"demo finished in {time.perf_counter() - started:.0f}s. Next:")
-    console.print(f"  evidently ui --workspace {monitoring_dir(settings) / 'workspace'} --port 8000   "
-                  f"(weekly reports; also {weekly.report_dir / 'summary.md'})")
+    with _Screen() as screen:
+        result = run_demo(
+            settings,
+            customers,
+            trials,
+            screen.bars,
+            months=months,
+            seed=seed,
+            status=screen.status,
+            on_stage=screen.then(_print_demo_stage),
+        )
+    key, weekly = result.key, result.monitoring.weekly
+    console.print(f"demo finished in {result.seconds:.0f}s. Next:")
+    console.print(
+        f"  evidently ui --workspace {result.monitoring.workspace} --port 8000   "
+        f"(weekly reports; also {weekly.report_dir / 'summary.md'})"
+    )
     console.print(f"  telcoml serve --workdir {settings.workdir} --port 3000")
-    console.print(f"  TELCOML_API_KEY={key}   (also in {key_file})")
-    console.print(f"  curl -s -X POST http://127.0.0.1:3000/score -H \"X-API-Key: $TELCOML_API_KEY\" "
-                  f"-H 'Content-Type: application/json' -d '{{\"msisdn\": \"{msisdn}\"}}'")
+    console.print(f"  TELCOML_API_KEY={key.key}   (also in {key.path})")
+    console.print(
+        f'  curl -s -X POST http://127.0.0.1:3000/score -H "X-API-Key: $TELCOML_API_KEY" '
+        f"-H 'Content-Type: application/json' -d '{{\"msisdn\": \"{result.msisdn}\"}}'"
+    )
     console.print(f"  mlflow ui --backend-store-uri {settings.tracking_uri}")
 
 

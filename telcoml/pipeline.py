@@ -1,37 +1,59 @@
-"""The feature-store job, stage by stage, each a typed function the CLI calls.
+"""The jobs of the platform, stage by stage, each a typed function the CLI calls.
 
-generate -> quality gate -> indicators -> feast apply -> materialize -> unified view.
-Progress is reported through an optional callback so the CLI can draw bars and tests
-can stay silent.
+generate -> quality gate -> indicators -> feast apply -> materialize -> unified view, and the
+compositions built on them: the demo's main job (``run_demo``), bring-your-own-data
+(``bring_your_own_data``), training (``train_models``), prepared answers (``prepare_stage``) and
+weekly monitoring with backfill (``monitor_weeks``). Each returns a result object and prints
+nothing. Progress is reported through optional callbacks so the CLI can draw bars, spinners and
+each stage's result as it completes, and tests can stay silent.
+
+Heavy stage modules (Feast, training, serving, monitoring) are imported inside the functions:
+importing this module stays cheap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from core import indicators as lib
-from features.build import available_months, available_provinces, build_indicators
-from features.custom import build_custom_indicators
-from features.generate import GeneratorConfig, generate
+from core.errors import NotReadyError, TelcomlError
 from core.io import atomic_write_text
-from features.provinces import load_provinces
-from features.quality import QualityReport, check_indicators, check_raw, ingest
-from features.store import apply_repository, materialize_latest, open_store
-from core.errors import NotReadyError
 from core.settings import Settings
 
-Progress = Callable[[str, int, int], Callable[[int], None]]
+if TYPE_CHECKING:
+    from features.byod import ByodResult
+    from features.generate import GeneratorConfig
+    from features.quality import Problem, QualityReport
+    from monitoring.weekly import WeekResult
+    from serving.batch import BatchResult
+    from serving.prepared import PreparedResult
+    from training.train import TrainResult
+
+#: ``progress(description, total, unit)`` opens a bar and returns its ``advance(n)``.
+Progress = Callable[[str, int | None, int], Callable[[int], None]]
+#: ``status(text)`` shows a step without a count while it runs; it gives an ``update(text)``.
+Status = Callable[[str], AbstractContextManager[Callable[[str], None]]]
 
 
-def _no_progress(description: str, total: int, _unit: int = 0) -> Callable[[int], None]:
-    return lambda _n: None
+def _no_progress(description: str, total: int | None, _unit: int = 0) -> Callable[[int], None]:
+    return lambda _n=1: None
+
+
+@contextlib.contextmanager
+def _no_status(_text: str) -> Iterator[Callable[[str], None]]:
+    yield lambda _text: None
 
 
 @dataclass
@@ -42,11 +64,16 @@ class StageResult:
     detail: str = ""
 
 
-def generate_stage(settings: Settings, config: GeneratorConfig, progress: Progress = _no_progress) -> QualityReport:
+def generate_stage(
+    settings: Settings, config: GeneratorConfig, progress: Progress = _no_progress
+) -> QualityReport:
     """Generate raw tables into a staging folder, pass them through the quality gate, publish.
 
     Labels and the oracle go to the truth folder. A failed gate publishes nothing.
     """
+    from features.generate import generate
+    from features.ingest import ingest
+
     settings.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".staging-", dir=settings.workdir) as staging:
         staging_raw = Path(staging) / "raw"
@@ -71,10 +98,24 @@ def write_quality_report(settings: Settings, report: QualityReport, name: str) -
     return path
 
 
+def ingest_stage(settings: Settings, source: Path) -> QualityReport:
+    """Raw tables from a folder laid out like raw/: all checked first, then each file replaced
+    atomically; the gate's report is written."""
+    from features.ingest import ingest
+
+    report = ingest(source, settings.raw_dir)
+    write_quality_report(settings, report, "raw")
+    return report
+
+
 def quality_stage(settings: Settings) -> QualityReport:
     """Re-check everything in the raw folder (all four dimensions) and write the report."""
+    from features.quality import check_raw
+
     if not settings.raw_dir.exists():
-        raise NotReadyError(f"no raw data in {settings.raw_dir}: run `telcoml generate` or `telcoml ingest` first")
+        raise NotReadyError(
+            f"no raw data in {settings.raw_dir}: run `telcoml generate` or `telcoml ingest` first"
+        )
     report = check_raw(settings.raw_dir)
     write_quality_report(settings, report, "raw")
     return report
@@ -82,9 +123,16 @@ def quality_stage(settings: Settings) -> QualityReport:
 
 def indicator_stage(settings: Settings, progress: Progress = _no_progress) -> tuple[int, list]:
     """Compute every indicator per customer per month into the offline store's files."""
+    from features.build import available_months, available_provinces, build_indicators
+    from features.custom import build_custom_indicators
+    from features.provinces import load_provinces
+    from features.quality import check_indicators
+
     provinces = available_provinces(settings.raw_dir)
     if not provinces:
-        raise NotReadyError(f"no subscribers in {settings.raw_dir}: run `telcoml generate` or `telcoml ingest` first")
+        raise NotReadyError(
+            f"no subscribers in {settings.raw_dir}: run `telcoml generate` or `telcoml ingest` first"
+        )
     months = available_months(settings.raw_dir, provinces[0])
     advance = progress("indicators", len(provinces) * len(months), 0)
     rows = build_indicators(settings.raw_dir, settings.offline_dir, provinces, months, progress=advance)
@@ -116,6 +164,8 @@ def latest_month(settings: Settings) -> str:
 
 def feature_store_stage(settings: Settings, month: str | None = None) -> str:
     """Register the repository and load the latest snapshot online; returns the month loaded."""
+    from features.store import apply_repository, materialize_latest
+
     store = apply_repository(settings)
     month = month or latest_month(settings)
     materialize_latest(store, month)
@@ -124,18 +174,31 @@ def feature_store_stage(settings: Settings, month: str | None = None) -> str:
 
 def unified_view(settings: Settings, msisdn: str) -> pd.DataFrame:
     """Every indicator of one customer from the online store, with names from the library."""
+    from features.store import open_store
+
     store = open_store(settings)
     refs = [f"{i.subject}:{i.id}" for i in lib.CATALOGUE]
     row = store.get_online_features(features=refs, entity_rows=[{"msisdn": msisdn}]).to_dict()
     values = {i.id: row[i.id][0] for i in lib.CATALOGUE}
     if all(v is None for v in values.values()):
-        raise NotReadyError(f"customer {msisdn} has no indicators in the online store "
-                            "(unknown number, or not materialized: run `telcoml materialize`)")
-    return pd.DataFrame([
-        {"subject": i.subject, "indicator": i.id, "name_zh": i.name_zh, "name_en": i.name_en,
-         "value": values[i.id], "unit": i.unit, "credit": i.credit_role or ""}
-        for i in lib.CATALOGUE
-    ])
+        raise NotReadyError(
+            f"customer {msisdn} has no indicators in the online store "
+            "(unknown number, or not materialized: run `telcoml materialize`)"
+        )
+    return pd.DataFrame(
+        [
+            {
+                "subject": i.subject,
+                "indicator": i.id,
+                "name_zh": i.name_zh,
+                "name_en": i.name_en,
+                "value": values[i.id],
+                "unit": i.unit,
+                "credit": i.credit_role or "",
+            }
+            for i in lib.CATALOGUE
+        ]
+    )
 
 
 def sample_customer(settings: Settings) -> str:
@@ -147,3 +210,287 @@ def sample_customer(settings: Settings) -> str:
     complained = frame[frame["complaint_count_12m"] > 0].sort_values("complaint_count_12m", kind="stable")
     pool = complained if len(complained) else frame
     return str(pool["msisdn"].iloc[len(pool) // 2])
+
+
+# --- training, prepared answers, monitoring: the stages after the feature store -------------------
+
+
+def train_models(
+    settings: Settings,
+    tasks: Sequence[str] | None = None,
+    province: str | None = None,
+    trials: int = 20,
+    timeout: float | None = None,
+    seed: int = 7,
+    progress: Progress = _no_progress,
+    **split,
+) -> list[TrainResult]:
+    """Tune, train, evaluate against the oracle, register and gate each task's model.
+
+    ``tasks``: names of tasks (None: every task with labels). ``split``: ``test_month`` and
+    ``train_months`` of ``training.train.train_task``. One progress bar per task.
+    """
+    from core.tasks import task as lookup
+    from training.train import train_all
+    from training.tune import TuningBudget
+
+    names = [lookup(name).name for name in tasks] if tasks else None
+    budget = TuningBudget(trials=trials, timeout_seconds=timeout, seed=seed)
+    return train_all(
+        settings,
+        province.upper() if province else None,
+        budget,
+        names,
+        progress=lambda name, total: progress(name, total, 0),
+        **split,
+    )
+
+
+def prepare_stage(
+    settings: Settings, provinces: Sequence[str] | None = None, progress: Progress = _no_progress
+) -> PreparedResult:
+    """Every customer's /score answer for the current indicators and champions, into the online store."""
+    from serving.champions import load_champions, with_threads
+    from serving.prepared import prepare_answers
+
+    models = with_threads(load_champions(settings), 0)  # TreeSHAP is most of the work: every core
+    return prepare_answers(settings, models, provinces, progress=lambda p, n: progress(f"prepare {p}", n, 0))
+
+
+def batch_score_stage(
+    settings: Settings,
+    province: str,
+    month: str | None = None,
+    chunk_rows: int = 200_000,
+    progress: Progress = _no_progress,
+) -> BatchResult:
+    """Every customer of a province into the CRM interface file (Parquet and CSV), in chunks."""
+    from serving.batch import score_province
+    from serving.champions import load_champions
+
+    models = load_champions(settings)
+    # one thread per model: on 2 shared cores OpenMP contention halved the rate (benchmarks/README.md)
+    return score_province(
+        settings, models, province, month, chunk_rows, progress=progress(f"score {province.upper()}", None, 0)
+    )
+
+
+@dataclass
+class MonitorRunResult:
+    """Weekly monitoring of one week, or of every recorded week of a backfill."""
+
+    weeks: list[str]
+    #: weeks of a backfill without records (not monitored)
+    skipped: list[str]
+    results: list[WeekResult] = field(default_factory=list)
+    workspace: Path | None = None
+
+    @property
+    def alerts(self) -> int:
+        return sum(len(r.alerts) for r in self.results)
+
+
+MonitorStage = Literal["skipped", "week"]
+
+
+def monitor_weeks(
+    settings: Settings,
+    week: str | None = None,
+    since: str | None = None,
+    provinces: list[str] | None = None,
+    tasks: list[str] | None = None,
+    status: Status = _no_status,
+    on_stage: Callable[[MonitorStage, MonitorRunResult], None] = lambda _stage, _result: None,
+) -> MonitorRunResult:
+    """Drift and data-quality reports for ``week`` (default: last week), or for every recorded week
+    from ``since`` to ``week`` (a backfill; weeks without records are skipped).
+
+    ``on_stage`` is called when weeks were skipped ("skipped", before any is monitored) and after
+    each week ("week": its result is the last of ``results``).
+    """
+    from monitoring.record import iso_week, recorded_weeks
+    from monitoring.weekly import monitor_week, monitoring_dir, weeks_between
+
+    week = week or iso_week(datetime.now(UTC) - timedelta(days=7))
+    weeks = weeks_between(since, week) if since else [week]
+    skipped: list[str] = []
+    if since:
+        have = set(recorded_weeks(settings))
+        skipped = [w for w in weeks if w not in have]
+        weeks = [w for w in weeks if w in have]
+    run = MonitorRunResult(weeks, skipped, workspace=monitoring_dir(settings) / "workspace")
+    if skipped:
+        on_stage("skipped", run)
+    if not weeks:
+        raise TelcomlError(f"no scores recorded in any week from {since} to {week}")
+    for w in weeks:
+        with status(f"monitoring {w}") as update:
+            run.results.append(
+                monitor_week(settings, w, provinces, tasks, progress=lambda what, w=w: update(f"{w}: {what}"))
+            )
+        on_stage("week", run)
+    return run
+
+
+# --- the demo's main job --------------------------------------------------------------------------
+
+DemoStage = Literal["data", "feature_store", "customer", "training", "prepared", "monitoring"]
+
+
+@dataclass
+class DemoKey:
+    key: str
+    #: the env file holding ``TELCOML_API_KEY=...`` (mode 600)
+    path: Path
+
+
+@dataclass
+class DemoMonitoring:
+    #: the snapshot month replayed, and the ISO week it went live
+    month: str
+    week: str
+    weekly: WeekResult
+    workspace: Path
+
+
+@dataclass
+class DemoResult:
+    """What the main job did, filled stage by stage (``on_stage`` sees it grow); complete on return."""
+
+    settings: Settings
+    quality: QualityReport | None = None
+    indicator_rows: int = 0
+    indicator_problems: list[Problem] = field(default_factory=list)
+    #: the snapshot month loaded online
+    month: str = ""
+    msisdn: str = ""
+    view: pd.DataFrame | None = None
+    training: list[TrainResult] = field(default_factory=list)
+    prepared: PreparedResult | None = None
+    key: DemoKey | None = None
+    monitoring: DemoMonitoring | None = None
+    seconds: float = 0.0
+
+
+def demo_config(customers: int, months: int = 12, seed: int = 7) -> GeneratorConfig:
+    """The demo's world: four provinces from 2025-11, the market changes in 2026-10."""
+    from features.generate import GeneratorConfig
+
+    return GeneratorConfig(
+        customers=customers,
+        months=months,
+        start_month="2025-11",
+        seed=seed,
+        drift_month="2026-10",
+        provinces=("GD", "SC", "HE", "ZJ"),
+    )
+
+
+def run_demo(
+    settings: Settings,
+    customers: int = 20_000,
+    trials: int = 5,
+    progress: Progress = _no_progress,
+    *,
+    months: int = 12,
+    seed: int = 7,
+    status: Status = _no_status,
+    on_stage: Callable[[DemoStage, DemoResult], None] = lambda _stage, _result: None,
+) -> DemoResult:
+    """The main job end to end: generate -> quality gate -> indicators -> feast apply + materialize ->
+    one customer's unified view -> train every model -> prepare answers -> a demo API key ->
+    replay the live snapshot into monitoring and report the week.
+
+    ``on_stage(stage, result)`` is called as each stage completes ("data" after the gate and the
+    indicators, then "feature_store", "customer", "training", "prepared", "monitoring").
+    """
+    started = time.perf_counter()
+    result = DemoResult(settings)
+    result.quality = generate_stage(settings, demo_config(customers, months, seed), progress=progress)
+    result.indicator_rows, result.indicator_problems = indicator_stage(settings, progress=progress)
+    on_stage("data", result)
+
+    with status("feast apply + materialize"):
+        result.month = feature_store_stage(settings)
+    on_stage("feature_store", result)
+
+    result.msisdn = sample_customer(settings)
+    result.view = unified_view(settings, result.msisdn)
+    on_stage("customer", result)
+
+    result.training = train_models(settings, trials=trials, seed=seed, progress=progress)
+    on_stage("training", result)
+
+    result.prepared = prepare_stage(settings, progress=progress)
+    on_stage("prepared", result)
+
+    result.key = demo_key(settings)
+
+    from monitoring.weekly import monitor_week, monitoring_dir
+    from serving.batch import replay_month
+
+    month = result.month
+    with status(f"weekly monitoring: replaying the {month} snapshot into the week it went live"):
+        week = replay_month(settings, month)
+        weekly = monitor_week(settings, week)
+    result.monitoring = DemoMonitoring(month, week, weekly, monitoring_dir(settings) / "workspace")
+    on_stage("monitoring", result)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def demo_key(settings: Settings, name: str = "demo") -> DemoKey:
+    """Create (or replace) the demo's API key and keep it in ``serving/demo_api_key.env`` (mode 600)."""
+    from serving.security import create_key
+
+    key = create_key(settings, name)
+    path = settings.workdir / "serving" / "demo_api_key.env"
+    path.write_text(f"TELCOML_API_KEY={key}\n")
+    path.chmod(0o600)
+    return DemoKey(key, path)
+
+
+# --- bring your own data --------------------------------------------------------------------------
+
+ByodStage = Literal["checked", "training"]
+
+
+@dataclass
+class ByodRunResult:
+    """A province's own data through the gate into the feature store, and the models trained on it."""
+
+    byod: ByodResult
+    #: the gate's report, reports/quality/byod_<province>.json
+    report_path: Path
+    #: None when training was not asked for or no model has labels
+    training: list[TrainResult] | None = None
+
+
+def bring_your_own_data(
+    settings: Settings,
+    mapping_path: Path,
+    train: bool = False,
+    trials: int = 10,
+    progress: Progress = _no_progress,
+    *,
+    seed: int = 7,
+    status: Status = _no_status,
+    on_stage: Callable[[ByodStage, ByodRunResult], None] = lambda _stage, _result: None,
+) -> ByodRunResult:
+    """Check a province's customer table, write its offline store, apply Feast and materialize;
+    with ``train``, then train the models whose labels the data has.
+
+    ``on_stage`` is called after the data passed the gate ("checked") and after training ("training").
+    """
+    from features.byod import run_byod
+
+    with status("quality gate, offline store, feast apply + materialize"):
+        byod = run_byod(settings, mapping_path)
+    result = ByodRunResult(byod, write_quality_report(settings, byod.report, f"byod_{byod.province}"))
+    on_stage("checked", result)
+    if train and byod.models_labelled:
+        result.training = train_models(
+            settings, byod.models_labelled, byod.province, trials=trials, seed=seed, progress=progress
+        )
+        on_stage("training", result)
+    return result

@@ -57,7 +57,7 @@ MODEL_WORLD = GeneratorConfig(customers=3000, months=6, start_month="2026-01", p
 @pytest.fixture(scope="session")
 def trained_world(tmp_path_factory) -> World:
     """3,000 customers over 6 months in two provinces; every task tuned with 3 trials."""
-    from training.tasks import TASKS
+    from core.tasks import TASKS
     from training.train import train_task
     from training.tune import TuningBudget
 

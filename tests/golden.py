@@ -39,11 +39,14 @@ def capture(workdir: Path) -> dict:
     """Build the model world of tests/conftest.py in ``workdir``, train, serve, batch-score, monitor."""
     from tests.conftest import MODEL_WORLD, build_world
 
-    from monitoring.weekly import monitor_week, replay_month
+    from monitoring.weekly import monitor_week
+    from serving.batch import replay_month
     from serving.batch import score_province
     from serving.prepared import PreparedAnswers, prepare_answers, unpack
-    from serving.scoring import OnlineFeatures, load_champions, score_frame
-    from training.tasks import TASKS
+    from serving.answers import score_frame
+    from serving.champions import load_champions
+    from serving.online import OnlineFeatures
+    from core.tasks import TASKS
     from training.train import train_task
     from training.tune import TuningBudget
 

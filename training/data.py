@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.io import atomic_write_parquet
+from core import indicators as lib
+from core.errors import NotReadyError
+from core.io import atomic_write_parquet
+from core.settings import Settings
+from core.tasks import Task
 from features.store import open_store, training_frame
-from telcoml.errors import NotReadyError
-from telcoml.settings import Settings
-from training.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -100,14 +101,16 @@ def label_months(labels: pd.DataFrame, t: Task) -> list[str]:
 
 
 def encode(frame: pd.DataFrame, t: Task) -> pd.DataFrame:
-    """Indicators as the model reads them: categories with the library's fixed codes."""
+    """Indicators as the model reads them: numbers as floats, categories with the library's
+    codes (``core.indicators.encoded``, as serving encodes them)."""
     out = pd.DataFrame(index=frame.index)
     for ind in t.indicators:
-        column = frame[ind.id]
+        values = lib.encoded(ind, frame[ind.id])
         if ind.kind == "category":
-            out[ind.id] = pd.Categorical(column.astype(object).where(column.notna(), None), categories=list(ind.codes))
+            codes = np.where(np.isnan(values), -1, values).astype(int)
+            out[ind.id] = pd.Categorical.from_codes(codes, categories=list(ind.codes))
         else:
-            out[ind.id] = pd.to_numeric(column, errors="coerce").astype(float)
+            out[ind.id] = values
     return out
 
 
@@ -173,10 +176,8 @@ class Dataset:
 
 
 def target(frame: pd.DataFrame, t: Task) -> np.ndarray:
-    """The label as XGBoost reads it (class index for channels, 0/1, score, grade)."""
-    if t.kind == "multiclass":
-        return frame[t.label].map({c: k for k, c in enumerate(t.classes)}).to_numpy(dtype=float)
-    return frame[t.label].to_numpy(dtype=float)
+    """The label as XGBoost reads it (the task's kind encodes it)."""
+    return t.kind.encode_label(frame[t.label])
 
 
 def make_dataset(settings: Settings, t: Task, split: Split, province: str | None = None) -> Dataset:

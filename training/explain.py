@@ -14,15 +14,6 @@ import pandas as pd
 
 from training.model import TaskModel
 
-#: What a positive contribution means for each kind of model, in both languages.
-_EFFECT = {
-    "ordinal": (("raises the credit grade", "提升信用等级"), ("lowers the credit grade", "降低信用等级")),
-    "score": (("raises the sensitivity", "提高敏感度"), ("lowers the sensitivity", "降低敏感度")),
-    "binary": (("raises churn risk", "推高流失风险"), ("lowers churn risk", "降低流失风险")),
-    "multiclass": (("favours this channel", "偏好该渠道"), ("weighs against this channel", "不利于该渠道")),
-}
-
-
 #: Units and codes as an agent reads them in Chinese.
 _UNIT_ZH = {"yuan": "元", "months": "个月", "minutes": "分钟", "complaints": "次", "refunds": "次", "days": "天",
             "messages": "条", "inquiries": "次", "contacts": "次", "services": "项", "numbers": "个", "ports": "个",
@@ -64,10 +55,8 @@ def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
     """
     t = model.task
     contrib = model.contributions(indicators) if contributions is None else contributions
-    if t.kind == "multiclass":
-        p = model.probabilities(indicators) if probabilities is None else probabilities
-        best = p.argmax(axis=1)
-        contrib = contrib[np.arange(len(best)), best]
+    # a ranking has a set per class: its kind picks the one the customer is told
+    contrib = t.kind.explained(contrib, model.probabilities(indicators) if probabilities is None else probabilities)
     contrib = contrib[:, :-1]  # drop the bias column
     names = t.feature_names
     by_id = {i.id: i for i in t.indicators}  # a province's model may have custom indicators
@@ -79,7 +68,7 @@ def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
         for j in order:
             ind = by_id[names[j]]
             value = columns[ind.id][row]
-            up, down = _EFFECT[t.kind]
+            up, down = t.kind.effect
             en, zh = up if contrib[row, j] > 0 else down
             shown = _format(value, ind.unit)
             items.append({

@@ -8,6 +8,8 @@ decision and both scores are recorded on the version and on the training run.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -18,11 +20,29 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from core.settings import Settings
+from core.tasks import Task
 from training.model import TaskModel
-from training.tasks import Task
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+
+def configure_mlflow(settings: Settings, experiment: str) -> str:
+    """Point MLflow at the settings' tracking store and make sure the experiment exists."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        settings.artifact_root.mkdir(parents=True, exist_ok=True)
+        experiment_id = client.create_experiment(experiment, artifact_location=settings.artifact_root.as_uri())
+    else:
+        experiment_id = found.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
 
 
 class TaskModelPyfunc(mlflow.pyfunc.PythonModel):
@@ -79,10 +99,17 @@ class GateDecision:
 
 
 def champion_version(client: MlflowClient, name: str):
+    """The registered model's ``champion`` version, or None (no such model, or no champion yet)."""
     try:
         return client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
+
+
+def champion_uri(client: MlflowClient, name: str) -> str | None:
+    """``models:/<name>/<version>`` of the champion, or None."""
+    found = champion_version(client, name)
+    return None if found is None else f"models:/{name}/{found.version}"
 
 
 def gate(client: MlflowClient, t: Task, name: str, version_: str, challenger_score: float,
@@ -107,4 +134,4 @@ def gate(client: MlflowClient, t: Task, name: str, version_: str, challenger_sco
     return decision
 
 
-__all__ = ["TaskModelPyfunc", "log_task_model", "load_task_model", "gate", "GateDecision", "champion_version"]
+__all__ = ["configure_mlflow", "champion_uri", "TaskModelPyfunc", "log_task_model", "load_task_model", "gate", "GateDecision", "champion_version"]

@@ -8,8 +8,6 @@ province with the champion/challenger gate deciding the ``champion`` alias.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -20,15 +18,15 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from monitoring.reference import log_reference
 from training import evaluate, explain
 from features.provinces import load_province
 from training.data import Dataset, label_months, load_labels, make_dataset, time_split
-from training.model import OrdinalLink, TaskModel
-from training.registry import gate, load_task_model, log_task_model
-from training.tasks import TASKS, Task, task
+from training.model import TaskModel
+from training.reference import log_reference
+from training.registry import configure_mlflow, gate, load_task_model, log_task_model
+from core.tasks import TASKS, Task, task
 from training.tune import TuningBudget, completed, refit_best, study_name, tune
-from telcoml.settings import Settings
+from core.settings import Settings
 
 
 @dataclass
@@ -47,33 +45,13 @@ class TrainResult:
     importance: list[dict] = field(default_factory=list)
 
 
-def configure_mlflow(settings: Settings, experiment: str) -> str:
-    """Point MLflow at the settings' tracking store and make sure the experiment exists."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        settings.artifact_root.mkdir(parents=True, exist_ok=True)
-        experiment_id = client.create_experiment(experiment, artifact_location=settings.artifact_root.as_uri())
-    else:
-        experiment_id = found.experiment_id
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
-
-
 def finalize(t: Task, booster, data: Dataset, best_iteration: int | None) -> TaskModel:
-    """Wrap the booster with what turns its output into business terms."""
-    link = None
-    if t.kind == "ordinal":
-        import xgboost as xgb
+    """Wrap the booster with what turns its output into business terms (fitted on the validation month)."""
+    import xgboost as xgb
 
-        score = booster.predict(xgb.DMatrix(data.X["valid"], enable_categorical=True))
-        link = OrdinalLink.fit(score, data.y["valid"])
-    average = float(np.mean(data.y["train"])) if t.kind == "score" else None
-    return TaskModel(t, booster, link, average, best_iteration)
+    raw_valid = booster.predict(xgb.DMatrix(data.X["valid"], enable_categorical=True))
+    calibration = t.kind.fit_calibration(raw_valid, data.y["valid"], data.y["train"])
+    return TaskModel(t, booster, calibration, best_iteration)
 
 
 def _log_evaluation(model: TaskModel, data: Dataset, p: np.ndarray) -> list[dict]:
@@ -169,17 +147,9 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
             "task": r.task, "province": r.province or "all", "metric": t.headline,
             "model": r.metrics[f"test_{t.headline}"], "oracle": r.metrics.get(f"oracle_{t.headline}", float("nan")),
             "ratio": r.metrics["oracle_ratio"],
-            "extra": _extra(t, r.metrics), "version": r.version,
+            "extra": t.kind.summary(r.metrics), "version": r.version,
             "champion": "promoted" if r.promoted else f"refused (champion {r.champion_score:.4f})",
         })
     return pd.DataFrame(rows)
 
 
-def _extra(t: Task, m: dict) -> str:
-    if t.kind == "ordinal":
-        return f"missed {m['test_missed_judgement_rate']:.1%}, misjudged {m['test_misjudgement_rate']:.1%}"
-    if t.kind == "binary":
-        return f"lift@10% {m['test_top_decile_lift']:.2f}"
-    if t.kind == "multiclass":
-        return f"top-2 {m['test_top2_accuracy']:.1%}"
-    return f"levels {m['test_level_accuracy']:.1%}"

@@ -15,8 +15,8 @@ import optuna
 import xgboost as xgb
 from optuna_integration import XGBoostPruningCallback
 
+from core.tasks import Task
 from training.data import Dataset
-from training.tasks import Task, monotone_constraints
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -52,11 +52,9 @@ class TuningBudget:
 
 def base_params(t: Task, seed: int, threads: int) -> dict:
     """Parameters every trial shares: objective, metric, histogram trees, seed."""
-    params = {"objective": t.objective, "eval_metric": t.eval_metric, "tree_method": "hist",
-              "seed": seed, "nthread": threads, "max_cat_to_onehot": 8}
-    if t.kind == "multiclass":
-        params["num_class"] = len(t.classes)
-    constraints = monotone_constraints(t)
+    params = {**t.kind.xgb_params(), "tree_method": "hist", "seed": seed, "nthread": threads,
+              "max_cat_to_onehot": 8}
+    constraints = t.monotone_constraints()
     if constraints:
         params["monotone_constraints"] = "(" + ",".join(map(str, constraints)) + ")"
     return params
@@ -111,13 +109,13 @@ def tune(t: Task, data: Dataset, budget: TuningBudget, storage: str, name: str,
             mlflow.log_params(trial.params)
             try:
                 booster = fit(params, dtrain, dvalid, budget,
-                              callbacks=[PruneEvery(trial, f"validation-{t.eval_metric}")])
+                              callbacks=[PruneEvery(trial, f"validation-{t.kind.eval_metric}")])
             except optuna.TrialPruned:
                 mlflow.set_tag("state", "pruned")
                 raise
             value = float(booster.best_score)
             trial.set_user_attr("best_iteration", int(booster.best_iteration))
-            mlflow.log_metrics({f"valid_{t.eval_metric}": value, "best_iteration": booster.best_iteration,
+            mlflow.log_metrics({f"valid_{t.kind.eval_metric}": value, "best_iteration": booster.best_iteration,
                                 "seconds": time.perf_counter() - started})
             mlflow.set_tag("state", "complete")
         if value < best["value"]:

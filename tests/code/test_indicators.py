@@ -138,7 +138,7 @@ def test_library_declares_the_credit_specification():
     assert {i.id for i in lib.credit_indicators("optional")} == {
         "number_level", "influence", "business_dependence", "refund_amount_12m",
         "monternet_port_count", "double_refund_count_12m"}
-    for task in lib.TASKS:
+    for task in lib.EVALUATIONS:
         assert lib.for_task(task), task
 
 

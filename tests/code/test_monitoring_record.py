@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from monitoring.record import ScoreLog, customer_keys, iso_week, read_week, recorded_weeks, week_bounds
-from monitoring.weekly import live_week, weeks_between
+from monitoring.record import live_week
+from monitoring.weekly import weeks_between
 from core.errors import ConfigurationError
 from core.settings import Settings
 

@@ -83,7 +83,7 @@ def test_unknown_customer_has_no_online_values(tiny_world):
 def test_every_task_has_a_versioned_feature_service(tiny_world):
     store = tiny_world.store()
     names = {s.name for s in store.list_feature_services()}
-    assert {f"{t}_v1" for t in lib.TASKS} <= names
+    assert {f"{t}_v1" for t in lib.EVALUATIONS} <= names
     credit = store.get_feature_service("credit_grade_v1")
     refs = {f.name for proj in credit.feature_view_projections for f in proj.features}
     assert {i.id for i in lib.credit_indicators()} <= refs

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from features.generate import GeneratorConfig, generate, make_msisdns
-from features.labels import CREDIT_GRADES
+from core.tasks import CREDIT_GRADES
 from features.schemas import TABLES, partition_path
 
 

@@ -1,5 +1,5 @@
 """The data-quality gate: clean data passes, each kind of bad input is rejected with a
-message naming file, column and rows, and a rejected ingest leaves raw/ untouched."""
+message naming table, partition, column and rows, and a rejected ingest leaves raw/ untouched."""
 
 import hashlib
 import json
@@ -12,8 +12,9 @@ import pytest
 
 from features.generate import GeneratorConfig, generate
 from core.indicators import CATALOGUE
+from features.ingest import ingest
 from features.quality import (
-    DIMENSIONS, check_frame, check_indicators, check_partition, check_raw, ingest, per_indicator,
+    DIMENSIONS, check_frame, check_indicators, check_partition, check_raw, per_indicator,
 )
 from features.schemas import TABLES, partition_path
 from core.errors import DataQualityError
@@ -80,7 +81,7 @@ def test_dropped_column_is_rejected(raw):
     _rewrite(_part(raw, "usage"), lambda f: f.drop(columns=["data_mb"]))
     p = _only(_rejects(raw), column="data_mb")
     assert p.dimension == "completeness" and "missing column" in p.message
-    assert str(p).startswith(f"raw/usage/province=GD/month={M0}/part-0.parquet: column data_mb:")
+    assert str(p).startswith(f"usage province=GD month={M0}: column data_mb:")
 
 
 def test_extra_column_is_only_a_warning(raw):
@@ -99,7 +100,7 @@ def test_string_in_a_float_column_is_rejected_naming_the_row(raw):
     _rewrite(_part(raw, "monthly_bills", "SC", M1), corrupt)
     p = _only(_rejects(raw), column="total_fee")
     assert p.dimension == "accuracy" and p.rows == [5]  # numeric strings elsewhere are tolerated
-    assert str(p) == (f"raw/monthly_bills/province=SC/month={M1}/part-0.parquet: column total_fee rows [5]: "
+    assert str(p) == (f"monthly_bills province=SC month={M1}: column total_fee rows [5]: "
                       "value 'n/a' not of type float (stored as object) (accuracy)")
 
 
@@ -116,7 +117,7 @@ def test_out_of_range_value_is_rejected(raw):
 
     _rewrite(_part(raw, "usage", "GD", M2), corrupt)
     p = _only(_rejects(raw), column="data_mb")
-    assert str(p) == ("raw/usage/province=GD/month=2026-01/part-0.parquet: column data_mb rows [3, 17]: "
+    assert str(p) == ("usage province=GD month=2026-01: column data_mb rows [3, 17]: "
                       "value -5.0 outside valid range [0, 5000000] (accuracy)")
 
 
@@ -134,7 +135,8 @@ def test_unknown_code_is_rejected(raw):
 def test_empty_file_is_rejected(raw):
     _part(raw, "payments", "SC", M1).write_bytes(b"")
     p = _only(_rejects(raw), table="payments")
-    assert str(p) == f"raw/payments/province=SC/month={M1}/part-0.parquet: empty file (0 bytes) (completeness)"
+    assert p.file == f"raw/payments/province=SC/month={M1}/part-0.parquet"
+    assert str(p) == f"payments province=SC month={M1}: empty file (0 bytes) (completeness)"
 
 
 def test_truncated_file_is_rejected(raw):
@@ -211,7 +213,8 @@ def test_cross_table_authenticity(raw):
 
     report = check_raw(raw)
     stranger_usage = _only(report.rejects, dimension="authenticity")
-    assert stranger_usage.file == f"raw/usage/province=SC/month={M0}/part-0.parquet" and stranger_usage.rows == [0]
+    assert stranger_usage.file == f"raw/usage/province=SC/month={M0}/part-0.parquet"
+    assert stranger_usage.rows == [0]
     closed = [p for p in report.warnings if p.message.startswith("bills for closed lines")]
     assert [p.file for p in closed] == [f"raw/monthly_bills/province=GD/month={m}/part-0.parquet"
                                         for m in (M1, M2)]
@@ -219,6 +222,33 @@ def test_cross_table_authenticity(raw):
     refund = next(p for p in report.warnings if p.dimension == "authenticity"
                   and p.file == f"raw/refunds/province=GD/month={M1}/part-0.parquet")
     assert f"{len(refunds)} of {len(refunds)} refunds (100.0%)" in refund.message
+
+
+def test_a_partition_problem_names_its_table_and_partition(raw):
+    _rewrite(_part(raw, "refunds", "GD", M1), lambda f: f.assign(complaint_id="C-unknown"))
+    _rewrite(_part(raw, "subscribers", "SC"), lambda f: f.assign(brand="platinum"))
+    _part(raw, "usage", "SC", M2).unlink()
+    stray = _part(raw, "payments", "GD", M0).with_suffix(".csv")
+    stray.write_text("msisdn\n")  # a second file for one partition
+    report = check_raw(raw)
+
+    refund = _only(report.warnings, table="refunds", dimension="authenticity")
+    assert (refund.province, refund.month, refund.column) == ("GD", M1, "complaint_id")
+    assert refund.file == f"raw/refunds/province=GD/month={M1}/part-0.parquet"
+    assert str(refund).startswith(f"refunds province=GD month={M1}: column complaint_id rows [0")
+    assert "refunds without complaints" in str(refund)
+    brand = _only(report.rejects, column="brand")  # a master table: no month
+    assert (brand.province, brand.month) == ("SC", None)
+    assert str(brand).startswith("subscribers province=SC: column brand rows [0, 1")
+    missing = _only(report.rejects, table="usage", dimension="timeliness")
+    assert str(missing).startswith(f"usage province=SC month={M2}: missing partition")
+    twice = _only(report.rejects, table="payments", dimension="accuracy")
+    assert str(twice).startswith(f"payments province=GD month={M0}: two files for one partition")
+    assert "part-0.csv" in twice.message and "part-0.parquet" in twice.message  # which two
+    assert report.to_dict()["problems"][0]["province"] in ("GD", "SC")
+    # Problems that are not about a partition are still named by their file or frame.
+    assert str(_only(check_frame(pd.DataFrame({"msisdn": ["1"]}), "red_black_list", "inline"),
+                     column="list_type")).startswith("inline: column list_type")
 
 
 def test_check_frame_is_lenient_about_representation():
@@ -268,7 +298,8 @@ def test_rejected_ingest_writes_nothing_and_a_good_one_replaces_files(dataset, t
     _rewrite(bad, lambda f: f.assign(total_fee=-1.0))
     with pytest.raises(DataQualityError) as err:
         ingest(source, raw)
-    assert f"source/monthly_bills/province=SC/month={M2}/part-0.parquet: column total_fee" in str(err.value)
+    assert f"monthly_bills province=SC month={M2}: column total_fee" in str(err.value)
+    assert err.value.problems[0].file == f"source/monthly_bills/province=SC/month={M2}/part-0.parquet"
     assert all(p.severity == "reject" for p in err.value.problems)
     assert _hashes(raw) == before  # byte-identical, and no temporary files left behind
 

@@ -29,8 +29,8 @@ MOVED_BY_DRIFT = {"billing_inquiry_count_3m", "bill_change_ratio", "monthly_cons
 
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory):
-    from monitoring.weekly import replay_month
-    from training.tasks import TASKS
+    from serving.batch import replay_month
+    from core.tasks import TASKS
     from training.train import train_task
     from training.tune import TuningBudget
 

@@ -10,7 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import TINY, build_world
-from training.tasks import TASKS
+from core.tasks import TASKS
 from training.train import train_task
 from training.tune import TuningBudget
 

@@ -8,8 +8,7 @@ from mlflow import MlflowClient
 from features.build import offline_file
 from features.provinces import load_province
 from training.registry import load_task_model
-from training.tasks import task
-from training.train import configure_mlflow
+from training.registry import configure_mlflow
 
 
 def test_each_province_trains_from_its_own_feature_service(province_world, trained_world):

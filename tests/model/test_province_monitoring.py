@@ -11,7 +11,8 @@ pytestmark = pytest.mark.slow
 
 def test_a_province_is_monitored_against_its_own_champion(province_world):
     from features.provinces import load_province
-    from monitoring.weekly import monitor_week, replay_month, thresholds_for
+    from monitoring.weekly import monitor_week, thresholds_for
+    from serving.batch import replay_month
 
     s = province_world.settings
     week = replay_month(s, province_world.months[-2])

@@ -7,8 +7,9 @@ from mlflow import MlflowClient
 
 from training.data import load_truth, make_dataset, time_split
 from training.registry import load_task_model
-from training.tasks import TASKS, task
-from training.train import configure_mlflow, train_task
+from core.tasks import TASKS, task
+from training.registry import configure_mlflow
+from training.train import train_task
 from training.tune import TuningBudget
 
 
@@ -45,9 +46,9 @@ def test_first_versions_are_champions_with_their_artifacts(trained_world):
         run = client.get_run(result.run_id)
         artifacts = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
         assert "evaluation/shap_summary.png" in artifacts and "evaluation/metrics.json" in artifacts
-        if t.kind == "binary":
+        if t.kind.name == "binary":
             assert {"evaluation/roc_pr.png", "evaluation/lift_chart.png", "evaluation/calibration.png"} <= artifacts
-        if t.kind in ("ordinal", "multiclass"):
+        if t.kind.name in ("ordinal", "multiclass"):
             assert "evaluation/confusion_matrix.png" in artifacts
         nested = mlflow.search_runs([run.info.experiment_id],
                                     filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")

@@ -18,8 +18,8 @@ def _worker(args):
 
     from core.settings import Settings
     from training.data import load_truth, make_dataset, time_split
-    from training.tasks import task
-    from training.train import configure_mlflow
+    from core.tasks import task
+    from training.registry import configure_mlflow
 
     settings = Settings(workdir=workdir)
     t = task("churn")
@@ -32,8 +32,8 @@ def _worker(args):
 
 @pytest.mark.postgres
 def test_two_workers_share_one_postgres_study(tiny_world):
-    from training.tasks import task
-    from training.train import configure_mlflow
+    from core.tasks import task
+    from training.registry import configure_mlflow
 
     # create the tracking database once: SQLite MLflow stores cannot be migrated concurrently
     configure_mlflow(tiny_world.settings, task("churn").experiment_name())

@@ -6,7 +6,8 @@ import time
 
 import httpx
 
-from monitoring.record import INDICATOR_IDS, PREDICTION_COLUMNS, iso_week, read_week
+from core.tasks import TASKS
+from monitoring.record import INDICATOR_IDS, iso_week, read_week
 
 
 def _wait_for(settings, week, msisdn_masked, timeout=20.0):
@@ -34,7 +35,7 @@ def test_served_customers_are_recorded_masked(server, keys, customers, trained_w
     assert row["pred_credit_grade"] == answer["credit_grade"]["code"]
     assert row["pred_channel_preference"] == answer["channel_preference"]["best_channel"]
     assert row["model_churn"] == answer["models"]["churn"]  # the registry URI that answered
-    assert set(PREDICTION_COLUMNS.values()) <= set(frame.columns)  # every model's prediction, every row
+    assert {t.prediction_column for t in TASKS.values()} <= set(frame.columns)  # every model's prediction, every row
     assert {"tenure_months", "billing_inquiry_count_3m"} <= set(frame.columns) & set(INDICATOR_IDS)
     # the whole number is nowhere in the recorded files
     for path in (trained_world.settings.workdir / "monitoring" / "scores").rglob("*.parquet"):
@@ -42,7 +43,8 @@ def test_served_customers_are_recorded_masked(server, keys, customers, trained_w
 
 
 def test_batch_scoring_records_a_replayed_week(trained_world):
-    from monitoring.weekly import live_week, replay_month
+    from monitoring.record import live_week
+    from serving.batch import replay_month
 
     month = trained_world.months[-2]
     week = replay_month(trained_world.settings, month, ["HE"])

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from serving.prepared import generation, prepare_answers
-from serving.scoring import load_champions
+from serving.champions import load_champions
 from core.settings import Settings
 from tests.serving.conftest import Server, schemathesis_errors
 
@@ -139,7 +139,7 @@ def test_preparing_before_materializing_says_what_to_run(tiny_world, tmp_path):
     workdir = tmp_path / "empty-online"
     shutil.copytree(tiny_world.settings.workdir, workdir, ignore=shutil.ignore_patterns("online_store.db"))
     s = Settings(workdir=workdir)
-    from serving.scoring import ModelSet
+    from serving.champions import ModelSet
 
     with pytest.raises(Exception, match="run `telcoml materialize` first"):
         prepare_answers(s, ModelSet({}, {}), ["GD"])

@@ -8,7 +8,7 @@ from features.provinces import load_province
 from features.store import online_view, open_store
 from serving.security import create_key
 from training.registry import load_task_model
-from training.train import configure_mlflow
+from training.registry import configure_mlflow
 from tests.serving.conftest import Server
 
 
@@ -93,7 +93,7 @@ def test_batch_scoring_a_province_uses_its_model_and_cutoffs(province_world, tmp
     import pandas as pd
 
     from serving.batch import score_province, snapshot_chunks
-    from serving.scoring import load_champions
+    from serving.champions import load_champions
 
     s = province_world.settings
     result = score_province(s, load_champions(s), "GD", output_dir=tmp_path, record=False)

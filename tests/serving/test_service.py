@@ -99,8 +99,9 @@ def test_health_readiness_and_openapi(server):
 def test_reload_swaps_champions_without_dropping_requests(server, keys, customers, trained_world):
     from mlflow import MlflowClient
 
-    from training.tasks import TASKS
-    from training.train import configure_mlflow, train_task
+    from core.tasks import TASKS
+    from training.registry import configure_mlflow
+    from training.train import train_task
     from training.tune import TuningBudget
 
     configure_mlflow(trained_world.settings, TASKS["churn"].experiment_name())

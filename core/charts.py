@@ -1,0 +1,100 @@
+"""Evaluation charts for people who would rather look than read, one function per chart.
+
+The kinds (``core.kinds``) choose which charts a model gets; training logs them to
+MLflow. Imported only when charts are drawn, so nothing that scores loads matplotlib.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def confusion(task, truth: np.ndarray, predicted: np.ndarray, directory: Path) -> Path:
+    """Row-normalised confusion matrix over the task's classes (indices 0..k-1)."""
+    from sklearn.metrics import confusion_matrix
+
+    labels = list(task.classes)
+    cm = confusion_matrix(truth, predicted, labels=range(len(labels)), normalize="true")
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=30)
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{task.name_en}: confusion (row-normalised)")
+    fig.colorbar(im)
+    return _save(fig, directory / "confusion_matrix.png")
+
+
+def grade_calibration(y: np.ndarray, p: np.ndarray, directory: Path) -> Path:
+    """Observed grade shares beside the mean predicted probability of each grade."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    observed = pd.Series(y.astype(int)).value_counts(normalize=True).sort_index()
+    ax.bar(observed.index - 0.2, observed.to_numpy(), width=0.4, label="observed")
+    ax.bar(np.arange(1, p.shape[1] + 1) + 0.2, p.mean(axis=0), width=0.4, label="mean predicted")
+    ax.set(title="Grade calibration", xlabel="grade (1 extremely poor ... 5 excellent)", ylabel="share")
+    ax.legend()
+    return _save(fig, directory / "calibration.png")
+
+
+def score_scatter(task, y: np.ndarray, p: np.ndarray, directory: Path) -> Path:
+    """Predicted against observed score."""
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(p, y, s=2, alpha=0.2, label="model")
+    ax.plot([0, 100], [0, 100], "k:", lw=0.8)
+    ax.set(title=f"{task.name_en}: predicted vs observed", xlabel="predicted score", ylabel="observed score")
+    return _save(fig, directory / "calibration.png")
+
+
+def binary(task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, directory: Path) -> list[Path]:
+    """ROC and precision-recall (model and oracle), calibration, lift by decile."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    compared = [("model", p)] + ([("oracle", oracle_p)] if oracle_p is not None else [])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, q in compared:
+        fpr, tpr, _ = roc_curve(y, q)
+        axes[0].plot(fpr, tpr, label=f"{name} AUC={roc_auc_score(y, q):.3f}")
+        prec, rec, _ = precision_recall_curve(y, q)
+        axes[1].plot(rec, prec, label=f"{name} AP={average_precision_score(y, q):.3f}")
+    axes[0].plot([0, 1], [0, 1], "k:", lw=0.8)
+    axes[0].set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
+    axes[1].set(title="Precision-recall", xlabel="recall", ylabel="precision")
+    for ax in axes:
+        ax.legend()
+    paths = [_save(fig, directory / "roc_pr.png")]
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    ax.plot(mean, frac, "o-", label="model")
+    ax.plot([0, max(mean.max(), frac.max())], [0, max(mean.max(), frac.max())], "k:", lw=0.8)
+    ax.set(title="Calibration", xlabel=f"predicted {task.name_en.lower()} probability", ylabel="observed rate")
+    ax.legend()
+    paths.append(_save(fig, directory / "calibration.png"))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, q in compared:
+        deciles = pd.qcut(pd.Series(q).rank(method="first"), 10, labels=False)
+        lift = pd.Series(y).groupby(deciles.to_numpy()).mean() / y.mean()
+        ax.plot(range(10, 0, -1), lift.to_numpy(), "o-", label=name)
+    ax.set(title="Lift by decile (1 = highest risk)", xlabel="decile", ylabel="rate / average")
+    ax.legend()
+    paths.append(_save(fig, directory / "lift_chart.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

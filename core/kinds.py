@@ -1,0 +1,383 @@
+"""The four kinds of evaluation model, and everything that differs between them.
+
+An ordinal grade, a 0-100 score, a binary propensity and a ranking of classes differ in
+how the label is encoded, what XGBoost optimises, how raw output is calibrated, how the
+result is judged and drawn, how a reason is worded, what is recorded for monitoring,
+what the CRM's answer and file carry. Each kind answers those questions once; every
+stage asks the task's kind and never branches on it (scikit-learn's lesson: one shape
+for every estimator). A kind holds business parameters (the grades, the levels, the
+classes), a task holds its kind (``core.tasks``).
+
+Heavy libraries (scipy, scikit-learn, matplotlib, pyarrow) are imported where used, so
+the service that only scores never loads a plotting library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: (lower bound, English, Chinese) per level of a score or band of a probability.
+Levels = tuple[tuple[float, str, str], ...]
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def level_of(value: float, levels: Levels) -> tuple[str, str]:
+    """The (English, Chinese) level a value falls in."""
+    chosen = levels[0]
+    for bound, en, zh in levels:
+        if value >= bound:
+            chosen = (bound, en, zh)
+    return chosen[1], chosen[2]
+
+
+def levels_of(values: np.ndarray, levels: Levels) -> np.ndarray:
+    """``level_of`` every value at once (English names)."""
+    bounds = np.array([bound for bound, _, _ in levels])
+    names = np.array([en for _, en, _ in levels])
+    return names[np.clip(np.searchsorted(bounds, values, side="right") - 1, 0, None)]
+
+
+class Kind:
+    """What a kind of model does at each stage. Subclasses fill in every method."""
+
+    name: str
+    objective: str
+    eval_metric: str  # XGBoost's validation metric: pruned and early-stopped on
+    headline: str  # the business metric the model-to-oracle ratio is stated on
+    #: what a positive / negative contribution means, (English, Chinese)
+    effect: tuple[tuple[str, str], tuple[str, str]]
+    prediction_is_category: bool = False  # the recorded prediction, as drift tests read it
+    target_is_category: bool = False  # the label, as drift tests read it
+    recorded_dtype: str | None = None  # pandas dtype of the recorded prediction column
+
+    # -- training ----------------------------------------------------------------------
+    def xgb_params(self) -> dict:
+        return {"objective": self.objective, "eval_metric": self.eval_metric}
+
+    def encode_label(self, values: pd.Series) -> np.ndarray:
+        """The label as XGBoost reads it."""
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    def fit_calibration(self, raw_valid: np.ndarray, y_valid: np.ndarray, y_train: np.ndarray) -> dict:
+        """What turns raw booster output into business terms, fitted on held-out rows."""
+        return {}
+
+    def calibrate(self, raw: np.ndarray, calibration: dict) -> np.ndarray:
+        """Booster output in business terms (probabilities or scores)."""
+        return raw
+
+    def metrics(self, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
+    def summary(self, m: dict[str, float]) -> str:
+        """The quality table's second figure, from ``test_`` metrics."""
+        raise NotImplementedError
+
+    def plots(self, task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, directory: Path) -> list[Path]:
+        return []
+
+    def judgeable(self, target: pd.Series, min_per_class: int) -> bool:
+        """Whether matured labels can judge the metric (a binary AUC needs both classes)."""
+        return True
+
+    # -- explaining --------------------------------------------------------------------
+    def explained(self, contributions: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Per-customer contributions (n, features + 1) to the outcome the customer is told."""
+        return contributions
+
+    # -- answering ---------------------------------------------------------------------
+    def decide(self, p: np.ndarray, config=None) -> np.ndarray:
+        """The recorded prediction of each customer (a province file may set grade cut-offs)."""
+        raise NotImplementedError
+
+    def answer_blocks(self, p: np.ndarray, calibration: dict, config=None) -> list[dict]:
+        """Each customer's block of the ``/score`` answer (reasons added by the caller)."""
+        raise NotImplementedError
+
+    #: the field of an answer block that holds the recorded prediction
+    answer_field: str
+
+    def crm_fields(self, task_name: str) -> list[tuple[str, str]]:
+        """The CRM interface file's columns as (name, Arrow type name); the first is the prediction."""
+        raise NotImplementedError
+
+    def crm_columns(self, task_name: str, p: np.ndarray, config=None) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+@dataclass
+class OrdinalLink:
+    """Ordered-logit link from a regression score to grade probabilities.
+
+    P(grade <= k) = sigmoid((cut_k - score) / scale); fitted by maximum likelihood on
+    the validation month, so the grade probabilities are calibrated.
+    """
+
+    cuts: list[float]
+    scale: float
+
+    def probabilities(self, score: np.ndarray) -> np.ndarray:
+        cum = _sigmoid((np.asarray(self.cuts)[None, :] - score[:, None]) / self.scale)
+        cum = np.hstack([np.zeros((len(score), 1)), cum, np.ones((len(score), 1))])
+        return np.clip(np.diff(cum, axis=1), 1e-12, 1.0)
+
+    @classmethod
+    def fit(cls, score: np.ndarray, grade: np.ndarray, classes: int) -> "OrdinalLink":
+        from scipy.optimize import minimize
+
+        k = grade.astype(int) - 1
+
+        def nll(theta):
+            first, *gaps, log_scale = theta
+            cuts = np.cumsum([first, *np.exp(gaps)])
+            p = cls(list(cuts), float(np.exp(log_scale))).probabilities(score)
+            return -np.log(p[np.arange(len(k)), k]).mean()
+
+        start = np.array([1.5, *np.zeros(classes - 2), np.log(0.5)])
+        res = minimize(nll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4, "fatol": 1e-7})
+        first, *gaps, log_scale = res.x
+        return cls(list(map(float, np.cumsum([first, *np.exp(gaps)]))), float(np.exp(log_scale)))
+
+
+def expected_grade(p: np.ndarray) -> np.ndarray:
+    return p @ np.arange(1, p.shape[1] + 1)
+
+
+def predicted_grade(p: np.ndarray) -> np.ndarray:
+    """Grade code from grade probabilities: the expected grade, rounded (QWK-friendly)."""
+    return np.clip(np.rint(expected_grade(p)), 1, p.shape[1]).astype(int)
+
+
+class OrdinalGrade(Kind):
+    """Ordered grades 1 (worst) .. n (best): a regression score through an ordered-logit link."""
+
+    name, objective, eval_metric, headline = "ordinal", "reg:squarederror", "rmse", "quadratic_weighted_kappa"
+    effect = (("raises the credit grade", "提升信用等级"), ("lowers the credit grade", "降低信用等级"))
+    prediction_is_category = target_is_category = True
+    recorded_dtype = "Int64"
+    answer_field = "code"
+
+    def __init__(self, grades: tuple[tuple[int, str, str], ...]):
+        self.grades = grades  # (code, Chinese, English), worst first
+        self.classes = tuple(str(g[0]) for g in grades)
+
+    def fit_calibration(self, raw_valid, y_valid, y_train) -> dict:
+        link = OrdinalLink.fit(raw_valid, y_valid, len(self.grades))
+        return {"cuts": link.cuts, "scale": link.scale}
+
+    def calibrate(self, raw, calibration):
+        return OrdinalLink(calibration["cuts"], calibration["scale"]).probabilities(raw)
+
+    def metrics(self, y, p):
+        """Kappa and the credit specification's two error rates.
+
+        Missed judgement: truly poor or extremely poor (1-2) graded good or excellent (4-5).
+        Misjudgement: truly average or better (3-5) graded poor or extremely poor (1-2).
+        """
+        from sklearn.metrics import cohen_kappa_score
+
+        graded, true_grade = predicted_grade(p), y.astype(int)
+        poor, normal = true_grade <= 2, true_grade >= 3
+        return {
+            "quadratic_weighted_kappa": float(cohen_kappa_score(true_grade, graded, weights="quadratic")),
+            "missed_judgement_rate": float((graded[poor] >= 4).mean()) if poor.any() else float("nan"),
+            "misjudgement_rate": float((graded[normal] <= 2).mean()) if normal.any() else float("nan"),
+            "exact_accuracy": float((graded == true_grade).mean()),
+        }
+
+    def summary(self, m):
+        return f"missed {m['test_missed_judgement_rate']:.1%}, misjudged {m['test_misjudgement_rate']:.1%}"
+
+    def plots(self, task, y, p, oracle_p, directory):
+        from core import charts
+
+        return [charts.confusion(task, y.astype(int) - 1, predicted_grade(p) - 1, directory),
+                charts.grade_calibration(y, p, directory)]
+
+    def decide(self, p, config=None):
+        cutoffs = getattr(config, "grade_cutoffs", None)
+        if cutoffs is None:
+            return predicted_grade(p)
+        return 1 + (expected_grade(p)[:, None] >= np.asarray(cutoffs)[None, :]).sum(axis=1)
+
+    def answer_blocks(self, p, calibration, config=None):
+        names = {g[0]: (g[1], g[2]) for g in self.grades}
+        return [{"code": int(g), "label_zh": names[int(g)][0], "label_en": names[int(g)][1],
+                 "probabilities": {c: round(float(p[i, k]), 4) for k, c in enumerate(self.classes)}}
+                for i, g in enumerate(self.decide(p, config))]
+
+    def crm_fields(self, task_name):
+        return [(task_name, "int8"), (f"{task_name}_label_zh", "string")]
+
+    def crm_columns(self, task_name, p, config=None):
+        grades = self.decide(p, config)
+        labels = np.array([""] + [g[1] for g in self.grades])  # by grade code
+        return {task_name: grades.astype(np.int8), f"{task_name}_label_zh": labels[grades]}
+
+
+class Score(Kind):
+    """A 0-100 score with levels and the population's average level."""
+
+    name, objective, eval_metric, headline = "score", "reg:squarederror", "rmse", "spearman"
+    effect = (("raises the sensitivity", "提高敏感度"), ("lowers the sensitivity", "降低敏感度"))
+    answer_field = "score"
+
+    def __init__(self, levels: Levels):
+        self.levels = levels
+
+    def fit_calibration(self, raw_valid, y_valid, y_train):
+        return {"population_average": float(np.mean(y_train))}
+
+    def calibrate(self, raw, calibration):
+        return np.clip(raw, 0, 100)
+
+    def metrics(self, y, p):
+        from scipy.stats import spearmanr
+
+        bounds = [b for b, _, _ in self.levels[1:]]
+        return {
+            "spearman": float(spearmanr(y, p).statistic),
+            "level_accuracy": float((np.digitize(y, bounds) == np.digitize(p, bounds)).mean()),
+            "mae": float(np.abs(y - p).mean()),
+        }
+
+    def summary(self, m):
+        return f"levels {m['test_level_accuracy']:.1%}"
+
+    def plots(self, task, y, p, oracle_p, directory):
+        from core import charts
+
+        return [charts.score_scatter(task, y, p, directory)]
+
+    def decide(self, p, config=None):
+        return np.round(p, 1)
+
+    def answer_blocks(self, p, calibration, config=None):
+        average = round(calibration.get("population_average") or 0.0, 1)
+        out = []
+        for score in p:
+            en, zh = level_of(float(score), self.levels)
+            out.append({"score": round(float(score), 1), "level": en, "level_zh": zh, "population_average": average})
+        return out
+
+    def crm_fields(self, task_name):
+        return [(task_name, "float64"), (f"{task_name}_level", "string")]
+
+    def crm_columns(self, task_name, p, config=None):
+        return {task_name: np.round(p, 1), f"{task_name}_level": levels_of(p, self.levels)}
+
+
+class Binary(Kind):
+    """The probability of an event (churn next month), with risk bands."""
+
+    name, objective, eval_metric, headline = "binary", "binary:logistic", "logloss", "roc_auc"
+    effect = (("raises churn risk", "推高流失风险"), ("lowers churn risk", "降低流失风险"))
+    target_is_category = True
+    answer_field = "probability"
+
+    def __init__(self, bands: Levels):
+        self.bands = bands
+
+    def metrics(self, y, p):
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        cut = np.quantile(p, 0.9)
+        lift = float(y[p >= cut].mean() / y.mean()) if y.mean() > 0 else float("nan")
+        return {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
+                "top_decile_lift": lift, "churn_rate": float(y.mean())}
+
+    def summary(self, m):
+        return f"lift@10% {m['test_top_decile_lift']:.2f}"
+
+    def plots(self, task, y, p, oracle_p, directory):
+        from core import charts
+
+        return charts.binary(task, y, p, oracle_p, directory)
+
+    def judgeable(self, target, min_per_class):
+        counts = pd.to_numeric(target.dropna(), errors="coerce").value_counts()
+        return counts.get(1, 0) >= min_per_class and counts.get(0, 0) >= min_per_class
+
+    def decide(self, p, config=None):
+        return np.round(p, 4)
+
+    def answer_blocks(self, p, calibration, config=None):
+        out = []
+        for probability in p:
+            en, zh = level_of(float(probability), self.bands)
+            out.append({"probability": round(float(probability), 4), "band": en, "band_zh": zh})
+        return out
+
+    def crm_fields(self, task_name):
+        return [(f"{task_name}_probability", "float64"), (f"{task_name}_band", "string")]
+
+    def crm_columns(self, task_name, p, config=None):
+        return {f"{task_name}_probability": np.round(p, 4), f"{task_name}_band": levels_of(p, self.bands)}
+
+
+class Ranking(Kind):
+    """Classes ranked by probability (the customer's channels, best first)."""
+
+    name, objective, eval_metric, headline = "multiclass", "multi:softprob", "mlogloss", "top1_accuracy"
+    effect = (("favours this channel", "偏好该渠道"), ("weighs against this channel", "不利于该渠道"))
+    prediction_is_category = target_is_category = True
+
+    def __init__(self, classes: tuple[str, ...], noun: str):
+        self.classes = classes
+        self.noun = noun  # what a class is: best_<noun>, <noun>_ranking
+        self.answer_field = f"best_{noun}"
+
+    def xgb_params(self):
+        return {**super().xgb_params(), "num_class": len(self.classes)}
+
+    def encode_label(self, values):
+        return values.map({c: k for k, c in enumerate(self.classes)}).to_numpy(dtype=float)
+
+    def metrics(self, y, p):
+        y = y.astype(int)
+        order = np.argsort(-p, axis=1)
+        out = {"top1_accuracy": float((order[:, 0] == y).mean()),
+               "top2_accuracy": float(((order[:, 0] == y) | (order[:, 1] == y)).mean())}
+        for k, c in enumerate(self.classes):
+            mask = y == k
+            out[f"recall_{c}"] = float((order[mask, 0] == k).mean()) if mask.any() else float("nan")
+        return out
+
+    def summary(self, m):
+        return f"top-2 {m['test_top2_accuracy']:.1%}"
+
+    def plots(self, task, y, p, oracle_p, directory):
+        from core import charts
+
+        return [charts.confusion(task, y.astype(int), p.argmax(axis=1), directory)]
+
+    def explained(self, contributions, p):
+        return contributions[np.arange(len(p)), p.argmax(axis=1)]
+
+    def decide(self, p, config=None):
+        return np.asarray(self.classes, dtype=object)[np.argmax(p, axis=1)]
+
+    def ranked(self, p: np.ndarray) -> np.ndarray:
+        return np.asarray(self.classes)[np.argsort(-p, axis=1)]
+
+    def answer_blocks(self, p, calibration, config=None):
+        return [{"ranking": list(ranking), self.answer_field: ranking[0],
+                 "probabilities": {c: round(float(p[i, k]), 4) for k, c in enumerate(self.classes)}}
+                for i, ranking in enumerate(self.ranked(p).tolist())]
+
+    def crm_fields(self, task_name):
+        return [(self.answer_field, "string"), (f"{self.noun}_ranking", "string")]
+
+    def crm_columns(self, task_name, p, config=None):
+        ranked = self.ranked(p)
+        joined = ranked[:, 0].astype(object)  # whole columns joined, not a Python join per customer
+        for k in range(1, ranked.shape[1]):
+            joined = joined + "," + ranked[:, k].astype(object)
+        return {self.answer_field: ranked[:, 0], f"{self.noun}_ranking": joined}

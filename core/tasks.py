@@ -1,0 +1,243 @@
+"""The evaluation models, each declared once and read by every stage.
+
+A task names its label (and what a valid label looks like), its feature contract (the
+Feast FeatureService of its evaluation), its kind (``core.kinds``: how it is trained,
+calibrated, judged, worded, recorded and written to the CRM file), its oracle columns
+in the generator's truth, and the handling guidance the documents attach to it.
+Training, serving, batch scoring, bring-your-own-data and monitoring loop over
+``TASKS`` and ask each task's kind; none names a task. Sensitivity is one evaluation
+with two scores, so it has two models sharing one feature contract.
+
+Adding a model of an existing kind is one ``Task`` here (``register`` for a trial) and,
+for synthetic data, its label and oracle in ``features/labels.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from core import indicators as lib
+from core.kinds import Binary, Kind, Levels, OrdinalGrade, Ranking, Score
+
+#: The specification's five credit grades, worst first: (code, Chinese, English).
+CREDIT_GRADES = (
+    (1, "信用极差", "extremely poor"),
+    (2, "信用较差", "poor"),
+    (3, "信用一般", "average"),
+    (4, "信用较好", "good"),
+    (5, "信用极好", "excellent"),
+)
+#: Sensitivity levels on the 0-100 score.
+SENSITIVITY_LEVELS: Levels = ((0.0, "low", "低"), (40.0, "medium", "中"), (70.0, "high", "高"))
+#: Churn risk bands on the probability of closing next month.
+CHURN_BANDS: Levels = ((0.0, "low", "低"), (0.05, "medium", "中"), (0.15, "high", "高"))
+
+#: Differentiated complaint handling by credit grade (a province file may replace a grade's text).
+GRADE_HANDLING = {
+    5: ("Fast handling; refund first, verify later; goodwill gift allowed.", "快速处理，先退费后核实，可适当赠送。"),
+    4: ("Fast handling; refund after a light check; reopening before payment allowed.",
+        "快速处理，简单核实后退费；欠费停机可先开机后缴费。"),
+    3: ("Standard complaint process.", "按标准流程处理投诉。"),
+    2: ("Verify the claim before any refund.", "退费前须先查证。"),
+    1: ("Verify the claim before any refund; escalate to a supervisor; no goodwill gifts.",
+        "退费前须先查证并上报班长；不予赠送。"),
+}
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One piece of the agent's guidance: shown when ``when(answer)`` holds.
+
+    ``answer`` maps each task's name to its answer block; ``text`` gives (English, Chinese)
+    from the answer and the province file. ``order`` places it among all tasks' advice.
+    """
+
+    topic: str
+    order: int
+    when: Callable[[dict], bool]
+    text: Callable[[dict, object], tuple[str, str]]
+
+
+def _said(en: str, zh: str) -> Callable[[dict, object], tuple[str, str]]:
+    return lambda answer, config: (en, zh)
+
+
+def _field(answer: dict, task: str, name: str):
+    return (answer.get(task) or {}).get(name)
+
+
+def _grade_handling(answer: dict, config) -> tuple[str, str]:
+    grade = answer["credit_grade"]["code"]
+    own = config.guidance.get(grade) if config is not None else None
+    return (own.en, own.zh) if own else GRADE_HANDLING[grade]
+
+
+def _waves(answer: dict, config) -> tuple[str, str]:
+    waves = " → ".join(answer["channel_preference"]["ranking"][:3])
+    return f"Campaign service waves: {waves}.", f"营销服务波次：{waves}。"
+
+
+def _opportunity(answer: dict) -> bool:
+    grade = _field(answer, "credit_grade", "code")
+    return (grade is not None and grade >= 3 and _field(answer, "tariff_sensitivity", "level") != "high"
+            and _field(answer, "complaint_sensitivity", "level") != "high")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model: what it predicts, from which indicators, of which kind, with what advice."""
+
+    name: str
+    evaluation: str  # which of the four evaluations (and FeatureService) it belongs to
+    kind: Kind
+    label: str
+    label_spec: lib.Indicator  # what a valid label looks like (a province's own labels are checked with it)
+    oracle_columns: tuple[str, ...]
+    name_zh: str
+    name_en: str
+    monotone: bool = False  # apply the library's known directions (credit)
+    guidance: tuple[Advice, ...] = ()
+    #: Set for a province with a province file: whose model this is, and its indicators.
+    province: str | None = None
+    tailored_indicators: tuple[lib.Indicator, ...] | None = None
+
+    @property
+    def indicators(self) -> list[lib.Indicator]:
+        if self.tailored_indicators is not None:
+            return list(self.tailored_indicators)
+        return lib.for_task(self.evaluation)
+
+    @property
+    def service(self) -> str:
+        """The FeatureService this model is trained and served from (its feature contract)."""
+        return lib.service_name(self.evaluation, self.province)
+
+    @property
+    def headline(self) -> str:
+        return self.kind.headline
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return getattr(self.kind, "classes", ())
+
+    @property
+    def prediction_column(self) -> str:
+        """The monitoring records' column of this model's prediction."""
+        return f"pred_{self.name}"
+
+    def tailored(self, config) -> "Task":
+        """The task for a province's file (``features.provinces.ProvinceConfig``); itself for None."""
+        if config is None:
+            return self
+        return self.for_indicators(config.province, config.effective_indicators(self.evaluation))
+
+    def for_indicators(self, province: str, indicators: list[lib.Indicator]) -> "Task":
+        return replace(self, province=province, tailored_indicators=tuple(indicators))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [i.id for i in self.indicators]
+
+    def model_name(self, province: str | None = None) -> str:
+        """Registered model name in the MLflow registry; carries the province."""
+        return f"telcoml-{self.name}" + (f"-{province.lower()}" if province else "")
+
+    def experiment_name(self, province: str | None = None) -> str:
+        return f"telcoml/{self.name}/{province.upper() if province else 'all'}"
+
+    def monotone_constraints(self) -> tuple[int, ...] | None:
+        """XGBoost monotone constraints from the library's known credit directions.
+
+        Only numeric indicators can carry one; more arrears never improves a grade.
+        """
+        if not self.monotone:
+            return None
+        return tuple(i.credit_direction if i.kind != "category" else 0 for i in self.indicators)
+
+
+def _label(task: str, name_zh: str, name_en: str, formula: str, unit: str, kind, **extra) -> lib.Indicator:
+    return lib.Indicator(task, name_zh, name_en, "profile", (), formula, unit, kind, nullable=True, **extra)
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            "credit_grade", lib.CREDIT_GRADE, OrdinalGrade(CREDIT_GRADES), "credit_grade",
+            _label("credit_grade", "信用等级", "Credit grade", "1 worst .. 5 best", "grade", "int", valid_range=(1, 5)),
+            tuple(f"p_credit_grade_{g[0]}" for g in CREDIT_GRADES), "客户投诉信用分级", "Complaint credit grade",
+            monotone=True,
+            guidance=(Advice("complaint_handling", 10, lambda a: True, _grade_handling),
+                      Advice("opportunity_marketing", 31, _opportunity,
+                             _said("Opportunity marketing allowed on this call.", "可进行随销推荐。"))),
+        ),
+        Task(
+            "tariff_sensitivity", lib.SENSITIVITY, Score(SENSITIVITY_LEVELS), "tariff_sensitivity",
+            _label("tariff_sensitivity", "话费敏感度", "Tariff sensitivity", "0-100", "score", "float",
+                   valid_range=(0, 100)),
+            ("tariff_sensitivity_expected",), "话费敏感度", "Tariff sensitivity",
+            guidance=(Advice("no_recommendation", 30, lambda a: a["tariff_sensitivity"]["level"] == "high",
+                             _said("Tariff-sensitive: do not recommend plans or new services.",
+                                   "话费敏感客户：不推荐套餐或新业务。")),),
+        ),
+        Task(
+            "complaint_sensitivity", lib.SENSITIVITY, Score(SENSITIVITY_LEVELS), "complaint_sensitivity",
+            _label("complaint_sensitivity", "投诉敏感度", "Complaint sensitivity", "0-100", "score", "float",
+                   valid_range=(0, 100)),
+            ("complaint_sensitivity_expected",), "投诉敏感度", "Complaint sensitivity",
+            guidance=(Advice("complaint_first", 20, lambda a: a["complaint_sensitivity"]["level"] == "high",
+                             _said("Complaint-sensitive: attend to the complaint first.", "投诉敏感客户：优先处理投诉诉求。")),),
+        ),
+        Task(
+            "churn", lib.CHURN, Binary(CHURN_BANDS), "churned_next_month",
+            _label("churned_next_month", "流失", "Churned the next month", "1 if the line closed the next month",
+                   "flag", "int", valid_range=(0, 1)),
+            ("churn_probability",), "流失倾向", "Churn propensity",
+            guidance=(Advice("retention", 40, lambda a: a["churn"]["band"] == "high",
+                             _said("High churn risk: offer the retention (保有) package.", "高流失风险：推荐保有方案。")),),
+        ),
+        Task(
+            "channel_preference", lib.CHANNEL_PREFERENCE, Ranking(lib.CHANNELS, "channel"), "preferred_channel",
+            _label("preferred_channel", "偏好渠道", "Preferred channel", "the channel the customer prefers", "code",
+                   "category", codes=lib.CHANNELS),
+            tuple(f"p_channel_{c}" for c in lib.CHANNELS), "客户接触渠道偏好", "Channel preference",
+            guidance=(Advice("campaign_waves", 50, lambda a: True, _waves),),
+        ),
+    )
+}
+
+
+def task(name: str) -> Task:
+    """Look a task up by name; an unknown name lists the valid ones."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        from core.errors import ConfigurationError
+
+        raise ConfigurationError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}") from None
+
+
+def register(t: Task) -> Task:
+    """Add a task to ``TASKS`` (every stage then trains, serves, records and monitors it)."""
+    TASKS[t.name] = t
+    return t
+
+
+def unregister(name: str) -> None:
+    TASKS.pop(name, None)
+
+
+def guidance(answer: dict, config=None) -> list[dict]:
+    """The documents' differentiated handling guidance for one answer, in both languages.
+
+    Each task present in ``answer`` contributes its advice; a province's file may replace
+    the text for a grade.
+    """
+    advice = sorted((a for name, t in TASKS.items() if name in answer for a in t.guidance), key=lambda a: a.order)
+    items = []
+    for a in advice:
+        if a.when(answer):
+            en, zh = a.text(answer, config)
+            items.append({"topic": a.topic, "text_en": en, "text_zh": zh})
+    return items

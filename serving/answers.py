@@ -1,0 +1,54 @@
+"""Answers in the business's words: each task's block (grade, score, probability or ranking,
+with reasons), the handling guidance, and the provenance of the whole answer.
+
+Pure apart from the models: every task's kind words its own block (``core.kinds``), the
+task declarations hold the guidance (``core.tasks.guidance``).
+"""
+
+from __future__ import annotations
+
+from core.tasks import TASKS, guidance
+from serving.champions import ModelSet
+from training.explain import reasons
+
+
+def customer_answer(msisdn: str, province: str, scored: dict, models: ModelSet, features_as_of: str | None,
+                    answered_from: str) -> dict:
+    """The whole answer about one customer: ``score_frame``'s evaluations and their provenance."""
+    return {"msisdn": msisdn, "province": province, **scored, "model_versions": models.versions,
+            "models": models.names, "features_as_of": features_as_of, "answered_from": answered_from}
+
+
+def reason_tasks() -> tuple[str, ...]:
+    """Every task: answers carry reasons for all unless the caller asks for fewer."""
+    return tuple(TASKS)
+
+
+def score_frame(models: ModelSet, features, top_reasons: int = 3, reason_tasks: tuple[str, ...] | None = None
+                ) -> list[dict]:
+    """Every evaluation for each row of ``features`` (customers the store knows).
+
+    One float matrix feeds all models; SHAP contributions (a DMatrix each) are computed
+    only for the tasks in ``reason_tasks`` (default: all).
+    """
+    reason_tasks = tuple(TASKS) if reason_tasks is None else reason_tasks
+    encoder = models.encoder
+    matrix = encoder.matrix(features)
+    blocks: dict[str, list[dict]] = {}
+    for name, model in models.models.items():
+        model_input = encoder.model_input(name, matrix)
+        p = model.calibrate(model.booster.inplace_predict(model_input))
+        blocks[name] = model.task.kind.answer_blocks(p, model.calibration, models.config)
+        if name in reason_tasks:
+            contributions = model.contributions(None, encoder.dmatrix(name, model_input, model.threads))
+            explained = reasons(model, features, top=top_reasons, contributions=contributions, probabilities=p)
+        else:
+            explained = [[] for _ in range(len(features))]
+        for block, why in zip(blocks[name], explained):
+            block["reasons"] = why
+    out = []
+    for i in range(len(features)):
+        answer = {name: blocks[name][i] for name in TASKS if name in blocks}
+        answer["guidance"] = guidance(answer, models.config)
+        out.append(answer)
+    return out

@@ -1,0 +1,151 @@
+"""The champions answering the CRM: every task's ``champion`` from the registry, national
+and provincial, loaded together and replaced whole on reload.
+
+``ModelSet`` also holds the one float matrix encoder its models share, so a lookup is
+encoded once for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import xgboost as xgb
+from mlflow import MlflowClient
+
+from core import indicators as lib
+from core.errors import TelcomlError
+from core.settings import Settings
+from core.tasks import TASKS
+from features.provinces import ProvinceConfig, load_provinces
+from training.model import TaskModel
+from training.registry import champion_uri, configure_mlflow, load_task_model
+
+
+class Encoder:
+    """Every model's input from one float matrix, encoded once per lookup.
+
+    Each indicator is encoded by the library's rule (``core.indicators.encoded``, as in
+    training); each model takes its columns of the shared matrix. Predictions go through
+    ``Booster.inplace_predict``.
+    """
+
+    def __init__(self, models: dict[str, TaskModel]):
+        position: dict[str, int] = {}
+        self.indicators: list[lib.Indicator] = []
+        for model in models.values():
+            for ind in model.task.indicators:
+                if ind.id not in position:
+                    position[ind.id] = len(self.indicators)
+                    self.indicators.append(ind)
+        self.columns = {name: np.array([position[i] for i in m.task.feature_names]) for name, m in models.items()}
+        self.models = models
+
+    def matrix(self, features) -> np.ndarray:
+        """All indicators the models read, as floats (NaN where missing); ``features`` is a
+        DataFrame or ``serving.online.Features``."""
+        out = np.empty((len(features), len(self.indicators)))
+        for j, ind in enumerate(self.indicators):
+            out[:, j] = lib.encoded(ind, features[ind.id])
+        return out
+
+    def model_input(self, name: str, matrix: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(matrix[:, self.columns[name]])
+
+    def dmatrix(self, name: str, model_input: np.ndarray, threads: int) -> xgb.DMatrix:
+        """The model's input as a DMatrix (contributions need one)."""
+        model = self.models[name]
+        return xgb.DMatrix(model_input, feature_names=model.task.feature_names, feature_types=model.feature_types,
+                           enable_categorical=True, missing=np.nan, nthread=threads)
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The champion of every task, loaded together; replaced whole on reload."""
+
+    models: dict[str, TaskModel]
+    versions: dict[str, str]
+    loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    encoder: Encoder = field(init=False, repr=False, compare=False)
+    #: task -> the registry URI answering it (``models:/telcoml-credit_grade-gd/1``)
+    names: dict[str, str] = field(default_factory=dict)
+    #: the province's file (cut-offs, guidance) for a province's set
+    config: ProvinceConfig | None = None
+    #: province -> its set: its own champions where it has them, the national ones otherwise
+    provinces: dict[str, "ModelSet"] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoder", Encoder(self.models))
+
+    def probabilities(self, features, matrix: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every task's calibrated output from one shared matrix."""
+        matrix = self.encoder.matrix(features) if matrix is None else matrix
+        return {name: m.calibrate(m.booster.inplace_predict(self.encoder.model_input(name, matrix)))
+                for name, m in self.models.items()}
+
+    def for_province(self, province: str | None) -> "ModelSet":
+        """The set answering a province's customers (the national one if it has nothing of its own)."""
+        return self.provinces.get(str(province), self)
+
+
+def load_champions(settings: Settings, province: str | None = None) -> ModelSet:
+    """Every task's ``champion`` from the MLflow registry, national and provincial.
+
+    A province's customers are answered by its own champion of a task when one is
+    registered (``telcoml-credit_grade-gd``), else by the national one; a province file's
+    cut-offs and guidance apply either way. A task without any champion is left out; no
+    champion at all is a clear error. ``province`` gives that province's set directly.
+    """
+    configure_mlflow(settings, "telcoml/serving")
+    client = MlflowClient()
+    national = _champions(client, None)
+    configs = {c.province: c for c in load_provinces(settings)}
+    provinces = {}
+    for code in sorted(set(configs) | _provinces_with_models(client)):
+        merged = {**national, **_champions(client, code)}
+        if merged:
+            provinces[code] = _model_set(merged, configs.get(code))
+    if not national and not provinces:
+        raise TelcomlError(f"no champion in {settings.tracking_uri}: run `telcoml train` first")
+    models = _model_set(national, None, provinces)
+    return models.for_province(province.upper()) if province else models
+
+
+def with_threads(models: ModelSet, threads: int) -> ModelSet:
+    """Set every model's XGBoost threads (0: all cores), provinces' sets included, in place.
+
+    The service keeps one thread per model (requests run side by side); a batch job that
+    loaded its own set gives each model the whole machine.
+    """
+    for model_set in (models, *models.provinces.values()):
+        for model in model_set.models.values():
+            model.threads = threads
+            model.booster.set_param({"nthread": threads})
+    return models
+
+
+def _champions(client: MlflowClient, province: str | None) -> dict[str, tuple[TaskModel, str, str]]:
+    """task -> (model, version, registry URI) for the tasks with a champion."""
+    found = {}
+    for name, t in TASKS.items():
+        uri = champion_uri(client, t.model_name(province))
+        if uri is not None:
+            found[name] = (load_task_model(uri), uri.rsplit("/", 1)[1], uri)
+    return found
+
+
+def _provinces_with_models(client: MlflowClient) -> set[str]:
+    """Provinces with a registered model of their own (``telcoml-<task>-<province>``)."""
+    prefixes = [t.model_name() + "-" for t in TASKS.values()]
+    codes = set()
+    for registered in client.search_registered_models(filter_string="name LIKE 'telcoml-%'", max_results=1000):
+        for prefix in prefixes:
+            if registered.name.startswith(prefix) and registered.name[len(prefix):].isalpha():
+                codes.add(registered.name[len(prefix):].upper())
+    return codes
+
+
+def _model_set(entries: dict, config: ProvinceConfig | None, provinces: dict | None = None) -> ModelSet:
+    return ModelSet({k: v[0] for k, v in entries.items()}, {k: v[1] for k, v in entries.items()},
+                    names={k: v[2] for k, v in entries.items()}, config=config, provinces=provinces or {})

@@ -35,7 +35,7 @@ import time
 import traceback
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +52,7 @@ DEFAULT_PROVINCES = ("GD", "SC", "HE", "ZJ")
 # --------------------------------------------------------------------------------------
 # Child-process side: every stage function below runs in a fresh spawned interpreter.
 # --------------------------------------------------------------------------------------
+
 
 def _rss_mib() -> float:
     import psutil
@@ -158,8 +159,8 @@ def bare_view(offline_dir: Path):
 
 
 def stage_generate(workdir: str, customers: int, months: int, provinces: list[str], seed: int) -> dict:
-    from features.generate import GeneratorConfig, generate
     from core.settings import Settings
+    from features.generate import GeneratorConfig, generate
 
     s = Settings(workdir=Path(workdir))
     cfg = GeneratorConfig(customers=customers, months=months, provinces=tuple(provinces), seed=seed)
@@ -170,14 +171,20 @@ def stage_generate(workdir: str, customers: int, months: int, provinces: list[st
     raw_rows = sum(counts.values())
     # One usage row per open line per month: exactly the customer-months simulated.
     customer_months = counts["usage"]
-    return {"seconds": seconds, "raw_rows": raw_rows, "customer_months": customer_months,
-            "rows_per_s": raw_rows / seconds, "cm_per_s": customer_months / seconds,
-            "counts": counts, "raw_mib": _dir_mib(s.raw_dir)}
+    return {
+        "seconds": seconds,
+        "raw_rows": raw_rows,
+        "customer_months": customer_months,
+        "rows_per_s": raw_rows / seconds,
+        "cm_per_s": customer_months / seconds,
+        "counts": counts,
+        "raw_mib": _dir_mib(s.raw_dir),
+    }
 
 
 def stage_build(workdir: str) -> dict:
-    from features.build import available_months, available_provinces, build_indicators
     from core.settings import Settings
+    from features.build import available_months, available_provinces, build_indicators
 
     s = Settings(workdir=Path(workdir))
     provinces = available_provinces(s.raw_dir)
@@ -186,8 +193,12 @@ def stage_build(workdir: str) -> dict:
     t0 = time.perf_counter()
     rows = build_indicators(s.raw_dir, s.offline_dir, provinces, months, progress=tick)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "customer_months": rows, "cm_per_s": rows / seconds,
-            "offline_mib": _dir_mib(s.offline_dir)}
+    return {
+        "seconds": seconds,
+        "customer_months": rows,
+        "cm_per_s": rows / seconds,
+        "offline_mib": _dir_mib(s.offline_dir),
+    }
 
 
 def stage_materialize(workdir: str) -> dict:
@@ -195,8 +206,8 @@ def stage_materialize(workdir: str) -> dict:
     import sqlite3
 
     from core import indicators as lib
-    from features.store import apply_repository, materialize_latest
     from core.settings import Settings
+    from features.store import apply_repository, materialize_latest
 
     s = Settings(workdir=Path(workdir), online_store="sqlite")
     t0 = time.perf_counter()
@@ -211,31 +222,46 @@ def stage_materialize(workdir: str) -> dict:
     rows = customers * len(lib.SUBJECTS)
     db = s.feature_repo_dir / "online_store.db"
     with sqlite3.connect(db) as conn:  # sanity: every customer of every view is online
-        stored = {v: conn.execute(f'SELECT COUNT(DISTINCT entity_key) FROM "{s.project}_{v}"').fetchone()[0]
-                  for v in lib.SUBJECTS}
-    return {"seconds": seconds, "apply_s": apply_s, "month": month, "customers": customers, "rows": rows,
-            "rows_per_s": rows / seconds, "entities_stored": stored,
-            "online_db_mib": round(db.stat().st_size / 2**20, 1)}
+        stored = {
+            v: conn.execute(f'SELECT COUNT(DISTINCT entity_key) FROM "{s.project}_{v}"').fetchone()[0]
+            for v in lib.SUBJECTS
+        }
+    return {
+        "seconds": seconds,
+        "apply_s": apply_s,
+        "month": month,
+        "customers": customers,
+        "rows": rows,
+        "rows_per_s": rows / seconds,
+        "entities_stored": stored,
+        "online_db_mib": round(db.stat().st_size / 2**20, 1),
+    }
 
 
 def _pct(values_ms: list[float]) -> dict:
     import numpy as np
 
     a = np.asarray(values_ms)
-    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-            "mean_ms": float(a.mean()), "min_ms": float(a.min()), "n": int(len(a))}
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(a.mean()),
+        "min_ms": float(a.min()),
+        "n": int(len(a)),
+    }
 
 
-def stage_latency(workdir: str, backend: str, lookups: int, warmup: int, seed: int,
-                  redis_url: str, project: str | None) -> dict:
+def stage_latency(
+    workdir: str, backend: str, lookups: int, warmup: int, seed: int, redis_url: str, project: str | None
+) -> dict:
     """One-customer online lookups: credit-grade service vs bare one-feature view."""
     import numpy as np
     import pandas as pd
 
     from core import indicators as lib
+    from core.settings import Settings
     from features.repo import definitions, service_name
     from features.store import materialize_latest, online_view, open_store
-    from core.settings import Settings
 
     data = Settings(workdir=Path(workdir))
     month = _latest_month(data.offline_dir)
@@ -245,8 +271,12 @@ def stage_latency(workdir: str, backend: str, lookups: int, warmup: int, seed: i
         teardown = False
     else:
         # Own project and repo folder (so keys and registry collide with nothing), same data.
-        s = Settings(workdir=Path(workdir) / f"redis-{project}", online_store="redis",
-                     redis_url=redis_url, project=project)
+        s = Settings(
+            workdir=Path(workdir) / f"redis-{project}",
+            online_store="redis",
+            redis_url=redis_url,
+            project=project,
+        )
         store = open_store(s)
         store.apply([*definitions(data.offline_dir), bare_view(data.offline_dir)])
         teardown = True
@@ -277,15 +307,25 @@ def stage_latency(workdir: str, backend: str, lookups: int, warmup: int, seed: i
             # The project's call path: feature service fetched by name, then a DataFrame.
             "service_view": lambda m: online_view(store, [m], lib.CREDIT_GRADE),
             # The same service object held by the caller (no registry read per lookup).
-            "service_held_df": lambda m: store.get_online_features(features=service, entity_rows=rows(m)).to_df(),
-            "service_held_dict": lambda m: store.get_online_features(features=service, entity_rows=rows(m)).to_dict(),
+            "service_held_df": lambda m: store.get_online_features(
+                features=service, entity_rows=rows(m)
+            ).to_df(),
+            "service_held_dict": lambda m: store.get_online_features(
+                features=service, entity_rows=rows(m)
+            ).to_dict(),
             # Bare Feast: one feature of one view.
-            "bare_dict": lambda m: store.get_online_features(features=bare_refs, entity_rows=rows(m)).to_dict(),
+            "bare_dict": lambda m: store.get_online_features(
+                features=bare_refs, entity_rows=rows(m)
+            ).to_dict(),
             "bare_df": lambda m: store.get_online_features(features=bare_refs, entity_rows=rows(m)).to_df(),
         }
         # Sanity: values are there and the bare view agrees with the offline snapshot.
-        billing = pd.concat([pd.read_parquet(f, columns=["msisdn", BARE_FEATURE]) for f in
-                             sorted((data.offline_dir / "billing_payment").glob(f"*_{month}.parquet"))])
+        billing = pd.concat(
+            [
+                pd.read_parquet(f, columns=["msisdn", BARE_FEATURE])
+                for f in sorted((data.offline_dir / "billing_payment").glob(f"*_{month}.parquet"))
+            ]
+        )
         want = billing.set_index("msisdn")[BARE_FEATURE]
         for m in sample[:5]:
             credit = online_view(store, [m], lib.CREDIT_GRADE)
@@ -329,8 +369,9 @@ def _entity_frame(offline_dir: Path, rows: int, seed: int):
     import pandas as pd
 
     files = sorted((Path(offline_dir) / "profile").glob("*.parquet"))
-    pool = pd.concat([pd.read_parquet(f, columns=["msisdn", "event_timestamp"]) for f in files],
-                     ignore_index=True)
+    pool = pd.concat(
+        [pd.read_parquet(f, columns=["msisdn", "event_timestamp"]) for f in files], ignore_index=True
+    )
     rng = np.random.default_rng(seed)
     pick = pool.iloc[rng.choice(len(pool), size=min(rows, len(pool)), replace=False)].reset_index(drop=True)
     offset = pd.to_timedelta(rng.integers(0, 20 * 86_400, len(pick)), unit="s")
@@ -340,8 +381,8 @@ def _entity_frame(offline_dir: Path, rows: int, seed: int):
 
 def stage_historical(workdir: str, offline_store: str, rows: int, seed: int) -> dict:
     from core import indicators as lib
-    from features.store import open_store, training_frame
     from core.settings import Settings
+    from features.store import open_store, training_frame
 
     s = Settings(workdir=Path(workdir), offline_store=offline_store)
     store = open_store(s)  # registry applied by stage_materialize
@@ -353,15 +394,22 @@ def stage_historical(workdir: str, offline_store: str, rows: int, seed: int) -> 
     frame = training_frame(store, entity, lib.CHURN)
     seconds = time.perf_counter() - t0
     values = frame.sort_values(["msisdn", "event_timestamp"])
-    return {"seconds": seconds, "warmup_s": warm_s, "entity_rows": len(entity), "rows": len(frame),
-            "columns": frame.shape[1], "null_monthly_consumption": int(values["monthly_consumption"].isna().sum()),
-            "checksum": float(values["monthly_consumption"].fillna(0).sum()),
-            "rows_per_s": len(frame) / seconds}
+    return {
+        "seconds": seconds,
+        "warmup_s": warm_s,
+        "entity_rows": len(entity),
+        "rows": len(frame),
+        "columns": frame.shape[1],
+        "null_monthly_consumption": int(values["monthly_consumption"].isna().sum()),
+        "checksum": float(values["monthly_consumption"].fillna(0).sum()),
+        "rows_per_s": len(frame) / seconds,
+    }
 
 
 # --------------------------------------------------------------------------------------
 # Parent side: orchestration, tables, JSON, the key=value line.
 # --------------------------------------------------------------------------------------
+
 
 def in_child(stage: str, **kwargs) -> dict:
     """Run one stage in a fresh spawned process; an exception becomes {"error": ...}."""
@@ -398,10 +446,14 @@ def _f(x, fmt: str = ".1f") -> str:
 def print_tables(results: dict) -> None:
     cfg = results["config"]
     print()
-    print(f"== Pipeline throughput ({cfg['months']} months, {len(cfg['provinces'])} provinces; "
-          "each stage in its own process) ==")
-    head = (f"{'size':>6}  {'stage':<12} {'seconds':>9} {'rows':>9} {'rows/s':>9} "
-            f"{'cust-mo':>9} {'cust-mo/s':>10} {'peak MiB':>9} {'base MiB':>9}  note")
+    print(
+        f"== Pipeline throughput ({cfg['months']} months, {len(cfg['provinces'])} provinces; "
+        "each stage in its own process) =="
+    )
+    head = (
+        f"{'size':>6}  {'stage':<12} {'seconds':>9} {'rows':>9} {'rows/s':>9} "
+        f"{'cust-mo':>9} {'cust-mo/s':>10} {'peak MiB':>9} {'base MiB':>9}  note"
+    )
     print(head)
     print("-" * len(head))
     for size in cfg["sizes"]:
@@ -409,12 +461,33 @@ def print_tables(results: dict) -> None:
         lab = label(size)
         g, b, m = r.get("generate", {}), r.get("build", {}), r.get("materialize", {})
         rows = [
-            ("generate", g, g.get("raw_rows"), g.get("rows_per_s"), g.get("customer_months"), g.get("cm_per_s"),
-             f"raw rows, all tables; raw {g.get('raw_mib', '-')} MiB"),
-            ("build", b, None, None, b.get("customer_months"), b.get("cm_per_s"),
-             f"offline {b.get('offline_mib', '-')} MiB"),
-            ("materialize", m, m.get("rows"), m.get("rows_per_s"), None, None,
-             f"SQLite, {_si(m.get('customers'))} customers x 5 views; apply {_f(m.get('apply_s'))}s"),
+            (
+                "generate",
+                g,
+                g.get("raw_rows"),
+                g.get("rows_per_s"),
+                g.get("customer_months"),
+                g.get("cm_per_s"),
+                f"raw rows, all tables; raw {g.get('raw_mib', '-')} MiB",
+            ),
+            (
+                "build",
+                b,
+                None,
+                None,
+                b.get("customer_months"),
+                b.get("cm_per_s"),
+                f"offline {b.get('offline_mib', '-')} MiB",
+            ),
+            (
+                "materialize",
+                m,
+                m.get("rows"),
+                m.get("rows_per_s"),
+                None,
+                None,
+                f"SQLite, {_si(m.get('customers'))} customers x 5 views; apply {_f(m.get('apply_s'))}s",
+            ),
         ]
         for name, d, n, rps, cm, cmps, note in rows:
             if "error" in d:
@@ -423,15 +496,19 @@ def print_tables(results: dict) -> None:
             if not d:
                 print(f"{lab:>6}  {name:<12} (skipped)")
                 continue
-            print(f"{lab:>6}  {name:<12} {_f(d.get('seconds')):>9} {_si(n):>9} {_si(rps):>9} "
-                  f"{_si(cm):>9} {_si(cmps):>10} {_f(d.get('peak_mib'), '.0f'):>9} "
-                  f"{_f(d.get('base_mib'), '.0f'):>9}  {note}")
+            print(
+                f"{lab:>6}  {name:<12} {_f(d.get('seconds')):>9} {_si(n):>9} {_si(rps):>9} "
+                f"{_si(cm):>9} {_si(cmps):>10} {_f(d.get('peak_mib'), '.0f'):>9} "
+                f"{_f(d.get('base_mib'), '.0f'):>9}  {note}"
+            )
 
     lat = results.get("latency", {})
     if lat:
         print()
-        print(f"== Online lookup latency, ONE customer ({label(lat['size'])} dataset, "
-              f"{cfg['lookups']} lookups of random known customers after {cfg['warmup']} warm-up) ==")
+        print(
+            f"== Online lookup latency, ONE customer ({label(lat['size'])} dataset, "
+            f"{cfg['lookups']} lookups of random known customers after {cfg['warmup']} warm-up) =="
+        )
         head = f"{'store':<7} {'lookup':<52} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}"
         print(head)
         print("-" * len(head))
@@ -451,23 +528,31 @@ def print_tables(results: dict) -> None:
                 s = d["lookups"][name]
                 print(f"{backend:<7} {text:<52} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} {s['mean_ms']:>8.2f}")
             print(f"{backend:<7} {'p50 ratio online_view / bare .to_dict':<52} {d['p50_ratio']:>8.2f}")
-            print(f"{backend:<7} {'p50 ratio service held .to_dict / bare .to_dict':<52} "
-                  f"{d['p50_ratio_held']:>8.2f}")
+            print(
+                f"{backend:<7} {'p50 ratio service held .to_dict / bare .to_dict':<52} "
+                f"{d['p50_ratio_held']:>8.2f}"
+            )
         sq = lat.get("sqlite", {})
         if "service_features" in sq:
-            print(f"(credit_grade_v1 = {sq['service_features']} features from {sq['service_views']} views; "
-                  f"bare = 1 feature from 1 view)")
+            print(
+                f"(credit_grade_v1 = {sq['service_features']} features from {sq['service_views']} views; "
+                f"bare = 1 feature from 1 view)"
+            )
         rd = lat.get("redis", {})
         if "materialize_rows_per_s" in rd:
-            print(f"(Redis materialization of the same latest month: {rd['materialize_rows']:,} rows in "
-                  f"{rd['materialize_s']:.1f}s = {_si(rd['materialize_rows_per_s'])} rows/s, peak "
-                  f"{rd['peak_mib']:.0f} MiB; keys left after teardown: {rd.get('redis_keys_left')})")
+            print(
+                f"(Redis materialization of the same latest month: {rd['materialize_rows']:,} rows in "
+                f"{rd['materialize_s']:.1f}s = {_si(rd['materialize_rows_per_s'])} rows/s, peak "
+                f"{rd['peak_mib']:.0f} MiB; keys left after teardown: {rd.get('redis_keys_left')})"
+            )
 
     hist = results.get("historical", {})
     if hist:
         print()
-        print(f"== Offline get_historical_features (churn_v1, {cfg['hist_rows']:,} entity rows, "
-              f"{label(hist['size'])} dataset, after a 1,000-row warm-up) ==")
+        print(
+            f"== Offline get_historical_features (churn_v1, {cfg['hist_rows']:,} entity rows, "
+            f"{label(hist['size'])} dataset, after a 1,000-row warm-up) =="
+        )
         head = f"{'offline store':<14} {'seconds':>9} {'rows':>8} {'rows/s':>9} {'peak MiB':>9} {'warm-up s':>10}"
         print(head)
         print("-" * len(head))
@@ -476,8 +561,10 @@ def print_tables(results: dict) -> None:
             if "error" in d or not d:
                 print(f"{name:<14} FAILED: {d.get('error', 'not run')[:120]}")
                 continue
-            print(f"{name + (' (dask)' if name == 'file' else ''):<14} {d['seconds']:>9.2f} {d['rows']:>8,} "
-                  f"{_si(d['rows_per_s']):>9} {d['peak_mib']:>9.0f} {d['warmup_s']:>10.2f}")
+            print(
+                f"{name + (' (dask)' if name == 'file' else ''):<14} {d['seconds']:>9.2f} {d['rows']:>8,} "
+                f"{_si(d['rows_per_s']):>9} {d['peak_mib']:>9.0f} {d['warmup_s']:>10.2f}"
+            )
         if "file_over_duckdb" in hist:
             print(f"file / duckdb = {hist['file_over_duckdb']:.2f}x; same result: {hist['same_result']}")
 
@@ -517,22 +604,28 @@ def summary_line(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="100000,1000000", help="subscriber counts, comma separated")
     ap.add_argument("--workdir", default="/tmp/telcoml-bench", help="scratch folder (one subfolder per size)")
     ap.add_argument("--lookups", type=int, default=300, help="timed online lookups per variant and store")
     ap.add_argument("--warmup", type=int, default=30, help="untimed lookups first")
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--provinces", default=",".join(DEFAULT_PROVINCES))
-    ap.add_argument("--latency-size", type=int, default=None,
-                    help="dataset for latency and offline retrieval (default: the smallest size)")
+    ap.add_argument(
+        "--latency-size",
+        type=int,
+        default=None,
+        help="dataset for latency and offline retrieval (default: the smallest size)",
+    )
     ap.add_argument("--hist-rows", type=int, default=50_000, help="entity rows for get_historical_features")
     ap.add_argument("--redis-url", default=os.environ.get("TELCOML_REDIS_URL", "127.0.0.1:6379"))
     ap.add_argument("--no-redis", action="store_true", help="skip the Redis latency run")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--output", default=None,
-                    help="JSON path (default benchmarks/results/features-<date>.json)")
+    ap.add_argument(
+        "--output", default=None, help="JSON path (default benchmarks/results/features-<date>.json)"
+    )
     ap.add_argument("--keep-data", action="store_true", help="keep each size's data folder afterwards")
     args = ap.parse_args(argv)
 
@@ -542,15 +635,27 @@ def main(argv: list[str] | None = None) -> int:
     if latency_size not in sizes:
         ap.error(f"--latency-size {latency_size} is not among --sizes {sizes}")
     workdir = Path(args.workdir)
-    started = datetime.now(timezone.utc)
-    output = Path(args.output) if args.output else ROOT / "benchmarks" / "results" / \
-        f"features-{started.date().isoformat()}.json"
+    started = datetime.now(UTC)
+    output = (
+        Path(args.output)
+        if args.output
+        else ROOT / "benchmarks" / "results" / f"features-{started.date().isoformat()}.json"
+    )
     results: dict = {
         "started": started.isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "config": {"sizes": sizes, "months": args.months, "provinces": provinces, "lookups": args.lookups,
-                   "warmup": args.warmup, "hist_rows": args.hist_rows, "latency_size": latency_size,
-                   "seed": args.seed, "workdir": str(workdir), "redis_url": args.redis_url},
+        "config": {
+            "sizes": sizes,
+            "months": args.months,
+            "provinces": provinces,
+            "lookups": args.lookups,
+            "warmup": args.warmup,
+            "hist_rows": args.hist_rows,
+            "latency_size": latency_size,
+            "seed": args.seed,
+            "workdir": str(workdir),
+            "redis_url": args.redis_url,
+        },
         "env": environment(("feast", "duckdb", "dask", "pandas", "pyarrow", "redis")),
         "sizes": {},
     }
@@ -559,16 +664,25 @@ def main(argv: list[str] | None = None) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=2, default=str))
 
-    print(f"telcoml feature benchmarks: sizes {sizes}, {args.months} months, provinces {provinces}; "
-          f"workdir {workdir}; {results['env']['cpus']} CPUs, {results['env']['memory_gib']} GiB", flush=True)
+    print(
+        f"telcoml feature benchmarks: sizes {sizes}, {args.months} months, provinces {provinces}; "
+        f"workdir {workdir}; {results['env']['cpus']} CPUs, {results['env']['memory_gib']} GiB",
+        flush=True,
+    )
     for size in sizes:
         data = workdir / f"n{size}"
         shutil.rmtree(data, ignore_errors=True)
         data.mkdir(parents=True)
         r = results["sizes"][str(size)] = {}
         print(f"\n-- {size:,} subscribers -> {data}", flush=True)
-        r["generate"] = in_child("stage_generate", workdir=str(data), customers=size, months=args.months,
-                                 provinces=provinces, seed=args.seed)
+        r["generate"] = in_child(
+            "stage_generate",
+            workdir=str(data),
+            customers=size,
+            months=args.months,
+            provinces=provinces,
+            seed=args.seed,
+        )
         save()
         if "error" not in r["generate"]:
             r["build"] = in_child("stage_build", workdir=str(data))
@@ -584,35 +698,56 @@ def main(argv: list[str] | None = None) -> int:
         if size == latency_size and "error" not in r.get("materialize", {"error": 1}):
             lat = results["latency"] = {"size": size}
             print(f"  online latency on {size:,} (SQLite)", flush=True)
-            lat["sqlite"] = in_child("stage_latency", workdir=str(data), backend="sqlite", lookups=args.lookups,
-                                     warmup=args.warmup, seed=args.seed, redis_url=args.redis_url, project=None)
+            lat["sqlite"] = in_child(
+                "stage_latency",
+                workdir=str(data),
+                backend="sqlite",
+                lookups=args.lookups,
+                warmup=args.warmup,
+                seed=args.seed,
+                redis_url=args.redis_url,
+                project=None,
+            )
             save()
             if args.no_redis:
                 lat["redis"] = {"error": "skipped (--no-redis)"}
             else:
                 print(f"  online latency on {size:,} (Redis at {args.redis_url})", flush=True)
-                lat["redis"] = in_child("stage_latency", workdir=str(data), backend="redis", lookups=args.lookups,
-                                        warmup=args.warmup, seed=args.seed, redis_url=args.redis_url,
-                                        project=f"bench_{uuid.uuid4().hex[:8]}")
+                lat["redis"] = in_child(
+                    "stage_latency",
+                    workdir=str(data),
+                    backend="redis",
+                    lookups=args.lookups,
+                    warmup=args.warmup,
+                    seed=args.seed,
+                    redis_url=args.redis_url,
+                    project=f"bench_{uuid.uuid4().hex[:8]}",
+                )
             save()
             hist = results["historical"] = {"size": size}
             for store in ("duckdb", "file"):
                 print(f"  get_historical_features, {store} offline store", flush=True)
-                hist[store] = in_child("stage_historical", workdir=str(data), offline_store=store,
-                                       rows=args.hist_rows, seed=args.seed)
+                hist[store] = in_child(
+                    "stage_historical",
+                    workdir=str(data),
+                    offline_store=store,
+                    rows=args.hist_rows,
+                    seed=args.seed,
+                )
                 save()
             if "seconds" in hist["duckdb"] and "seconds" in hist["file"]:
                 hist["file_over_duckdb"] = hist["file"]["seconds"] / hist["duckdb"]["seconds"]
-                hist["same_result"] = (hist["file"]["rows"] == hist["duckdb"]["rows"]
-                                       and hist["file"]["null_monthly_consumption"]
-                                       == hist["duckdb"]["null_monthly_consumption"]
-                                       and abs(hist["file"]["checksum"] - hist["duckdb"]["checksum"])
-                                       <= 1e-6 * max(1.0, abs(hist["duckdb"]["checksum"])))
+                hist["same_result"] = (
+                    hist["file"]["rows"] == hist["duckdb"]["rows"]
+                    and hist["file"]["null_monthly_consumption"] == hist["duckdb"]["null_monthly_consumption"]
+                    and abs(hist["file"]["checksum"] - hist["duckdb"]["checksum"])
+                    <= 1e-6 * max(1.0, abs(hist["duckdb"]["checksum"]))
+                )
             save()
         if not args.keep_data:
             shutil.rmtree(data, ignore_errors=True)
 
-    results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["summary"] = summary_line(results)
     save()
     print_tables(results)

@@ -47,7 +47,7 @@ import sys
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +100,7 @@ def _silently(fn, *args, **kwargs):
 # Machine load: how many cores other processes keep busy during a part.
 # --------------------------------------------------------------------------------------
 
+
 class Meter:
     """Busy cores of the machine (/proc/stat) minus this process tree's (servers included)
     over an interval, plus this process's own (the HTTP client's) and the servers'."""
@@ -133,9 +134,13 @@ class Meter:
         if dt <= 0:
             return {}
         own, children = max(0.0, now[2] - mark[2]), max(0.0, now[3] - mark[3])
-        return {"seconds": round(dt, 2), "other_cores": round(max(0.0, (now[1] - mark[1]) - own - children) / dt, 2),
-                "client_cores": round(own / dt, 2), "server_cores": round(children / dt, 2),
-                "load1": round(os.getloadavg()[0], 2)}
+        return {
+            "seconds": round(dt, 2),
+            "other_cores": round(max(0.0, (now[1] - mark[1]) - own - children) / dt, 2),
+            "client_cores": round(own / dt, 2),
+            "server_cores": round(children / dt, 2),
+            "load1": round(os.getloadavg()[0], 2),
+        }
 
 
 METER: Meter | None = None
@@ -144,6 +149,7 @@ METER: Meter | None = None
 # --------------------------------------------------------------------------------------
 # The dataset, built once and reused.
 # --------------------------------------------------------------------------------------
+
 
 def prepare(data: Path, customers: int, months: int, seed: int, trials: int, rebuild: bool) -> dict:
     """generate -> indicators -> Feast (SQLite) -> train_all(TuningBudget(trials)); reused if the marker matches."""
@@ -176,15 +182,28 @@ def prepare(data: Path, customers: int, months: int, seed: int, trials: int, reb
     t0 = time.perf_counter()
     month = _silently(feature_store_stage, settings)
     seconds["feature_store"] = time.perf_counter() - t0
-    _log(f"indicators {seconds['indicators']:.0f}s, Feast apply + materialize {month} {seconds['feature_store']:.0f}s")
+    _log(
+        f"indicators {seconds['indicators']:.0f}s, Feast apply + materialize {month} {seconds['feature_store']:.0f}s"
+    )
     t0 = time.perf_counter()
     results = train_all(settings, None, TuningBudget(trials=trials))
     seconds["train"] = time.perf_counter() - t0
     _log(f"trained {len(results)} models ({trials} trials each) in {seconds['train']:.0f}s")
-    info = {**want, "complete": True, "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "month": month, "seconds": {k: round(v, 1) for k, v in seconds.items()},
-            "models": {r.task: {"version": r.version, "oracle_ratio": round(r.metrics.get("oracle_ratio", float("nan")), 4),
-                                "promoted": r.promoted} for r in results}}
+    info = {
+        **want,
+        "complete": True,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "month": month,
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "models": {
+            r.task: {
+                "version": r.version,
+                "oracle_ratio": round(r.metrics.get("oracle_ratio", float("nan")), 4),
+                "promoted": r.promoted,
+            }
+            for r in results
+        },
+    }
     marker.write_text(json.dumps(info, indent=2))
     return {**info, "reused": False}
 
@@ -196,12 +215,15 @@ def known_customers(settings) -> tuple[str, list[str]]:
 
     month = latest_month(settings)
     files = sorted((settings.offline_dir / "profile").glob(f"*_{month}.parquet"))
-    return month, pd.concat([pd.read_parquet(f, columns=["msisdn"]) for f in files])["msisdn"].astype(str).tolist()
+    return month, pd.concat([pd.read_parquet(f, columns=["msisdn"]) for f in files])["msisdn"].astype(
+        str
+    ).tolist()
 
 
 # --------------------------------------------------------------------------------------
 # Servers: `python -m bentoml serve ...` as the tests start them, stopped at the end.
 # --------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -212,22 +234,45 @@ def free_port() -> int:
 class Server:
     """A BentoML server in its own process group on loopback; ``stop`` ends that group."""
 
-    def __init__(self, name: str, target: str, workdir: Path, log_dir: Path, env: dict | None = None,
-                 working_dir: Path | None = None):
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        workdir: Path,
+        log_dir: Path,
+        env: dict | None = None,
+        working_dir: Path | None = None,
+    ):
         self.name = name
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"server-{name}-{self.port}.log"
         self.log = open(self.log_path, "w")
-        full_env = {**os.environ, "TELCOML_WORKDIR": str(workdir), "BENTOML_HOME": str(workdir / "bentoml"),
-                    "BENTOML_DO_NOT_TRACK": "True", **(env or {})}
-        command = [sys.executable, "-m", "bentoml", "serve", target, "--host", LOOPBACK, "--port", str(self.port)]
+        full_env = {
+            **os.environ,
+            "TELCOML_WORKDIR": str(workdir),
+            "BENTOML_HOME": str(workdir / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "True",
+            **(env or {}),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            target,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+        ]
         if working_dir is not None:
             command += ["--working-dir", str(working_dir)]
         self.command = command
-        self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 240) -> float:
         import httpx
@@ -236,15 +281,19 @@ class Server:
         deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} server exited ({self.process.returncode}); "
-                                   f"log: {self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} server exited ({self.process.returncode}); "
+                    f"log: {self.log_path.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return time.monotonic() - started
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        raise RuntimeError(f"{self.name} server not ready in {timeout}s; log: {self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"{self.name} server not ready in {timeout}s; log: {self.log_path.read_text()[-3000:]}"
+        )
 
     def log_size(self) -> int:
         try:
@@ -288,29 +337,39 @@ class Server:
 # Part 1a: sequential latency, one client, interleaved blocks.
 # --------------------------------------------------------------------------------------
 
+
 def _pct(values_ms: list[float]) -> dict:
     import numpy as np
 
     if not values_ms:
         return {"n": 0, "p50_ms": None, "p99_ms": None, "mean_ms": None, "min_ms": None, "max_ms": None}
     a = np.asarray(values_ms)
-    return {"n": int(len(a)), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-            "mean_ms": float(a.mean()), "min_ms": float(a.min()), "max_ms": float(a.max())}
+    return {
+        "n": int(len(a)),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(a.mean()),
+        "min_ms": float(a.min()),
+        "max_ms": float(a.max()),
+    }
 
 
 def http_caller(client):
     """A call that raises unless /score answered 200 for the number asked."""
+
     def call(m: str) -> None:
         r = client.post("/score", json={"msisdn": m, **EXTRA_BODY})
         if r.status_code != 200:
             raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
         if r.json()["msisdn"] != m:
             raise RuntimeError("answer for another number")
+
     return call
 
 
-def sequential_latency(calls: dict, sample: list[str], warmup: int, requests: int, block: int,
-                       deadline: float, after_warmup=None) -> dict:
+def sequential_latency(
+    calls: dict, sample: list[str], warmup: int, requests: int, block: int, deadline: float, after_warmup=None
+) -> dict:
     """Every target gets ``warmup`` untimed calls, then the same ``requests`` customers, in
     blocks of ``block`` taken in turn by every target."""
     out = {name: {"errors": 0, "times": [], "first_error": None} for name in calls}
@@ -323,26 +382,32 @@ def sequential_latency(calls: dict, sample: list[str], warmup: int, requests: in
                 out[name]["first_error"] = out[name]["first_error"] or f"{type(err).__name__}: {err}"[:300]
     if after_warmup is not None:
         after_warmup()
-    timed = sample[warmup:warmup + requests]
+    timed = sample[warmup : warmup + requests]
     stopped_early = False
     for start in range(0, len(timed), block):
         if time.monotonic() > deadline:
             stopped_early = True
             break
         for name, call in calls.items():
-            for m in timed[start:start + block]:
+            for m in timed[start : start + block]:
                 t0 = time.perf_counter_ns()
                 try:
                     call(m)
                 except Exception as err:  # noqa: BLE001
                     out[name]["errors"] += 1
-                    out[name]["first_error"] = out[name]["first_error"] or f"{type(err).__name__}: {err}"[:300]
+                    out[name]["first_error"] = (
+                        out[name]["first_error"] or f"{type(err).__name__}: {err}"[:300]
+                    )
                     continue
                 out[name]["times"].append((time.perf_counter_ns() - t0) / 1e6)
     result = {}
     for name, o in out.items():
-        result[name] = {**_pct(o["times"]), "errors": o["errors"], "warmup_errors": o.get("warmup_errors", 0),
-                        "first_error": o["first_error"]}
+        result[name] = {
+            **_pct(o["times"]),
+            "errors": o["errors"],
+            "warmup_errors": o.get("warmup_errors", 0),
+            "first_error": o["first_error"],
+        }
     result["_stopped_early"] = stopped_early
     return result
 
@@ -350,6 +415,7 @@ def sequential_latency(calls: dict, sample: list[str], warmup: int, requests: in
 # --------------------------------------------------------------------------------------
 # Part 1b: closed-loop throughput.
 # --------------------------------------------------------------------------------------
+
 
 def server_side_times(log_path: Path, offset: int) -> dict:
     """From a server's log, after ``offset``: BentoML's access-log time of each 200 on
@@ -365,9 +431,9 @@ def server_side_times(log_path: Path, offset: int) -> dict:
             fh.seek(offset)
             for raw in fh:
                 line = raw.decode("utf-8", "replace")
-                if (m := access.search(line)):
+                if m := access.search(line):
                     a.append(float(m.group(1)))
-                elif (m := handler.search(line)):
+                elif m := handler.search(line):
                     h.append(float(m.group(2)))
                     sources[m.group(1) or "live"] = sources.get(m.group(1) or "live", 0) + 1
     except OSError as err:
@@ -375,8 +441,15 @@ def server_side_times(log_path: Path, offset: int) -> dict:
     return {"access": _pct(a), "handler": _pct(h), "answered_from": sources}
 
 
-async def _closed_loop(url: str, headers: dict, sample: list[str], concurrency: int, warm_s: float,
-                       window_s: float, max_requests: int) -> dict:
+async def _closed_loop(
+    url: str,
+    headers: dict,
+    sample: list[str],
+    concurrency: int,
+    warm_s: float,
+    window_s: float,
+    max_requests: int,
+) -> dict:
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -417,42 +490,70 @@ async def _closed_loop(url: str, headers: dict, sample: list[str], concurrency: 
     capped = state["issued"] >= max_requests
     measured = ((state["last_end"] or t_start) if capped else t_end) - t_start
     rate = state["ok"] / measured if measured > 0 else None
-    return {"concurrency": concurrency, "req_per_s": rate, "ok": state["ok"], "errors": state["errors"],
-            "warm_ok": state["warm_ok"], "window_s": round(measured, 3), "first_error": state["first_error"],
-            "capped": capped, **{f"load_{k}": v for k, v in _pct(latencies).items()
-                                                          if k in ("p50_ms", "p99_ms")}}
+    return {
+        "concurrency": concurrency,
+        "req_per_s": rate,
+        "ok": state["ok"],
+        "errors": state["errors"],
+        "warm_ok": state["warm_ok"],
+        "window_s": round(measured, 3),
+        "first_error": state["first_error"],
+        "capped": capped,
+        **{f"load_{k}": v for k, v in _pct(latencies).items() if k in ("p50_ms", "p99_ms")},
+    }
 
 
-def throughput(servers: dict, headers: dict, sample: list[str], levels: list[int], warm_s: float, window_s: float,
-               max_requests: int, deadline: float) -> dict:
+def throughput(
+    servers: dict,
+    headers: dict,
+    sample: list[str],
+    levels: list[int],
+    warm_s: float,
+    window_s: float,
+    max_requests: int,
+    deadline: float,
+) -> dict:
     """Per level, every server in turn (so each level's numbers share the machine's state)."""
     out: dict = {name: [] for name in servers}
     for c in levels:
         for name, url in servers.items():
             if time.monotonic() > deadline:
-                out[name].append({"concurrency": c, "req_per_s": None, "errors": None, "skipped": "part deadline"})
+                out[name].append(
+                    {"concurrency": c, "req_per_s": None, "errors": None, "skipped": "part deadline"}
+                )
                 continue
             mark = METER.mark()
             try:
                 r = asyncio.run(_closed_loop(url, headers, sample, c, warm_s, window_s, max_requests))
             except Exception as err:  # noqa: BLE001 - one failed level is reported, the run goes on
-                r = {"concurrency": c, "req_per_s": None, "errors": None, "first_error": f"{type(err).__name__}: {err}"}
+                r = {
+                    "concurrency": c,
+                    "req_per_s": None,
+                    "errors": None,
+                    "first_error": f"{type(err).__name__}: {err}",
+                }
             r.update(METER.since(mark))
             out[name].append(r)
             rate = r.get("req_per_s")
-            _log(f"  c={c:<3} {name:<7} {'-' if rate is None else f'{rate:8.1f}'} req/s, errors {r.get('errors')}, "
-                 f"client {r.get('client_cores')} / server {r.get('server_cores')} / other {r.get('other_cores')} cores")
+            _log(
+                f"  c={c:<3} {name:<7} {'-' if rate is None else f'{rate:8.1f}'} req/s, errors {r.get('errors')}, "
+                f"client {r.get('client_cores')} / server {r.get('server_cores')} / other {r.get('other_cores')} cores"
+            )
     best = {}
     for name, rows in out.items():
         clean = [r for r in rows if r.get("errors") == 0 and r.get("req_per_s")]
         top = max(clean, key=lambda r: r["req_per_s"]) if clean else None
-        best[name] = {"req_per_s": top["req_per_s"] if top else None, "concurrency": top["concurrency"] if top else None}
+        best[name] = {
+            "req_per_s": top["req_per_s"] if top else None,
+            "concurrency": top["concurrency"] if top else None,
+        }
     return {"levels": out, "best": best}
 
 
 # --------------------------------------------------------------------------------------
 # Part 2: batch scoring against raw inplace_predict.
 # --------------------------------------------------------------------------------------
+
 
 def encode(model, indicators):
     """The model's input as a NumPy matrix, encoded exactly as ``TaskModel.matrix`` does."""
@@ -464,15 +565,24 @@ def encode(model, indicators):
         values = indicators[ind.id]
         if ind.kind == "category":
             lookup = {code: k for k, code in enumerate(ind.codes)}
-            columns.append(np.array([lookup.get(v, np.nan) if isinstance(v, str) else np.nan for v in values],
-                                    dtype=float))
+            columns.append(
+                np.array(
+                    [lookup.get(v, np.nan) if isinstance(v, str) else np.nan for v in values], dtype=float
+                )
+            )
         else:
             columns.append(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
     return np.ascontiguousarray(np.column_stack(columns))
 
 
-def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: Path,
-               thread_settings: tuple[int, ...] = (0, 1)) -> dict:
+def batch_part(
+    settings,
+    province: str,
+    chunk_rows: int,
+    repeats: int,
+    out_dir: Path,
+    thread_settings: tuple[int, ...] = (0, 1),
+) -> dict:
     """score_province against raw inplace_predict of the same boosters on the same rows.
 
     Headline: nthread=0 on every booster (as ``telcoml batch-score`` sets it). The same
@@ -490,7 +600,9 @@ def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: 
     out: dict = {"province": province, "month": month, "chunk_rows": chunk_rows, "repeats": repeats}
 
     # the same rows, in memory; one NumPy matrix per model, encoded once (not timed)
-    frame = pd.concat(list(snapshot_chunks(settings, province, month, max(chunk_rows, 10_000_000))), ignore_index=True)
+    frame = pd.concat(
+        list(snapshot_chunks(settings, province, month, max(chunk_rows, 10_000_000))), ignore_index=True
+    )
     rows = len(frame)
     out["rows"] = rows
     boosters = {name: m.booster for name, m in models.models.items()}
@@ -503,7 +615,7 @@ def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: 
         a, b = boosters[name].inplace_predict(matrices[name]), m.raw(frame)
         max_diff = max(max_diff, float(np.max(np.abs(np.asarray(a) - np.asarray(b)))))
     out["raw_vs_model_max_abs_diff"] = max_diff
-    scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     def run_batch() -> float:
         r = score_province(settings, models, province, chunk_rows=chunk_rows, output_dir=out_dir)
@@ -515,6 +627,7 @@ def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: 
             t = time.perf_counter()
             fn()
             return time.perf_counter() - t
+
         return timed
 
     paths = {
@@ -547,21 +660,28 @@ def batch_part(settings, province: str, chunk_rows: int, repeats: int, out_dir: 
 # Prepared answers: what `telcoml prepare` costs, for each online store.
 # --------------------------------------------------------------------------------------
 
+
 def prepare_part(settings, redis_world) -> dict:
     """Prepare every customer's answer in the SQLite (and Redis) store, models at nthread=0
     as the CLI runs them; answers per second."""
-    from serving.prepared import prepare_answers
     from serving.champions import load_champions, with_threads
+    from serving.prepared import prepare_answers
 
     models = with_threads(load_champions(settings), 0)
     out: dict = {}
     for name, s in [("sqlite", settings)] + ([("redis", redis_world.settings)] if redis_world else []):
         mark = METER.mark()
         result = _silently(prepare_answers, s, models)
-        out[name] = {"answers": result.answers, "seconds": result.seconds,
-                     "answers_per_s": result.answers / result.seconds, "load": METER.since(mark)}
-        _log(f"prepared {result.answers:,} answers in the {name} store in {result.seconds:.1f}s "
-             f"({result.answers / result.seconds:,.0f}/s)")
+        out[name] = {
+            "answers": result.answers,
+            "seconds": result.seconds,
+            "answers_per_s": result.answers / result.seconds,
+            "load": METER.since(mark),
+        }
+        _log(
+            f"prepared {result.answers:,} answers in the {name} store in {result.seconds:.1f}s "
+            f"({result.answers / result.seconds:,.0f}/s)"
+        )
     out["answers_per_s"] = out["sqlite"]["answers_per_s"]
     return out
 
@@ -569,6 +689,7 @@ def prepare_part(settings, redis_world) -> dict:
 # --------------------------------------------------------------------------------------
 # Redis: its own work directory (symlinks to the data and models) and Feast project.
 # --------------------------------------------------------------------------------------
+
 
 class RedisWorld:
     """A work directory whose data, truth, registry, artifacts and keys are symlinks to the
@@ -581,8 +702,14 @@ class RedisWorld:
         self.project = f"benchserve{uuid.uuid4().hex[:8]}"
         self.work = data.parent / f"redis-{self.project}"
         self.data = data
-        self.settings = Settings(workdir=self.work, online_store="redis", redis_url=redis_url, project=self.project)
-        self.env = {"TELCOML_ONLINE_STORE": "redis", "TELCOML_REDIS_URL": redis_url, "TELCOML_PROJECT": self.project}
+        self.settings = Settings(
+            workdir=self.work, online_store="redis", redis_url=redis_url, project=self.project
+        )
+        self.env = {
+            "TELCOML_ONLINE_STORE": "redis",
+            "TELCOML_REDIS_URL": redis_url,
+            "TELCOML_PROJECT": self.project,
+        }
         self.store = None
         self.materialize_s = None
 
@@ -617,6 +744,7 @@ class RedisWorld:
 # Report.
 # --------------------------------------------------------------------------------------
 
+
 def _f(x, fmt: str = ".2f") -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -642,6 +770,7 @@ def summarize(results: dict) -> dict:
     tp = results.get("throughput", {}).get("best", {})
     b = results.get("batch", {})
     echo = lat.get("echo", {})
+
     def get(name, key):
         return lat.get(name, {}).get(key)
 
@@ -690,8 +819,10 @@ def summarize(results: dict) -> dict:
     for k, (v, op, t) in checks.items():
         verdict[k] = None if v is None else (v <= t if op == "<=" else v >= t)
     s["targets_met"] = f"{sum(1 for v in verdict.values() if v)}/{len(verdict)}"
-    results["targets"] = {k: {"value": checks[k][0], "op": checks[k][1], "target": checks[k][2], "met": verdict[k]}
-                          for k in checks}
+    results["targets"] = {
+        k: {"value": checks[k][0], "op": checks[k][1], "target": checks[k][2], "met": verdict[k]}
+        for k in checks
+    }
     s["other_cores"] = results.get("load", {}).get("other_cores")
     s["load1"] = results.get("load", {}).get("load1")
     return s
@@ -701,8 +832,10 @@ def print_tables(results: dict) -> None:
     cfg = results["config"]
     lat = results.get("latency", {})
     print()
-    print(f"== /score, ONE customer, sequential (1 client, {cfg['requests']} requests after {cfg['warmup']} warm-up, "
-          f"targets interleaved in blocks of {cfg['block']}) ==")
+    print(
+        f"== /score, ONE customer, sequential (1 client, {cfg['requests']} requests after {cfg['warmup']} warm-up, "
+        f"targets interleaved in blocks of {cfg['block']}) =="
+    )
     head = f"{'target':<34} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'min ms':>8} {'errors':>6} {'p50/echo':>9} {'p99/echo':>9}"
     print(head)
     print("-" * len(head))
@@ -711,23 +844,31 @@ def print_tables(results: dict) -> None:
         r = lat.get(name)
         if not r:
             continue
-        print(f"{label:<34} {r['n']:>5} {_f(r['p50_ms']):>8} {_f(r['p99_ms']):>8} {_f(r['mean_ms']):>8} "
-              f"{_f(r['min_ms']):>8} {r['errors']:>6} {_f(_ratio(r['p50_ms'], echo.get('p50_ms'))):>9} "
-              f"{_f(_ratio(r['p99_ms'], echo.get('p99_ms'))):>9}")
+        print(
+            f"{label:<34} {r['n']:>5} {_f(r['p50_ms']):>8} {_f(r['p99_ms']):>8} {_f(r['mean_ms']):>8} "
+            f"{_f(r['min_ms']):>8} {r['errors']:>6} {_f(_ratio(r['p50_ms'], echo.get('p50_ms'))):>9} "
+            f"{_f(_ratio(r['p99_ms'], echo.get('p99_ms'))):>9}"
+        )
     if lat.get("_load"):
         ld = lat["_load"]
-        print(f"(machine during this part: other processes {ld.get('other_cores')} cores, "
-              f"this client {ld.get('client_cores')}, servers {ld.get('server_cores')}, load1 {ld.get('load1')})")
+        print(
+            f"(machine during this part: other processes {ld.get('other_cores')} cores, "
+            f"this client {ld.get('client_cores')}, servers {ld.get('server_cores')}, load1 {ld.get('load1')})"
+        )
     for name, r in lat.items():
         if isinstance(r, dict) and r.get("first_error"):
             print(f"  {name}: first error: {r['first_error']}")
     side = lat.get("_server_side") or {}
     if side:
         print()
-        print("where the time goes, same timed requests (ms, p50 / p99): client-observed; inside the server "
-              "(BentoML access log); the /score handler alone (service log)")
-        head = (f"{'server':<12} {'client':>15} {'server (access)':>17} {'handler':>15} {'n access/handler':>17} "
-                f"{'answered from':>22}")
+        print(
+            "where the time goes, same timed requests (ms, p50 / p99): client-observed; inside the server "
+            "(BentoML access log); the /score handler alone (service log)"
+        )
+        head = (
+            f"{'server':<12} {'client':>15} {'server (access)':>17} {'handler':>15} {'n access/handler':>17} "
+            f"{'answered from':>22}"
+        )
         print(head)
         print("-" * len(head))
         for name, sd in side.items():
@@ -735,15 +876,20 @@ def print_tables(results: dict) -> None:
 
             def pair(d):
                 return f"{_f(d.get('p50_ms'), '.1f')} / {_f(d.get('p99_ms'), '.1f')}"
+
             source = ", ".join(f"{k} {v}" for k, v in (sd.get("answered_from") or {}).items()) or "-"
-            print(f"{name:<12} {pair(c):>15} {pair(a):>17} {pair(h):>15} "
-                  f"{str(a.get('n')) + '/' + str(h.get('n')):>17} {source:>22}")
+            print(
+                f"{name:<12} {pair(c):>15} {pair(a):>17} {pair(h):>15} "
+                f"{str(a.get('n')) + '/' + str(h.get('n')):>17} {source:>22}"
+            )
 
     tp = results.get("throughput")
     if tp:
         print()
-        print(f"== /score closed-loop throughput (req/s; {cfg['level_seconds']}s per level after "
-              f"{cfg['level_warmup']}s warm-up; errors in brackets; cores: client/server/other) ==")
+        print(
+            f"== /score closed-loop throughput (req/s; {cfg['level_seconds']}s per level after "
+            f"{cfg['level_warmup']}s warm-up; errors in brackets; cores: client/server/other) =="
+        )
         names = list(tp["levels"])
         head = f"{'concurrency':>11} " + " ".join(f"{n:>26}" for n in names)
         print(head)
@@ -752,9 +898,11 @@ def print_tables(results: dict) -> None:
             cells = []
             for n in names:
                 r = tp["levels"][n][i] if i < len(tp["levels"][n]) else {}
-                cells.append(f"{_f(r.get('req_per_s'), '.1f')} [{r.get('errors')}] "
-                             f"{_f(r.get('client_cores'), '.1f')}/{_f(r.get('server_cores'), '.1f')}/"
-                             f"{_f(r.get('other_cores'), '.1f')}")
+                cells.append(
+                    f"{_f(r.get('req_per_s'), '.1f')} [{r.get('errors')}] "
+                    f"{_f(r.get('client_cores'), '.1f')}/{_f(r.get('server_cores'), '.1f')}/"
+                    f"{_f(r.get('other_cores'), '.1f')}"
+                )
             print(f"{c:>11} " + " ".join(f"{x:>26}" for x in cells))
         cells = [f"{_f(tp['best'][n]['req_per_s'], '.1f')} @c={tp['best'][n]['concurrency']}" for n in names]
         print(f"{'best, 0 err':>11} " + " ".join(f"{x:>26}" for x in cells))
@@ -762,7 +910,9 @@ def print_tables(results: dict) -> None:
         for n in names:
             for r in tp["levels"][n]:
                 if r.get("load_p50_ms") is not None:
-                    lp.append(f"{n}@c={r['concurrency']}: p50 {r['load_p50_ms']:.1f} / p99 {r['load_p99_ms']:.1f} ms")
+                    lp.append(
+                        f"{n}@c={r['concurrency']}: p50 {r['load_p50_ms']:.1f} / p99 {r['load_p99_ms']:.1f} ms"
+                    )
         if lp:
             print("latency under load: " + "; ".join(lp))
         for n in names:
@@ -773,26 +923,33 @@ def print_tables(results: dict) -> None:
     b = results.get("batch")
     if b and "batch_rows_per_s" in b:
         print()
-        print(f"== Batch scoring, province {b['province']} ({b['month']}, {b['rows']:,} rows, five models; "
-              f"median of {b['repeats']} runs, paths taken in turn) ==")
+        print(
+            f"== Batch scoring, province {b['province']} ({b['month']}, {b['rows']:,} rows, five models; "
+            f"median of {b['repeats']} runs, paths taken in turn) =="
+        )
         settings_run = [k for k in b if k.startswith("nthread")]
         head = f"{'path':<60} " + " ".join(f"{k + ' rows/s':>16} {'vs raw':>7}" for k in settings_run)
         print(head)
         print("-" * len(head))
-        labels = [("batch", "score_province (read + 5 models + interface + Parquet/CSV)"),
-                  ("interface", "interface_rows in memory (one matrix, 5 x inplace_predict, columns)"),
-                  ("probabilities", "TaskModel.probabilities in memory (5 x DMatrix + predict)"),
-                  ("raw", "raw Booster.inplace_predict, pre-encoded NumPy (5 models)")]
+        labels = [
+            ("batch", "score_province (read + 5 models + interface + Parquet/CSV)"),
+            ("interface", "interface_rows in memory (one matrix, 5 x inplace_predict, columns)"),
+            ("probabilities", "TaskModel.probabilities in memory (5 x DMatrix + predict)"),
+            ("raw", "raw Booster.inplace_predict, pre-encoded NumPy (5 models)"),
+        ]
         for key, label in labels:
             cells = []
             for k in settings_run:
                 v, raw = b[k][f"{key}_rows_per_s"], b[k]["raw_rows_per_s"]
                 cells.append(f"{v:>16,.0f} {v / raw:>7.2f}")
             print(f"{label:<60} " + " ".join(cells))
-        print(f"(headline: nthread={b['headline_nthread']}, as `telcoml batch-score` sets it; trees per model "
-              f"{b['trees']}; encode {b['encode_s']:.3f}s untimed; raw vs model max |diff| "
-              f"{b['raw_vs_model_max_abs_diff']:.2e}; other processes "
-              + ", ".join(f"{k}: {b[k]['load'].get('other_cores')} cores" for k in settings_run) + ")")
+        print(
+            f"(headline: nthread={b['headline_nthread']}, as `telcoml batch-score` sets it; trees per model "
+            f"{b['trees']}; encode {b['encode_s']:.3f}s untimed; raw vs model max |diff| "
+            f"{b['raw_vs_model_max_abs_diff']:.2e}; other processes "
+            + ", ".join(f"{k}: {b[k]['load'].get('other_cores')} cores" for k in settings_run)
+            + ")"
+        )
 
     print()
     print("== Targets ==")
@@ -811,24 +968,33 @@ def _kv(summary: dict) -> str:
         if isinstance(v, float):
             return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
         return str(v)
+
     return " ".join(f"{k}={fmt(v)}" for k, v in summary.items())
 
 
 # --------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/telcoml-bench-serve"))
     ap.add_argument("--requests", type=int, default=2000, help="timed sequential requests per target")
     ap.add_argument("--warmup", type=int, default=100, help="untimed sequential requests per target first")
-    ap.add_argument("--block", type=int, default=100, help="sequential requests per target before the next one")
+    ap.add_argument(
+        "--block", type=int, default=100, help="sequential requests per target before the next one"
+    )
     ap.add_argument("--concurrency", default="1,8,32", help="closed-loop concurrency levels, comma separated")
     ap.add_argument("--level-seconds", type=float, default=10.0, help="measured window per level and server")
     ap.add_argument("--level-warmup", type=float, default=2.0, help="untimed seconds before each window")
-    ap.add_argument("--level-max-requests", type=int, default=50_000, help="cap of requests per level and server")
-    ap.add_argument("--part-timeout", type=float, default=1200.0, help="seconds per part before it stops early")
+    ap.add_argument(
+        "--level-max-requests", type=int, default=50_000, help="cap of requests per level and server"
+    )
+    ap.add_argument(
+        "--part-timeout", type=float, default=1200.0, help="seconds per part before it stops early"
+    )
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--trials", type=int, default=3, help="Optuna trials per task when the dataset is built")
@@ -836,12 +1002,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--province", default="GD", help="province of the batch part")
     ap.add_argument("--chunk-rows", type=int, default=200_000, help="score_province chunk size")
     ap.add_argument("--batch-repeats", type=int, default=5)
-    ap.add_argument("--batch-threads", default="0,1",
-                    help="XGBoost nthread settings of the batch part; the first is the headline")
+    ap.add_argument(
+        "--batch-threads",
+        default="0,1",
+        help="XGBoost nthread settings of the batch part; the first is the headline",
+    )
     ap.add_argument("--redis-url", default=os.environ.get("TELCOML_REDIS_URL", f"{LOOPBACK}:6379"))
     ap.add_argument("--no-redis", action="store_true")
-    ap.add_argument("--reasons", choices=("all", "credit_grade", "none"), default=None,
-                    help="send this `reasons` with every /score (default: none sent, the service's default)")
+    ap.add_argument(
+        "--reasons",
+        choices=("all", "credit_grade", "none"),
+        default=None,
+        help="send this `reasons` with every /score (default: none sent, the service's default)",
+    )
     ap.add_argument("--output", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.reasons:
@@ -859,23 +1032,40 @@ def main(argv: list[str] | None = None) -> int:
     METER = Meter()
     run_mark = METER.mark()
     started = time.perf_counter()
-    stamp = datetime.now(timezone.utc)
+    stamp = datetime.now(UTC)
     output = args.output or ROOT / "benchmarks" / "results" / f"serving-{stamp.strftime('%Y-%m-%d')}.json"
     data = (args.workdir / f"n{args.customers}").resolve()
-    results: dict = {"config": {"customers": args.customers, "workdir": str(data), "requests": args.requests,
-                                "warmup": args.warmup, "block": args.block, "concurrency": levels,
-                                "level_seconds": args.level_seconds, "level_warmup": args.level_warmup,
-                                "level_max_requests": args.level_max_requests, "months": args.months,
-                                "seed": args.seed, "trials": args.trials, "province": args.province.upper(),
-                                "chunk_rows": args.chunk_rows, "batch_repeats": args.batch_repeats,
-                                "batch_threads": list(batch_threads),
-                                "redis_url": None if args.no_redis else args.redis_url,
-                                "reasons": args.reasons},
-                     "started_at": stamp.isoformat(timespec="seconds"), "loadavg_start": os.getloadavg(),
-                     "environment": environment((
-                         "bentoml", "httpx", "xgboost", "feast", "mlflow", "redis", "pandas", "numpy")),
-                     "errors": {}}
-    print(f"bench_serving: {args.customers:,} customers in {data}; load average {os.getloadavg()}", flush=True)
+    results: dict = {
+        "config": {
+            "customers": args.customers,
+            "workdir": str(data),
+            "requests": args.requests,
+            "warmup": args.warmup,
+            "block": args.block,
+            "concurrency": levels,
+            "level_seconds": args.level_seconds,
+            "level_warmup": args.level_warmup,
+            "level_max_requests": args.level_max_requests,
+            "months": args.months,
+            "seed": args.seed,
+            "trials": args.trials,
+            "province": args.province.upper(),
+            "chunk_rows": args.chunk_rows,
+            "batch_repeats": args.batch_repeats,
+            "batch_threads": list(batch_threads),
+            "redis_url": None if args.no_redis else args.redis_url,
+            "reasons": args.reasons,
+        },
+        "started_at": stamp.isoformat(timespec="seconds"),
+        "loadavg_start": os.getloadavg(),
+        "environment": environment(
+            ("bentoml", "httpx", "xgboost", "feast", "mlflow", "redis", "pandas", "numpy")
+        ),
+        "errors": {},
+    }
+    print(
+        f"bench_serving: {args.customers:,} customers in {data}; load average {os.getloadavg()}", flush=True
+    )
 
     servers: dict[str, Server] = {}
     redis_world: RedisWorld | None = None
@@ -890,14 +1080,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(workdir=data, online_store="sqlite")
         month, customers = known_customers(settings)
         rng = np.random.default_rng(args.seed)
-        sample = [customers[i] for i in rng.choice(len(customers), size=args.warmup + args.requests, replace=True)]
+        sample = [
+            customers[i] for i in rng.choice(len(customers), size=args.warmup + args.requests, replace=True)
+        ]
         results["dataset"]["customers_in_latest_month"] = len(customers)
 
         from serving.answers import score_frame
         from serving.champions import load_champions
         from serving.online import OnlineFeatures
-        from serving.service import reasons_for
         from serving.security import create_key
+        from serving.service import reasons_for
 
         key = create_key(settings, "bench-serving")  # replaces the previous run's key of that name
         headers = {"X-API-Key": key}
@@ -909,9 +1101,14 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 redis_world = RedisWorld(data, args.redis_url)
                 redis_world.setup(month)
-                results["redis"] = {"project": redis_world.project, "materialize_s": redis_world.materialize_s,
-                                    "apply_and_materialize_s": time.perf_counter() - t0}
-                _log(f"Redis project {redis_world.project}: materialized {month} in {redis_world.materialize_s:.1f}s")
+                results["redis"] = {
+                    "project": redis_world.project,
+                    "materialize_s": redis_world.materialize_s,
+                    "apply_and_materialize_s": time.perf_counter() - t0,
+                }
+                _log(
+                    f"Redis project {redis_world.project}: materialized {month} in {redis_world.materialize_s:.1f}s"
+                )
             except Exception as err:  # noqa: BLE001
                 results["errors"]["redis_setup"] = f"{type(err).__name__}: {err}"
                 _log(f"Redis setup FAILED: {err}")
@@ -924,17 +1121,32 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # noqa: BLE001 - the servers then answer live, which the table shows
             results["errors"]["prepare"] = traceback.format_exc()[-3000:]
             _log(f"prepare FAILED: {err}")
-        servers["echo"] = Server("echo", "echo_service:EchoService", data, log_dir,
-                                 working_dir=ROOT / "benchmarks")
-        servers["sqlite"] = Server("sqlite", "serving.service:TelcomlService", data, log_dir,
-                                   env={"TELCOML_ONLINE_STORE": "sqlite", "TELCOML_PROJECT": settings.project})
+        servers["echo"] = Server(
+            "echo", "echo_service:EchoService", data, log_dir, working_dir=ROOT / "benchmarks"
+        )
+        servers["sqlite"] = Server(
+            "sqlite",
+            "serving.service:TelcomlService",
+            data,
+            log_dir,
+            env={"TELCOML_ONLINE_STORE": "sqlite", "TELCOML_PROJECT": settings.project},
+        )
         if redis_world is not None:
-            servers["redis"] = Server("redis", "serving.service:TelcomlService", redis_world.work, log_dir,
-                                      env=redis_world.env)
+            servers["redis"] = Server(
+                "redis", "serving.service:TelcomlService", redis_world.work, log_dir, env=redis_world.env
+            )
         # the same service scoring every call live (prepared answers off), for comparison
-        servers["sqlite_live"] = Server("sqlite_live", "serving.service:TelcomlService", data, log_dir,
-                                        env={"TELCOML_ONLINE_STORE": "sqlite", "TELCOML_PROJECT": settings.project,
-                                             "TELCOML_PREPARED_ANSWERS": "0"})
+        servers["sqlite_live"] = Server(
+            "sqlite_live",
+            "serving.service:TelcomlService",
+            data,
+            log_dir,
+            env={
+                "TELCOML_ONLINE_STORE": "sqlite",
+                "TELCOML_PROJECT": settings.project,
+                "TELCOML_PREPARED_ANSWERS": "0",
+            },
+        )
         for name, srv in list(servers.items()):
             try:
                 ready = srv.wait_ready()
@@ -958,6 +1170,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not f.known()[0]:
                     raise RuntimeError("unknown customer")
                 models.probabilities(f)  # one shared matrix, inplace_predict of each booster
+
             return call
 
         def full_path(store):
@@ -966,25 +1179,38 @@ def main(argv: list[str] | None = None) -> int:
                 if not f.known()[0]:
                     raise RuntimeError("unknown customer")
                 score_frame(models, f, reason_tasks=reasons_for(args.reasons or "all"))
+
             return call
 
         # the same request to every server (the echo ignores the key)
-        clients = {name: httpx.Client(base_url=srv.url, headers=headers, timeout=30) for name, srv in servers.items()}
+        clients = {
+            name: httpx.Client(base_url=srv.url, headers=headers, timeout=30) for name, srv in servers.items()
+        }
         calls = {name: http_caller(c) for name, c in clients.items()}
         for name, store in online.items():
             calls[f"inproc_{name}"] = raw_path(store)
         for name, store in online.items():
             calls[f"inproc_full_{name}"] = full_path(store)
 
-        print(f"== part 1a: sequential latency, {len(calls)} targets x {args.requests} requests ==", flush=True)
+        print(
+            f"== part 1a: sequential latency, {len(calls)} targets x {args.requests} requests ==", flush=True
+        )
         mark = METER.mark()
         offsets: dict[str, int] = {}
         try:
-            lat = sequential_latency(calls, sample, args.warmup, args.requests, args.block,
-                                     time.monotonic() + args.part_timeout,
-                                     after_warmup=lambda: offsets.update({n: v.log_size() for n, v in servers.items()}))
+            lat = sequential_latency(
+                calls,
+                sample,
+                args.warmup,
+                args.requests,
+                args.block,
+                time.monotonic() + args.part_timeout,
+                after_warmup=lambda: offsets.update({n: v.log_size() for n, v in servers.items()}),
+            )
             lat["_load"] = METER.since(mark)
-            lat["_server_side"] = {n: server_side_times(v.log_path, offsets.get(n, 0)) for n, v in servers.items()}
+            lat["_server_side"] = {
+                n: server_side_times(v.log_path, offsets.get(n, 0)) for n, v in servers.items()
+            }
             results["latency"] = lat
             for name in calls:
                 r = lat[name]
@@ -998,24 +1224,39 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"== part 1b: closed-loop throughput at concurrency {levels} ==", flush=True)
         try:
-            results["throughput"] = throughput({n: s.url for n, s in servers.items()}, headers, sample, levels,
-                                               args.level_warmup, args.level_seconds, args.level_max_requests,
-                                               time.monotonic() + args.part_timeout)
+            results["throughput"] = throughput(
+                {n: s.url for n, s in servers.items()},
+                headers,
+                sample,
+                levels,
+                args.level_warmup,
+                args.level_seconds,
+                args.level_max_requests,
+                time.monotonic() + args.part_timeout,
+            )
         except Exception as err:  # noqa: BLE001
             results["errors"]["throughput"] = traceback.format_exc()[-3000:]
             _log(f"throughput part FAILED: {err}")
 
-        for name, srv in servers.items():  # stop before the batch part: it wants both cores
+        for srv in servers.values():  # stop before the batch part: it wants both cores
             srv.stop()
         servers.clear()
 
         print(f"== part 2: batch scoring of {args.province.upper()} ==", flush=True)
         try:
-            results["batch"] = batch_part(settings, args.province.upper(), args.chunk_rows, args.batch_repeats,
-                                          data / "bench-crm", batch_threads)
+            results["batch"] = batch_part(
+                settings,
+                args.province.upper(),
+                args.chunk_rows,
+                args.batch_repeats,
+                data / "bench-crm",
+                batch_threads,
+            )
             b = results["batch"]
-            _log(f"batch {b['batch_rows_per_s']:,.0f} rows/s, raw {b['raw_rows_per_s']:,.0f} rows/s, "
-                 f"ratio {b['batch_ratio']:.3f}")
+            _log(
+                f"batch {b['batch_rows_per_s']:,.0f} rows/s, raw {b['raw_rows_per_s']:,.0f} rows/s, "
+                f"ratio {b['batch_ratio']:.3f}"
+            )
         except Exception as err:  # noqa: BLE001
             results["errors"]["batch"] = traceback.format_exc()[-3000:]
             _log(f"batch part FAILED: {err}")
@@ -1042,8 +1283,10 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, default=str))
     print()
-    print(f"whole run {results['seconds']:.0f}s; load average start {results['loadavg_start']} "
-          f"end {results['loadavg_end']}; other processes {results['load'].get('other_cores')} cores on average")
+    print(
+        f"whole run {results['seconds']:.0f}s; load average start {results['loadavg_start']} "
+        f"end {results['loadavg_end']}; other processes {results['load'].get('other_cores')} cores on average"
+    )
     print(f"JSON: {output}")
     print(_kv(summary))
     return 0 if not results["errors"] else 1

@@ -38,7 +38,7 @@ import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,12 @@ RATIO_TARGET = 0.97
 TIME_TARGET_S = 20 * 60
 OVERHEAD_TARGET = 1.15
 MARKER = "bench-workdir.json"
-SHORT = {"quadratic_weighted_kappa": "QWK", "spearman": "Spearman", "roc_auc": "AUC", "top1_accuracy": "top-1"}
+SHORT = {
+    "quadratic_weighted_kappa": "QWK",
+    "spearman": "Spearman",
+    "roc_auc": "AUC",
+    "top1_accuracy": "top-1",
+}
 
 
 def _log(msg: str) -> None:
@@ -135,9 +140,13 @@ class CpuWatch:
         if not chosen:
             return {"other_cores_mean": None, "other_cores_max": None, "load1_max": None, "samples": 0}
         foreign = [s[1] for s in chosen]
-        return {"other_cores_mean": round(sum(foreign) / len(foreign), 2), "other_cores_max": round(max(foreign), 2),
-                "load1_max": round(max(s[2] for s in chosen), 2), "samples": len(chosen),
-                "busy_fraction": round(sum(f >= 0.5 for f in foreign) / len(foreign), 2)}
+        return {
+            "other_cores_mean": round(sum(foreign) / len(foreign), 2),
+            "other_cores_max": round(max(foreign), 2),
+            "load1_max": round(max(s[2] for s in chosen), 2),
+            "samples": len(chosen),
+            "busy_fraction": round(sum(f >= 0.5 for f in foreign) / len(foreign), 2),
+        }
 
 
 WATCH: CpuWatch | None = None
@@ -152,17 +161,19 @@ def _contention(mark: float) -> dict:
 # (its memory is returned before training starts), reused when the marker matches.
 # --------------------------------------------------------------------------------------
 
+
 def _build_child(workdir: str, customers: int, months: int, provinces: list[str], seed: int) -> dict:
     _quiet_warnings()
+    from core.settings import Settings
     from features.generate import GeneratorConfig
     from telcoml.pipeline import feature_store_stage, generate_stage, indicator_stage
-    from core.settings import Settings
 
     settings = Settings(workdir=Path(workdir))
     out: dict = {}
     t0 = time.perf_counter()
-    generate_stage(settings, GeneratorConfig(customers=customers, months=months, provinces=tuple(provinces),
-                                             seed=seed))
+    generate_stage(
+        settings, GeneratorConfig(customers=customers, months=months, provinces=tuple(provinces), seed=seed)
+    )
     out["generate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     rows, problems = indicator_stage(settings)
@@ -175,8 +186,9 @@ def _build_child(workdir: str, customers: int, months: int, provinces: list[str]
     return out
 
 
-def prepare_workdir(root: Path, customers: int, months: int, provinces: list[str], seed: int,
-                    rebuild: bool) -> tuple[Path, dict]:
+def prepare_workdir(
+    root: Path, customers: int, months: int, provinces: list[str], seed: int, rebuild: bool
+) -> tuple[Path, dict]:
     """``root/n<customers>``, built unless a previous run left a complete one of the same spec."""
     data = root / f"n{customers}"
     spec = {"customers": customers, "months": months, "provinces": provinces, "seed": seed}
@@ -191,16 +203,23 @@ def prepare_workdir(root: Path, customers: int, months: int, provinces: list[str
             return data, {"reused": True, **saved.get("build", {})}
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
-    _log(f"building {data}: {customers:,} subscribers, {months} months, {','.join(provinces)} "
-         "(generate -> indicators -> Feast apply + materialize)")
+    _log(
+        f"building {data}: {customers:,} subscribers, {months} months, {','.join(provinces)} "
+        "(generate -> indicators -> Feast apply + materialize)"
+    )
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
         build = pool.submit(_build_child, str(data), customers, months, provinces, seed).result()
     build["total_s"] = time.perf_counter() - t0
-    marker.write_text(json.dumps({"spec": spec, "build": build,
-                                  "built": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=2))
-    _log(f"built in {build['total_s']:.0f}s (generate {build['generate_s']:.0f}s, indicators "
-         f"{build['indicators_s']:.0f}s, Feast {build['feature_store_s']:.0f}s)")
+    marker.write_text(
+        json.dumps(
+            {"spec": spec, "build": build, "built": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2
+        )
+    )
+    _log(
+        f"built in {build['total_s']:.0f}s (generate {build['generate_s']:.0f}s, indicators "
+        f"{build['indicators_s']:.0f}s, Feast {build['feature_store_s']:.0f}s)"
+    )
     return data, {"reused": False, **build}
 
 
@@ -220,6 +239,7 @@ def reset_training_state(data: Path) -> None:
 # --------------------------------------------------------------------------------------
 # Part 1: quality of every task against the oracle, and the time it took.
 # --------------------------------------------------------------------------------------
+
 
 class _Timers:
     """Wraps functions ``training.train`` looks up at call time, to split a task's seconds."""
@@ -248,8 +268,11 @@ def study_stats(study) -> dict:
     trials = study.trials
     finished = [t for t in trials if t.datetime_start and t.datetime_complete]
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in finished]
-    span = ((max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)).total_seconds()
-            if finished else 0.0)
+    span = (
+        (max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)).total_seconds()
+        if finished
+        else 0.0
+    )
     complete = [t for t in trials if t.state == states.COMPLETE]
     best = study.best_trial if complete else None
     return {
@@ -272,10 +295,10 @@ def run_quality(data: Path, args) -> dict:
     import optuna
 
     import training.train as tt
-    from training.data import load_truth, time_split
-    from core.tasks import TASKS
-    from training.tune import TuningBudget, study_name
     from core.settings import Settings
+    from core.tasks import TASKS
+    from training.data import load_truth, time_split
+    from training.tune import TuningBudget, study_name
 
     settings = Settings(workdir=data)
     timers = _Timers()
@@ -297,9 +320,13 @@ def run_quality(data: Path, args) -> dict:
             # task costs beyond its timeout (data, the last trial's overrun, refit, SHAP,
             # registry): --reserve-s, or the most a finished task has needed, if more
             timeout = max(30.0, (args.budget_s - elapsed) / (len(names) - i) - reserve)
-        budget = TuningBudget(trials=args.trials, timeout_seconds=timeout, seed=args.seed, threads=args.threads)
-        _log(f"{name}: up to {budget.trials} trials, timeout {timeout:.0f}s "
-             f"(elapsed {elapsed:.0f}s, load {_load()[0]})")
+        budget = TuningBudget(
+            trials=args.trials, timeout_seconds=timeout, seed=args.seed, threads=args.threads
+        )
+        _log(
+            f"{name}: up to {budget.trials} trials, timeout {timeout:.0f}s "
+            f"(elapsed {elapsed:.0f}s, load {_load()[0]})"
+        )
         timers.current = {}
         mark = WATCH.mark() if WATCH else 0.0
         t_start = time.perf_counter()
@@ -322,25 +349,40 @@ def run_quality(data: Path, args) -> dict:
         t = TASKS[name]
         labels = load_truth(settings, "labels")
         split = time_split(sorted(labels["month"].unique()))
-        study = optuna.load_study(study_name=study_name(t, None, f"{split.test}-s{budget.seed}"),
-                                  storage=settings.study_storage)
+        study = optuna.load_study(
+            study_name=study_name(t, None, f"{split.test}-s{budget.seed}"), storage=settings.study_storage
+        )
         m = result.metrics
-        rec.update({
-            "metric": t.headline, "model": m[f"test_{t.headline}"], "oracle": m[f"oracle_{t.headline}"],
-            "ratio": m["oracle_ratio"], "pass": bool(m["oracle_ratio"] >= RATIO_TARGET),
-            "seconds": result.seconds, **timers.current,
-            "study": study_stats(study), "rows": None, "split": {"train": list(split.train), "valid": split.valid,
-                                                                   "test": split.test},
-            "version": result.version, "metrics": m, "load_after": _load(), "contention": _contention(mark),
-        })
-        rec["other_s"] = rec["seconds"] - sum(rec.get(k, 0.0) for k in ("data_s", "tune_s", "refit_s", "explain_s"))
+        rec.update(
+            {
+                "metric": t.headline,
+                "model": m[f"test_{t.headline}"],
+                "oracle": m[f"oracle_{t.headline}"],
+                "ratio": m["oracle_ratio"],
+                "pass": bool(m["oracle_ratio"] >= RATIO_TARGET),
+                "seconds": result.seconds,
+                **timers.current,
+                "study": study_stats(study),
+                "rows": None,
+                "split": {"train": list(split.train), "valid": split.valid, "test": split.test},
+                "version": result.version,
+                "metrics": m,
+                "load_after": _load(),
+                "contention": _contention(mark),
+            }
+        )
+        rec["other_s"] = rec["seconds"] - sum(
+            rec.get(k, 0.0) for k in ("data_s", "tune_s", "refit_s", "explain_s")
+        )
         rec["beyond_timeout_s"] = rec["seconds"] - timeout
         reserve = max(reserve, rec["beyond_timeout_s"])
         out["tasks"][name] = rec
         s = rec["study"]
-        _log(f"{name}: {SHORT.get(t.headline, t.headline)} {rec['model']:.4f} vs oracle {rec['oracle']:.4f} "
-             f"= {rec['ratio']:.3f}; {s['trials']} trials ({s['complete']} complete, {s['pruned']} pruned); "
-             f"{rec['seconds']:.0f}s (tuning {rec.get('tune_s', 0):.0f}s)")
+        _log(
+            f"{name}: {SHORT.get(t.headline, t.headline)} {rec['model']:.4f} vs oracle {rec['oracle']:.4f} "
+            f"= {rec['ratio']:.3f}; {s['trials']} trials ({s['complete']} complete, {s['pruned']} pruned); "
+            f"{rec['seconds']:.0f}s (tuning {rec.get('tune_s', 0):.0f}s)"
+        )
         try:
             from mlflow import MlflowClient
 
@@ -364,6 +406,7 @@ def run_quality(data: Path, args) -> dict:
 # Part 2: one tuned trial (tune()) against a bare xgboost.train, same params and data.
 # --------------------------------------------------------------------------------------
 
+
 def _rounds_run(trial) -> int | None:
     """Boosting rounds a trial actually ran: the pruning callback reports every round."""
     steps = trial.intermediate_values
@@ -382,29 +425,41 @@ def run_overhead(data: Path, args) -> dict:
     import optuna
     import xgboost as xgb
 
-    from training.data import load_truth, make_dataset, time_split
+    from core.settings import Settings
     from core.tasks import task
+    from training.data import load_truth, make_dataset, time_split
     from training.registry import configure_mlflow
     from training.tune import TuningBudget, base_params, matrices, tune
-    from core.settings import Settings
 
     storage_path = data / "bench-overhead-optuna.db"
     storage_path.unlink(missing_ok=True)
     settings = Settings(workdir=data, optuna_storage=f"sqlite:///{storage_path.resolve()}")
     t = task(args.overhead_task)
-    budget = TuningBudget(trials=args.overhead_trials, timeout_seconds=None, seed=args.seed, threads=args.threads)
+    budget = TuningBudget(
+        trials=args.overhead_trials, timeout_seconds=None, seed=args.seed, threads=args.threads
+    )
     labels = load_truth(settings, "labels")
     split = time_split(sorted(labels["month"].unique()))
     mark = WATCH.mark() if WATCH else 0.0
     t0 = time.perf_counter()
     dataset = make_dataset(settings, t, split)  # the Feast frame, cached by part 1 (or retrieved now)
     data_s = time.perf_counter() - t0
-    out: dict = {"task": t.name, "metric": t.kind.eval_metric, "trials_requested": budget.trials,
-                 "rows": {k: int(len(v)) for k, v in dataset.X.items()}, "features": len(t.feature_names),
-                 "dataset_s": data_s, "threads": budget.threads, "max_rounds": budget.max_rounds,
-                 "early_stopping_rounds": budget.early_stopping_rounds, "load_before": _load()}
-    _log(f"overhead: {t.name}, {out['rows']['train']:,} training rows, {budget.trials} trials, "
-         f"{budget.threads} threads")
+    out: dict = {
+        "task": t.name,
+        "metric": t.kind.eval_metric,
+        "trials_requested": budget.trials,
+        "rows": {k: int(len(v)) for k, v in dataset.X.items()},
+        "features": len(t.feature_names),
+        "dataset_s": data_s,
+        "threads": budget.threads,
+        "max_rounds": budget.max_rounds,
+        "early_stopping_rounds": budget.early_stopping_rounds,
+        "load_before": _load(),
+    }
+    _log(
+        f"overhead: {t.name}, {out['rows']['train']:,} training rows, {budget.trials} trials, "
+        f"{budget.threads} threads"
+    )
 
     # the bare side's matrices: built the same way as tune() builds its own
     t0 = time.perf_counter()
@@ -436,21 +491,37 @@ def run_overhead(data: Path, args) -> dict:
         complete = trial.state == optuna.trial.TrialState.COMPLETE
         rounds = budget.max_rounds if complete else ran
         b0 = time.perf_counter()
-        booster = xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dvalid, "validation")],
-                            early_stopping_rounds=budget.early_stopping_rounds, verbose_eval=False)
+        booster = xgb.train(
+            params,
+            dtrain,
+            num_boost_round=rounds,
+            evals=[(dvalid, "validation")],
+            early_stopping_rounds=budget.early_stopping_rounds,
+            verbose_eval=False,
+        )
         bare_s = time.perf_counter() - b0
         bare_rounds = booster.num_boosted_rounds()
         tuned_s = (trial.datetime_complete - trial.datetime_start).total_seconds()
-        row = {"number": trial.number, "state": trial.state.name, "rounds": ran, "bare_rounds": bare_rounds,
-               "same_rounds": ran == bare_rounds, "tuned_s": tuned_s, "bare_s": bare_s,
-               "ratio": tuned_s / bare_s if bare_s else None, "params": trial.params}
+        row = {
+            "number": trial.number,
+            "state": trial.state.name,
+            "rounds": ran,
+            "bare_rounds": bare_rounds,
+            "same_rounds": ran == bare_rounds,
+            "tuned_s": tuned_s,
+            "bare_s": bare_s,
+            "ratio": tuned_s / bare_s if bare_s else None,
+            "params": trial.params,
+        }
         if complete:
             row["tuned_value"] = trial.value
             row["bare_value"] = float(booster.best_score)
             row["same_value"] = math.isclose(trial.value, row["bare_value"], rel_tol=1e-6, abs_tol=1e-9)
         rows.append(row)
-        _log(f"overhead: trial {trial.number} ({trial.state.name.lower()}, {ran} rounds): tuned {tuned_s:.2f}s, "
-             f"bare {bare_s:.2f}s ({bare_rounds} rounds), ratio {row['ratio']:.3f}")
+        _log(
+            f"overhead: trial {trial.number} ({trial.state.name.lower()}, {ran} rounds): tuned {tuned_s:.2f}s, "
+            f"bare {bare_s:.2f}s ({bare_rounds} rounds), ratio {row['ratio']:.3f}"
+        )
         replay["s"] += time.perf_counter() - c0
 
     # tuned: exactly tune(), inside a parent run as train_task opens one
@@ -461,27 +532,36 @@ def run_overhead(data: Path, args) -> dict:
     trial_s = sum(r["tuned_s"] for r in timed)
     bare_s = sum(r["bare_s"] for r in timed)
     ratios = sorted(r["ratio"] for r in timed if r["ratio"])
-    out.update({
-        "trials": rows, "study_trials": len(study.trials), "study_wall_s": study_wall,
-        "bare_matrices_s": bare_matrices_s, "replay_callback_s": replay["s"],
-        "trial_s": trial_s, "bare_s": bare_s, "n_timed": len(timed),
-        "complete": sum(r["state"] == "COMPLETE" for r in timed),
-        "pruned": sum(r["state"] == "PRUNED" for r in timed),
-        "rounds_total": sum(r["rounds"] or 0 for r in timed),
-        "all_same_rounds": all(r["same_rounds"] for r in timed),
-        "all_same_value": all(r.get("same_value", True) for r in timed),
-        "overhead_ratio": trial_s / bare_s if bare_s else None,
-        "median_trial_ratio": ratios[len(ratios) // 2] if len(ratios) % 2 else
-        (sum(ratios[len(ratios) // 2 - 1:len(ratios) // 2 + 1]) / 2 if ratios else None),
-        # the study's whole wall time (its matrices, create_study, sampling, every trial,
-        # Optuna's bookkeeping between trials) against the bare side's matrices + fits
-        "overhead_ratio_amortized": study_wall / (bare_matrices_s + bare_s) if bare_s else None,
-        "per_trial_overhead_s": (trial_s - bare_s) / len(timed) if timed else None,
-        "per_round_overhead_ms": 1000 * (trial_s - bare_s) / max(1, sum(r["rounds"] or 0 for r in timed)),
-        "bare_ms_per_round": 1000 * bare_s / max(1, sum(r["rounds"] or 0 for r in timed)),
-        "setup_s": study_wall - trial_s,
-        "load_after": _load(), "contention": _contention(mark),
-    })
+    out.update(
+        {
+            "trials": rows,
+            "study_trials": len(study.trials),
+            "study_wall_s": study_wall,
+            "bare_matrices_s": bare_matrices_s,
+            "replay_callback_s": replay["s"],
+            "trial_s": trial_s,
+            "bare_s": bare_s,
+            "n_timed": len(timed),
+            "complete": sum(r["state"] == "COMPLETE" for r in timed),
+            "pruned": sum(r["state"] == "PRUNED" for r in timed),
+            "rounds_total": sum(r["rounds"] or 0 for r in timed),
+            "all_same_rounds": all(r["same_rounds"] for r in timed),
+            "all_same_value": all(r.get("same_value", True) for r in timed),
+            "overhead_ratio": trial_s / bare_s if bare_s else None,
+            "median_trial_ratio": ratios[len(ratios) // 2]
+            if len(ratios) % 2
+            else (sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1]) / 2 if ratios else None),
+            # the study's whole wall time (its matrices, create_study, sampling, every trial,
+            # Optuna's bookkeeping between trials) against the bare side's matrices + fits
+            "overhead_ratio_amortized": study_wall / (bare_matrices_s + bare_s) if bare_s else None,
+            "per_trial_overhead_s": (trial_s - bare_s) / len(timed) if timed else None,
+            "per_round_overhead_ms": 1000 * (trial_s - bare_s) / max(1, sum(r["rounds"] or 0 for r in timed)),
+            "bare_ms_per_round": 1000 * bare_s / max(1, sum(r["rounds"] or 0 for r in timed)),
+            "setup_s": study_wall - trial_s,
+            "load_after": _load(),
+            "contention": _contention(mark),
+        }
+    )
     out["pass"] = out["overhead_ratio"] is not None and out["overhead_ratio"] <= OVERHEAD_TARGET
     return out
 
@@ -489,6 +569,7 @@ def run_overhead(data: Path, args) -> dict:
 # --------------------------------------------------------------------------------------
 # Reporting
 # --------------------------------------------------------------------------------------
+
 
 def _f(x, fmt: str = ".1f") -> str:
     return "-" if x is None else format(x, fmt)
@@ -505,10 +586,14 @@ def print_tables(results: dict) -> None:
     q = results.get("quality", {})
     if q:
         print()
-        print(f"== Model quality on the held-out month, {cfg['customers']:,} subscribers "
-              f"(ratio = model / oracle; target >= {RATIO_TARGET}) ==")
-        head = (f"{'task':<22} {'metric':<9} {'model':>7} {'oracle':>7} {'ratio':>6} {'ok':<4} "
-                f"{'trials run/compl/pruned':>23} {'timeout':>8} {'tune s':>7} {'total s':>8}")
+        print(
+            f"== Model quality on the held-out month, {cfg['customers']:,} subscribers "
+            f"(ratio = model / oracle; target >= {RATIO_TARGET}) =="
+        )
+        head = (
+            f"{'task':<22} {'metric':<9} {'model':>7} {'oracle':>7} {'ratio':>6} {'ok':<4} "
+            f"{'trials run/compl/pruned':>23} {'timeout':>8} {'tune s':>7} {'total s':>8}"
+        )
         print(head)
         print("-" * len(head))
         for name, r in q["tasks"].items():
@@ -517,39 +602,55 @@ def print_tables(results: dict) -> None:
                 continue
             s = r["study"]
             counts = f"{s['trials']}/{s['complete']}/{s['pruned']}"
-            print(f"{name:<22} {SHORT.get(r['metric'], r['metric']):<9} {r['model']:>7.4f} {r['oracle']:>7.4f} "
-                  f"{r['ratio']:>6.3f} {'yes' if r['pass'] else 'NO':<4} {counts:>23} {r['timeout_s']:>8.0f} "
-                  f"{r.get('tune_s', 0):>7.0f} {r['seconds']:>8.0f}")
+            print(
+                f"{name:<22} {SHORT.get(r['metric'], r['metric']):<9} {r['model']:>7.4f} {r['oracle']:>7.4f} "
+                f"{r['ratio']:>6.3f} {'yes' if r['pass'] else 'NO':<4} {counts:>23} {r['timeout_s']:>8.0f} "
+                f"{r.get('tune_s', 0):>7.0f} {r['seconds']:>8.0f}"
+            )
         print()
-        print("== Where each task's seconds went (data = Feast frame + encoding; tune = tune() incl. "
-              "its matrices; refit = best params again; explain = plots + SHAP; other = metrics, "
-              "MLflow model log, registry, gate) ==")
-        head = (f"{'task':<22} {'rows':>9} {'data':>6} {'tune':>6} {'refit':>6} {'explain':>8} {'other':>6} "
-                f"{'total':>6}  {'trial mean/max s':>16} {'best it':>7} {'other procs':>11}")
+        print(
+            "== Where each task's seconds went (data = Feast frame + encoding; tune = tune() incl. "
+            "its matrices; refit = best params again; explain = plots + SHAP; other = metrics, "
+            "MLflow model log, registry, gate) =="
+        )
+        head = (
+            f"{'task':<22} {'rows':>9} {'data':>6} {'tune':>6} {'refit':>6} {'explain':>8} {'other':>6} "
+            f"{'total':>6}  {'trial mean/max s':>16} {'best it':>7} {'other procs':>11}"
+        )
         print(head)
         print("-" * len(head))
         for name, r in q["tasks"].items():
             if "error" in r:
                 continue
             s = r["study"]
-            print(f"{name:<22} {_f(r.get('rows'), ',d') if r.get('rows') else '-':>9} {r.get('data_s', 0):>6.0f} "
-                  f"{r.get('tune_s', 0):>6.0f} {r.get('refit_s', 0):>6.0f} {r.get('explain_s', 0):>8.0f} "
-                  f"{r['other_s']:>6.0f} {r['seconds']:>6.0f}  "
-                  f"{s['trial_s_mean']:>7.1f}/{s['trial_s_max']:<8.1f} {_f(s['best_iteration'], 'd'):>7} "
-                  f"{_cores(r.get('contention')):>11}")
-        print(f"all five: {q['wall_s']:.0f}s wall ({q['wall_s'] / 60:.1f} min; tuning alone "
-              f"{q['total_tuning_s']:.0f}s); target <= {TIME_TARGET_S}s: {'PASS' if q['time_pass'] else 'FAIL'}; "
-              f"min ratio {_f(q['min_ratio'], '.3f')}: {'PASS' if q['quality_pass'] else 'FAIL'}; "
-              f"load average {q['load_before']} -> {q['load_after']}")
-        print(f"('other procs' = mean/max cores kept busy by other processes while the task ran, of "
-              f"{results['env']['cpus']}; over all five: {_cores(q.get('contention'))}, busy >= 0.5 core "
-              f"{_f((q.get('contention') or {}).get('busy_fraction'), '.0%')} of the time)")
+            print(
+                f"{name:<22} {_f(r.get('rows'), ',d') if r.get('rows') else '-':>9} {r.get('data_s', 0):>6.0f} "
+                f"{r.get('tune_s', 0):>6.0f} {r.get('refit_s', 0):>6.0f} {r.get('explain_s', 0):>8.0f} "
+                f"{r['other_s']:>6.0f} {r['seconds']:>6.0f}  "
+                f"{s['trial_s_mean']:>7.1f}/{s['trial_s_max']:<8.1f} {_f(s['best_iteration'], 'd'):>7} "
+                f"{_cores(r.get('contention')):>11}"
+            )
+        print(
+            f"all five: {q['wall_s']:.0f}s wall ({q['wall_s'] / 60:.1f} min; tuning alone "
+            f"{q['total_tuning_s']:.0f}s); target <= {TIME_TARGET_S}s: {'PASS' if q['time_pass'] else 'FAIL'}; "
+            f"min ratio {_f(q['min_ratio'], '.3f')}: {'PASS' if q['quality_pass'] else 'FAIL'}; "
+            f"load average {q['load_before']} -> {q['load_after']}"
+        )
+        print(
+            f"('other procs' = mean/max cores kept busy by other processes while the task ran, of "
+            f"{results['env']['cpus']}; over all five: {_cores(q.get('contention'))}, busy >= 0.5 core "
+            f"{_f((q.get('contention') or {}).get('busy_fraction'), '.0%')} of the time)"
+        )
     o = results.get("overhead", {})
     if o and "error" not in o:
         print()
-        print(f"== Per-trial overhead: tune() trial vs bare xgboost.train ({o['task']}, "
-              f"{o['rows']['train']:,} training rows, {o['threads']} threads, same params, matrices and rounds) ==")
-        head = f"{'trial':>5} {'state':<9} {'rounds':>6} {'tuned s':>8} {'bare s':>8} {'ratio':>6} {'same':>5}"
+        print(
+            f"== Per-trial overhead: tune() trial vs bare xgboost.train ({o['task']}, "
+            f"{o['rows']['train']:,} training rows, {o['threads']} threads, same params, matrices and rounds) =="
+        )
+        head = (
+            f"{'trial':>5} {'state':<9} {'rounds':>6} {'tuned s':>8} {'bare s':>8} {'ratio':>6} {'same':>5}"
+        )
         print(head)
         print("-" * len(head))
         for r in o["trials"]:
@@ -557,22 +658,34 @@ def print_tables(results: dict) -> None:
                 print(f"{r['number']:>5} {r['state'].lower():<9} (not timed)")
                 continue
             same = "yes" if r["same_rounds"] and r.get("same_value", True) else "NO"
-            print(f"{r['number']:>5} {r['state'].lower():<9} {r['rounds']:>6} {r['tuned_s']:>8.2f} "
-                  f"{r['bare_s']:>8.2f} {r['ratio']:>6.3f} {same:>5}")
+            print(
+                f"{r['number']:>5} {r['state'].lower():<9} {r['rounds']:>6} {r['tuned_s']:>8.2f} "
+                f"{r['bare_s']:>8.2f} {r['ratio']:>6.3f} {same:>5}"
+            )
         print("-" * len(head))
-        print(f"{'sum':>5} {'':<9} {o['rounds_total']:>6} {o['trial_s']:>8.2f} {o['bare_s']:>8.2f} "
-              f"{o['overhead_ratio']:>6.3f}")
-        print(f"per trial: tuned / bare = {o['overhead_ratio']:.3f} (target <= {OVERHEAD_TARGET}: "
-              f"{'PASS' if o['pass'] else 'FAIL'}); {o['per_trial_overhead_s']:.2f}s per trial, "
-              f"{o['per_round_overhead_ms']:.2f} ms per boosting round")
-        print(f"whole study incl. one-time setup: tune() {o['study_wall_s']:.2f}s (setup and bookkeeping outside "
-              f"the trials {o['setup_s']:.2f}s) vs bare matrices {o['bare_matrices_s']:.2f}s + fits "
-              f"{o['bare_s']:.2f}s = {o['overhead_ratio_amortized']:.3f}x")
-        print(f"median per-trial ratio {_f(o['median_trial_ratio'], '.3f')}; bare boosting "
-              f"{o['bare_ms_per_round']:.1f} ms per round")
-        print(f"('same' = the bare run, right after its tuned twin, stopped at the same round with the same "
-              f"validation score; load average {o['load_before']} -> {o['load_after']}; other processes "
-              f"{_cores(o.get('contention'))} cores)")
+        print(
+            f"{'sum':>5} {'':<9} {o['rounds_total']:>6} {o['trial_s']:>8.2f} {o['bare_s']:>8.2f} "
+            f"{o['overhead_ratio']:>6.3f}"
+        )
+        print(
+            f"per trial: tuned / bare = {o['overhead_ratio']:.3f} (target <= {OVERHEAD_TARGET}: "
+            f"{'PASS' if o['pass'] else 'FAIL'}); {o['per_trial_overhead_s']:.2f}s per trial, "
+            f"{o['per_round_overhead_ms']:.2f} ms per boosting round"
+        )
+        print(
+            f"whole study incl. one-time setup: tune() {o['study_wall_s']:.2f}s (setup and bookkeeping outside "
+            f"the trials {o['setup_s']:.2f}s) vs bare matrices {o['bare_matrices_s']:.2f}s + fits "
+            f"{o['bare_s']:.2f}s = {o['overhead_ratio_amortized']:.3f}x"
+        )
+        print(
+            f"median per-trial ratio {_f(o['median_trial_ratio'], '.3f')}; bare boosting "
+            f"{o['bare_ms_per_round']:.1f} ms per round"
+        )
+        print(
+            f"('same' = the bare run, right after its tuned twin, stopped at the same round with the same "
+            f"validation score; load average {o['load_before']} -> {o['load_after']}; other processes "
+            f"{_cores(o.get('contention'))} cores)"
+        )
     elif o:
         print(f"\n== Per-trial overhead: FAILED: {o['error'][:200]}")
 
@@ -609,30 +722,54 @@ def summary_line(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--customers", type=int, default=200_000, help="subscribers in the dataset")
     ap.add_argument("--trials", type=int, default=50, help="at most this many Optuna trials per task")
-    ap.add_argument("--workdir", default="/tmp/telcoml-bench-train",
-                    help="scratch folder; the dataset lives in <workdir>/n<customers> and is reused")
+    ap.add_argument(
+        "--workdir",
+        default="/tmp/telcoml-bench-train",
+        help="scratch folder; the dataset lives in <workdir>/n<customers> and is reused",
+    )
     ap.add_argument("--overhead-trials", type=int, default=10, help="trials of the overhead study (0: skip)")
     ap.add_argument("--overhead-task", default="churn", help="task whose data the overhead study tunes on")
-    ap.add_argument("--task-timeout", type=float, default=None,
-                    help="tuning timeout per task, seconds (default: what is left of --budget-s, shared by "
-                         "the tasks still to do, less --reserve-s)")
-    ap.add_argument("--budget-s", type=float, default=TIME_TARGET_S,
-                    help="wall-time budget of all five tasks (sets the default timeouts)")
-    ap.add_argument("--reserve-s", type=float, default=45.0,
-                    help="seconds per task kept for data, refit, SHAP, registry and the last trial's overrun")
+    ap.add_argument(
+        "--task-timeout",
+        type=float,
+        default=None,
+        help="tuning timeout per task, seconds (default: what is left of --budget-s, shared by "
+        "the tasks still to do, less --reserve-s)",
+    )
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=TIME_TARGET_S,
+        help="wall-time budget of all five tasks (sets the default timeouts)",
+    )
+    ap.add_argument(
+        "--reserve-s",
+        type=float,
+        default=45.0,
+        help="seconds per task kept for data, refit, SHAP, registry and the last trial's overrun",
+    )
     ap.add_argument("--threads", type=int, default=2, help="XGBoost threads (TuningBudget.threads)")
-    ap.add_argument("--omp-wait-policy", choices=("inherit", "passive", "active"), default="inherit",
-                    help="OMP_WAIT_POLICY for XGBoost's OpenMP threads (inherit: leave the environment as is)")
+    ap.add_argument(
+        "--omp-wait-policy",
+        choices=("inherit", "passive", "active"),
+        default="inherit",
+        help="OMP_WAIT_POLICY for XGBoost's OpenMP threads (inherit: leave the environment as is)",
+    )
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--provinces", default=",".join(DEFAULT_PROVINCES))
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--rebuild", action="store_true", help="rebuild the dataset even if a matching one exists")
+    ap.add_argument(
+        "--rebuild", action="store_true", help="rebuild the dataset even if a matching one exists"
+    )
     ap.add_argument("--skip-quality", action="store_true", help="only the overhead part")
-    ap.add_argument("--output", default=None, help="JSON path (default benchmarks/results/training-<date>.json)")
+    ap.add_argument(
+        "--output", default=None, help="JSON path (default benchmarks/results/training-<date>.json)"
+    )
     args = ap.parse_args(argv)
 
     if args.omp_wait_policy != "inherit":  # before anything loads libgomp
@@ -641,20 +778,44 @@ def main(argv: list[str] | None = None) -> int:
     global WATCH
     WATCH = CpuWatch().start()
     provinces = [p.strip().upper() for p in args.provinces.split(",") if p.strip()]
-    started = datetime.now(timezone.utc)
-    output = Path(args.output) if args.output else ROOT / "benchmarks" / "results" / \
-        f"training-{started.date().isoformat()}.json"
+    started = datetime.now(UTC)
+    output = (
+        Path(args.output)
+        if args.output
+        else ROOT / "benchmarks" / "results" / f"training-{started.date().isoformat()}.json"
+    )
     results: dict = {
         "started": started.isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "config": {"customers": args.customers, "trials": args.trials, "task_timeout": args.task_timeout,
-                   "budget_s": args.budget_s, "reserve_s": args.reserve_s, "overhead_trials": args.overhead_trials,
-                   "overhead_task": args.overhead_task, "threads": args.threads, "months": args.months,
-                   "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-                   "provinces": provinces, "seed": args.seed, "workdir": args.workdir,
-                   "targets": {"ratio": RATIO_TARGET, "seconds": TIME_TARGET_S, "overhead": OVERHEAD_TARGET}},
-        "env": environment(("xgboost", "optuna", "optuna-integration", "mlflow", "feast", "duckdb", "pandas",
-                            "numpy", "scikit-learn")),
+        "config": {
+            "customers": args.customers,
+            "trials": args.trials,
+            "task_timeout": args.task_timeout,
+            "budget_s": args.budget_s,
+            "reserve_s": args.reserve_s,
+            "overhead_trials": args.overhead_trials,
+            "overhead_task": args.overhead_task,
+            "threads": args.threads,
+            "months": args.months,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "provinces": provinces,
+            "seed": args.seed,
+            "workdir": args.workdir,
+            "targets": {"ratio": RATIO_TARGET, "seconds": TIME_TARGET_S, "overhead": OVERHEAD_TARGET},
+        },
+        "env": environment(
+            (
+                "xgboost",
+                "optuna",
+                "optuna-integration",
+                "mlflow",
+                "feast",
+                "duckdb",
+                "pandas",
+                "numpy",
+                "scikit-learn",
+            )
+        ),
         "load_start": _load(),
     }
 
@@ -662,11 +823,15 @@ def main(argv: list[str] | None = None) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=2, default=str))
 
-    print(f"telcoml training benchmarks: {args.customers:,} subscribers, <= {args.trials} trials per task, "
-          f"{args.overhead_trials} overhead trials; workdir {args.workdir}; {results['env']['cpus']} CPUs, "
-          f"{results['env']['memory_gib']} GiB; load average {results['load_start']}", flush=True)
-    data, build = prepare_workdir(Path(args.workdir), args.customers, args.months, provinces, args.seed,
-                                  args.rebuild)
+    print(
+        f"telcoml training benchmarks: {args.customers:,} subscribers, <= {args.trials} trials per task, "
+        f"{args.overhead_trials} overhead trials; workdir {args.workdir}; {results['env']['cpus']} CPUs, "
+        f"{results['env']['memory_gib']} GiB; load average {results['load_start']}",
+        flush=True,
+    )
+    data, build = prepare_workdir(
+        Path(args.workdir), args.customers, args.months, provinces, args.seed, args.rebuild
+    )
     results["dataset"] = {"path": str(data), **build}
     reset_training_state(data)
     save()
@@ -685,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
         save()
 
     WATCH.stop()
-    results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["load_end"] = _load()
     results["contention"] = WATCH.since(0.0)
     results["summary"] = summary_line(results)

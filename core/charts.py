@@ -78,7 +78,9 @@ def binary(task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, dire
     frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
     ax.plot(mean, frac, "o-", label="model")
     ax.plot([0, max(mean.max(), frac.max())], [0, max(mean.max(), frac.max())], "k:", lw=0.8)
-    ax.set(title="Calibration", xlabel=f"predicted {task.name_en.lower()} probability", ylabel="observed rate")
+    ax.set(
+        title="Calibration", xlabel=f"predicted {task.name_en.lower()} probability", ylabel="observed rate"
+    )
     ax.legend()
     paths.append(_save(fig, directory / "calibration.png"))
     fig, ax = plt.subplots(figsize=(6, 4))

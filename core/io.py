@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-
 def month_list(start: str, months: int) -> list[str]:
     """``months`` consecutive months from ``start`` ("YYYY-MM"), as "YYYY-MM" strings."""
     return [str(p) for p in pd.period_range(start=start, periods=months, freq="M")]

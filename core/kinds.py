@@ -80,7 +80,9 @@ class Kind:
         """The quality table's second figure, from ``test_`` metrics."""
         raise NotImplementedError
 
-    def plots(self, task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, directory: Path) -> list[Path]:
+    def plots(
+        self, task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, directory: Path
+    ) -> list[Path]:
         return []
 
     def judgeable(self, target: pd.Series, min_per_class: int) -> bool:
@@ -129,7 +131,7 @@ class OrdinalLink:
         return np.clip(np.diff(cum, axis=1), 1e-12, 1.0)
 
     @classmethod
-    def fit(cls, score: np.ndarray, grade: np.ndarray, classes: int) -> "OrdinalLink":
+    def fit(cls, score: np.ndarray, grade: np.ndarray, classes: int) -> OrdinalLink:
         from scipy.optimize import minimize
 
         k = grade.astype(int) - 1
@@ -141,7 +143,9 @@ class OrdinalLink:
             return -np.log(p[np.arange(len(k)), k]).mean()
 
         start = np.array([1.5, *np.zeros(classes - 2), np.log(0.5)])
-        res = minimize(nll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4, "fatol": 1e-7})
+        res = minimize(
+            nll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4, "fatol": 1e-7}
+        )
         first, *gaps, log_scale = res.x
         return cls(list(map(float, np.cumsum([first, *np.exp(gaps)]))), float(np.exp(log_scale)))
 
@@ -198,8 +202,10 @@ class OrdinalGrade(Kind):
     def plots(self, task, y, p, oracle_p, directory):
         from core import charts
 
-        return [charts.confusion(task, y.astype(int) - 1, predicted_grade(p) - 1, directory),
-                charts.grade_calibration(y, p, directory)]
+        return [
+            charts.confusion(task, y.astype(int) - 1, predicted_grade(p) - 1, directory),
+            charts.grade_calibration(y, p, directory),
+        ]
 
     def decide(self, p, config=None):
         cutoffs = getattr(config, "grade_cutoffs", None)
@@ -209,9 +215,15 @@ class OrdinalGrade(Kind):
 
     def answer_blocks(self, p, calibration, config=None):
         names = {g[0]: (g[1], g[2]) for g in self.grades}
-        return [{"code": int(g), "label_zh": names[int(g)][0], "label_en": names[int(g)][1],
-                 "probabilities": {c: round(float(p[i, k]), 4) for k, c in enumerate(self.classes)}}
-                for i, g in enumerate(self.decide(p, config))]
+        return [
+            {
+                "code": int(g),
+                "label_zh": names[int(g)][0],
+                "label_en": names[int(g)][1],
+                "probabilities": {c: round(float(p[i, k]), 4) for k, c in enumerate(self.classes)},
+            }
+            for i, g in enumerate(self.decide(p, config))
+        ]
 
     def crm_fields(self, task_name):
         return [(task_name, "int8"), (f"{task_name}_label_zh", "string")]
@@ -264,7 +276,9 @@ class Score(Kind):
         out = []
         for score in p:
             en, zh = level_of(float(score), self.levels)
-            out.append({"score": round(float(score), 1), "level": en, "level_zh": zh, "population_average": average})
+            out.append(
+                {"score": round(float(score), 1), "level": en, "level_zh": zh, "population_average": average}
+            )
         return out
 
     def crm_fields(self, task_name):
@@ -290,8 +304,12 @@ class Binary(Kind):
 
         cut = np.quantile(p, 0.9)
         lift = float(y[p >= cut].mean() / y.mean()) if y.mean() > 0 else float("nan")
-        return {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
-                "top_decile_lift": lift, "churn_rate": float(y.mean())}
+        return {
+            "roc_auc": float(roc_auc_score(y, p)),
+            "pr_auc": float(average_precision_score(y, p)),
+            "top_decile_lift": lift,
+            "churn_rate": float(y.mean()),
+        }
 
     def summary(self, m):
         return f"lift@10% {m['test_top_decile_lift']:.2f}"
@@ -343,8 +361,10 @@ class Ranking(Kind):
     def metrics(self, y, p):
         y = y.astype(int)
         order = np.argsort(-p, axis=1)
-        out = {"top1_accuracy": float((order[:, 0] == y).mean()),
-               "top2_accuracy": float(((order[:, 0] == y) | (order[:, 1] == y)).mean())}
+        out = {
+            "top1_accuracy": float((order[:, 0] == y).mean()),
+            "top2_accuracy": float(((order[:, 0] == y) | (order[:, 1] == y)).mean()),
+        }
         for k, c in enumerate(self.classes):
             mask = y == k
             out[f"recall_{c}"] = float((order[mask, 0] == k).mean()) if mask.any() else float("nan")
@@ -368,9 +388,14 @@ class Ranking(Kind):
         return np.asarray(self.classes)[np.argsort(-p, axis=1)]
 
     def answer_blocks(self, p, calibration, config=None):
-        return [{"ranking": list(ranking), self.answer_field: ranking[0],
-                 "probabilities": {c: round(float(p[i, k]), 4) for k, c in enumerate(self.classes)}}
-                for i, ranking in enumerate(self.ranked(p).tolist())]
+        return [
+            {
+                "ranking": list(ranking),
+                self.answer_field: ranking[0],
+                "probabilities": {c: round(float(p[i, k]), 4) for k, c in enumerate(self.classes)},
+            }
+            for i, ranking in enumerate(self.ranked(p).tolist())
+        ]
 
     def crm_fields(self, task_name):
         return [(self.answer_field, "string"), (f"{self.noun}_ranking", "string")]

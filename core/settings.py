@@ -25,24 +25,48 @@ class Settings(BaseSettings):
     offline_store: Literal["duckdb", "file"] = "duckdb"
     project: str = "telcoml"
     mlflow_tracking_uri: str | None = Field(None, description="Default: SQLite in the work directory.")
-    optuna_storage: str | None = Field(None, description="Default: SQLite in the work directory; "
-                                       "postgresql+psycopg://... lets several workers tune one study.")
-    gate_margin: float = Field(0.002, description="A challenger must beat the champion's headline metric by this.")
-    drifted_feature_share: float = Field(0.3, description="Weekly alert when at least this share of a model's "
-                                         "indicators drifted (Wasserstein / Jensen-Shannon distance >= 0.1).")
-    prediction_drift_score: float = Field(0.15, description="Weekly alert when the prediction's drift distance "
-                                          "reaches this (seasonal months move it ~0.13, the drift month 0.2-0.5).")
-    quality_drop: float = Field(0.05, description="Weekly alert when the matured-label score falls this share "
-                                "below the champion's test score.")
-    record_flush_seconds: float = Field(30.0, description="Serving writes its monitoring records at least this often.")
-    prepared_answers: bool = Field(True, description="/score answers from prepared answers (`telcoml prepare`) "
-                                   "while they match the online indicators and champions; off: always live.")
-    prepared_check_seconds: float = Field(15.0, description="How often the service re-reads the Feast registry "
-                                          "for a new materialization (prepared answers stop being used on one).")
-    provinces_dir: Path | None = Field(None, description="Province files (GD.yaml, ...); default: <workdir>/provinces.")
+    optuna_storage: str | None = Field(
+        None,
+        description="Default: SQLite in the work directory; "
+        "postgresql+psycopg://... lets several workers tune one study.",
+    )
+    gate_margin: float = Field(
+        0.002, description="A challenger must beat the champion's headline metric by this."
+    )
+    drifted_feature_share: float = Field(
+        0.3,
+        description="Weekly alert when at least this share of a model's "
+        "indicators drifted (Wasserstein / Jensen-Shannon distance >= 0.1).",
+    )
+    prediction_drift_score: float = Field(
+        0.15,
+        description="Weekly alert when the prediction's drift distance "
+        "reaches this (seasonal months move it ~0.13, the drift month 0.2-0.5).",
+    )
+    quality_drop: float = Field(
+        0.05,
+        description="Weekly alert when the matured-label score falls this share "
+        "below the champion's test score.",
+    )
+    record_flush_seconds: float = Field(
+        30.0, description="Serving writes its monitoring records at least this often."
+    )
+    prepared_answers: bool = Field(
+        True,
+        description="/score answers from prepared answers (`telcoml prepare`) "
+        "while they match the online indicators and champions; off: always live.",
+    )
+    prepared_check_seconds: float = Field(
+        15.0,
+        description="How often the service re-reads the Feast registry "
+        "for a new materialization (prepared answers stop being used on one).",
+    )
+    provinces_dir: Path | None = Field(
+        None, description="Province files (GD.yaml, ...); default: <workdir>/provinces."
+    )
 
     @model_validator(mode="after")
-    def _default_provinces_dir(self) -> "Settings":
+    def _default_provinces_dir(self) -> Settings:
         # Province files: each province's choice of indicators, grades, guidance, drift thresholds.
         if self.provinces_dir is None:
             self.provinces_dir = self.workdir / "provinces"

@@ -35,13 +35,20 @@ CHURN_BANDS: Levels = ((0.0, "low", "低"), (0.05, "medium", "中"), (0.15, "hig
 
 #: Differentiated complaint handling by credit grade (a province file may replace a grade's text).
 GRADE_HANDLING = {
-    5: ("Fast handling; refund first, verify later; goodwill gift allowed.", "快速处理，先退费后核实，可适当赠送。"),
-    4: ("Fast handling; refund after a light check; reopening before payment allowed.",
-        "快速处理，简单核实后退费；欠费停机可先开机后缴费。"),
+    5: (
+        "Fast handling; refund first, verify later; goodwill gift allowed.",
+        "快速处理，先退费后核实，可适当赠送。",
+    ),
+    4: (
+        "Fast handling; refund after a light check; reopening before payment allowed.",
+        "快速处理，简单核实后退费；欠费停机可先开机后缴费。",
+    ),
     3: ("Standard complaint process.", "按标准流程处理投诉。"),
     2: ("Verify the claim before any refund.", "退费前须先查证。"),
-    1: ("Verify the claim before any refund; escalate to a supervisor; no goodwill gifts.",
-        "退费前须先查证并上报班长；不予赠送。"),
+    1: (
+        "Verify the claim before any refund; escalate to a supervisor; no goodwill gifts.",
+        "退费前须先查证并上报班长；不予赠送。",
+    ),
 }
 
 
@@ -80,8 +87,12 @@ def _waves(answer: dict, config) -> tuple[str, str]:
 
 def _opportunity(answer: dict) -> bool:
     grade = _field(answer, "credit_grade", "code")
-    return (grade is not None and grade >= 3 and _field(answer, "tariff_sensitivity", "level") != "high"
-            and _field(answer, "complaint_sensitivity", "level") != "high")
+    return (
+        grade is not None
+        and grade >= 3
+        and _field(answer, "tariff_sensitivity", "level") != "high"
+        and _field(answer, "complaint_sensitivity", "level") != "high"
+    )
 
 
 @dataclass(frozen=True)
@@ -126,13 +137,13 @@ class Task:
         """The monitoring records' column of this model's prediction."""
         return f"pred_{self.name}"
 
-    def tailored(self, config) -> "Task":
+    def tailored(self, config) -> Task:
         """The task for a province's file (``features.provinces.ProvinceConfig``); itself for None."""
         if config is None:
             return self
         return self.for_indicators(config.province, config.effective_indicators(self.evaluation))
 
-    def for_indicators(self, province: str, indicators: list[lib.Indicator]) -> "Task":
+    def for_indicators(self, province: str, indicators: list[lib.Indicator]) -> Task:
         return replace(self, province=province, tailored_indicators=tuple(indicators))
 
     @property
@@ -164,44 +175,136 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in (
         Task(
-            "credit_grade", lib.CREDIT_GRADE, OrdinalGrade(CREDIT_GRADES), "credit_grade",
-            _label("credit_grade", "信用等级", "Credit grade", "1 worst .. 5 best", "grade", "int", valid_range=(1, 5)),
-            tuple(f"p_credit_grade_{g[0]}" for g in CREDIT_GRADES), "客户投诉信用分级", "Complaint credit grade",
+            "credit_grade",
+            lib.CREDIT_GRADE,
+            OrdinalGrade(CREDIT_GRADES),
+            "credit_grade",
+            _label(
+                "credit_grade",
+                "信用等级",
+                "Credit grade",
+                "1 worst .. 5 best",
+                "grade",
+                "int",
+                valid_range=(1, 5),
+            ),
+            tuple(f"p_credit_grade_{g[0]}" for g in CREDIT_GRADES),
+            "客户投诉信用分级",
+            "Complaint credit grade",
             monotone=True,
-            guidance=(Advice("complaint_handling", 10, lambda a: True, _grade_handling),
-                      Advice("opportunity_marketing", 31, _opportunity,
-                             _said("Opportunity marketing allowed on this call.", "可进行随销推荐。"))),
+            guidance=(
+                Advice("complaint_handling", 10, lambda a: True, _grade_handling),
+                Advice(
+                    "opportunity_marketing",
+                    31,
+                    _opportunity,
+                    _said("Opportunity marketing allowed on this call.", "可进行随销推荐。"),
+                ),
+            ),
         ),
         Task(
-            "tariff_sensitivity", lib.SENSITIVITY, Score(SENSITIVITY_LEVELS), "tariff_sensitivity",
-            _label("tariff_sensitivity", "话费敏感度", "Tariff sensitivity", "0-100", "score", "float",
-                   valid_range=(0, 100)),
-            ("tariff_sensitivity_expected",), "话费敏感度", "Tariff sensitivity",
-            guidance=(Advice("no_recommendation", 30, lambda a: a["tariff_sensitivity"]["level"] == "high",
-                             _said("Tariff-sensitive: do not recommend plans or new services.",
-                                   "话费敏感客户：不推荐套餐或新业务。")),),
+            "tariff_sensitivity",
+            lib.SENSITIVITY,
+            Score(SENSITIVITY_LEVELS),
+            "tariff_sensitivity",
+            _label(
+                "tariff_sensitivity",
+                "话费敏感度",
+                "Tariff sensitivity",
+                "0-100",
+                "score",
+                "float",
+                valid_range=(0, 100),
+            ),
+            ("tariff_sensitivity_expected",),
+            "话费敏感度",
+            "Tariff sensitivity",
+            guidance=(
+                Advice(
+                    "no_recommendation",
+                    30,
+                    lambda a: a["tariff_sensitivity"]["level"] == "high",
+                    _said(
+                        "Tariff-sensitive: do not recommend plans or new services.",
+                        "话费敏感客户：不推荐套餐或新业务。",
+                    ),
+                ),
+            ),
         ),
         Task(
-            "complaint_sensitivity", lib.SENSITIVITY, Score(SENSITIVITY_LEVELS), "complaint_sensitivity",
-            _label("complaint_sensitivity", "投诉敏感度", "Complaint sensitivity", "0-100", "score", "float",
-                   valid_range=(0, 100)),
-            ("complaint_sensitivity_expected",), "投诉敏感度", "Complaint sensitivity",
-            guidance=(Advice("complaint_first", 20, lambda a: a["complaint_sensitivity"]["level"] == "high",
-                             _said("Complaint-sensitive: attend to the complaint first.", "投诉敏感客户：优先处理投诉诉求。")),),
+            "complaint_sensitivity",
+            lib.SENSITIVITY,
+            Score(SENSITIVITY_LEVELS),
+            "complaint_sensitivity",
+            _label(
+                "complaint_sensitivity",
+                "投诉敏感度",
+                "Complaint sensitivity",
+                "0-100",
+                "score",
+                "float",
+                valid_range=(0, 100),
+            ),
+            ("complaint_sensitivity_expected",),
+            "投诉敏感度",
+            "Complaint sensitivity",
+            guidance=(
+                Advice(
+                    "complaint_first",
+                    20,
+                    lambda a: a["complaint_sensitivity"]["level"] == "high",
+                    _said(
+                        "Complaint-sensitive: attend to the complaint first.",
+                        "投诉敏感客户：优先处理投诉诉求。",
+                    ),
+                ),
+            ),
         ),
         Task(
-            "churn", lib.CHURN, Binary(CHURN_BANDS), "churned_next_month",
-            _label("churned_next_month", "流失", "Churned the next month", "1 if the line closed the next month",
-                   "flag", "int", valid_range=(0, 1)),
-            ("churn_probability",), "流失倾向", "Churn propensity",
-            guidance=(Advice("retention", 40, lambda a: a["churn"]["band"] == "high",
-                             _said("High churn risk: offer the retention (保有) package.", "高流失风险：推荐保有方案。")),),
+            "churn",
+            lib.CHURN,
+            Binary(CHURN_BANDS),
+            "churned_next_month",
+            _label(
+                "churned_next_month",
+                "流失",
+                "Churned the next month",
+                "1 if the line closed the next month",
+                "flag",
+                "int",
+                valid_range=(0, 1),
+            ),
+            ("churn_probability",),
+            "流失倾向",
+            "Churn propensity",
+            guidance=(
+                Advice(
+                    "retention",
+                    40,
+                    lambda a: a["churn"]["band"] == "high",
+                    _said(
+                        "High churn risk: offer the retention (保有) package.", "高流失风险：推荐保有方案。"
+                    ),
+                ),
+            ),
         ),
         Task(
-            "channel_preference", lib.CHANNEL_PREFERENCE, Ranking(lib.CHANNELS, "channel"), "preferred_channel",
-            _label("preferred_channel", "偏好渠道", "Preferred channel", "the channel the customer prefers", "code",
-                   "category", codes=lib.CHANNELS),
-            tuple(f"p_channel_{c}" for c in lib.CHANNELS), "客户接触渠道偏好", "Channel preference",
+            "channel_preference",
+            lib.CHANNEL_PREFERENCE,
+            Ranking(lib.CHANNELS, "channel"),
+            "preferred_channel",
+            _label(
+                "preferred_channel",
+                "偏好渠道",
+                "Preferred channel",
+                "the channel the customer prefers",
+                "code",
+                "category",
+                codes=lib.CHANNELS,
+            ),
+            tuple(f"p_channel_{c}" for c in lib.CHANNELS),
+            "客户接触渠道偏好",
+            "Channel preference",
             guidance=(Advice("campaign_waves", 50, lambda a: True, _waves),),
         ),
     )
@@ -234,7 +337,9 @@ def guidance(answer: dict, config=None) -> list[dict]:
     Each task present in ``answer`` contributes its advice; a province's file may replace
     the text for a grade.
     """
-    advice = sorted((a for name, t in TASKS.items() if name in answer for a in t.guidance), key=lambda a: a.order)
+    advice = sorted(
+        (a for name, t in TASKS.items() if name in answer for a in t.guidance), key=lambda a: a.order
+    )
     items = []
     for a in advice:
         if a.when(answer):

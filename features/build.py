@@ -29,12 +29,31 @@ MonthAggregate = dict[str, np.ndarray]
 
 #: Monthly sums that windows are built from; each an array over the subscriber master.
 SUM_COLUMNS = (
-    "total_fee", "has_bill", "arrears_flag", "arrears_amount", "suspended",
-    "voice_minutes", "data_mb", "data_known", "sms_count", "roaming_minutes",
-    "monternet_ports", "services_used", "distinct_callees",
-    "complaints", "billing_complaints", "escalated", "satisfaction_sum", "satisfaction_n",
-    "refunds", "refund_amount", "double_refunds", "inquiries",
-    *(f"contacts_{c}" for c in CHANNELS), "outbound_answered", "outbound_responded",
+    "total_fee",
+    "has_bill",
+    "arrears_flag",
+    "arrears_amount",
+    "suspended",
+    "voice_minutes",
+    "data_mb",
+    "data_known",
+    "sms_count",
+    "roaming_minutes",
+    "monternet_ports",
+    "services_used",
+    "distinct_callees",
+    "complaints",
+    "billing_complaints",
+    "escalated",
+    "satisfaction_sum",
+    "satisfaction_n",
+    "refunds",
+    "refund_amount",
+    "double_refunds",
+    "inquiries",
+    *(f"contacts_{c}" for c in CHANNELS),
+    "outbound_answered",
+    "outbound_responded",
 )
 
 
@@ -159,7 +178,9 @@ def indicators_at(
 
     for col in ("province", "customer_category", "brand", "payment_method"):
         out[col] = subscribers[col].astype(str).to_numpy()
-    out["terminal_class"] = subscribers["terminal_class"].astype(object).fillna("unknown").astype(str).to_numpy()
+    out["terminal_class"] = (
+        subscribers["terminal_class"].astype(object).fillna("unknown").astype(str).to_numpy()
+    )
     tenure_days = (at - activation).dt.days.to_numpy()
     out["tenure_months"] = np.maximum(tenure_days // 30.4375, 0).astype(np.int64)
     out["number_level"] = subscribers["number_level"].to_numpy(np.int64)
@@ -170,8 +191,9 @@ def indicators_at(
 
     out["monthly_consumption"] = cur["total_fee"]
     bills_3m = _window(history, "has_bill", 3)
-    out["arpu_3m"] = np.divide(_window(history, "total_fee", 3), bills_3m,
-                               out=np.zeros(len(out)), where=bills_3m > 0)
+    out["arpu_3m"] = np.divide(
+        _window(history, "total_fee", 3), bills_3m, out=np.zeros(len(out)), where=bills_3m > 0
+    )
     if prior:
         prior_fee = np.sum([h["total_fee"] for h in prior], axis=0)
         prior_n = np.sum([h["has_bill"] for h in prior], axis=0)
@@ -212,8 +234,10 @@ def indicators_at(
         out[f"contacts_{c}_3m"] = _window(history, f"contacts_{c}", 3).astype(np.int64)
     answered = _window(history, "outbound_answered", 12)
     out["outbound_response_rate_12m"] = np.divide(
-        _window(history, "outbound_responded", 12), answered,
-        out=np.full(len(out), np.nan), where=answered > 0,
+        _window(history, "outbound_responded", 12),
+        answered,
+        out=np.full(len(out), np.nan),
+        where=answered > 0,
     )
     out = out.loc[active].reset_index(drop=True)
     return out[["msisdn", "event_timestamp", *lib.BY_ID]]
@@ -232,10 +256,13 @@ def offline_file(offline_dir: Path, subject: str, province: str, month: str) -> 
     return Path(offline_dir) / subject / f"{province}_{month}.parquet"
 
 
-def offline_snapshots(offline_dir: Path, subject: str = "profile", province: str = "*",
-                      month: str = "*") -> list[tuple[str, str]]:
+def offline_snapshots(
+    offline_dir: Path, subject: str = "profile", province: str = "*", month: str = "*"
+) -> list[tuple[str, str]]:
     """(province, month) of every snapshot file of ``subject``, optionally of one province or month."""
-    files = sorted((Path(offline_dir) / subject).glob(offline_file(offline_dir, subject, province, month).name))
+    files = sorted(
+        (Path(offline_dir) / subject).glob(offline_file(offline_dir, subject, province, month).name)
+    )
     return [tuple(f.stem.split("_", 1)) for f in files]
 
 
@@ -292,6 +319,11 @@ def available_provinces(raw_dir: Path) -> list[str]:
 
 
 __all__ = [
-    "aggregate_month", "indicators_at", "split_by_subject", "build_indicators",
-    "available_months", "available_provinces", "month_list",
+    "aggregate_month",
+    "indicators_at",
+    "split_by_subject",
+    "build_indicators",
+    "available_months",
+    "available_provinces",
+    "month_list",
 ]

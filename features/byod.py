@@ -23,16 +23,16 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from core import indicators as lib
-from features.build import offline_file
-from features.custom import custom_frame, write_custom
-from core.io import atomic_write_parquet, snapshot_time
-from features.provinces import ProvinceConfig, custom_subject, load_province, province_code, repeated
-from core.msisdn import MSISDN_PATTERN
-from features.quality import REJECT, Problem, QualityReport, check_indicators
-from features.yamlfile import YamlFile
 from core.errors import ConfigurationError, DataQualityError
+from core.io import atomic_write_parquet, snapshot_time
+from core.msisdn import MSISDN_PATTERN
 from core.settings import Settings
 from core.tasks import TASKS
+from features.build import offline_file
+from features.custom import custom_frame, write_custom
+from features.provinces import ProvinceConfig, custom_subject, load_province, province_code, repeated
+from features.quality import REJECT, Problem, QualityReport, check_indicators
+from features.yamlfile import YamlFile
 
 _MONTH = re.compile(r"^(\d{4})-?(0[1-9]|1[0-2])")
 _BOOL = {"true": 1, "false": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "t": 1, "f": 0}
@@ -55,7 +55,7 @@ class Source(_Strict):
     sql: SqlSource | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "Source":
+    def _one(self) -> Source:
         if (self.path is None) == (self.sql is None):
             raise ValueError("give exactly one of 'path' (CSV or Parquet files) or 'sql' ({url, query})")
         return self
@@ -70,7 +70,7 @@ class DataMapping(_Strict):
     month: str
     #: source column -> indicator id (library, or the province's custom indicators)
     columns: dict[str, str]
-    #: source column -> model (credit_grade, tariff_sensitivity, complaint_sensitivity, churn, channel_preference)
+    #: source column -> model (a name in core.tasks.TASKS)
     labels: dict[str, str] = {}
     #: indicator id or model -> {the province's code: the library's code}
     codes: dict[str, dict[str, str | int | float]] = {}
@@ -87,8 +87,10 @@ class DataMapping(_Strict):
         valid = [i for i in lib.BY_ID if i != "province"] + custom
         for column, target in value.items():
             if target not in valid:
-                raise ValueError(f"column {column!r} maps to unknown indicator {target!r}; valid indicators: "
-                                 f"{', '.join(valid)}")
+                raise ValueError(
+                    f"column {column!r} maps to unknown indicator {target!r}; valid indicators: "
+                    f"{', '.join(valid)}"
+                )
         twice = repeated(list(value.values()))
         if twice:
             raise ValueError(f"more than one column maps to {', '.join(twice)}")
@@ -99,7 +101,9 @@ class DataMapping(_Strict):
     def _tasks(cls, value: dict[str, str]) -> dict[str, str]:
         for column, task in value.items():
             if task not in TASKS:
-                raise ValueError(f"column {column!r} maps to unknown model {task!r}; valid models: {', '.join(TASKS)}")
+                raise ValueError(
+                    f"column {column!r} maps to unknown model {task!r}; valid models: {', '.join(TASKS)}"
+                )
         return value
 
 
@@ -137,8 +141,9 @@ def read_source(mapping: DataMapping, base: Path) -> list[Part]:
                 frame = pd.read_sql_query(text(src.sql.query), connection)
             engine.dispose()
         except Exception as err:  # driver, connection and SQL errors all mean: cannot read the source
-            raise ConfigurationError(f"cannot read the SQL source ({type(err).__name__}: "
-                                     f"{str(err).splitlines()[0]})") from None
+            raise ConfigurationError(
+                f"cannot read the SQL source ({type(err).__name__}: {str(err).splitlines()[0]})"
+            ) from None
         return [Part(f"sql {shown}", frame)]
     pattern = Path(src.path) if Path(src.path).is_absolute() else base / src.path
     files = sorted(Path(p) for p in glob.glob(str(pattern)))
@@ -148,16 +153,29 @@ def read_source(mapping: DataMapping, base: Path) -> list[Part]:
     for f in files:
         kind = src.format or ("parquet" if f.suffix.lower() in (".parquet", ".pq") else "csv")
         try:
-            frame = pd.read_parquet(f) if kind == "parquet" else pd.read_csv(f, dtype=str, keep_default_na=True)
+            frame = (
+                pd.read_parquet(f) if kind == "parquet" else pd.read_csv(f, dtype=str, keep_default_na=True)
+            )
         except Exception as err:  # empty, truncated or not the declared format
-            raise DataQualityError([Problem("completeness", REJECT, str(f), "byod", None, [],
-                                            f"cannot read as {kind}: {type(err).__name__}: {err}")]) from None
+            raise DataQualityError(
+                [
+                    Problem(
+                        "completeness",
+                        REJECT,
+                        str(f),
+                        "byod",
+                        None,
+                        [],
+                        f"cannot read as {kind}: {type(err).__name__}: {err}",
+                    )
+                ]
+            ) from None
         parts.append(Part(str(f), frame))
     return parts
 
 
 def _months(s: pd.Series) -> pd.Series:
-    """"2026-03", "202603", "2026-03-31", a date -> "2026-03"; unreadable -> NaN."""
+    """ "2026-03", "202603", "2026-03-31", a date -> "2026-03"; unreadable -> NaN."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.dt.strftime("%Y-%m").where(s.notna())
     parts = s.astype("string").str.strip().str.extract(_MONTH)
@@ -170,7 +188,9 @@ def _recode(s: pd.Series, codes: dict) -> pd.Series:
     return s.map(lambda v: codes.get(v, codes.get(str(v), v)) if pd.notna(v) else v)
 
 
-def shape(part: Part, mapping: DataMapping, config: ProvinceConfig | None) -> tuple[pd.DataFrame, list[Problem]]:
+def shape(
+    part: Part, mapping: DataMapping, config: ProvinceConfig | None
+) -> tuple[pd.DataFrame, list[Problem]]:
     """One part in the library's terms (msisdn, month, indicators, labels), and what the gate found."""
     frame, label = part.frame.reset_index(drop=True), part.label
     problems: list[Problem] = []
@@ -178,23 +198,60 @@ def shape(part: Part, mapping: DataMapping, config: ProvinceConfig | None) -> tu
     wanted = [mapping.msisdn, mapping.month, *mapping.columns, *mapping.labels, *(c.column for c in own)]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        return pd.DataFrame(), [Problem("completeness", REJECT, label, "byod", ", ".join(missing), [],
-                                        f"column(s) named in the mapping are not in the data; it has: "
-                                        f"{', '.join(map(str, frame.columns))}")]
-    out = pd.DataFrame({"msisdn": frame[mapping.msisdn].astype("string").str.strip(),
-                        "month": _months(frame[mapping.month])})
+        return pd.DataFrame(), [
+            Problem(
+                "completeness",
+                REJECT,
+                label,
+                "byod",
+                ", ".join(missing),
+                [],
+                f"column(s) named in the mapping are not in the data; it has: "
+                f"{', '.join(map(str, frame.columns))}",
+            )
+        ]
+    out = pd.DataFrame(
+        {"msisdn": frame[mapping.msisdn].astype("string").str.strip(), "month": _months(frame[mapping.month])}
+    )
     bad = ~out["msisdn"].fillna("").str.match(MSISDN_PATTERN).to_numpy(dtype=bool)
     if bad.any():
-        problems.append(Problem("accuracy", REJECT, label, "byod", mapping.msisdn, np.flatnonzero(bad)[:10].tolist(),
-                                f"{int(bad.sum())} phone number(s) not of 11 digits"))
+        problems.append(
+            Problem(
+                "accuracy",
+                REJECT,
+                label,
+                "byod",
+                mapping.msisdn,
+                np.flatnonzero(bad)[:10].tolist(),
+                f"{int(bad.sum())} phone number(s) not of 11 digits",
+            )
+        )
     bad = out["month"].isna().to_numpy()
     if bad.any():
-        problems.append(Problem("timeliness", REJECT, label, "byod", mapping.month, np.flatnonzero(bad)[:10].tolist(),
-                                f"{int(bad.sum())} month(s) not readable as YYYY-MM, YYYYMM or a date"))
+        problems.append(
+            Problem(
+                "timeliness",
+                REJECT,
+                label,
+                "byod",
+                mapping.month,
+                np.flatnonzero(bad)[:10].tolist(),
+                f"{int(bad.sum())} month(s) not readable as YYYY-MM, YYYYMM or a date",
+            )
+        )
     dup = out.duplicated(["msisdn", "month"], keep=False).to_numpy() & ~bad
     if dup.any():
-        problems.append(Problem("accuracy", REJECT, label, "byod", f"{mapping.msisdn}, {mapping.month}",
-                                np.flatnonzero(dup)[:10].tolist(), f"{int(dup.sum())} rows repeat a customer's month"))
+        problems.append(
+            Problem(
+                "accuracy",
+                REJECT,
+                label,
+                "byod",
+                f"{mapping.msisdn}, {mapping.month}",
+                np.flatnonzero(dup)[:10].tolist(),
+                f"{int(dup.sum())} rows repeat a customer's month",
+            )
+        )
     specs = {i.id: i for i in ([*lib.CATALOGUE, *(config.custom if config else [])])}
     checked = []
     for column, target in mapping.columns.items():
@@ -210,8 +267,11 @@ def shape(part: Part, mapping: DataMapping, config: ProvinceConfig | None) -> tu
         out[TASKS[task].label_spec.id] = values
         checked.append(TASKS[task].label_spec)
     found = check_indicators(out, label, checked)
-    by_target = {**{t: c for c, t in mapping.columns.items()}, **{TASKS[t].label_spec.id: c for c, t in mapping.labels.items()},
-                 **{c.id: c.column for c in own}}
+    by_target = {
+        **{t: c for c, t in mapping.columns.items()},
+        **{TASKS[t].label_spec.id: c for c, t in mapping.labels.items()},
+        **{c.id: c.column for c in own},
+    }
     for p in found:  # name the province's own column, not the library's
         p.column = f"{by_target.get(p.column, p.column)} (-> {p.column})"
         p.table = "byod"
@@ -220,8 +280,11 @@ def shape(part: Part, mapping: DataMapping, config: ProvinceConfig | None) -> tu
 
 def _own_column_customs(mapping: DataMapping, config: ProvinceConfig | None) -> list:
     """The province's custom indicators read from a column of its data (not mapped by id)."""
-    return [c for c in (config.custom_indicators if config else [])
-            if c.column is not None and c.id not in mapping.columns.values()]
+    return [
+        c
+        for c in (config.custom_indicators if config else [])
+        if c.column is not None and c.id not in mapping.columns.values()
+    ]
 
 
 def _typed(frame: pd.DataFrame, indicators: list[lib.Indicator]) -> pd.DataFrame:
@@ -268,11 +331,24 @@ def run_byod(settings: Settings, mapping_path: Path) -> ByodResult:
     report.raise_if_rejected()
     data = pd.concat(frames, ignore_index=True)
     if data.empty:
-        raise DataQualityError([Problem("completeness", REJECT, str(mapping_path), "byod", None, [], "no rows")])
+        raise DataQualityError(
+            [Problem("completeness", REJECT, str(mapping_path), "byod", None, [], "no rows")]
+        )
     dup = data.duplicated(["msisdn", "month"])
     if dup.any():  # the same customer-month in two files
-        raise DataQualityError([Problem("accuracy", REJECT, str(mapping_path), "byod", None, [],
-                                        f"{int(dup.sum())} customer-months appear in more than one file")])
+        raise DataQualityError(
+            [
+                Problem(
+                    "accuracy",
+                    REJECT,
+                    str(mapping_path),
+                    "byod",
+                    None,
+                    [],
+                    f"{int(dup.sum())} customer-months appear in more than one file",
+                )
+            ]
+        )
     data["province"] = mapping.province
     months = sorted(data["month"].unique())
     province = mapping.province
@@ -289,12 +365,21 @@ def run_byod(settings: Settings, mapping_path: Path) -> ByodResult:
             atomic_write_parquet(view, path)
             written.add(path)
         if config and config.custom_indicators:
-            own = pd.DataFrame({c.column: rows[c.id] for c in config.custom_indicators
-                                if c.column is not None and c.id in rows.columns})
-            custom = custom_frame(config, _typed(rows, [*lib.CATALOGUE]).assign(msisdn=rows["msisdn"]), None,
-                                  own_columns=own)
-            problems = [p for p in check_indicators(custom, f"{mapping_path} custom indicators {month}", config.custom)
-                        if p.severity == REJECT]
+            own = pd.DataFrame(
+                {
+                    c.column: rows[c.id]
+                    for c in config.custom_indicators
+                    if c.column is not None and c.id in rows.columns
+                }
+            )
+            custom = custom_frame(
+                config, _typed(rows, [*lib.CATALOGUE]).assign(msisdn=rows["msisdn"]), None, own_columns=own
+            )
+            problems = [
+                p
+                for p in check_indicators(custom, f"{mapping_path} custom indicators {month}", config.custom)
+                if p.severity == REJECT
+            ]
             if problems:
                 raise DataQualityError(problems)
             path = offline_file(settings.offline_dir, custom_subject(province), province, month)
@@ -303,10 +388,14 @@ def run_byod(settings: Settings, mapping_path: Path) -> ByodResult:
     for stale in settings.offline_dir.glob(f"*/{province}_*.parquet"):  # months no longer in the source
         if stale not in written:
             stale.unlink()
-    labelled = [t for t in dict.fromkeys(mapping.labels.values()) if data[TASKS[t].label_spec.id].notna().any()]
+    labelled = [
+        t for t in dict.fromkeys(mapping.labels.values()) if data[TASKS[t].label_spec.id].notna().any()
+    ]
     _write_labels(settings, data, province, labelled)
     _publish(settings, months[-1])
-    return ByodResult(province, months, len(data), int(data["msisdn"].nunique()), labelled, report, len(written))
+    return ByodResult(
+        province, months, len(data), int(data["msisdn"].nunique()), labelled, report, len(written)
+    )
 
 
 def _require_indicators(mapping: DataMapping, source: YamlFile, config: ProvinceConfig | None) -> None:
@@ -318,10 +407,16 @@ def _require_indicators(mapping: DataMapping, source: YamlFile, config: Province
         needed = config.effective_indicators(t.evaluation) if config else t.indicators
         missing = [i.id for i in needed if i.id not in mapped and i.id != "province"]
         if missing:
-            raise source.error(("labels", column), f"labels for {name} given, but its indicators are not all mapped: "
-                               f"{', '.join(missing)} (map them under 'columns'"
-                               + (", or choose fewer optional ones in the province file)" if config else
-                                  "; a province file can leave optional ones out)"))
+            raise source.error(
+                ("labels", column),
+                f"labels for {name} given, but its indicators are not all mapped: "
+                f"{', '.join(missing)} (map them under 'columns'"
+                + (
+                    ", or choose fewer optional ones in the province file)"
+                    if config
+                    else "; a province file can leave optional ones out)"
+                ),
+            )
 
 
 def _write_labels(settings: Settings, data: pd.DataFrame, province: str, labelled: list[str]) -> None:

@@ -21,7 +21,13 @@ import pyarrow.parquet as pq
 
 from core.io import month_list
 from features.partitions import (
-    DUPLICATE, MISPLACED, OUTSIDE, UNKNOWN_PROVINCE, LayoutIssue, Partition, label_of,
+    DUPLICATE,
+    MISPLACED,
+    OUTSIDE,
+    UNKNOWN_PROVINCE,
+    LayoutIssue,
+    Partition,
+    label_of,
 )
 from features.schemas import TABLES, partition_path
 from features.values import REJECT, WARN, Collector, Problem, Values, as_object, coerce, examples
@@ -31,8 +37,12 @@ SUBSCRIBER_ACTIVITY = ("monthly_bills", "payments", "usage")
 #: Activity a line cannot have after the month it closed, and what the report calls it.
 CLOSED_LINE_ACTIVITY = {"monthly_bills": "bills", "usage": "usage"}
 #: How bad each kind of layout finding of ``features.partitions.discover`` is.
-_LAYOUT = {OUTSIDE: ("completeness", WARN), MISPLACED: ("completeness", REJECT),
-           UNKNOWN_PROVINCE: ("accuracy", WARN), DUPLICATE: ("accuracy", REJECT)}
+_LAYOUT = {
+    OUTSIDE: ("completeness", WARN),
+    MISPLACED: ("completeness", REJECT),
+    UNKNOWN_PROVINCE: ("accuracy", WARN),
+    DUPLICATE: ("accuracy", REJECT),
+}
 
 #: Partitions of one province by (table, month); month is None for master tables.
 Partitions = dict[tuple[str, str | None], Partition]
@@ -43,8 +53,19 @@ Partitions = dict[tuple[str, str | None], Partition]
 
 def layout_problems(issues: list[LayoutIssue]) -> list[Problem]:
     """The problems of files whose place breaks the layout, each weighed by its kind."""
-    return [Problem(*_LAYOUT[issue.kind], issue.label, issue.table, None, [], issue.message,
-                    issue.province, issue.month) for issue in issues]
+    return [
+        Problem(
+            *_LAYOUT[issue.kind],
+            issue.label,
+            issue.table,
+            None,
+            [],
+            issue.message,
+            issue.province,
+            issue.month,
+        )
+        for issue in issues
+    ]
 
 
 def _month_range(months: set[str]) -> list[str]:
@@ -59,8 +80,9 @@ def _month_number(month: str) -> int:
     return int(month[:4]) * 12 + int(month[5:7]) - 1
 
 
-def missing_partitions(root: Path, province: str, mine: Partitions, theirs: Partitions,
-                       wanted_months) -> list[Problem]:
+def missing_partitions(
+    root: Path, province: str, mine: Partitions, theirs: Partitions, wanted_months
+) -> list[Problem]:
     """Partitions of ``province`` in neither ``mine`` nor ``theirs`` (the published ones).
 
     Monthly tables must have each of ``wanted_months`` (default: every month from the first
@@ -69,14 +91,24 @@ def missing_partitions(root: Path, province: str, mine: Partitions, theirs: Part
     seen = {m for (_, m) in list(mine) + list(theirs) if m}
     expected = wanted_months or _month_range(seen)
     for name, table in TABLES.items():
-        for month in (expected if table.monthly else [None]):
+        for month in expected if table.monthly else [None]:
             if (name, month) in mine or (name, month) in theirs:
                 continue
             label = label_of(root, partition_path(root, name, province, month))
             when = f" for {month}" if month else ""
-            problems.append(Problem("timeliness" if month else "completeness", REJECT, label, name, None, [],
-                                    f"missing partition: no {name}{when} in province {province}",
-                                    province, month))
+            problems.append(
+                Problem(
+                    "timeliness" if month else "completeness",
+                    REJECT,
+                    label,
+                    name,
+                    None,
+                    [],
+                    f"missing partition: no {name}{when} in province {province}",
+                    province,
+                    month,
+                )
+            )
     return problems
 
 
@@ -133,24 +165,36 @@ def _reference_subscribers(path: Path) -> _Subscribers | None:
     return _Subscribers.from_columns(values, frame)
 
 
-def _activity_problems(part: Partition, s: pd.Series, null: np.ndarray,
-                       subscribers: _Subscribers) -> list[Problem]:
+def _activity_problems(
+    part: Partition, s: pd.Series, null: np.ndarray, subscribers: _Subscribers
+) -> list[Problem]:
     """Rows of ``part`` (msisdn column ``s``, empty where ``null``) of unknown or closed lines."""
     out = Collector(part.label, part.table, part.province, part.month)
     pos = subscribers.positions(s)
     unknown = (pos < 0) & ~null
     if unknown.any():
-        out.add("authenticity", REJECT, f"{int(unknown.sum())} of {len(s)} rows for numbers not in the "
-                f"subscribers of province {part.province}, e.g. {examples(s, unknown)}", "msisdn", unknown)
+        out.add(
+            "authenticity",
+            REJECT,
+            f"{int(unknown.sum())} of {len(s)} rows for numbers not in the "
+            f"subscribers of province {part.province}, e.g. {examples(s, unknown)}",
+            "msisdn",
+            unknown,
+        )
     what = CLOSED_LINE_ACTIVITY.get(part.table)
     if what and part.month and subscribers.close_month is not None:
         close = np.where(pos >= 0, subscribers.close_month[np.maximum(pos, 0)], np.nan)
         with np.errstate(invalid="ignore"):
             after = close < _month_number(part.month)
         if after.any():
-            out.add("authenticity", WARN, f"{what} for closed lines: {int(after.sum())} row(s) in "
-                    f"{part.month} for lines closed in an earlier month, e.g. {examples(s, after)}",
-                    "msisdn", after)
+            out.add(
+                "authenticity",
+                WARN,
+                f"{what} for closed lines: {int(after.sum())} row(s) in "
+                f"{part.month} for lines closed in an earlier month, e.g. {examples(s, after)}",
+                "msisdn",
+                after,
+            )
     return out.problems
 
 
@@ -161,9 +205,14 @@ def _refund_problems(part: Partition, ids: pd.Series, null: np.ndarray, known: p
         return []
     n, k = len(ids), int(without.sum())
     out = Collector(part.label, part.table, part.province, part.month)
-    out.add("authenticity", WARN, f"refunds without complaints: {k} of {n} refunds ({k / n:.1%}); "
-            f"complaint_id empty: {int(null.sum())}, not in complaints: {int(unknown.sum())}",
-            "complaint_id", without)
+    out.add(
+        "authenticity",
+        WARN,
+        f"refunds without complaints: {k} of {n} refunds ({k / n:.1%}); "
+        f"complaint_id empty: {int(null.sum())}, not in complaints: {int(unknown.sum())}",
+        "complaint_id",
+        without,
+    )
     return out.problems
 
 
@@ -209,13 +258,21 @@ class CrossTableChecks:
                 ref = _read_columns(part.path, ["complaint_id"])
                 if ref is not None:
                     complaint_ids.append(as_object(ref["complaint_id"]))
-        known = (pd.Index(pd.concat(complaint_ids, ignore_index=True).dropna().unique())
-                 if complaint_ids else pd.Index([]))
+        known = (
+            pd.Index(pd.concat(complaint_ids, ignore_index=True).dropna().unique())
+            if complaint_ids
+            else pd.Index([])
+        )
         problems: list[Problem] = []
         for part, ids, null in self.refunds:
             problems.extend(_refund_problems(part, ids, null, known))
         return problems
 
 
-__all__ = ["SUBSCRIBER_ACTIVITY", "CLOSED_LINE_ACTIVITY", "CrossTableChecks", "layout_problems",
-           "missing_partitions"]
+__all__ = [
+    "SUBSCRIBER_ACTIVITY",
+    "CLOSED_LINE_ACTIVITY",
+    "CrossTableChecks",
+    "layout_problems",
+    "missing_partitions",
+]

@@ -18,17 +18,28 @@ import numpy as np
 import pandas as pd
 
 from core import indicators as lib
-from features.build import offline_file
 from core.io import atomic_write_parquet
-from features.schemas import read_partition
-from features.schemas import TABLES
+from features.build import offline_file
+from features.schemas import TABLES, read_partition
 
 #: Raw tables with one row per customer (per month): their columns can enter a formula.
 FORMULA_TABLES = ("subscribers", "monthly_bills", "payments", "usage")
 _FUNCTIONS: dict[str, Callable] = {"min": np.fmin, "max": np.fmax, "abs": np.abs, "log1p": np.log1p}
-_BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide, ast.Pow: np.power}
-_COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal,
-            ast.Eq: np.equal, ast.NotEq: np.not_equal}
+_BINARY = {
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.divide,
+    ast.Pow: np.power,
+}
+_COMPARE = {
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+}
 
 
 def _numeric_indicators() -> list[str]:
@@ -37,11 +48,15 @@ def _numeric_indicators() -> list[str]:
 
 def _raw_column(table: str, column: str) -> str:
     if table not in FORMULA_TABLES:
-        raise ValueError(f"table {table!r} cannot enter a formula (one row per customer needed); "
-                         f"tables: {', '.join(FORMULA_TABLES)}")
+        raise ValueError(
+            f"table {table!r} cannot enter a formula (one row per customer needed); "
+            f"tables: {', '.join(FORMULA_TABLES)}"
+        )
     numeric = [c.name for c in TABLES[table].columns if c.kind in ("int", "float", "bool")]
     if column not in numeric:
-        raise ValueError(f"{table}.{column} is not a numeric column of {table}; columns: {', '.join(numeric)}")
+        raise ValueError(
+            f"{table}.{column} is not a numeric column of {table}; columns: {', '.join(numeric)}"
+        )
     return f"{table}.{column}"
 
 
@@ -59,12 +74,18 @@ def formula_names(formula: str) -> list[str]:
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.Expression):
             visit(node.body)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+        ):
             pass
         elif isinstance(node, ast.Name):
             if node.id not in lib.BY_ID:
-                raise ValueError(f"unknown name {node.id!r} in formula; use numeric indicators "
-                                 f"({', '.join(_numeric_indicators())}) or table.column of {', '.join(FORMULA_TABLES)}")
+                raise ValueError(
+                    f"unknown name {node.id!r} in formula; use numeric indicators "
+                    f"({', '.join(_numeric_indicators())}) or table.column of {', '.join(FORMULA_TABLES)}"
+                )
             if lib.BY_ID[node.id].kind == "category":
                 raise ValueError(f"{node.id!r} is a category indicator; a formula needs numbers")
             names.append(node.id)
@@ -78,8 +99,12 @@ def formula_names(formula: str) -> list[str]:
         elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
             visit(node.left)
             visit(node.comparators[0])
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
-              and not node.keywords):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _FUNCTIONS
+            and not node.keywords
+        ):
             expected = 1 if node.func.id in ("abs", "log1p") else 2
             if len(node.args) != expected:
                 raise ValueError(f"{node.func.id}() takes {expected} argument(s)")
@@ -87,8 +112,10 @@ def formula_names(formula: str) -> list[str]:
                 visit(arg)
         else:
             shown = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
-            raise ValueError(f"formula part {shown!r} is not allowed; use numbers, indicators, table.column, "
-                             f"+ - * / **, comparisons and {', '.join(_FUNCTIONS)}")
+            raise ValueError(
+                f"formula part {shown!r} is not allowed; use numbers, indicators, table.column, "
+                f"+ - * / **, comparisons and {', '.join(_FUNCTIONS)}"
+            )
 
     visit(_parse(formula))
     return list(dict.fromkeys(names))
@@ -123,8 +150,12 @@ def evaluate(formula: str, values: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.broadcast_to(out, (n,)).copy()
 
 
-def custom_frame(config, indicators: pd.DataFrame, raw: Mapping[str, pd.DataFrame] | None = None,
-                 own_columns: pd.DataFrame | None = None) -> pd.DataFrame:
+def custom_frame(
+    config,
+    indicators: pd.DataFrame,
+    raw: Mapping[str, pd.DataFrame] | None = None,
+    own_columns: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The province's custom indicators for the customers of ``indicators`` (row-aligned).
 
     ``raw`` holds the snapshot month's raw tables (for ``table.column`` names) and
@@ -139,18 +170,23 @@ def custom_frame(config, indicators: pd.DataFrame, raw: Mapping[str, pd.DataFram
             if own_columns is None or c.column not in own_columns.columns:
                 raise ConfigurationError(
                     f"custom indicator {c.id!r} of {config.province} is read from column {c.column!r} of the "
-                    "province's own data, which this build does not have: load it with `telcoml byod`")
+                    "province's own data, which this build does not have: load it with `telcoml byod`"
+                )
             out[c.id] = own_columns[c.column].to_numpy()
             continue
         values = {}
         for name in formula_names(c.formula):
             if "." not in name:
-                values[name] = pd.to_numeric(indicators[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                values[name] = pd.to_numeric(indicators[name], errors="coerce").to_numpy(
+                    dtype=float, na_value=np.nan
+                )
                 continue
             table, column = name.split(".", 1)
             if raw is None or table not in raw:
-                raise ConfigurationError(f"custom indicator {c.id!r} of {config.province} reads raw table {table!r}, "
-                                         "which this data source does not have; use indicators instead")
+                raise ConfigurationError(
+                    f"custom indicator {c.id!r} of {config.province} reads raw table {table!r}, "
+                    "which this data source does not have; use indicators instead"
+                )
             frame = raw[table].drop_duplicates("msisdn", keep="last")
             aligned = pd.Series(frame[column].to_numpy(), index=frame["msisdn"].astype(str)).reindex(keys)
             values[name] = pd.to_numeric(aligned, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -165,8 +201,8 @@ def build_custom_indicators(config, raw_dir: Path, offline_dir: Path, months: Se
     Written to ``<offline>/custom_<xx>/<XX>_<month>.parquet``, the layout of the other
     feature views. Returns the rows written.
     """
-    from features.quality import check_indicators
     from core.errors import DataQualityError
+    from features.quality import check_indicators
 
     subject = f"custom_{config.province.lower()}"
     rows = 0
@@ -175,19 +211,29 @@ def build_custom_indicators(config, raw_dir: Path, offline_dir: Path, months: Se
     subscribers = read_partition(raw_dir, "subscribers", config.province)
     for month in months:
         profile = pd.read_parquet(offline_file(offline_dir, "profile", config.province, month))
-        frames = [profile] + [pd.read_parquet(offline_file(offline_dir, s, config.province, month))
-                              .drop(columns=["event_timestamp", "created_timestamp"]) for s in lib.SUBJECTS[1:]]
+        frames = [profile] + [
+            pd.read_parquet(offline_file(offline_dir, s, config.province, month)).drop(
+                columns=["event_timestamp", "created_timestamp"]
+            )
+            for s in lib.SUBJECTS[1:]
+        ]
         snapshot = frames[0]
         for frame in frames[1:]:
             snapshot = snapshot.merge(frame, on="msisdn", how="left")
         raw = {name: read_partition(raw_dir, name, config.province, month) for name in FORMULA_TABLES[1:]}
         raw["subscribers"] = subscribers
         custom = custom_frame(config, snapshot, raw)
-        problems = [p for p in check_indicators(custom, f"{subject} {month}", config.custom) if p.severity == "reject"]
+        problems = [
+            p for p in check_indicators(custom, f"{subject} {month}", config.custom) if p.severity == "reject"
+        ]
         if problems:
             raise DataQualityError(problems)
-        write_custom(custom, snapshot["event_timestamp"], offline_file(offline_dir, subject, config.province, month),
-                     config.custom)
+        write_custom(
+            custom,
+            snapshot["event_timestamp"],
+            offline_file(offline_dir, subject, config.province, month),
+            config.custom,
+        )
         rows += len(custom)
     return rows
 
@@ -195,8 +241,12 @@ def build_custom_indicators(config, raw_dir: Path, offline_dir: Path, months: Se
 def write_custom(custom: pd.DataFrame, event_timestamp: pd.Series, path: Path, indicators: list) -> None:
     """One custom view file: entity, timestamps and the custom indicators with their declared types."""
     frame = pd.DataFrame({"msisdn": custom["msisdn"].astype(str).to_numpy()})
-    frame["event_timestamp"] = pd.to_datetime(event_timestamp.to_numpy(), utc=True).astype("datetime64[us, UTC]")
-    frame["created_timestamp"] = pd.Series(pd.Timestamp.now(tz="UTC"), index=frame.index).astype("datetime64[us, UTC]")
+    frame["event_timestamp"] = pd.to_datetime(event_timestamp.to_numpy(), utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    frame["created_timestamp"] = pd.Series(pd.Timestamp.now(tz="UTC"), index=frame.index).astype(
+        "datetime64[us, UTC]"
+    )
     for ind in indicators:
         values = custom[ind.id]
         if ind.kind == "int":
@@ -208,4 +258,11 @@ def write_custom(custom: pd.DataFrame, event_timestamp: pd.Series, path: Path, i
     atomic_write_parquet(frame, path)
 
 
-__all__ = ["formula_names", "evaluate", "custom_frame", "build_custom_indicators", "write_custom", "FORMULA_TABLES"]
+__all__ = [
+    "formula_names",
+    "evaluate",
+    "custom_frame",
+    "build_custom_indicators",
+    "write_custom",
+    "FORMULA_TABLES",
+]

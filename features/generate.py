@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.build import aggregate_month, indicators_at
 from core.indicators import CHANNELS
 from core.io import atomic_write_parquet, month_list, snapshot_time
+from features.build import aggregate_month, indicators_at
 from features.labels import World, truth_for_snapshot
 from features.schemas import partition_path
 
@@ -46,18 +46,55 @@ class ProvinceProfile:
 PROVINCES: dict[str, ProvinceProfile] = {
     p.code: p
     for p in (
-        ProvinceProfile("GD", 0.35, ("Guangzhou", "Shenzhen", "Dongguan", "Foshan"),
-                        (0.30, 0.35, 0.35), 1.4, -0.2, 0.4, -0.1, 0.05),
-        ProvinceProfile("SC", 0.25, ("Chengdu", "Mianyang", "Yibin", "Nanchong"),
-                        (0.20, 0.30, 0.50), 0.9, 0.3, 0.0, 0.3, 0.08),
-        ProvinceProfile("HE", 0.20, ("Shijiazhuang", "Tangshan", "Baoding", "Handan"),
-                        (0.18, 0.22, 0.60), 0.7, 0.5, -0.4, 0.4, 0.15),
-        ProvinceProfile("ZJ", 0.20, ("Hangzhou", "Ningbo", "Wenzhou", "Shaoxing"),
-                        (0.35, 0.35, 0.30), 1.3, -0.3, 0.5, -0.2, 0.06),
+        ProvinceProfile(
+            "GD",
+            0.35,
+            ("Guangzhou", "Shenzhen", "Dongguan", "Foshan"),
+            (0.30, 0.35, 0.35),
+            1.4,
+            -0.2,
+            0.4,
+            -0.1,
+            0.05,
+        ),
+        ProvinceProfile(
+            "SC",
+            0.25,
+            ("Chengdu", "Mianyang", "Yibin", "Nanchong"),
+            (0.20, 0.30, 0.50),
+            0.9,
+            0.3,
+            0.0,
+            0.3,
+            0.08,
+        ),
+        ProvinceProfile(
+            "HE",
+            0.20,
+            ("Shijiazhuang", "Tangshan", "Baoding", "Handan"),
+            (0.18, 0.22, 0.60),
+            0.7,
+            0.5,
+            -0.4,
+            0.4,
+            0.15,
+        ),
+        ProvinceProfile(
+            "ZJ",
+            0.20,
+            ("Hangzhou", "Ningbo", "Wenzhou", "Shaoxing"),
+            (0.35, 0.35, 0.30),
+            1.3,
+            -0.3,
+            0.5,
+            -0.2,
+            0.06,
+        ),
     )
 }
-PREFIXES = np.array([134, 135, 136, 137, 138, 139, 147, 150, 151, 152, 157, 158, 159, 178,
-                     182, 183, 184, 187, 188, 198])
+PREFIXES = np.array(
+    [134, 135, 136, 137, 138, 139, 147, 150, 151, 152, 157, 158, 159, 178, 182, 183, 184, 187, 188, 198]
+)
 CATEGORIES = ("individual", "group_member", "vip_silver", "vip_gold", "vip_diamond")
 BRANDS = ("gotone", "mzone", "easyown")
 PAYMENTS = ("prepaid", "postpaid_cash", "bank_debit")
@@ -130,27 +167,37 @@ class Population:
     red_black: pd.DataFrame
 
 
-def make_population(profile: ProvinceProfile, n: int, start_index: int, first_month: str,
-                    rng: np.random.Generator) -> Population:
+def make_population(
+    profile: ProvinceProfile, n: int, start_index: int, first_month: str, rng: np.random.Generator
+) -> Population:
     """Subscriber master and latent traits for one province."""
-    vip_w = np.array([0.78, 0.17, 0.03 * profile.vip_boost, 0.015 * profile.vip_boost, 0.005 * profile.vip_boost])
+    vip_w = np.array(
+        [0.78, 0.17, 0.03 * profile.vip_boost, 0.015 * profile.vip_boost, 0.005 * profile.vip_boost]
+    )
     category = rng.choice(len(CATEGORIES), n, p=vip_w / vip_w.sum())
     vip_level = np.maximum(category - 1, 0)  # 0 none, 1 silver, 2 gold, 3 diamond
     brand_logits = np.log(np.array(profile.brand_mix))[None, :] + np.column_stack(
-        [1.2 * vip_level + 0.5 * (category == 1), np.zeros(n), -0.8 * vip_level])
+        [1.2 * vip_level + 0.5 * (category == 1), np.zeros(n), -0.8 * vip_level]
+    )
     brand = _choice(rng, _softmax(brand_logits))
-    pay_logits = np.column_stack([
-        profile.prepaid_bias + np.select([brand == 0, brand == 1], [-1.5, 0.8], 1.5) - vip_level,
-        np.zeros(n),
-        -0.3 + 0.6 * vip_level + 0.8 * (brand == 0),
-    ])
+    pay_logits = np.column_stack(
+        [
+            profile.prepaid_bias + np.select([brand == 0, brand == 1], [-1.5, 0.8], 1.5) - vip_level,
+            np.zeros(n),
+            -0.3 + 0.6 * vip_level + 0.8 * (brand == 0),
+        ]
+    )
     payment = _choice(rng, _softmax(pay_logits))
 
     loyalty = rng.normal(0, 1, n)
     tenure_months = np.clip(rng.exponential(30 * np.exp(0.4 * loyalty + 0.3 * vip_level)), 0, 300)
     start = pd.Timestamp(first_month + "-01")
-    activation = start - pd.to_timedelta((tenure_months * 30.4375 + rng.uniform(0, 28, n)).astype(int), unit="D")
-    value = np.exp(rng.normal(0, 0.45, n) + 0.45 * vip_level + np.select([brand == 0, brand == 1], [0.5, 0.0], -0.25))
+    activation = start - pd.to_timedelta(
+        (tenure_months * 30.4375 + rng.uniform(0, 28, n)).astype(int), unit="D"
+    )
+    value = np.exp(
+        rng.normal(0, 0.45, n) + 0.45 * vip_level + np.select([brand == 0, brand == 1], [0.5, 0.0], -0.25)
+    )
     digital = rng.normal(profile.digital_mean, 1, n) + 0.6 * (brand == 1) - 0.1 * np.log1p(tenure_months)
     terminal_p = _softmax(np.column_stack([-1.2 - 1.3 * digital, np.zeros(n), -0.6 + 0.9 * digital]))
     terminal = _choice(rng, terminal_p)
@@ -158,22 +205,25 @@ def make_population(profile: ProvinceProfile, n: int, start_index: int, first_mo
     terminal_str[rng.random(n) < 0.03] = None  # terminal feed gap
 
     number_level = np.minimum(rng.geometric(np.clip(0.85 - 0.12 * vip_level, 0.3, 0.95)) - 1, 4)
-    cities = np.array(profile.cities, dtype=object)[rng.choice(len(profile.cities), n,
-                                                               p=_city_weights(len(profile.cities)))]
+    cities = np.array(profile.cities, dtype=object)[
+        rng.choice(len(profile.cities), n, p=_city_weights(len(profile.cities)))
+    ]
     cities[rng.random(n) < 0.002] = None
-    master = pd.DataFrame({
-        "msisdn": make_msisdns(start_index, n),
-        "province": profile.code,
-        "city": cities,
-        "customer_category": np.array(CATEGORIES)[category],
-        "brand": np.array(BRANDS)[brand],
-        "payment_method": np.array(PAYMENTS)[payment],
-        "activation_date": activation.normalize().date,
-        "number_level": number_level.astype(np.int64),
-        "terminal_class": terminal_str,
-        "status": "active",
-        "close_date": pd.Series([None] * n, dtype=object),
-    })
+    master = pd.DataFrame(
+        {
+            "msisdn": make_msisdns(start_index, n),
+            "province": profile.code,
+            "city": cities,
+            "customer_category": np.array(CATEGORIES)[category],
+            "brand": np.array(BRANDS)[brand],
+            "payment_method": np.array(PAYMENTS)[payment],
+            "activation_date": activation.normalize().date,
+            "number_level": number_level.astype(np.int64),
+            "terminal_class": terminal_str,
+            "status": "active",
+            "close_date": pd.Series([None] * n, dtype=object),
+        }
+    )
     grievance = rng.gamma(0.6, 1.0, n)
     abuser = rng.random(n) < 0.02
     traits = {
@@ -186,18 +236,23 @@ def make_population(profile: ProvinceProfile, n: int, start_index: int, first_mo
         "social": np.exp(rng.normal(0, 0.6, n)),
         "border": rng.random(n) < profile.border_city_share,
         "ringback": rng.random(n) < 0.3,
-        "plan_fee": np.select([brand == 0, brand == 1], [58.0, 28.0], 18.0) * np.round(np.clip(value, 0.5, 4) * 2) / 2,
+        "plan_fee": np.select([brand == 0, brand == 1], [58.0, 28.0], 18.0)
+        * np.round(np.clip(value, 0.5, 4) * 2)
+        / 2,
         "sp_rate": np.exp(rng.normal(-1.0, 0.8, n) + 0.3 * digital),
         "postpaid": payment > 0,
         "vip_level": vip_level,
         "feature_phone": terminal == 0,
-        "channel_affinity": np.column_stack([
-            1.0 * digital + 0.3 * (terminal == 2) - 1.5 * (terminal == 0),
-            0.5 + 0.3 * grievance,
-            -0.3 - 0.3 * digital,
-            -0.6 - 0.7 * digital + 0.8 * (terminal == 0) + 0.2 * vip_level,
-            np.full(n, -2.0),
-        ]) + rng.normal(0, 0.7, (n, len(CHANNELS))),
+        "channel_affinity": np.column_stack(
+            [
+                1.0 * digital + 0.3 * (terminal == 2) - 1.5 * (terminal == 0),
+                0.5 + 0.3 * grievance,
+                -0.3 - 0.3 * digital,
+                -0.6 - 0.7 * digital + 0.8 * (terminal == 0) + 0.2 * vip_level,
+                np.full(n, -2.0),
+            ]
+        )
+        + rng.normal(0, 0.7, (n, len(CHANNELS))),
         "contact_rate": np.exp(rng.normal(0, 0.5, n)) * (0.9 + 0.3 * grievance),
         "outbound_receptive": rng.normal(-0.5, 1.0, n),
     }
@@ -207,12 +262,16 @@ def make_population(profile: ProvinceProfile, n: int, start_index: int, first_mo
     rows = []
     for flag, kind, reason in ((red, "red", "vip_protection"), (black, "black", "fraud_or_abuse")):
         idx = np.flatnonzero(flag)
-        rows.append(pd.DataFrame({
-            "msisdn": master["msisdn"].to_numpy()[idx],
-            "list_type": kind,
-            "listed_date": (start - pd.to_timedelta(listed_days[idx], unit="D")).date,
-            "reason": reason,
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "msisdn": master["msisdn"].to_numpy()[idx],
+                    "list_type": kind,
+                    "listed_date": (start - pd.to_timedelta(listed_days[idx], unit="D")).date,
+                    "reason": reason,
+                }
+            )
+        )
     return Population(master, traits, pd.concat(rows, ignore_index=True))
 
 
@@ -241,8 +300,14 @@ def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=categories)
 
 
-def simulate_month(pop: Population, active: np.ndarray, fee_history: list[np.ndarray], month: str,
-                   world: World, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+def simulate_month(
+    pop: Population,
+    active: np.ndarray,
+    fee_history: list[np.ndarray],
+    month: str,
+    world: World,
+    rng: np.random.Generator,
+) -> dict[str, pd.DataFrame]:
     """The raw partitions of one month for the customers whose line is open."""
     t = pop.traits
     n = len(active)
@@ -263,12 +328,21 @@ def simulate_month(pop: Population, active: np.ndarray, fee_history: list[np.nda
     boundary = np.where(t["border"][idx], rng.gamma(1.5, 20.0, m), 0.0)
     ports = rng.poisson(t["sp_rate"][idx])
     callees = rng.poisson(18 * t["social"][idx] * _season("voice", month))
-    usage = pd.DataFrame({
-        "msisdn": cust, "month": month, "voice_minutes": voice.round(1), "data_mb": data_reported.round(1),
-        "sms_count": sms, "mms_count": mms, "roaming_minutes": roaming.round(1),
-        "boundary_roaming_minutes": boundary.round(1), "monternet_ports": ports,
-        "ringback_tone": t["ringback"][idx], "distinct_callees": callees,
-    })
+    usage = pd.DataFrame(
+        {
+            "msisdn": cust,
+            "month": month,
+            "voice_minutes": voice.round(1),
+            "data_mb": data_reported.round(1),
+            "sms_count": sms,
+            "mms_count": mms,
+            "roaming_minutes": roaming.round(1),
+            "boundary_roaming_minutes": boundary.round(1),
+            "monternet_ports": ports,
+            "ringback_tone": t["ringback"][idx],
+            "distinct_callees": callees,
+        }
+    )
 
     tariff = 1.25 if world.tariff_change else 1.0
     plan_fee = t["plan_fee"][idx] + (10.0 if world.tariff_change else 0.0)
@@ -280,11 +354,19 @@ def simulate_month(pop: Population, active: np.ndarray, fee_history: list[np.nda
     roaming_fee = (roaming + boundary) * 0.6
     total = plan_fee + voice_fee + data_fee + sms_fee + vas_fee + roaming_fee
     vas_reported = np.where(rng.random(m) < 0.005, np.nan, vas_fee)
-    bills = pd.DataFrame({
-        "msisdn": cust, "bill_month": month, "total_fee": total.round(2), "plan_fee": plan_fee.round(2),
-        "voice_fee": voice_fee.round(2), "data_fee": data_fee.round(2), "sms_fee": sms_fee.round(2),
-        "vas_fee": vas_reported.round(2), "roaming_fee": roaming_fee.round(2),
-    })
+    bills = pd.DataFrame(
+        {
+            "msisdn": cust,
+            "bill_month": month,
+            "total_fee": total.round(2),
+            "plan_fee": plan_fee.round(2),
+            "voice_fee": voice_fee.round(2),
+            "data_fee": data_fee.round(2),
+            "sms_fee": sms_fee.round(2),
+            "vas_fee": vas_reported.round(2),
+            "roaming_fee": roaming_fee.round(2),
+        }
+    )
 
     # Bill shock relative to the customer's own recent months drives inquiries and complaints.
     if fee_history:
@@ -302,67 +384,101 @@ def simulate_month(pop: Population, active: np.ndarray, fee_history: list[np.nda
     prepaid_suspend = ~postpaid & (rng.random(m) < 1 / (1 + np.exp(4.2 - 1.2 * stress)))
     arrears = np.where(in_arrears, total - paid, np.where(prepaid_suspend, rng.uniform(1, 30, m), 0.0))
     suspended = (in_arrears & (stress > 1.2) & (rng.random(m) < 0.5)) | prepaid_suspend
-    pay_day = pd.Timestamp(month + "-01") + pd.offsets.MonthEnd(0) + pd.to_timedelta(rng.integers(1, 20, m), unit="D")
+    pay_day = (
+        pd.Timestamp(month + "-01")
+        + pd.offsets.MonthEnd(0)
+        + pd.to_timedelta(rng.integers(1, 20, m), unit="D")
+    )
     payment_date = pd.Series(pay_day.date, dtype=object)
     payment_date[paid <= 0] = None
-    payments = pd.DataFrame({
-        "msisdn": cust, "bill_month": month, "amount_due": total.round(2), "amount_paid": paid.round(2),
-        "payment_date": payment_date.to_numpy(), "arrears_amount": np.round(arrears, 2),
-        "suspended_for_arrears": suspended,
-    })
+    payments = pd.DataFrame(
+        {
+            "msisdn": cust,
+            "bill_month": month,
+            "amount_due": total.round(2),
+            "amount_paid": paid.round(2),
+            "payment_date": payment_date.to_numpy(),
+            "arrears_amount": np.round(arrears, 2),
+            "suspended_for_arrears": suspended,
+        }
+    )
 
-    inquiry_rate = 0.25 * np.exp(0.6 * t["price_sensitivity"][idx]) * (1 + 4 * shock) * (2.5 if world.tariff_change else 1.0)
+    inquiry_rate = (
+        0.25
+        * np.exp(0.6 * t["price_sensitivity"][idx])
+        * (1 + 4 * shock)
+        * (2.5 if world.tariff_change else 1.0)
+    )
     inq_n = rng.poisson(inquiry_rate)
     inq_idx = np.repeat(np.arange(m), inq_n)
     inq_channel_p = _softmax(np.column_stack([np.zeros(m), 0.2 * np.ones(m), digital, -0.5 - 0.3 * digital]))
-    inquiries = pd.DataFrame({
-        "msisdn": _categorical(idx[inq_idx], numbers),
-        "inquiry_time": _event_times(rng, month, len(inq_idx)),
-        "channel": np.array(INQUIRY_CHANNELS)[_choice(rng, inq_channel_p[inq_idx])],
-    }).drop_duplicates(["msisdn", "inquiry_time", "channel"])
+    inquiries = pd.DataFrame(
+        {
+            "msisdn": _categorical(idx[inq_idx], numbers),
+            "inquiry_time": _event_times(rng, month, len(inq_idx)),
+            "channel": np.array(INQUIRY_CHANNELS)[_choice(rng, inq_channel_p[inq_idx])],
+        }
+    ).drop_duplicates(["msisdn", "inquiry_time", "channel"])
 
     grievance = t["grievance"][idx]
-    complaint_rate = 0.012 * np.exp(0.8 * grievance) * (1 + 2.5 * shock) * (1.3 if world.tariff_change else 1.0)
+    complaint_rate = (
+        0.012 * np.exp(0.8 * grievance) * (1 + 2.5 * shock) * (1.3 if world.tariff_change else 1.0)
+    )
     comp_n = rng.poisson(complaint_rate)
     comp_idx = np.repeat(np.arange(m), comp_n)
     k = len(comp_idx)
-    cat_p = _softmax(np.column_stack([0.3 + 2.0 * shock[comp_idx], np.full(k, 0.2), np.zeros(k),
-                                      np.full(k, -0.3), np.full(k, -1.0)]))
+    cat_p = _softmax(
+        np.column_stack(
+            [0.3 + 2.0 * shock[comp_idx], np.full(k, 0.2), np.zeros(k), np.full(k, -0.3), np.full(k, -1.0)]
+        )
+    )
     abuser = t["abuser"][idx][comp_idx]
-    outcome_p = np.column_stack([np.full(k, 0.62), 0.15 + 0.4 * abuser, np.full(k, 0.13),
-                                 0.04 + 0.05 * grievance[comp_idx]])
+    outcome_p = np.column_stack(
+        [np.full(k, 0.62), 0.15 + 0.4 * abuser, np.full(k, 0.13), 0.04 + 0.05 * grievance[comp_idx]]
+    )
     outcome = _choice(rng, outcome_p / outcome_p.sum(axis=1, keepdims=True))
     answered = rng.random(k) < 0.55
     sat_mean = 4.3 - 0.5 * grievance[comp_idx] - 1.2 * (outcome == 2) - 0.4 * (outcome == 3)
     satisfaction = np.where(answered, np.clip(np.round(sat_mean + rng.normal(0, 0.7, k)), 1, 5), np.nan)
     comp_ids = _ids("C", pop.master["province"].iat[0], month, k)
-    complaints = pd.DataFrame({
-        "complaint_id": comp_ids, "msisdn": _categorical(idx[comp_idx], numbers),
-        "complaint_time": _event_times(rng, month, k),
-        "category": np.array(COMPLAINT_CATEGORIES)[_choice(rng, cat_p)],
-        "outcome": np.array(OUTCOMES)[outcome], "satisfaction": satisfaction,
-    })
+    complaints = pd.DataFrame(
+        {
+            "complaint_id": comp_ids,
+            "msisdn": _categorical(idx[comp_idx], numbers),
+            "complaint_time": _event_times(rng, month, k),
+            "category": np.array(COMPLAINT_CATEGORIES)[_choice(rng, cat_p)],
+            "outcome": np.array(OUTCOMES)[outcome],
+            "satisfaction": satisfaction,
+        }
+    )
 
     refunded = outcome == 1
     goodwill_n = rng.poisson(0.0005, m)  # refunds without a complaint: billing corrections
     goodwill_idx = np.repeat(np.arange(m), goodwill_n)
     ref_cust = np.concatenate([comp_idx[refunded], goodwill_idx])
     r = len(ref_cust)
-    ref_time = np.concatenate([
-        complaints["complaint_time"].to_numpy()[refunded] + rng.integers(3_600, 5 * 86_400, refunded.sum()).astype("timedelta64[s]"),
-        _event_times(rng, month, len(goodwill_idx)),
-    ])
+    ref_time = np.concatenate(
+        [
+            complaints["complaint_time"].to_numpy()[refunded]
+            + rng.integers(3_600, 5 * 86_400, refunded.sum()).astype("timedelta64[s]"),
+            _event_times(rng, month, len(goodwill_idx)),
+        ]
+    )
     end = (pd.Period(month, "M").end_time.floor("s")).to_datetime64()
     ref_time = np.minimum(ref_time, end)
     ref_abuser = t["abuser"][idx][ref_cust]
-    refunds = pd.DataFrame({
-        "refund_id": _ids("R", pop.master["province"].iat[0], month, r),
-        "msisdn": _categorical(idx[ref_cust], numbers),
-        "refund_time": ref_time,
-        "amount": np.round(np.minimum(np.exp(rng.normal(3.0, 0.8, r)), 2000), 2),
-        "is_double_refund": rng.random(r) < 0.04 + 0.35 * ref_abuser,
-        "complaint_id": np.concatenate([comp_ids[refunded], np.full(len(goodwill_idx), None, dtype=object)]).astype(object),
-    })
+    refunds = pd.DataFrame(
+        {
+            "refund_id": _ids("R", pop.master["province"].iat[0], month, r),
+            "msisdn": _categorical(idx[ref_cust], numbers),
+            "refund_time": ref_time,
+            "amount": np.round(np.minimum(np.exp(rng.normal(3.0, 0.8, r)), 2000), 2),
+            "is_double_refund": rng.random(r) < 0.04 + 0.35 * ref_abuser,
+            "complaint_id": np.concatenate(
+                [comp_ids[refunded], np.full(len(goodwill_idx), None, dtype=object)]
+            ).astype(object),
+        }
+    )
 
     affinity = _softmax(t["channel_affinity"][idx])
     contact_n = rng.poisson(affinity * (1.3 * t["contact_rate"][idx])[:, None])
@@ -372,25 +488,36 @@ def simulate_month(pop: Population, active: np.ndarray, fee_history: list[np.nda
     con_cust, con_channel = np.repeat(con_cust, reps), np.repeat(con_channel, reps)
     outbound = con_channel == CHANNELS.index("outbound")
     receptive = t["outbound_receptive"][idx][con_cust]
-    response = pd.array(np.where(outbound, rng.random(len(con_cust)) < 1 / (1 + np.exp(-receptive)), False),
-                        dtype="boolean")
+    response = pd.array(
+        np.where(outbound, rng.random(len(con_cust)) < 1 / (1 + np.exp(-receptive)), False), dtype="boolean"
+    )
     response[~outbound] = pd.NA
-    contacts = pd.DataFrame({
-        "msisdn": _categorical(idx[con_cust], numbers),
-        "contact_time": _event_times(rng, month, len(con_cust)),
-        "channel": np.array(CHANNELS)[con_channel],
-        "campaign_response": response,
-    }).drop_duplicates(["msisdn", "contact_time", "channel"])
+    contacts = pd.DataFrame(
+        {
+            "msisdn": _categorical(idx[con_cust], numbers),
+            "contact_time": _event_times(rng, month, len(con_cust)),
+            "channel": np.array(CHANNELS)[con_channel],
+            "campaign_response": response,
+        }
+    ).drop_duplicates(["msisdn", "contact_time", "channel"])
 
     fee_full = np.zeros(n)
     fee_full[idx] = total
     fee_history.append(fee_full)
-    return {"monthly_bills": bills, "payments": payments, "usage": usage, "complaints": complaints,
-            "refunds": refunds, "billing_inquiries": inquiries, "channel_contacts": contacts}
+    return {
+        "monthly_bills": bills,
+        "payments": payments,
+        "usage": usage,
+        "complaints": complaints,
+        "refunds": refunds,
+        "billing_inquiries": inquiries,
+        "channel_contacts": contacts,
+    }
 
 
-def generate(config: GeneratorConfig, raw_dir: Path, truth_dir: Path,
-             progress: Callable[[int], None] | None = None) -> dict[str, int]:
+def generate(
+    config: GeneratorConfig, raw_dir: Path, truth_dir: Path, progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
     """Write raw tables, labels and oracle probabilities; returns row counts per table."""
     counts: dict[str, int] = {}
     offset = 0
@@ -423,7 +550,8 @@ def generate(config: GeneratorConfig, raw_dir: Path, truth_dir: Path,
                 next_month = pd.Period(config.month_names[m + 1], "M")
                 days = rng.integers(1, next_month.days_in_month + 1, len(churned))
                 pop.master.loc[churned, "close_date"] = [
-                    (next_month.start_time + pd.Timedelta(days=int(d) - 1)).date() for d in days]
+                    (next_month.start_time + pd.Timedelta(days=int(d) - 1)).date() for d in days
+                ]
                 pop.master.loc[churned, "status"] = "closed"
                 active[churned] = False
             if progress:
@@ -432,8 +560,12 @@ def generate(config: GeneratorConfig, raw_dir: Path, truth_dir: Path,
         atomic_write_parquet(pop.red_black, partition_path(raw_dir, "red_black_list", province))
         counts["subscribers"] = counts.get("subscribers", 0) + size
         counts["red_black_list"] = counts.get("red_black_list", 0) + len(pop.red_black)
-        atomic_write_parquet(pd.concat(oracles, ignore_index=True), Path(truth_dir) / "oracle" / f"{province}.parquet")
-        atomic_write_parquet(pd.concat(labels, ignore_index=True), Path(truth_dir) / "labels" / f"{province}.parquet")
+        atomic_write_parquet(
+            pd.concat(oracles, ignore_index=True), Path(truth_dir) / "oracle" / f"{province}.parquet"
+        )
+        atomic_write_parquet(
+            pd.concat(labels, ignore_index=True), Path(truth_dir) / "labels" / f"{province}.parquet"
+        )
     return counts
 
 

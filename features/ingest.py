@@ -31,12 +31,18 @@ def _csv_as_parquet(source: Path, table: Table, target: Path) -> None:
     for col in table.columns:
         v = coerce(frame[col.name], col.kind)
         if col.kind == "str":
-            arr = pa.array(frame[col.name].where(~v.null, None).to_numpy(dtype=object),
-                           type=pa.string(), from_pandas=True)
+            arr = pa.array(
+                frame[col.name].where(~v.null, None).to_numpy(dtype=object),
+                type=pa.string(),
+                from_pandas=True,
+            )
         elif col.kind in ("int", "float"):
             vals = pd.array(np.asarray(v.values, dtype="float64"))
-            arr = (pa.array(vals.astype("Int64"), type=pa.int64()) if col.kind == "int"
-                   else pa.array(vals, type=pa.float64()))
+            arr = (
+                pa.array(vals.astype("Int64"), type=pa.int64())
+                if col.kind == "int"
+                else pa.array(vals, type=pa.float64())
+            )
         elif col.kind == "bool":
             arr = pa.array(pd.Series(v.values).astype("boolean"), type=pa.bool_())
         else:
@@ -77,9 +83,21 @@ def ingest(source_dir: str | Path, raw_dir: str | Path) -> QualityReport:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             if file_stamp(part.path) != part.stamp:
-                raise DataQualityError([Problem("authenticity", REJECT, part.label, part.table, None, [],
-                                                "file changed while it was being ingested; try again",
-                                                province=part.province, month=part.month)])
+                raise DataQualityError(
+                    [
+                        Problem(
+                            "authenticity",
+                            REJECT,
+                            part.label,
+                            part.table,
+                            None,
+                            [],
+                            "file changed while it was being ingested; try again",
+                            province=part.province,
+                            month=part.month,
+                        )
+                    ]
+                )
         for staged_file, dest in staged:
             os.replace(staged_file, dest)
     finally:

@@ -23,25 +23,57 @@ SENSITIVITY_NOISE_SD = 8.0
 
 INPUTS: dict[str, tuple[str, ...]] = {
     CREDIT_GRADE: (
-        "customer_category", "brand", "payment_method", "tenure_months", "monthly_consumption",
-        "arrears_months_12m", "complaint_count_3m", "refund_count_12m", "complaint_satisfaction",
-        "number_level", "influence", "business_dependence", "refund_amount_12m",
-        "monternet_port_count", "double_refund_count_12m",
+        "customer_category",
+        "brand",
+        "payment_method",
+        "tenure_months",
+        "monthly_consumption",
+        "arrears_months_12m",
+        "complaint_count_3m",
+        "refund_count_12m",
+        "complaint_satisfaction",
+        "number_level",
+        "influence",
+        "business_dependence",
+        "refund_amount_12m",
+        "monternet_port_count",
+        "double_refund_count_12m",
     ),
     SENSITIVITY: (
-        "billing_inquiry_count_3m", "bill_change_ratio", "payment_method", "brand", "arpu_3m",
-        "complaint_count_12m", "complaint_count_3m", "escalated_complaint_count_12m",
-        "billing_complaint_count_12m", "complaint_satisfaction", "contacts_hotline_10086_3m",
+        "billing_inquiry_count_3m",
+        "bill_change_ratio",
+        "payment_method",
+        "brand",
+        "arpu_3m",
+        "complaint_count_12m",
+        "complaint_count_3m",
+        "escalated_complaint_count_12m",
+        "billing_complaint_count_12m",
+        "complaint_satisfaction",
+        "contacts_hotline_10086_3m",
         "days_since_last_complaint",
     ),
     CHURN: (
-        "tenure_months", "complaint_count_3m", "bill_change_ratio", "brand", "payment_method",
-        "arrears_months_12m", "arrears_suspensions_12m", "red_list_flag", "complaint_satisfaction",
-        "business_dependence", "customer_category",
+        "tenure_months",
+        "complaint_count_3m",
+        "bill_change_ratio",
+        "brand",
+        "payment_method",
+        "arrears_months_12m",
+        "arrears_suspensions_12m",
+        "red_list_flag",
+        "complaint_satisfaction",
+        "business_dependence",
+        "customer_category",
     ),
     CHANNEL_PREFERENCE: (
-        "terminal_class", "data_mb", "sms_count", "brand", "customer_category",
-        "outbound_response_rate_12m", *(f"contacts_{c}_3m" for c in CHANNELS),
+        "terminal_class",
+        "data_mb",
+        "sms_count",
+        "brand",
+        "customer_category",
+        "outbound_response_rate_12m",
+        *(f"contacts_{c}_3m" for c in CHANNELS),
     ),
 }
 
@@ -54,7 +86,7 @@ class World:
     competitor_offer: bool = False
 
     @classmethod
-    def at(cls, month: str, drift_month: str | None) -> "World":
+    def at(cls, month: str, drift_month: str | None) -> World:
         changed = drift_month is not None and month >= drift_month
         return cls(tariff_change=changed, competitor_offer=changed)
 
@@ -74,15 +106,23 @@ def _satisfaction_gap(frame: pd.DataFrame) -> np.ndarray:
 
 def credit_score(frame: pd.DataFrame) -> np.ndarray:
     """Latent credit score (higher is better) from the 15 credit indicators."""
-    category = frame["customer_category"].map(
-        {"individual": 0.0, "group_member": 0.3, "vip_silver": 0.6, "vip_gold": 0.9, "vip_diamond": 1.2}
-    ).to_numpy(float)
-    payment = frame["payment_method"].map({"prepaid": 0.0, "postpaid_cash": 0.2, "bank_debit": 0.45}).to_numpy(float)
+    category = (
+        frame["customer_category"]
+        .map({"individual": 0.0, "group_member": 0.3, "vip_silver": 0.6, "vip_gold": 0.9, "vip_diamond": 1.2})
+        .to_numpy(float)
+    )
+    payment = (
+        frame["payment_method"]
+        .map({"prepaid": 0.0, "postpaid_cash": 0.2, "bank_debit": 0.45})
+        .to_numpy(float)
+    )
     brand = frame["brand"].map({"gotone": 0.2, "mzone": 0.0, "easyown": -0.1}).to_numpy(float)
     return (
         0.45 * np.log1p(_col(frame, "tenure_months"))
         + 0.35 * np.log1p(_col(frame, "monthly_consumption"))
-        + category + payment + brand
+        + category
+        + payment
+        + brand
         - 0.55 * _col(frame, "arrears_months_12m")
         - 0.45 * _col(frame, "complaint_count_3m")
         - 0.6 * _col(frame, "refund_count_12m")
@@ -158,21 +198,27 @@ def churn_probability(frame: pd.DataFrame, world: World) -> np.ndarray:
 
 def channel_probabilities(frame: pd.DataFrame) -> np.ndarray:
     """P(preferred channel = c) for c in CHANNELS, shape (n, 5), by a multinomial logit."""
-    terminal = frame["terminal_class"].map(
-        {"smartphone_5g": 0.4, "smartphone_4g": 0.2, "feature_phone": -1.2, "unknown": 0.0}
-    ).to_numpy(float)
+    terminal = (
+        frame["terminal_class"]
+        .map({"smartphone_5g": 0.4, "smartphone_4g": 0.2, "feature_phone": -1.2, "unknown": 0.0})
+        .to_numpy(float)
+    )
     feature_phone = (frame["terminal_class"] == "feature_phone").to_numpy(float)
     vip = frame["customer_category"].astype(str).str.startswith("vip").to_numpy(float)
     response = np.nan_to_num(_col(frame, "outbound_response_rate_12m") - 0.3)
     contacts = {c: np.log1p(_col(frame, f"contacts_{c}_3m")) for c in CHANNELS}
-    utility = np.column_stack([
-        0.9 * contacts["online_hall"] + 0.25 * np.log1p(np.nan_to_num(_col(frame, "data_mb")) / 1000)
-        + terminal + 0.3 * (frame["brand"] == "mzone").to_numpy(float),
-        0.9 * contacts["hotline_10086"] + 0.3,
-        0.9 * contacts["sms_hall"] + 0.15 * np.log1p(_col(frame, "sms_count")) - 0.5,
-        0.9 * contacts["business_hall"] + 0.6 * feature_phone + 0.3 * vip - 0.4,
-        0.9 * contacts["outbound"] + 1.5 * response - 1.2,
-    ])
+    utility = np.column_stack(
+        [
+            0.9 * contacts["online_hall"]
+            + 0.25 * np.log1p(np.nan_to_num(_col(frame, "data_mb")) / 1000)
+            + terminal
+            + 0.3 * (frame["brand"] == "mzone").to_numpy(float),
+            0.9 * contacts["hotline_10086"] + 0.3,
+            0.9 * contacts["sms_hall"] + 0.15 * np.log1p(_col(frame, "sms_count")) - 0.5,
+            0.9 * contacts["business_hall"] + 0.6 * feature_phone + 0.3 * vip - 0.4,
+            0.9 * contacts["outbound"] + 1.5 * response - 1.2,
+        ]
+    )
     utility -= utility.max(axis=1, keepdims=True)
     expu = np.exp(utility)
     return expu / expu.sum(axis=1, keepdims=True)

@@ -89,24 +89,53 @@ def discover(root: Path) -> tuple[list[Partition], list[LayoutIssue]]:
         province = _PROVINCE_DIR.match(rel.parts[1]) if len(rel.parts) == depth else None
         month = _MONTH_DIR.match(rel.parts[2]) if province and table.monthly else None
         if province is None or (table.monthly and month is None) or rel.name not in PARTITION_FILES:
-            issues.append(LayoutIssue(MISPLACED, label, table.name,
-                                      f"not a partition: expected {expected} (or part-0.csv)"))
+            issues.append(
+                LayoutIssue(
+                    MISPLACED, label, table.name, f"not a partition: expected {expected} (or part-0.csv)"
+                )
+            )
             continue
-        part = Partition(table.name, province.group(1), month.group(1) if month else None, path, label,
-                         file_stamp(path))
+        part = Partition(
+            table.name, province.group(1), month.group(1) if month else None, path, label, file_stamp(path)
+        )
         if part.province not in PROVINCE_CODES:
-            issues.append(LayoutIssue(UNKNOWN_PROVINCE, label, part.table,
-                                      f"province {part.province} is not one of the known codes "
-                                      f"{list(PROVINCE_CODES)}", part.province, part.month))
+            issues.append(
+                LayoutIssue(
+                    UNKNOWN_PROVINCE,
+                    label,
+                    part.table,
+                    f"province {part.province} is not one of the known codes {list(PROVINCE_CODES)}",
+                    part.province,
+                    part.month,
+                )
+            )
         key = (part.table, part.province, part.month)
         if key in parts:
-            issues.append(LayoutIssue(DUPLICATE, label, part.table,
-                                      f"two files for one partition: {parts[key].label} and {label}",
-                                      part.province, part.month))
+            issues.append(
+                LayoutIssue(
+                    DUPLICATE,
+                    label,
+                    part.table,
+                    f"two files for one partition: {parts[key].label} and {label}",
+                    part.province,
+                    part.month,
+                )
+            )
             continue
         parts[key] = part
     return list(parts.values()), issues
 
 
-__all__ = ["PARTITION_FILES", "OUTSIDE", "MISPLACED", "UNKNOWN_PROVINCE", "DUPLICATE", "Partition",
-           "LayoutIssue", "label_of", "file_stamp", "partition_of", "discover"]
+__all__ = [
+    "PARTITION_FILES",
+    "OUTSIDE",
+    "MISPLACED",
+    "UNKNOWN_PROVINCE",
+    "DUPLICATE",
+    "Partition",
+    "LayoutIssue",
+    "label_of",
+    "file_stamp",
+    "partition_of",
+    "discover",
+]

@@ -19,9 +19,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core import indicators as lib
+from core.errors import ConfigurationError
 from core.tasks import TASKS
 from features.yamlfile import YamlFile
-from core.errors import ConfigurationError
 
 #: Where the example province files shipped with the code live.
 EXAMPLES_DIR = Path(__file__).resolve().parent / "provinces"
@@ -50,19 +50,25 @@ def _known(indicator_id: str, valid: list[str] | None = None, what: str = "indic
 def _optional_choice(indicator_id: str) -> str:
     ind = _known(indicator_id, _optional(), "optional indicators")
     if ind.credit_role == "mandatory":
-        raise ValueError(f"{indicator_id!r} is one of the nine mandatory credit indicators and is always used; "
-                         f"list only optional ones: {', '.join(_optional())}")
+        raise ValueError(
+            f"{indicator_id!r} is one of the nine mandatory credit indicators and is always used; "
+            f"list only optional ones: {', '.join(_optional())}"
+        )
     if ind.credit_role != "optional":
-        raise ValueError(f"{indicator_id!r} is not an optional credit indicator; "
-                         f"the optional ones are: {', '.join(_optional())}")
+        raise ValueError(
+            f"{indicator_id!r} is not an optional credit indicator; "
+            f"the optional ones are: {', '.join(_optional())}"
+        )
     return indicator_id
 
 
 def _droppable(indicator_id: str) -> str:
     ind = _known(indicator_id)
     if ind.credit_role == "mandatory":
-        raise ValueError(f"{indicator_id!r} ({ind.name_zh}) is mandatory and cannot be dropped; "
-                         f"the nine mandatory indicators are: {', '.join(_mandatory())}")
+        raise ValueError(
+            f"{indicator_id!r} ({ind.name_zh}) is mandatory and cannot be dropped; "
+            f"the nine mandatory indicators are: {', '.join(_mandatory())}"
+        )
     if ind.id == "province":
         raise ValueError("'province' is not a model input and cannot be dropped")
     return indicator_id
@@ -119,7 +125,9 @@ class CustomIndicator(_Strict):
         if not _IDENTIFIER.match(value):
             raise ValueError(f"custom indicator id {value!r} must be lower_snake_case (a-z, 0-9, _)")
         if value in lib.BY_ID:
-            raise ValueError(f"custom indicator id {value!r} is already a library indicator; choose another name")
+            raise ValueError(
+                f"custom indicator id {value!r} is already a library indicator; choose another name"
+            )
         return value
 
     @field_validator("formula")
@@ -132,27 +140,42 @@ class CustomIndicator(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> "CustomIndicator":
+    def _one_source(self) -> CustomIndicator:
         if (self.formula is None) == (self.column is None):
             raise ValueError(f"custom indicator {self.id!r} needs exactly one of 'formula' or 'column'")
         if self.kind == "category":
             if not self.codes:
                 raise ValueError(f"custom indicator {self.id!r} of kind category needs its 'codes'")
             if self.formula is not None:
-                raise ValueError(f"custom indicator {self.id!r}: a formula gives a number; "
-                                 "a category indicator must come from a column")
+                raise ValueError(
+                    f"custom indicator {self.id!r}: a formula gives a number; "
+                    "a category indicator must come from a column"
+                )
         if self.valid_range is not None and self.valid_range[0] > self.valid_range[1]:
             raise ValueError(f"valid_range of {self.id!r} must be [low, high] with low <= high")
         return self
 
     def indicator(self, province: str) -> lib.Indicator:
         """The custom indicator as a library entry of the province's own feature view."""
-        source = f"formula: {self.formula}" if self.formula else f"column {self.column} of the province's data"
+        source = (
+            f"formula: {self.formula}" if self.formula else f"column {self.column} of the province's data"
+        )
         return lib.Indicator(
-            self.id, self.name_zh, self.name_en, custom_subject(province), (f"{province} custom",),
-            f"{self.definition} ({source})", self.unit, self.kind, valid_range=self.valid_range,
-            codes=self.codes, nullable=self.nullable, credit_role=None, used_by=tuple(dict.fromkeys(self.tasks)),
-            credit_direction=self.credit_direction)
+            self.id,
+            self.name_zh,
+            self.name_en,
+            custom_subject(province),
+            (f"{province} custom",),
+            f"{self.definition} ({source})",
+            self.unit,
+            self.kind,
+            valid_range=self.valid_range,
+            codes=self.codes,
+            nullable=self.nullable,
+            credit_role=None,
+            used_by=tuple(dict.fromkeys(self.tasks)),
+            credit_direction=self.credit_direction,
+        )
 
 
 class GradeText(_Strict):
@@ -218,7 +241,9 @@ class ProvinceConfig(_Strict):
     @classmethod
     def _increasing(cls, value):
         if value is not None and not (1 < value[0] < value[1] < value[2] < value[3] < 5):
-            raise ValueError(f"grade_cutoffs must be four increasing numbers between 1 and 5, got {list(value)}")
+            raise ValueError(
+                f"grade_cutoffs must be four increasing numbers between 1 and 5, got {list(value)}"
+            )
         return value
 
     @field_validator("drift_thresholds")
@@ -229,7 +254,7 @@ class ProvinceConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ProvinceConfig":
+    def _consistent(self) -> ProvinceConfig:
         both = sorted(set(self.optional_indicators) & set(self.drop_indicators))
         if both:
             raise ValueError(f"both chosen and dropped: {', '.join(both)}")
@@ -240,7 +265,9 @@ class ProvinceConfig(_Strict):
 
             for name in formula_names(c.formula):
                 if name in self.dropped:
-                    raise ValueError(f"custom indicator {c.id!r} uses {name!r}, which this province does not use")
+                    raise ValueError(
+                        f"custom indicator {c.id!r} uses {name!r}, which this province does not use"
+                    )
         return self
 
     @property
@@ -277,8 +304,11 @@ def read_province(path: Path) -> ProvinceConfig:
     source = YamlFile(path)
     config = source.validate(ProvinceConfig)
     if Path(path).stem.upper() != config.province:
-        raise source.error(("province",), f"the file is named {Path(path).name} but says province "
-                                          f"{config.province!r}; name it {config.province}.yaml")
+        raise source.error(
+            ("province",),
+            f"the file is named {Path(path).name} but says province "
+            f"{config.province!r}; name it {config.province}.yaml",
+        )
     return config
 
 
@@ -304,10 +334,21 @@ def require_province(settings, code: str) -> ProvinceConfig:
     """Like ``load_province``, but a missing file is an error naming where it was looked for."""
     config = load_province(settings, code)
     if config is None:
-        raise ConfigurationError(f"no province file for {code.upper()}: expected {province_file(settings, code)} "
-                                 f"(examples in {EXAMPLES_DIR})")
+        raise ConfigurationError(
+            f"no province file for {code.upper()}: expected {province_file(settings, code)} "
+            f"(examples in {EXAMPLES_DIR})"
+        )
     return config
 
 
-__all__ = ["ProvinceConfig", "CustomIndicator", "DRIFT_KEYS", "load_province", "load_provinces", "read_province",
-           "require_province", "custom_subject", "EXAMPLES_DIR"]
+__all__ = [
+    "ProvinceConfig",
+    "CustomIndicator",
+    "DRIFT_KEYS",
+    "load_province",
+    "load_provinces",
+    "read_province",
+    "require_province",
+    "custom_subject",
+    "EXAMPLES_DIR",
+]

@@ -35,7 +35,17 @@ from features.consistency import CrossTableChecks, layout_problems, missing_part
 from features.partitions import Partition, discover, partition_of
 from features.schemas import TABLES, Table
 from features.values import (
-    DIMENSIONS, REJECT, WARN, Collector, Problem, Values, as_object, check_values, coerce, examples, show,
+    DIMENSIONS,
+    REJECT,
+    WARN,
+    Collector,
+    Problem,
+    Values,
+    as_object,
+    check_values,
+    coerce,
+    examples,
+    show,
     str_matches,
 )
 
@@ -112,8 +122,9 @@ def _table(table_name: str) -> Table:
         raise ValueError(f"unknown table {table_name!r}; declared: {sorted(TABLES)}") from None
 
 
-def _check_frame(frame: pd.DataFrame, table: Table, label: str, month: str | None = None,
-                 province: str | None = None) -> _Checked:
+def _check_frame(
+    frame: pd.DataFrame, table: Table, label: str, month: str | None = None, province: str | None = None
+) -> _Checked:
     out = Collector(label, table.name, province, month if table.monthly else None)
     frame = frame.reset_index(drop=True)
     n = len(frame)
@@ -140,8 +151,17 @@ def _check_frame(frame: pd.DataFrame, table: Table, label: str, month: str | Non
         s = frame[col.name]
         v = coerce(s, col.kind)
         checked.nulls[col.name] = int(v.null.sum())
-        if check_values(out, s, v, name=col.name, kind=col.kind, nullable=col.nullable,
-                         max_null_share=col.max_null_share, codes=col.codes, valid_range=col.valid_range):
+        if check_values(
+            out,
+            s,
+            v,
+            name=col.name,
+            kind=col.kind,
+            nullable=col.nullable,
+            max_null_share=col.max_null_share,
+            codes=col.codes,
+            valid_range=col.valid_range,
+        ):
             checked.values[col.name] = v
 
     values = checked.values
@@ -149,18 +169,30 @@ def _check_frame(frame: pd.DataFrame, table: Table, label: str, month: str | Non
         s, v = frame["msisdn"], values["msisdn"]
         bad = ~str_matches(s, f"^{MSISDN_REGEX}$") & ~v.null
         if bad.any():
-            out.add("accuracy", REJECT, f"{int(bad.sum())} phone number(s) not 11 digits, e.g. "
-                    f"{examples(s, bad)}", "msisdn", bad)
+            out.add(
+                "accuracy",
+                REJECT,
+                f"{int(bad.sum())} phone number(s) not 11 digits, e.g. {examples(s, bad)}",
+                "msisdn",
+                bad,
+            )
 
     if all(k in values for k in table.key):
-        keys = pd.DataFrame({k: (values[k].values if table.column(k).kind != "str" else frame[k])
-                             for k in table.key})
+        keys = pd.DataFrame(
+            {k: (values[k].values if table.column(k).kind != "str" else frame[k]) for k in table.key}
+        )
         dup = keys.duplicated(keep=False).to_numpy()
         if dup.any():
             first = np.flatnonzero(dup)[0]
             example = ", ".join(show(frame[k].iloc[first]) for k in table.key)
-            out.add("accuracy", REJECT, f"{int(dup.sum())} rows share their key ({', '.join(table.key)}) "
-                    f"with another row, e.g. ({example})", ", ".join(table.key), dup)
+            out.add(
+                "accuracy",
+                REJECT,
+                f"{int(dup.sum())} rows share their key ({', '.join(table.key)}) "
+                f"with another row, e.g. ({example})",
+                ", ".join(table.key),
+                dup,
+            )
 
     if table.monthly and month and table.time_column in values:
         tc = table.time_column
@@ -173,33 +205,53 @@ def _check_frame(frame: pd.DataFrame, table: Table, label: str, month: str | Non
             t = pd.Series(v.values)
             bad = ((t < start) | (t >= end)).to_numpy(dtype=bool) & ~v.null
         if bad.any():
-            out.add("timeliness", REJECT, f"{int(bad.sum())} row(s) dated outside the partition's month "
-                    f"{month}, e.g. {examples(frame[tc], bad)}", tc, bad)
+            out.add(
+                "timeliness",
+                REJECT,
+                f"{int(bad.sum())} row(s) dated outside the partition's month "
+                f"{month}, e.g. {examples(frame[tc], bad)}",
+                tc,
+                bad,
+            )
 
     if table.name == "subscribers":
         _check_subscriber_rows(out, frame, values, province)
     return checked
 
 
-def _check_subscriber_rows(out: Collector, frame: pd.DataFrame, values: dict[str, Values],
-                           province: str | None) -> None:
+def _check_subscriber_rows(
+    out: Collector, frame: pd.DataFrame, values: dict[str, Values], province: str | None
+) -> None:
     if province and "province" in values:
         bad = (as_object(frame["province"]) != province).to_numpy(dtype=bool) & ~values["province"].null
         if bad.any():
-            out.add("accuracy", REJECT, f"{int(bad.sum())} subscriber(s) of another province in the "
-                    f"province={province} partition, e.g. {examples(frame['province'], bad)}",
-                    "province", bad)
+            out.add(
+                "accuracy",
+                REJECT,
+                f"{int(bad.sum())} subscriber(s) of another province in the "
+                f"province={province} partition, e.g. {examples(frame['province'], bad)}",
+                "province",
+                bad,
+            )
     if "status" in values and "close_date" in values:
         closed = (as_object(frame["status"]) == "closed").to_numpy(dtype=bool)
         has_date = ~values["close_date"].null
-        for mask, what in ((closed & ~has_date, "status 'closed' without a close_date"),
-                           (~closed & has_date, "a close_date on a line whose status is not 'closed'")):
+        for mask, what in (
+            (closed & ~has_date, "status 'closed' without a close_date"),
+            (~closed & has_date, "a close_date on a line whose status is not 'closed'"),
+        ):
             if mask.any():
                 out.add("accuracy", WARN, f"{int(mask.sum())} row(s) with {what}", "close_date", mask)
 
 
-def check_frame(frame: pd.DataFrame, table_name: str, file_label: str, month: str | None = None,
-                *, province: str | None = None) -> list[Problem]:
+def check_frame(
+    frame: pd.DataFrame,
+    table_name: str,
+    file_label: str,
+    month: str | None = None,
+    *,
+    province: str | None = None,
+) -> list[Problem]:
     """Check one partition's rows against the declared schema of ``table_name``.
 
     ``file_label`` names the file (``Problem.file``, and the messages unless ``province`` is
@@ -276,8 +328,9 @@ class _Summary:
             out[name] = {
                 "files": t["files"],
                 "rows": t["rows"],
-                "null_share": {c: round(k / t["rows"], 6) if t["rows"] else None
-                               for c, k in t["nulls"].items()},
+                "null_share": {
+                    c: round(k / t["rows"], 6) if t["rows"] else None for c, k in t["nulls"].items()
+                },
                 "problems": {d: sum(p.dimension == d for p in mine) for d in DIMENSIONS},
                 "rejects": sum(p.severity == REJECT for p in mine),
                 "warnings": sum(p.severity == WARN for p in mine),
@@ -285,8 +338,9 @@ class _Summary:
         return out
 
 
-def check_raw(raw_dir: str | Path, provinces=None, months=None, *,
-              reference_dir: str | Path | None = None) -> QualityReport:
+def check_raw(
+    raw_dir: str | Path, provinces=None, months=None, *, reference_dir: str | Path | None = None
+) -> QualityReport:
     """Check every partition under ``raw_dir`` on all four dimensions.
 
     ``provinces`` / ``months`` restrict the check; given months are also the months every
@@ -311,14 +365,18 @@ def check_raw(raw_dir: str | Path, provinces=None, months=None, *,
     wanted_months = sorted(set(months)) if months else None
 
     def keep(p: Partition) -> bool:
-        return ((wanted_provinces is None or p.province in wanted_provinces)
-                and (wanted_months is None or p.month is None or p.month in wanted_months))
+        return (wanted_provinces is None or p.province in wanted_provinces) and (
+            wanted_months is None or p.month is None or p.month in wanted_months
+        )
 
     parts = [p for p in parts if keep(p)]
     ref_parts = [p for p in ref_parts if keep(p)]
     if not parts and not wanted_provinces:
-        problems.append(Problem("completeness", REJECT, str(root), "", None, [],
-                                "no partitions of any declared table found"))
+        problems.append(
+            Problem(
+                "completeness", REJECT, str(root), "", None, [], "no partitions of any declared table found"
+            )
+        )
     summary = _Summary()
     table_order = {name: i for i, name in enumerate(TABLES)}
     for province in sorted({p.province for p in parts} | (wanted_provinces or set())):
@@ -328,8 +386,9 @@ def check_raw(raw_dir: str | Path, provinces=None, months=None, *,
 
         cross = CrossTableChecks(mine, theirs)
         # Subscribers first: the other tables are checked against them.
-        for part in sorted(mine.values(), key=lambda p: (p.table != "subscribers", table_order[p.table],
-                                                         p.month or "")):
+        for part in sorted(
+            mine.values(), key=lambda p: (p.table != "subscribers", table_order[p.table], p.month or "")
+        ):
             checked = _check_file(part.path, TABLES[part.table], part.label, part.month, province)
             report.files.append(part.label)
             summary.add(part.table, checked)
@@ -358,15 +417,24 @@ def check_indicators(frame: pd.DataFrame, label: str = "indicators", indicators=
     """
     problems: list[Problem] = []
     frame = frame.reset_index(drop=True)
-    for ind in (CATALOGUE if indicators is None else indicators):
+    for ind in CATALOGUE if indicators is None else indicators:
         out = Collector(label, ind.subject)
         if ind.id not in frame.columns:
             out.add("completeness", REJECT, "indicator missing from the frame", ind.id)
         else:
             kind = "str" if ind.kind == "category" else ind.kind
             s = frame[ind.id]
-            check_values(out, s, coerce(s, kind), name=ind.id, kind=kind, nullable=ind.nullable,
-                          max_null_share=1.0, codes=ind.codes, valid_range=ind.valid_range)
+            check_values(
+                out,
+                s,
+                coerce(s, kind),
+                name=ind.id,
+                kind=kind,
+                nullable=ind.nullable,
+                max_null_share=1.0,
+                codes=ind.codes,
+                valid_range=ind.valid_range,
+            )
         problems.extend(out.problems)
     return problems
 
@@ -390,12 +458,28 @@ def per_indicator(frame: pd.DataFrame) -> dict[str, dict]:
             entry["codes"] = {str(k): round(float(x), 6) for k, x in shares.items()}
         else:
             vals = np.asarray(v.values, dtype="float64")[~v.null & ~v.bad]
-            entry.update({"min": float(vals.min()) if len(vals) else None,
-                          "max": float(vals.max()) if len(vals) else None,
-                          "mean": float(vals.mean()) if len(vals) else None})
+            entry.update(
+                {
+                    "min": float(vals.min()) if len(vals) else None,
+                    "max": float(vals.max()) if len(vals) else None,
+                    "mean": float(vals.mean()) if len(vals) else None,
+                }
+            )
         summary[ind.id] = entry
     return summary
 
 
-__all__ = ["DIMENSIONS", "Problem", "QualityReport", "check_frame", "check_partition", "check_raw",
-           "check_indicators", "per_indicator", "coerce", "Values", "REJECT", "WARN"]
+__all__ = [
+    "DIMENSIONS",
+    "Problem",
+    "QualityReport",
+    "check_frame",
+    "check_partition",
+    "check_raw",
+    "check_indicators",
+    "per_indicator",
+    "coerce",
+    "Values",
+    "REJECT",
+    "WARN",
+]

@@ -52,7 +52,11 @@ def _view(offline_dir: Path, subject: str, indicators: list, tags: dict[str, str
         entities=[customer],
         ttl=SNAPSHOT_TTL,
         schema=[
-            Field(name=i.id, dtype=_FEAST_TYPES[i.kind], description=f"{i.name_en} ({i.name_zh}): {i.definition}")
+            Field(
+                name=i.id,
+                dtype=_FEAST_TYPES[i.kind],
+                description=f"{i.name_en} ({i.name_zh}): {i.definition}",
+            )
             for i in indicators
         ],
         source=source(offline_dir, subject),
@@ -87,22 +91,38 @@ def answers_view(offline_dir: Path) -> FeatureView:
         ttl=SNAPSHOT_TTL,
         schema=[
             Field(name="province", dtype=String, description="province of the customer (key scope)"),
-            Field(name="generation", dtype=String,
-                  description="digest of the indicators' materialization, the champions and the province file"),
+            Field(
+                name="generation",
+                dtype=String,
+                description="digest of the indicators' materialization, the champions and the province file",
+            ),
             Field(name="answer", dtype=Bytes, description="the /score answer, JSON compressed with zlib"),
-            Field(name="indicators", dtype=Bytes,
-                  description="the indicators it was computed from, JSON compressed with zlib"),
+            Field(
+                name="indicators",
+                dtype=Bytes,
+                description="the indicators it was computed from, JSON compressed with zlib",
+            ),
         ],
-        source=PushSource(name=f"{ANSWERS_VIEW}_push", batch_source=FileSource(
-            name=f"{ANSWERS_VIEW}_pushed", path=str(Path(offline_dir).resolve() / ANSWERS_VIEW / "*.parquet"),
-            file_format=ParquetFormat(), timestamp_field="event_timestamp")),
+        source=PushSource(
+            name=f"{ANSWERS_VIEW}_push",
+            batch_source=FileSource(
+                name=f"{ANSWERS_VIEW}_pushed",
+                path=str(Path(offline_dir).resolve() / ANSWERS_VIEW / "*.parquet"),
+                file_format=ParquetFormat(),
+                timestamp_field="event_timestamp",
+            ),
+        ),
         online=True,
         tags={"kind": "answers"},
     )
 
 
-def feature_service(task: str, views: dict[str, FeatureView], indicator_ids: list[str] | None = None,
-                    province: str | None = None) -> FeatureService:
+def feature_service(
+    task: str,
+    views: dict[str, FeatureView],
+    indicator_ids: list[str] | None = None,
+    province: str | None = None,
+) -> FeatureService:
     """A task's versioned feature contract: its indicators, grouped by feature view."""
     ids = indicator_ids if indicator_ids is not None else [i.id for i in lib.for_task(task)]
     projections = []
@@ -116,7 +136,7 @@ def feature_service(task: str, views: dict[str, FeatureView], indicator_ids: lis
         features=projections,
         tags={"task": task, "province": province or "all", "indicators": ",".join(ids)},
         description=f"Feature contract of the {task.replace('_', ' ')} model"
-                    + (f" of province {province}" if province else ""),
+        + (f" of province {province}" if province else ""),
     )
 
 
@@ -135,6 +155,8 @@ def definitions(offline_dir: Path, provinces: Sequence = ()) -> list:
         if config.custom_indicators:
             custom.append(custom_view(offline_dir, config))
             own[custom[-1].name] = custom[-1]
-        services += [feature_service(task, own, [i.id for i in config.effective_indicators(task)], config.province)
-                     for task in lib.EVALUATIONS]
+        services += [
+            feature_service(task, own, [i.id for i in config.effective_indicators(task)], config.province)
+            for task in lib.EVALUATIONS
+        ]
     return [customer, *views.values(), *custom, *services, answers_view(offline_dir)]

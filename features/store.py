@@ -18,10 +18,10 @@ import yaml
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
-from core.io import atomic_write_text, snapshot_time
-from features.repo import definitions, service_name
 from core.errors import NotReadyError
+from core.io import atomic_write_text, snapshot_time
 from core.settings import Settings
+from features.repo import definitions, service_name
 
 logging.getLogger("feast").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", module="feast")
@@ -74,12 +74,15 @@ def materialize_latest(store: FeatureStore, month: str, views: Sequence[str] | N
     end = snapshot_time(month).to_pydatetime()
     start = (snapshot_time(month) - pd.Timedelta(days=1)).to_pydatetime()
     if not views:
-        views = [v.name for v in store.list_feature_views()
-                 if v.tags.get("kind") != "answers" and glob.glob(v.batch_source.path)]
+        views = [
+            v.name
+            for v in store.list_feature_views()
+            if v.tags.get("kind") != "answers" and glob.glob(v.batch_source.path)
+        ]
     store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views))
 
 
-_SERVICES: "weakref.WeakKeyDictionary[FeatureStore, dict]" = weakref.WeakKeyDictionary()
+_SERVICES: weakref.WeakKeyDictionary[FeatureStore, dict] = weakref.WeakKeyDictionary()
 
 
 def feature_service(store: FeatureStore, task: str, province: str | None = None):
@@ -95,20 +98,32 @@ def feature_service(store: FeatureStore, task: str, province: str | None = None)
     return cache[name]
 
 
-def online_view(store: FeatureStore, msisdns: Sequence[str], task: str, province: str | None = None) -> pd.DataFrame:
+def online_view(
+    store: FeatureStore, msisdns: Sequence[str], task: str, province: str | None = None
+) -> pd.DataFrame:
     """Online indicators of customers through a task's feature service."""
-    result = store.get_online_features(features=feature_service(store, task, province),
-                                       entity_rows=[{"msisdn": m} for m in msisdns])
+    result = store.get_online_features(
+        features=feature_service(store, task, province), entity_rows=[{"msisdn": m} for m in msisdns]
+    )
     return result.to_df()
 
 
-def training_frame(store: FeatureStore, entity_df: pd.DataFrame, task: str, province: str | None = None) -> pd.DataFrame:
+def training_frame(
+    store: FeatureStore, entity_df: pd.DataFrame, task: str, province: str | None = None
+) -> pd.DataFrame:
     """Point-in-time correct indicators for (msisdn, event_timestamp) rows, by the task's service."""
     if entity_df.empty:
         raise NotReadyError("no customers to fetch indicators for (empty entity frame)")
-    return store.get_historical_features(entity_df=entity_df,
-                                         features=feature_service(store, task, province)).to_df()
+    return store.get_historical_features(
+        entity_df=entity_df, features=feature_service(store, task, province)
+    ).to_df()
 
 
-__all__ = ["open_store", "apply_repository", "materialize_latest", "online_view", "training_frame",
-           "repo_config_dict"]
+__all__ = [
+    "open_store",
+    "apply_repository",
+    "materialize_latest",
+    "online_view",
+    "training_frame",
+    "repo_config_dict",
+]

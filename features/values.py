@@ -20,8 +20,20 @@ DIMENSIONS = ("completeness", "accuracy", "timeliness", "authenticity")
 REJECT, WARN = "reject", "warn"
 #: Example rows kept per problem.
 MAX_ROWS = 10
-_BOOL_WORDS = {"true": True, "false": False, "t": True, "f": False, "1": True, "0": False,
-               "1.0": True, "0.0": False, "yes": True, "no": False, "y": True, "n": False}
+_BOOL_WORDS = {
+    "true": True,
+    "false": False,
+    "t": True,
+    "f": False,
+    "1": True,
+    "0": False,
+    "1.0": True,
+    "0.0": False,
+    "yes": True,
+    "no": False,
+    "y": True,
+    "n": False,
+}
 
 
 @dataclass
@@ -75,8 +87,11 @@ class Values:
 
 
 def _is_textual(dtype) -> bool:
-    return (pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)
-            or pd.api.types.is_string_dtype(dtype))
+    return (
+        pd.api.types.is_object_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(dtype)
+    )
 
 
 def _null_mask(s: pd.Series) -> np.ndarray:
@@ -98,8 +113,9 @@ def coerce(s: pd.Series, kind: str) -> Values:
 
     ``kind`` is a schema column kind ("str", "int", "float", "bool", "timestamp", "date")."""
     dtype = s.dtype
-    stored_as = (f"category of {dtype.categories.dtype}" if isinstance(dtype, pd.CategoricalDtype)
-                 else str(dtype))
+    stored_as = (
+        f"category of {dtype.categories.dtype}" if isinstance(dtype, pd.CategoricalDtype) else str(dtype)
+    )
     null = _null_mask(s)
     n = len(s)
     nothing = np.zeros(n, dtype=bool)
@@ -219,8 +235,10 @@ def _offending(values, mask: np.ndarray) -> tuple[str, str]:
     """("value X" or "values X, Y", "; N rows in all" when the example rows don't list them all)."""
     shown = _distinct(values, mask)
     k = int(mask.sum())
-    return (f"{'value' if len(shown) == 1 else 'values'} {', '.join(shown)}",
-            f"; {k} rows in all" if k > MAX_ROWS else "")
+    return (
+        f"{'value' if len(shown) == 1 else 'values'} {', '.join(shown)}",
+        f"; {k} rows in all" if k > MAX_ROWS else "",
+    )
 
 
 def str_matches(s: pd.Series, pattern: str) -> np.ndarray:
@@ -251,28 +269,53 @@ class Collector:
         self.label, self.table, self.province, self.month = label, table, province, month
         self.problems: list[Problem] = []
 
-    def add(self, dimension: str, severity: str, message: str, column: str | None = None,
-            mask: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        dimension: str,
+        severity: str,
+        message: str,
+        column: str | None = None,
+        mask: np.ndarray | None = None,
+    ) -> None:
         rows = _rows(mask) if mask is not None else []
-        self.problems.append(Problem(dimension, severity, self.label, self.table, column, rows, message,
-                                     self.province, self.month))
+        self.problems.append(
+            Problem(
+                dimension, severity, self.label, self.table, column, rows, message, self.province, self.month
+            )
+        )
 
 
-def check_values(out: Collector, s: pd.Series, v: Values, *, name: str, kind: str, nullable: bool,
-                 max_null_share: float, codes, valid_range) -> bool:
+def check_values(
+    out: Collector,
+    s: pd.Series,
+    v: Values,
+    *,
+    name: str,
+    kind: str,
+    nullable: bool,
+    max_null_share: float,
+    codes,
+    valid_range,
+) -> bool:
     """Type, completeness, codes and range of one column; False if its type is wrong."""
     n = len(s)
     if v.bad.any():
         what, total = _offending(s, v.bad)
-        out.add("accuracy", REJECT, f"{what} not of type {kind} (stored as {v.stored_as}){total}",
-                name, v.bad)
+        out.add(
+            "accuracy", REJECT, f"{what} not of type {kind} (stored as {v.stored_as}){total}", name, v.bad
+        )
         return False
     nulls = int(v.null.sum())
     if nulls and not nullable:
         out.add("completeness", REJECT, f"{nulls} empty value(s) in a required column", name, v.null)
     elif nullable and n and nulls / n > max_null_share:
-        out.add("completeness", WARN, f"{nulls / n:.1%} empty ({nulls} of {n} rows), above the "
-                f"tolerated {max_null_share:.1%}", name, v.null)
+        out.add(
+            "completeness",
+            WARN,
+            f"{nulls / n:.1%} empty ({nulls} of {n} rows), above the tolerated {max_null_share:.1%}",
+            name,
+            v.null,
+        )
     if codes is not None:
         bad = _not_in(s, codes) & ~v.null
         if bad.any():
@@ -284,10 +327,28 @@ def check_values(out: Collector, s: pd.Series, v: Values, *, name: str, kind: st
             bad = (v.values < lo) | (v.values > hi)
         if bad.any():
             what, total = _offending(v.values, bad)
-            out.add("accuracy", REJECT, f"{what} outside valid range [{_bound(lo)}, {_bound(hi)}]{total}",
-                    name, bad)
+            out.add(
+                "accuracy",
+                REJECT,
+                f"{what} outside valid range [{_bound(lo)}, {_bound(hi)}]{total}",
+                name,
+                bad,
+            )
     return True
 
 
-__all__ = ["DIMENSIONS", "MAX_ROWS", "REJECT", "WARN", "Collector", "Problem", "Values", "as_object",
-           "check_values", "coerce", "examples", "show", "str_matches"]
+__all__ = [
+    "DIMENSIONS",
+    "MAX_ROWS",
+    "REJECT",
+    "WARN",
+    "Collector",
+    "Problem",
+    "Values",
+    "as_object",
+    "check_values",
+    "coerce",
+    "examples",
+    "show",
+    "str_matches",
+]

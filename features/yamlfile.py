@@ -96,8 +96,11 @@ class YamlFile:
                     text = f"unknown key {e['loc'][-1]!r}"
                 elif e["type"] == "missing":
                     text = f"missing required key {e['loc'][-1]!r}"
-                messages.append(f"{self.path}:{self.line(e['loc'])}: {where}: {text}" if where
-                                else f"{self.path}:{self.line(())}: {text}")
+                messages.append(
+                    f"{self.path}:{self.line(e['loc'])}: {where}: {text}"
+                    if where
+                    else f"{self.path}:{self.line(())}: {text}"
+                )
             raise ConfigurationError("\n".join(messages)) from None
 
 

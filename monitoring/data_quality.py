@@ -15,7 +15,13 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
-from evidently.metrics import InRangeValueCount, MaxValue, MissingValueCount, OutListValueCount, OutRangeValueCount
+from evidently.metrics import (
+    InRangeValueCount,
+    MaxValue,
+    MissingValueCount,
+    OutListValueCount,
+    OutRangeValueCount,
+)
 from evidently.tests import eq, lte
 
 from core import indicators as lib
@@ -64,22 +70,30 @@ def quality_report(records: pd.DataFrame, province: str, week: str, timestamp=No
             checks.append(("accuracy", OutRangeValueCount(column=i.id, left=low, right=high, tests=[eq(0)])))
     ttl_days = SNAPSHOT_TTL.total_seconds() / 86400.0
     checks.append(("timeliness", MaxValue(column="feature_age_days", tests=[lte(ttl_days)])))
-    checks.append(("timeliness", InRangeValueCount(column="feature_age_days", left=0, right=ttl_days,
-                                                   tests=[eq(len(frame))])))
+    checks.append(
+        (
+            "timeliness",
+            InRangeValueCount(column="feature_age_days", left=0, right=ttl_days, tests=[eq(len(frame))]),
+        )
+    )
     checks.append(("authenticity", MaxValue(column="province_conflict", tests=[eq(0)])))
     numeric = [i.id for i in present if i.kind != "category"] + ["feature_age_days", "province_conflict"]
     categorical = [i.id for i in present if i.kind == "category"]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     snapshot = Report([m for _, m in checks], include_tests=True).run(
         Dataset.from_pandas(frame[numeric + categorical], data_definition=definition),
-        timestamp=timestamp, name=f"{province} data quality {week}", tags=[province, "data_quality", week])
+        timestamp=timestamp,
+        name=f"{province} data quality {week}",
+        tags=[province, "data_quality", week],
+    )
 
     by_metric = {}
     for test in snapshot.dict()["tests"]:
         by_metric.setdefault(test["metric_config"]["metric_id"], []).append(test)
     metric_ids = [m["id"] for m in snapshot.dict()["metrics"]]
-    result = QualityResult(province, week, len(frame), {d: {"passed": 0, "failed": 0, "failures": []}
-                                                          for d in DIMENSIONS})
+    result = QualityResult(
+        province, week, len(frame), {d: {"passed": 0, "failed": 0, "failures": []} for d in DIMENSIONS}
+    )
     for (dimension, _), metric_id in zip(checks, metric_ids):
         for test in by_metric.get(metric_id, []):
             if test["status"] == "SUCCESS":

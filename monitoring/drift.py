@@ -95,8 +95,11 @@ def _prepare(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
         values = frame[c].reset_index(drop=True)
         if kind == "category" and pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
             values = values.astype("Int64")  # grade 3 read back as 3.0 is still category "3"
-        out[c] = values.astype("string").astype(object) if kind == "category" else pd.to_numeric(
-            values, errors="coerce").astype(float)
+        out[c] = (
+            values.astype("string").astype(object)
+            if kind == "category"
+            else pd.to_numeric(values, errors="coerce").astype(float)
+        )
     return out
 
 
@@ -109,13 +112,28 @@ def _describe(ref: pd.Series, cur: pd.Series, kind: str) -> tuple[str, str, str]
     rs, cs = ref.value_counts(normalize=True), cur.value_counts(normalize=True)
     delta = cs.sub(rs, fill_value=0.0)
     top = delta.abs().idxmax()
-    return (f"{top}: {rs.get(top, 0.0):.1%}", f"{top}: {cs.get(top, 0.0):.1%}",
-            f"{100 * delta[top]:+.1f} points")
+    return (
+        f"{top}: {rs.get(top, 0.0):.1%}",
+        f"{top}: {cs.get(top, 0.0):.1%}",
+        f"{100 * delta[top]:+.1f} points",
+    )
 
 
-def drift_report(reference: pd.DataFrame, current: pd.DataFrame, task: str, indicators: list[str],
-                 thresholds: Thresholds, with_target: bool, *, province: str, week: str, model: str, version: str,
-                 timestamp: datetime | None = None, top: int = 5):
+def drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    task: str,
+    indicators: list[str],
+    thresholds: Thresholds,
+    with_target: bool,
+    *,
+    province: str,
+    week: str,
+    model: str,
+    version: str,
+    timestamp: datetime | None = None,
+    top: int = 5,
+):
     """Evidently's report of ``current`` against ``reference`` and the week's summary.
 
     Both frames hold the ``indicators``, the task's prediction column and, with
@@ -125,20 +143,40 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, task: str, indi
     columns = [*indicators, prediction] + (["target"] if with_target else [])
     kinds = {c: _kind(c, task, reference[c]) for c in columns}
     numeric = [c for c in columns if kinds[c] == "number"]
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=[c for c in columns if c not in numeric])
-    metrics = [DataDriftPreset(columns=indicators, drift_share=thresholds.drifted_feature_share,
-                               num_method=NUMERIC_METHOD, cat_method=CATEGORY_METHOD,
-                               threshold=COLUMN_DRIFT_THRESHOLD),
-               ValueDrift(column=prediction, method=CATEGORY_METHOD if prediction in definition.categorical_columns
-                          else NUMERIC_METHOD, threshold=thresholds.prediction_drift_score)]
+    definition = DataDefinition(
+        numerical_columns=numeric, categorical_columns=[c for c in columns if c not in numeric]
+    )
+    metrics = [
+        DataDriftPreset(
+            columns=indicators,
+            drift_share=thresholds.drifted_feature_share,
+            num_method=NUMERIC_METHOD,
+            cat_method=CATEGORY_METHOD,
+            threshold=COLUMN_DRIFT_THRESHOLD,
+        ),
+        ValueDrift(
+            column=prediction,
+            method=CATEGORY_METHOD if prediction in definition.categorical_columns else NUMERIC_METHOD,
+            threshold=thresholds.prediction_drift_score,
+        ),
+    ]
     if with_target:
-        metrics.append(ValueDrift(column="target", method=CATEGORY_METHOD if "target" not in numeric
-                                  else NUMERIC_METHOD, threshold=COLUMN_DRIFT_THRESHOLD))
+        metrics.append(
+            ValueDrift(
+                column="target",
+                method=CATEGORY_METHOD if "target" not in numeric else NUMERIC_METHOD,
+                threshold=COLUMN_DRIFT_THRESHOLD,
+            )
+        )
     ref, cur = _prepare(reference, kinds), _prepare(current, kinds)
     snapshot = Report(metrics, include_tests=True).run(
-        Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition),
-        timestamp=timestamp, name=f"{province} {task} {week}",
-        tags=[province, task, week], metadata={"model": model, "version": str(version)})
+        Dataset.from_pandas(cur, data_definition=definition),
+        Dataset.from_pandas(ref, data_definition=definition),
+        timestamp=timestamp,
+        name=f"{province} {task} {week}",
+        tags=[province, task, week],
+        metadata={"model": model, "version": str(version)},
+    )
 
     scores = {}
     for metric in snapshot.dict()["metrics"]:
@@ -151,15 +189,31 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, task: str, indi
     for column in sorted(drifted, key=lambda c: -feature_scores[c])[:top]:
         indicator = lib.BY_ID.get(column)
         r, c, change = _describe(ref[column], cur[column], kinds[column])
-        moved.append(MovedIndicator(column, indicator.name_en if indicator else column,
-                                    indicator.name_zh if indicator else column, round(feature_scores[column], 4),
-                                    CATEGORY_METHOD if kinds[column] == "category" else NUMERIC_METHOD,
-                                    r, c, change))
+        moved.append(
+            MovedIndicator(
+                column,
+                indicator.name_en if indicator else column,
+                indicator.name_zh if indicator else column,
+                round(feature_scores[column], 4),
+                CATEGORY_METHOD if kinds[column] == "category" else NUMERIC_METHOD,
+                r,
+                c,
+                change,
+            )
+        )
     summary = TaskDrift(
-        task=task, province=province, week=week, model=model, version=str(version),
-        rows_current=len(current), rows_reference=len(reference), drifted_features=len(drifted),
-        features=len(indicators), drifted_feature_share=round(len(drifted) / max(len(indicators), 1), 4),
-        prediction_drift_score=round(scores.get(prediction, float("nan")), 4), moved=moved,
+        task=task,
+        province=province,
+        week=week,
+        model=model,
+        version=str(version),
+        rows_current=len(current),
+        rows_reference=len(reference),
+        drifted_features=len(drifted),
+        features=len(indicators),
+        drifted_feature_share=round(len(drifted) / max(len(indicators), 1), 4),
+        prediction_drift_score=round(scores.get(prediction, float("nan")), 4),
+        moved=moved,
         feature_scores={k: round(v, 4) for k, v in feature_scores.items()},
         target_drift_score=round(scores["target"], 4) if with_target and "target" in scores else None,
     )
@@ -170,14 +224,31 @@ def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
     """Which thresholds the week crossed, each with its value."""
     out = []
     if summary.drifted_feature_share >= thresholds.drifted_feature_share:
-        out.append({"check": "drifted_feature_share", "value": summary.drifted_feature_share,
-                    "threshold": thresholds.drifted_feature_share})
+        out.append(
+            {
+                "check": "drifted_feature_share",
+                "value": summary.drifted_feature_share,
+                "threshold": thresholds.drifted_feature_share,
+            }
+        )
     prediction = summary.prediction_drift_score
     if np.isfinite(prediction) and prediction >= thresholds.prediction_drift_score:
-        out.append({"check": "prediction_drift_score", "value": summary.prediction_drift_score,
-                    "threshold": thresholds.prediction_drift_score})
+        out.append(
+            {
+                "check": "prediction_drift_score",
+                "value": summary.prediction_drift_score,
+                "threshold": thresholds.prediction_drift_score,
+            }
+        )
     if summary.quality_drop is not None and summary.quality_drop >= thresholds.quality_drop:
-        out.append({"check": "quality_drop", "value": summary.quality_drop, "threshold": thresholds.quality_drop,
-                    "metric": summary.quality_metric, "current": summary.quality_current,
-                    "champion": summary.quality_champion})
+        out.append(
+            {
+                "check": "quality_drop",
+                "value": summary.quality_drop,
+                "threshold": thresholds.quality_drop,
+                "metric": summary.quality_metric,
+                "current": summary.quality_current,
+                "champion": summary.quality_champion,
+            }
+        )
     return out

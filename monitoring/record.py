@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -98,25 +98,42 @@ def predictions_from_answers(answers: list[dict]) -> pd.DataFrame:
 
     An evaluation a customer's province has no champion for is recorded empty.
     """
-    return _typed({t.prediction_column: [(a.get(name) or {}).get(t.kind.answer_field) for a in answers]
-                   for name, t in TASKS.items()})
+    return _typed(
+        {
+            t.prediction_column: [(a.get(name) or {}).get(t.kind.answer_field) for a in answers]
+            for name, t in TASKS.items()
+        }
+    )
 
 
 def predictions_from_interface(table) -> pd.DataFrame:
     """The recorded prediction columns from a CRM interface chunk (batch scoring): each
     task's first interface column (grade, score, probability, best class)."""
-    return _typed({t.prediction_column: table.column(t.kind.crm_fields(name)[0][0]).to_pandas()
-                   for name, t in TASKS.items()})
+    return _typed(
+        {
+            t.prediction_column: table.column(t.kind.crm_fields(name)[0][0]).to_pandas()
+            for name, t in TASKS.items()
+        }
+    )
 
 
 def _typed(columns: dict) -> pd.DataFrame:
     """Grades stay integers (empty where a province has no such model), so they compare as categories."""
     frame = pd.DataFrame(columns)
-    return frame.astype({t.prediction_column: t.kind.recorded_dtype for t in TASKS.values() if t.kind.recorded_dtype})
+    return frame.astype(
+        {t.prediction_column: t.kind.recorded_dtype for t in TASKS.values() if t.kind.recorded_dtype}
+    )
 
 
-def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.DataFrame, models: dict[str, str],
-               source: str, scored_at: datetime | None = None, week: str | None = None) -> pd.DataFrame:
+def score_rows(
+    settings: Settings,
+    indicators: pd.DataFrame,
+    predictions: pd.DataFrame,
+    models: dict[str, str],
+    source: str,
+    scored_at: datetime | None = None,
+    week: str | None = None,
+) -> pd.DataFrame:
     """The monitoring record of scored customers (pure apart from reading the salt).
 
     ``indicators`` holds ``msisdn``, ``province`` and the indicator columns (the ones
@@ -125,8 +142,11 @@ def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.Dat
     overrides the week of ``scored_at`` — only for replaying history.
     """
     if scored_at is None:  # a replayed week is stamped with its Monday, so timeliness reads as it was
-        scored_at = (datetime.combine(week_bounds(week)[0], datetime.min.time(), tzinfo=timezone.utc) if week
-                     else datetime.now(timezone.utc))
+        scored_at = (
+            datetime.combine(week_bounds(week)[0], datetime.min.time(), tzinfo=UTC)
+            if week
+            else datetime.now(UTC)
+        )
     n = len(indicators)
     msisdns = indicators["msisdn"].astype(str)
     columns = {
@@ -138,9 +158,14 @@ def score_rows(settings: Settings, indicators: pd.DataFrame, predictions: pd.Dat
     }
     stamp = pd.Timestamp(scored_at)
     stamp = stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
-    columns["scored_at"] = pd.DatetimeIndex(np.full(n, stamp.tz_convert(None).to_datetime64())).tz_localize("UTC")
-    columns["features_as_of"] = (pd.to_datetime(indicators["features_as_of"], utc=True, errors="coerce").array
-                                 if "features_as_of" in indicators else pd.DatetimeIndex([pd.NaT] * n, tz="UTC"))
+    columns["scored_at"] = pd.DatetimeIndex(np.full(n, stamp.tz_convert(None).to_datetime64())).tz_localize(
+        "UTC"
+    )
+    columns["features_as_of"] = (
+        pd.to_datetime(indicators["features_as_of"], utc=True, errors="coerce").array
+        if "features_as_of" in indicators
+        else pd.DatetimeIndex([pd.NaT] * n, tz="UTC")
+    )
     for column in INDICATOR_IDS:
         if column != "province":
             columns[column] = indicators[column].to_numpy() if column in indicators else np.full(n, np.nan)
@@ -163,7 +188,9 @@ def write_partitioned(settings: Settings, frame: pd.DataFrame, source: str) -> l
         path = folder / f"{source}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
         table = pa.Table.from_pandas(part.drop(columns=["week", "province"]), preserve_index=False)
         # dictionary-encoding 40 float columns was 85% of the write; strings keep it
-        strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        strings = [
+            f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ]
         atomic_write_parquet(table, path, use_dictionary=strings)
         written.append(path)
     return written
@@ -177,8 +204,14 @@ class ScoreLog:
     error is logged and the rows are kept for the next attempt.
     """
 
-    def __init__(self, settings: Settings, source: str, flush_rows: int = 5000, flush_seconds: float = 30.0,
-                 enabled: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        source: str,
+        flush_rows: int = 5000,
+        flush_seconds: float = 30.0,
+        enabled: bool = True,
+    ):
         self.settings = settings
         self.source = source
         self.flush_rows = flush_rows
@@ -193,13 +226,26 @@ class ScoreLog:
             self._timer.start()
         atexit.register(self.close)
 
-    def record(self, indicators: pd.DataFrame, predictions: pd.DataFrame, models: dict[str, str],
-               scored_at: datetime | None = None, week: str | None = None) -> None:
+    def record(
+        self,
+        indicators: pd.DataFrame,
+        predictions: pd.DataFrame,
+        models: dict[str, str],
+        scored_at: datetime | None = None,
+        week: str | None = None,
+    ) -> None:
         """Keep the rows for the week; write them once the buffer is full."""
         if not self.enabled or len(indicators) == 0:
             return
-        rows = score_rows(self.settings, indicators.reset_index(drop=True), predictions.reset_index(drop=True),
-                          models, self.source, scored_at, week)
+        rows = score_rows(
+            self.settings,
+            indicators.reset_index(drop=True),
+            predictions.reset_index(drop=True),
+            models,
+            self.source,
+            scored_at,
+            week,
+        )
         with self._lock:
             self._rows.append(rows)
             self._count += len(rows)
@@ -215,8 +261,11 @@ class ScoreLog:
         try:
             return write_partitioned(self.settings, pd.concat(rows, ignore_index=True), self.source)
         except Exception as err:  # monitoring must not take the service down; keep the rows
-            log.warning("could not write %d monitoring rows (%s): kept for the next flush",
-                        sum(len(r) for r in rows), err)
+            log.warning(
+                "could not write %d monitoring rows (%s): kept for the next flush",
+                sum(len(r) for r in rows),
+                err,
+            )
             with self._lock:
                 self._rows = rows + self._rows
                 self._count += sum(len(r) for r in rows)
@@ -252,4 +301,6 @@ def read_week(settings: Settings, week: str, province: str | None = None) -> pd.
 
 def recorded_weeks(settings: Settings) -> list[str]:
     """Weeks with recorded scores, oldest first."""
-    return sorted(p.name.split("=", 1)[1] for p in scores_dir(settings).glob("week=*") if any(p.rglob("*.parquet")))
+    return sorted(
+        p.name.split("=", 1)[1] for p in scores_dir(settings).glob("week=*") if any(p.rglob("*.parquet"))
+    )

@@ -19,27 +19,27 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Callable
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from core.errors import NotReadyError
 from core.io import atomic_write_text
+from core.logs import get_logger
+from core.settings import Settings
+from core.tasks import TASKS, Task
+from features.provinces import load_province
 from monitoring.data_quality import QualityResult, quality_report
 from monitoring.drift import TaskDrift, Thresholds, breaches, drift_report
 from monitoring.record import customer_keys, iso_week, monitoring_dir, read_week, recorded_weeks, week_bounds
 from monitoring.reference import load_reference
-from core.errors import NotReadyError
-from core.logs import get_logger
-from core.settings import Settings
-from features.provinces import load_province
 from training.registry import champion_version, load_task_model
-from core.tasks import TASKS, Task
 
 log = get_logger("telcoml.monitoring")
 #: A label is known this long after its snapshot month ends (churn is next month's closing).
@@ -56,8 +56,11 @@ REPORT_MODE = 0o644
 
 def thresholds_for(settings: Settings, province: str) -> Thresholds:
     """The platform's thresholds, overridden by the province file's ``drift_thresholds``."""
-    values = {"drifted_feature_share": settings.drifted_feature_share,
-              "prediction_drift_score": settings.prediction_drift_score, "quality_drop": settings.quality_drop}
+    values = {
+        "drifted_feature_share": settings.drifted_feature_share,
+        "prediction_drift_score": settings.prediction_drift_score,
+        "quality_drop": settings.quality_drop,
+    }
     config = load_province(settings, province)
     if config is not None and config.drift_thresholds:
         values.update(config.drift_thresholds)
@@ -78,7 +81,9 @@ def champion_for(client: MlflowClient, t: Task, province: str) -> Champion | Non
         found = champion_version(client, name)
         if found is not None:
             score = (found.tags or {}).get("gate.challenger_score")
-            return Champion(t, name, str(found.version), float(score) if score not in (None, "none") else None)
+            return Champion(
+                t, name, str(found.version), float(score) if score not in (None, "none") else None
+            )
     return None
 
 
@@ -103,13 +108,18 @@ def record_labels(matured: pd.DataFrame, t: Task, records: pd.DataFrame) -> pd.S
     if t.label not in matured:
         return pd.Series(np.nan, index=records.index, dtype=object)
     snapshot = pd.to_datetime(records["features_as_of"], utc=True).dt.strftime("%Y-%m")
-    lookup = pd.DataFrame({"customer_key": records["customer_key"].to_numpy(), "snapshot": snapshot.to_numpy()})
-    joined = lookup.merge(matured[["customer_key", "snapshot", t.label]], on=["customer_key", "snapshot"], how="left")
+    lookup = pd.DataFrame(
+        {"customer_key": records["customer_key"].to_numpy(), "snapshot": snapshot.to_numpy()}
+    )
+    joined = lookup.merge(
+        matured[["customer_key", "snapshot", t.label]], on=["customer_key", "snapshot"], how="left"
+    )
     return pd.Series(joined[t.label].to_numpy(), index=records.index)
 
 
-def _quality(settings: Settings, champion: Champion, current: pd.DataFrame, target: pd.Series,
-             indicators: list[str]) -> tuple[float, str]:
+def _quality(
+    settings: Settings, champion: Champion, current: pd.DataFrame, target: pd.Series, indicators: list[str]
+) -> tuple[float, str]:
     """The champion's headline metric on this week's customers whose labels matured."""
     t = champion.task
     model = load_task_model(f"models:/{champion.model_name}/{champion.version}")
@@ -135,19 +145,29 @@ class WeekResult:
         alerted = {(a["province"], a["task"]) for a in self.alerts}
         for d in self.drift:
             q = quality.get(d.province)
-            rows.append({
-                "province": d.province, "task": d.task,
-                "champion": f"{'national' if d.model == TASKS[d.task].model_name() else 'province'} v{d.version}",
-                "customers": d.rows_current, "drifted": f"{d.drifted_features}/{d.features}",
-                "prediction_drift": d.prediction_drift_score,
-                "quality": "—" if d.quality_current is None else
-                f"{d.quality_metric} {d.quality_current:.3f} (champion {d.quality_champion:.3f})",
-                "data_quality": "—" if q is None else ("pass" if q.passed else
-                                                       "fail: " + ", ".join(k for k, v in q.dimensions.items()
-                                                                            if v["failed"])),
-                "top_moved": ", ".join(m.indicator for m in d.moved[:3]) or "—",
-                "status": "ALERT" if (d.province, d.task) in alerted else "ok",
-            })
+            national = d.model == TASKS[d.task].model_name()
+            rows.append(
+                {
+                    "province": d.province,
+                    "task": d.task,
+                    "champion": f"{'national' if national else 'province'} v{d.version}",
+                    "customers": d.rows_current,
+                    "drifted": f"{d.drifted_features}/{d.features}",
+                    "prediction_drift": d.prediction_drift_score,
+                    "quality": "—"
+                    if d.quality_current is None
+                    else f"{d.quality_metric} {d.quality_current:.3f} (champion {d.quality_champion:.3f})",
+                    "data_quality": "—"
+                    if q is None
+                    else (
+                        "pass"
+                        if q.passed
+                        else "fail: " + ", ".join(k for k, v in q.dimensions.items() if v["failed"])
+                    ),
+                    "top_moved": ", ".join(m.indicator for m in d.moved[:3]) or "—",
+                    "status": "ALERT" if (d.province, d.task) in alerted else "ok",
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -189,13 +209,32 @@ class EvidentlyProjects:
 
         try:
             if prediction_column:
-                project.dashboard.add_panel(line_plot_panel(
-                    "Share of drifted indicators",
-                    [PanelMetric(legend="share", metric="DriftedColumnsCount", metric_labels={"value_type": "share"})],
-                    size="half"))
-                project.dashboard.add_panel(line_plot_panel(
-                    "Prediction drift", [PanelMetric(legend=prediction_column, metric="ValueDrift",
-                                                     metric_labels={"column": prediction_column})], size="half"))
+                project.dashboard.add_panel(
+                    line_plot_panel(
+                        "Share of drifted indicators",
+                        [
+                            PanelMetric(
+                                legend="share",
+                                metric="DriftedColumnsCount",
+                                metric_labels={"value_type": "share"},
+                            )
+                        ],
+                        size="half",
+                    )
+                )
+                project.dashboard.add_panel(
+                    line_plot_panel(
+                        "Prediction drift",
+                        [
+                            PanelMetric(
+                                legend=prediction_column,
+                                metric="ValueDrift",
+                                metric_labels={"column": prediction_column},
+                            )
+                        ],
+                        size="half",
+                    )
+                )
         except Exception as err:  # the dashboard is a convenience; the snapshots are what matter
             log.warning("could not add dashboard panels to %s: %s", project.name, err)
 
@@ -217,15 +256,28 @@ class EvidentlyProjects:
 def _log_mlflow(settings: Settings, d: TaskDrift, files: list[Path], alert: dict | None) -> str:
     from training.registry import configure_mlflow
 
-    configure_mlflow(settings, TASKS[d.task].experiment_name(None if d.model == TASKS[d.task].model_name()
-                                                             else d.province))
+    configure_mlflow(
+        settings, TASKS[d.task].experiment_name(None if d.model == TASKS[d.task].model_name() else d.province)
+    )
     with mlflow.start_run(run_name=f"monitor-{d.week}-{d.province}") as run:
-        mlflow.set_tags({"monitoring": "weekly", "week": d.week, "province": d.province, "task": d.task,
-                         "model_name": d.model, "model_version": d.version,
-                         "alert": "yes" if alert else "no"})
-        metrics = {"drifted_feature_share": d.drifted_feature_share, "drifted_features": d.drifted_features,
-                   "prediction_drift_score": d.prediction_drift_score, "rows_current": d.rows_current,
-                   "labels_matured": d.labels_matured}
+        mlflow.set_tags(
+            {
+                "monitoring": "weekly",
+                "week": d.week,
+                "province": d.province,
+                "task": d.task,
+                "model_name": d.model,
+                "model_version": d.version,
+                "alert": "yes" if alert else "no",
+            }
+        )
+        metrics = {
+            "drifted_feature_share": d.drifted_feature_share,
+            "drifted_features": d.drifted_features,
+            "prediction_drift_score": d.prediction_drift_score,
+            "rows_current": d.rows_current,
+            "labels_matured": d.labels_matured,
+        }
         for key in ("quality_current", "quality_drop", "target_drift_score"):
             if getattr(d, key) is not None:
                 metrics[key] = getattr(d, key)
@@ -240,30 +292,44 @@ def _alert(d: TaskDrift, found: list[dict]) -> dict:
     t = TASKS[d.task]
     province_flag = "" if d.model == t.model_name() else f" --province {d.province}"
     return {
-        "province": d.province, "task": d.task, "week": d.week, "model": d.model, "version": d.version,
-        "raised_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "province": d.province,
+        "task": d.task,
+        "week": d.week,
+        "model": d.model,
+        "version": d.version,
+        "raised_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "breaches": found,
         "moved_indicators": [asdict(m) for m in d.moved],
-        "action": (f"Retrain: `telcoml train --task {d.task}{province_flag}`. The champion/challenger gate "
-                   f"decides whether the new version replaces {d.model} v{d.version}; then `POST /reload` "
-                   "and `telcoml prepare`."),
+        "action": (
+            f"Retrain: `telcoml train --task {d.task}{province_flag}`. The champion/challenger gate "
+            f"decides whether the new version replaces {d.model} v{d.version}; then `POST /reload` "
+            "and `telcoml prepare`."
+        ),
     }
 
 
-def monitor_week(settings: Settings, week: str, provinces: list[str] | None = None,
-                 tasks: list[str] | None = None, today: date | None = None,
-                 progress: Callable[[str], None] | None = None, log_to_mlflow: bool = True) -> WeekResult:
+def monitor_week(
+    settings: Settings,
+    week: str,
+    provinces: list[str] | None = None,
+    tasks: list[str] | None = None,
+    today: date | None = None,
+    progress: Callable[[str], None] | None = None,
+    log_to_mlflow: bool = True,
+) -> WeekResult:
     """Run the weekly job for ``week`` (``2026-W44``); a week without records is an error."""
     from training.registry import configure_mlflow
 
     monday, sunday = week_bounds(week)
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     records = read_week(settings, week)
     if records.empty:
         known = recorded_weeks(settings)
-        raise NotReadyError(f"no scores recorded for week {week} ({monday}..{sunday}) under "
-                            f"{monitoring_dir(settings) / 'scores'}: serving and batch scoring record them "
-                            f"as they score; weeks with records: {', '.join(known[-8:]) or 'none'}")
+        raise NotReadyError(
+            f"no scores recorded for week {week} ({monday}..{sunday}) under "
+            f"{monitoring_dir(settings) / 'scores'}: serving and batch scoring record them "
+            f"as they score; weeks with records: {', '.join(known[-8:]) or 'none'}"
+        )
     wanted = [p.upper() for p in provinces] if provinces else sorted(records["province"].unique())
     missing = [p for p in wanted if p not in set(records["province"])]
     if missing:
@@ -272,7 +338,7 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
     client = MlflowClient()
     out_dir = monitoring_dir(settings) / "reports" / week
     projects = EvidentlyProjects(settings)
-    stamp = datetime.combine(monday, time(), tzinfo=timezone.utc)
+    stamp = datetime.combine(monday, time(), tzinfo=UTC)
     result = WeekResult(week, out_dir)
     for province in wanted:
         current_all = records[records["province"] == province].reset_index(drop=True)
@@ -282,7 +348,9 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
         folder = out_dir / province
         folder.mkdir(parents=True, exist_ok=True)
         _save_snapshot(snapshot, folder / "data_quality.html")
-        _atomic_text(folder / "data_quality.json", json.dumps(quality.as_dict(), indent=2, ensure_ascii=False))
+        _atomic_text(
+            folder / "data_quality.json", json.dumps(quality.as_dict(), indent=2, ensure_ascii=False)
+        )
         projects.add(f"{province} · data quality", week, snapshot)
         result.quality.append(quality)
         for name in tasks or list(TASKS):
@@ -296,11 +364,14 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
             reference = load_reference(settings, champion.model_name, champion.version)
             if (reference["province"] == province).sum() >= 1000:
                 reference = reference[reference["province"] == province].reset_index(drop=True)
-            indicators = [c for c in reference.columns if c not in ("province", "target", TASKS[name].prediction_column)]
+            indicators = [
+                c for c in reference.columns if c not in ("province", "target", TASKS[name].prediction_column)
+            ]
             unrecorded = [c for c in indicators if c not in current_all]
             if unrecorded:  # e.g. a custom indicator added to the province file after these records
-                result.skipped.append(f"{province} {name}: not recorded this week, not tested: "
-                                      + ", ".join(unrecorded))
+                result.skipped.append(
+                    f"{province} {name}: not recorded this week, not tested: " + ", ".join(unrecorded)
+                )
                 indicators = [c for c in indicators if c in current_all]
             # judge the champion on the rows it answered itself (not before a mid-week reload)
             uri = f"models:/{champion.model_name}/{champion.version}"
@@ -315,22 +386,42 @@ def monitor_week(settings: Settings, week: str, provinces: list[str] | None = No
             matured = int(target.notna().sum())
             with_target = matured >= MIN_LABELS
             frame = current.assign(target=target) if with_target else current
-            snap, drift = drift_report(reference, frame, name, indicators, thresholds, with_target,
-                                       province=province, week=week, model=champion.model_name,
-                                       version=champion.version, timestamp=stamp)
+            snap, drift = drift_report(
+                reference,
+                frame,
+                name,
+                indicators,
+                thresholds,
+                with_target,
+                province=province,
+                week=week,
+                model=champion.model_name,
+                version=champion.version,
+                timestamp=stamp,
+            )
             drift.labels_matured = matured
             if with_target and champion.test_score is not None and t.kind.judgeable(target, MIN_PER_CLASS):
                 score, metric = _quality(settings, champion, current, target, indicators)
                 drift.quality_metric, drift.quality_current = metric, round(score, 4)
                 drift.quality_champion = round(champion.test_score, 4)
-                drift.quality_drop = round((champion.test_score - score) / abs(champion.test_score), 4) \
-                    if champion.test_score else None
+                drift.quality_drop = (
+                    round((champion.test_score - score) / abs(champion.test_score), 4)
+                    if champion.test_score
+                    else None
+                )
             drift.breaches = breaches(drift, thresholds)
             html, summary = folder / f"{name}.html", folder / f"{name}.json"
             _save_snapshot(snap, html)
             alert = _alert(drift, drift.breaches) if drift.breaches else None
-            _atomic_text(summary, json.dumps({**drift.as_dict(), "thresholds": asdict(thresholds),
-                                              "alert": alert}, indent=2, ensure_ascii=False, default=str))
+            _atomic_text(
+                summary,
+                json.dumps(
+                    {**drift.as_dict(), "thresholds": asdict(thresholds), "alert": alert},
+                    indent=2,
+                    ensure_ascii=False,
+                    default=str,
+                ),
+            )
             projects.add(f"{province} · {name}", week, snap, TASKS[name].prediction_column)
             if log_to_mlflow:
                 _log_mlflow(settings, drift, [html, summary], alert)
@@ -345,18 +436,28 @@ def _write_summary(settings: Settings, result: WeekResult) -> None:
     table = result.table()
     result.report_dir.mkdir(parents=True, exist_ok=True)
     _atomic_text(result.report_dir / "summary.csv", table.to_csv(index=False))
-    lines = [f"# telcoml weekly monitoring — {result.week}", "",
-             f"{len(result.alerts)} alert(s); {len(result.drift)} model(s) checked in "
-             f"{len({d.province for d in result.drift})} province(s).", ""]
+    lines = [
+        f"# telcoml weekly monitoring — {result.week}",
+        "",
+        f"{len(result.alerts)} alert(s); {len(result.drift)} model(s) checked in "
+        f"{len({d.province for d in result.drift})} province(s).",
+        "",
+    ]
     if not table.empty:
         lines += ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
         lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     for a in result.alerts:
-        moved = "; ".join(f"{m['indicator']} ({m['name_zh']}) {m['reference']} → {m['current']} ({m['change']})"
-                          for m in a["moved_indicators"])
-        lines += ["", f"**ALERT {a['province']} {a['task']}**: "
-                  + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in a["breaches"]),
-                  f"moved: {moved or '—'}", f"action: {a['action']}"]
+        moved = "; ".join(
+            f"{m['indicator']} ({m['name_zh']}) {m['reference']} → {m['current']} ({m['change']})"
+            for m in a["moved_indicators"]
+        )
+        lines += [
+            "",
+            f"**ALERT {a['province']} {a['task']}**: "
+            + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in a["breaches"]),
+            f"moved: {moved or '—'}",
+            f"action: {a['action']}",
+        ]
     for s in result.skipped:
         lines += ["", f"skipped: {s}"]
     _atomic_text(result.report_dir / "summary.md", "\n".join(lines) + "\n")

@@ -12,11 +12,19 @@ from serving.champions import ModelSet
 from training.explain import reasons
 
 
-def customer_answer(msisdn: str, province: str, scored: dict, models: ModelSet, features_as_of: str | None,
-                    answered_from: str) -> dict:
+def customer_answer(
+    msisdn: str, province: str, scored: dict, models: ModelSet, features_as_of: str | None, answered_from: str
+) -> dict:
     """The whole answer about one customer: ``score_frame``'s evaluations and their provenance."""
-    return {"msisdn": msisdn, "province": province, **scored, "model_versions": models.versions,
-            "models": models.names, "features_as_of": features_as_of, "answered_from": answered_from}
+    return {
+        "msisdn": msisdn,
+        "province": province,
+        **scored,
+        "model_versions": models.versions,
+        "models": models.names,
+        "features_as_of": features_as_of,
+        "answered_from": answered_from,
+    }
 
 
 def reason_tasks() -> tuple[str, ...]:
@@ -24,8 +32,9 @@ def reason_tasks() -> tuple[str, ...]:
     return tuple(TASKS)
 
 
-def score_frame(models: ModelSet, features, top_reasons: int = 3, reason_tasks: tuple[str, ...] | None = None
-                ) -> list[dict]:
+def score_frame(
+    models: ModelSet, features, top_reasons: int = 3, reason_tasks: tuple[str, ...] | None = None
+) -> list[dict]:
     """Every evaluation for each row of ``features`` (customers the store knows).
 
     One float matrix feeds all models; SHAP contributions (a DMatrix each) are computed
@@ -41,7 +50,9 @@ def score_frame(models: ModelSet, features, top_reasons: int = 3, reason_tasks: 
         blocks[name] = model.task.kind.answer_blocks(p, model.calibration, models.config)
         if name in reason_tasks:
             contributions = model.contributions(None, encoder.dmatrix(name, model_input, model.threads))
-            explained = reasons(model, features, top=top_reasons, contributions=contributions, probabilities=p)
+            explained = reasons(
+                model, features, top=top_reasons, contributions=contributions, probabilities=p
+            )
         else:
             explained = [[] for _ in range(len(features))]
         for block, why in zip(blocks[name], explained):

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,7 @@ from core.settings import Settings
 from core.tasks import TASKS
 from features.build import offline_file, offline_snapshots
 from features.provinces import custom_subject
-from monitoring.record import ScoreLog, predictions_from_interface
-from monitoring.record import live_week, monitoring_dir
+from monitoring.record import ScoreLog, live_week, monitoring_dir, predictions_from_interface
 from serving.champions import ModelSet, load_champions
 
 #: The CRM interface file's fixed columns around the tasks' own (``Kind.crm_fields``).
@@ -40,8 +39,11 @@ TAIL_COLUMNS = [("model_versions", pa.string()), ("scored_at", pa.string())]
 
 def interface_schema() -> pa.Schema:
     """The CRM interface file's columns, the same whatever models a province has."""
-    tasks = [pa.field(column, pa.type_for_alias(arrow_type)) for name, t in TASKS.items()
-             for column, arrow_type in t.kind.crm_fields(name)]
+    tasks = [
+        pa.field(column, pa.type_for_alias(arrow_type))
+        for name, t in TASKS.items()
+        for column, arrow_type in t.kind.crm_fields(name)
+    ]
     return pa.schema([*HEAD_COLUMNS, *tasks, *TAIL_COLUMNS])
 
 
@@ -74,11 +76,15 @@ def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: i
         base = frames[0]
         for subject, frame in zip(subjects, frames):
             if not frame["msisdn"].equals(base["msisdn"]):
-                raise TelcomlError(f"offline files of {province} {month} are not row-aligned ({subject}); "
-                                   "rebuild them with `telcoml build`")
-        joined = pd.concat([base[["msisdn"]], base["event_timestamp"].rename("features_as_of")]
-                           + [f.drop(columns=["msisdn", "event_timestamp", "created_timestamp"]) for f in frames],
-                           axis=1)
+                raise TelcomlError(
+                    f"offline files of {province} {month} are not row-aligned ({subject}); "
+                    "rebuild them with `telcoml build`"
+                )
+        joined = pd.concat(
+            [base[["msisdn"]], base["event_timestamp"].rename("features_as_of")]
+            + [f.drop(columns=["msisdn", "event_timestamp", "created_timestamp"]) for f in frames],
+            axis=1,
+        )
         yield joined
 
 
@@ -101,14 +107,26 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
     columns["model_versions"] = np.full(n, ";".join(f"{k}={v}" for k, v in models.versions.items()))
     columns["scored_at"] = np.full(n, scored_at)
     schema = interface_schema()
-    return pa.table([pa.array(columns[f.name], type=f.type) if f.name in columns else pa.nulls(n, f.type)
-                     for f in schema], schema=schema)
+    return pa.table(
+        [
+            pa.array(columns[f.name], type=f.type) if f.name in columns else pa.nulls(n, f.type)
+            for f in schema
+        ],
+        schema=schema,
+    )
 
 
-def score_province(settings: Settings, models: ModelSet, province: str, month: str | None = None,
-                   chunk_rows: int = 200_000, output_dir: Path | None = None,
-                   progress: Callable[[int], None] | None = None, record: bool = True,
-                   record_week: str | None = None) -> BatchResult:
+def score_province(
+    settings: Settings,
+    models: ModelSet,
+    province: str,
+    month: str | None = None,
+    chunk_rows: int = 200_000,
+    output_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    record: bool = True,
+    record_week: str | None = None,
+) -> BatchResult:
     """Score every customer of ``province`` into ``crm_<province>_<month>.parquet`` and ``.csv``.
 
     With ``record``, each scored chunk also goes to weekly monitoring (under the current
@@ -122,7 +140,7 @@ def score_province(settings: Settings, models: ModelSet, province: str, month: s
     out_dir.mkdir(parents=True, exist_ok=True)
     parquet_path = out_dir / f"crm_{province}_{month}.parquet"
     csv_path = out_dir / f"crm_{province}_{month}.csv"
-    scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     tmp_parquet = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{parquet_path.name}.", delete=False).name
     tmp_csv = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{csv_path.name}.", delete=False).name
     parquet_writer = csv_writer = None
@@ -160,8 +178,12 @@ def score_province(settings: Settings, models: ModelSet, province: str, month: s
     return BatchResult(province, month, rows, time.perf_counter() - started, parquet_path, csv_path)
 
 
-def replay_month(settings: Settings, month: str, provinces: list[str] | None = None,
-                 progress: Callable[[str, int], None] | None = None) -> str:
+def replay_month(
+    settings: Settings,
+    month: str,
+    provinces: list[str] | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> str:
     """Backfill history: batch-score a past snapshot into the records of the week it went live.
 
     The CRM files go to ``monitoring/replay/``, never over the real interface files.
@@ -171,8 +193,17 @@ def replay_month(settings: Settings, month: str, provinces: list[str] | None = N
     models = load_champions(settings)
     snapshots = [province for province, _ in offline_snapshots(settings.offline_dir, month=month)]
     if not snapshots and not provinces:
-        raise NotReadyError(f"no indicator snapshots for {month} in {settings.offline_dir}: run `telcoml build`")
+        raise NotReadyError(
+            f"no indicator snapshots for {month} in {settings.offline_dir}: run `telcoml build`"
+        )
     for province in provinces or snapshots:
-        score_province(settings, models, province, month, output_dir=monitoring_dir(settings) / "replay",
-                       record_week=week, progress=(lambda n, p=province: progress(p, n)) if progress else None)
+        score_province(
+            settings,
+            models,
+            province,
+            month,
+            output_dir=monitoring_dir(settings) / "replay",
+            record_week=week,
+            progress=(lambda n, p=province: progress(p, n)) if progress else None,
+        )
     return week

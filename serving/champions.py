@@ -8,7 +8,7 @@ encoded once for all of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import xgboost as xgb
@@ -39,7 +39,9 @@ class Encoder:
                 if ind.id not in position:
                     position[ind.id] = len(self.indicators)
                     self.indicators.append(ind)
-        self.columns = {name: np.array([position[i] for i in m.task.feature_names]) for name, m in models.items()}
+        self.columns = {
+            name: np.array([position[i] for i in m.task.feature_names]) for name, m in models.items()
+        }
         self.models = models
 
     def matrix(self, features) -> np.ndarray:
@@ -56,8 +58,14 @@ class Encoder:
     def dmatrix(self, name: str, model_input: np.ndarray, threads: int) -> xgb.DMatrix:
         """The model's input as a DMatrix (contributions need one)."""
         model = self.models[name]
-        return xgb.DMatrix(model_input, feature_names=model.task.feature_names, feature_types=model.feature_types,
-                           enable_categorical=True, missing=np.nan, nthread=threads)
+        return xgb.DMatrix(
+            model_input,
+            feature_names=model.task.feature_names,
+            feature_types=model.feature_types,
+            enable_categorical=True,
+            missing=np.nan,
+            nthread=threads,
+        )
 
 
 @dataclass(frozen=True)
@@ -66,14 +74,14 @@ class ModelSet:
 
     models: dict[str, TaskModel]
     versions: dict[str, str]
-    loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     encoder: Encoder = field(init=False, repr=False, compare=False)
     #: task -> the registry URI answering it (``models:/telcoml-credit_grade-gd/1``)
     names: dict[str, str] = field(default_factory=dict)
     #: the province's file (cut-offs, guidance) for a province's set
     config: ProvinceConfig | None = None
     #: province -> its set: its own champions where it has them, the national ones otherwise
-    provinces: dict[str, "ModelSet"] = field(default_factory=dict)
+    provinces: dict[str, ModelSet] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder", Encoder(self.models))
@@ -81,10 +89,12 @@ class ModelSet:
     def probabilities(self, features, matrix: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every task's calibrated output from one shared matrix."""
         matrix = self.encoder.matrix(features) if matrix is None else matrix
-        return {name: m.calibrate(m.booster.inplace_predict(self.encoder.model_input(name, matrix)))
-                for name, m in self.models.items()}
+        return {
+            name: m.calibrate(m.booster.inplace_predict(self.encoder.model_input(name, matrix)))
+            for name, m in self.models.items()
+        }
 
-    def for_province(self, province: str | None) -> "ModelSet":
+    def for_province(self, province: str | None) -> ModelSet:
         """The set answering a province's customers (the national one if it has nothing of its own)."""
         return self.provinces.get(str(province), self)
 
@@ -139,13 +149,20 @@ def _provinces_with_models(client: MlflowClient) -> set[str]:
     """Provinces with a registered model of their own (``telcoml-<task>-<province>``)."""
     prefixes = [t.model_name() + "-" for t in TASKS.values()]
     codes = set()
-    for registered in client.search_registered_models(filter_string="name LIKE 'telcoml-%'", max_results=1000):
+    for registered in client.search_registered_models(
+        filter_string="name LIKE 'telcoml-%'", max_results=1000
+    ):
         for prefix in prefixes:
-            if registered.name.startswith(prefix) and registered.name[len(prefix):].isalpha():
-                codes.add(registered.name[len(prefix):].upper())
+            if registered.name.startswith(prefix) and registered.name[len(prefix) :].isalpha():
+                codes.add(registered.name[len(prefix) :].upper())
     return codes
 
 
 def _model_set(entries: dict, config: ProvinceConfig | None, provinces: dict | None = None) -> ModelSet:
-    return ModelSet({k: v[0] for k, v in entries.items()}, {k: v[1] for k, v in entries.items()},
-                    names={k: v[2] for k, v in entries.items()}, config=config, provinces=provinces or {})
+    return ModelSet(
+        {k: v[0] for k, v in entries.items()},
+        {k: v[1] for k, v in entries.items()},
+        names={k: v[2] for k, v in entries.items()},
+        config=config,
+        provinces=provinces or {},
+    )

@@ -4,7 +4,7 @@ Feast lookup, column by column.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -47,13 +47,15 @@ class Features:
         """Customers the online store has indicators for (the profile is always there if any)."""
         return [v is not None for v in self.columns["customer_category"]]
 
-    def take(self, rows: list[int]) -> "Features":
+    def take(self, rows: list[int]) -> Features:
         """The given rows, in that order."""
         return Features({k: v[rows] for k, v in self.columns.items()}, [self.as_of[i] for i in rows])
 
     def frame(self) -> pd.DataFrame:
         """The indicators as a DataFrame, with ``features_as_of``."""
-        return pd.DataFrame({**{k: v.tolist() for k, v in self.columns.items()}, "features_as_of": self.as_of})
+        return pd.DataFrame(
+            {**{k: v.tolist() for k, v in self.columns.items()}, "features_as_of": self.as_of}
+        )
 
 
 class OnlineFeatures:
@@ -63,21 +65,29 @@ class OnlineFeatures:
         self.store = open_store(settings)
         views = {v.name for v in self.store.list_feature_views()}
         # provinces' own indicators, where their view is registered
-        self.refs = ONLINE_REFS + [f"{i.subject}:{i.id}" for c in load_provinces(settings) for i in c.custom
-                                   if i.subject in views]
+        self.refs = ONLINE_REFS + [
+            f"{i.subject}:{i.id}" for c in load_provinces(settings) for i in c.custom if i.subject in views
+        ]
 
     def fetch(self, msisdns: list[str]) -> Features:
         try:
-            result = self.store.get_online_features(features=self.refs,
-                                                    entity_rows=[{"msisdn": m} for m in msisdns])
+            result = self.store.get_online_features(
+                features=self.refs, entity_rows=[{"msisdn": m} for m in msisdns]
+            )
             columns = result.to_dict(include_event_timestamps=True)
         except Exception as err:  # redis/sqlite errors: the store is down or unreadable
-            raise StoreUnavailable(f"online feature store unavailable ({type(err).__name__}); retry shortly") from None
+            raise StoreUnavailable(
+                f"online feature store unavailable ({type(err).__name__}); retry shortly"
+            ) from None
         stamps = [columns.pop(c) for c in [c for c in columns if c.endswith("__ts")]]
-        latest = [max((s for s in row if s), default=0) for row in zip(*stamps)] if stamps else [0] * len(msisdns)
+        latest = (
+            [max((s for s in row if s), default=0) for row in zip(*stamps)] if stamps else [0] * len(msisdns)
+        )
         # object arrays: values stay as Feast gives them (None where missing)
-        return Features({k: _objects(v) for k, v in columns.items()},
-                        [datetime.fromtimestamp(s, timezone.utc).isoformat() if s > 0 else None for s in latest])
+        return Features(
+            {k: _objects(v) for k, v in columns.items()},
+            [datetime.fromtimestamp(s, UTC).isoformat() if s > 0 else None for s in latest],
+        )
 
 
 def _objects(values: list) -> np.ndarray:

@@ -30,7 +30,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -41,22 +41,28 @@ from feast.errors import FeatureViewNotFoundException
 
 from core import indicators as lib
 from core import kinds, tasks
+from core.errors import NotReadyError
+from core.logs import get_logger
+from core.settings import Settings
 from features.build import offline_file, offline_snapshots
 from features.repo import ANSWERS_VIEW
 from features.store import apply_repository, open_store
 from serving.answers import customer_answer, score_frame
 from serving.champions import ModelSet
 from serving.online import OnlineFeatures, StoreUnavailable
-from core.errors import NotReadyError
-from core.logs import get_logger
-from core.settings import Settings
 
 log = get_logger("telcoml.serving")
 PUSH_SOURCE = f"{ANSWERS_VIEW}_push"
 FIELDS = ("province", "generation", "answer", "indicators")
 #: The code that words and stores an answer: a release that changes it makes older answers stale.
-_ANSWER_CODE = [Path(__file__), Path(__file__).with_name("answers.py"), Path(lib.__file__),
-                Path(kinds.__file__), Path(tasks.__file__), Path(__file__).parents[1] / "training" / "explain.py"]
+_ANSWER_CODE = [
+    Path(__file__),
+    Path(__file__).with_name("answers.py"),
+    Path(lib.__file__),
+    Path(kinds.__file__),
+    Path(tasks.__file__),
+    Path(__file__).parents[1] / "training" / "explain.py",
+]
 
 
 def code_digest() -> str:
@@ -70,22 +76,31 @@ def materialization(store: FeatureStore) -> str:
     """A digest of every indicator view's materialization intervals (changes on each materialize),
     read from the registry itself, not the store's cached copy."""
     views = store.registry.list_feature_views(store.project, allow_cache=False)
-    record = sorted((v.name, [(s.isoformat(), e.isoformat()) for s, e in v.materialization_intervals])
-                    for v in views if v.tags.get("kind") != "answers")
+    record = sorted(
+        (v.name, [(s.isoformat(), e.isoformat()) for s, e in v.materialization_intervals])
+        for v in views
+        if v.tags.get("kind") != "answers"
+    )
     return hashlib.sha256(json.dumps(record).encode()).hexdigest()[:16]
 
 
 def generation(watermark: str, models: ModelSet, code: str) -> str:
     """What an answer depends on besides the customer: indicators loaded, champions, province file, code."""
-    parts = [watermark, code, json.dumps(sorted(models.names.items())),
-             models.config.model_dump_json() if models.config is not None else ""]
+    parts = [
+        watermark,
+        code,
+        json.dumps(sorted(models.names.items())),
+        models.config.model_dump_json() if models.config is not None else "",
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def _packed(value) -> bytes:
     """JSON, zlib-compressed: an answer's reasons and guidance in two languages are ~5.5 KB
     as text and ~1.9 KB packed, which is what a province of millions costs in Redis."""
-    return zlib.compress(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode(), 6)
+    return zlib.compress(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode(), 6
+    )
 
 
 @dataclass
@@ -105,14 +120,24 @@ def snapshot_customers(settings: Settings) -> dict[str, list[str]]:
     provinces = sorted({province for province, _ in offline_snapshots(settings.offline_dir)})
     if not provinces:
         raise NotReadyError(f"no indicator snapshots in {settings.offline_dir}: run `telcoml build` first")
-    return {p: pq.read_table(offline_file(settings.offline_dir, "profile", p, latest_month_for(settings, p)),
-                             columns=["msisdn"]).column("msisdn").to_pylist()
-            for p in provinces}
+    return {
+        p: pq.read_table(
+            offline_file(settings.offline_dir, "profile", p, latest_month_for(settings, p)),
+            columns=["msisdn"],
+        )
+        .column("msisdn")
+        .to_pylist()
+        for p in provinces
+    }
 
 
-def prepare_answers(settings: Settings, models: ModelSet, provinces: Sequence[str] | None = None,
-                    chunk_size: int = 2000, progress: Callable[[str, int], Callable[[int], None]] | None = None
-                    ) -> PreparedResult:
+def prepare_answers(
+    settings: Settings,
+    models: ModelSet,
+    provinces: Sequence[str] | None = None,
+    chunk_size: int = 2000,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> PreparedResult:
     """Compute every customer's answer from the online store and push it to ``crm_answers``.
 
     Each chunk is pushed as it is scored (a customer's previous answer stays until
@@ -134,33 +159,50 @@ def prepare_answers(settings: Settings, models: ModelSet, provinces: Sequence[st
         advance = progress(province, len(numbers)) if progress else None
         done[province] = 0
         for start in range(0, len(numbers), chunk_size):
-            chunk = numbers[start:start + chunk_size]
+            chunk = numbers[start : start + chunk_size]
             features = online.fetch(chunk)
-            rows = [k for k, (have, p) in enumerate(zip(features.known(), features["province"]))
-                    if have and p == province]
+            rows = [
+                k
+                for k, (have, p) in enumerate(zip(features.known(), features["province"]))
+                if have and p == province
+            ]
             if rows:
                 done[province] += _push(store, features.take(rows), own, stamp)
             if advance:
                 advance(len(chunk))
         if numbers and not done[province]:
-            raise NotReadyError(f"none of the {len(numbers):,} customers of {province}'s latest snapshot is in the "
-                                f"{settings.online_store} online store: run `telcoml materialize` first")
+            raise NotReadyError(
+                f"none of the {len(numbers):,} customers of {province}'s latest snapshot is in the "
+                f"{settings.online_store} online store: run `telcoml materialize` first"
+            )
         log.info("prepared %d answers for %s (generation %s)", done[province], province, stamp)
     return PreparedResult(done, time.perf_counter() - started)
 
 
 def _push(store: FeatureStore, features, models: ModelSet, stamp: str) -> int:
-    prepared_at = datetime.now(timezone.utc)
+    prepared_at = datetime.now(UTC)
     scored = score_frame(models, features)
     frame = features.frame()
     msisdns, provinces = features["msisdn"], features["province"]
-    answers = [_packed({**customer_answer(m, p, s, models, a, "prepared"),
-                        "prepared_at": prepared_at.isoformat(timespec="seconds")})
-               for m, p, s, a in zip(msisdns, provinces, scored, features.as_of)]
-    rows = pd.DataFrame({"msisdn": msisdns.astype(str), "province": provinces.astype(str),
-                         "generation": stamp, "answer": answers,
-                         "indicators": [_packed(r) for r in frame.to_dict(orient="records")],
-                         "event_timestamp": prepared_at})
+    answers = [
+        _packed(
+            {
+                **customer_answer(m, p, s, models, a, "prepared"),
+                "prepared_at": prepared_at.isoformat(timespec="seconds"),
+            }
+        )
+        for m, p, s, a in zip(msisdns, provinces, scored, features.as_of)
+    ]
+    rows = pd.DataFrame(
+        {
+            "msisdn": msisdns.astype(str),
+            "province": provinces.astype(str),
+            "generation": stamp,
+            "answer": answers,
+            "indicators": [_packed(r) for r in frame.to_dict(orient="records")],
+            "event_timestamp": prepared_at,
+        }
+    )
     store.push(PUSH_SOURCE, rows, to=PushMode.ONLINE)
     return len(rows)
 
@@ -212,8 +254,12 @@ class PreparedAnswers:
             time.sleep(self.check_seconds)
             watermark = self._read_watermark()
             if watermark != self.watermark:
-                log.info("online indicators changed (materialization %s -> %s): prepared answers "
-                         "from before are no longer served", self.watermark, watermark)
+                log.info(
+                    "online indicators changed (materialization %s -> %s): prepared answers "
+                    "from before are no longer served",
+                    self.watermark,
+                    watermark,
+                )
                 self._state = (watermark, {})
 
     def current(self, models: ModelSet, province: str) -> str | None:
@@ -230,15 +276,27 @@ class PreparedAnswers:
         """Stored answers, None where there is none (or ``crm_answers`` is not registered yet);
         ``StoreUnavailable`` if the store does not answer."""
         try:
-            columns = self.store.get_online_features(features=self.refs,
-                                                     entity_rows=[{"msisdn": m} for m in msisdns]).to_dict()
+            columns = self.store.get_online_features(
+                features=self.refs, entity_rows=[{"msisdn": m} for m in msisdns]
+            ).to_dict()
         except FeatureViewNotFoundException:  # a repository applied before prepared answers existed
             return [None] * len(msisdns)
         except Exception as err:  # redis/sqlite errors, worded as the live lookup words them
-            raise StoreUnavailable(f"online feature store unavailable ({type(err).__name__}); retry shortly") from None
-        return [Prepared(p, g, a, i) if a is not None else None
-                for p, g, a, i in zip(*(columns[f] for f in FIELDS))]
+            raise StoreUnavailable(
+                f"online feature store unavailable ({type(err).__name__}); retry shortly"
+            ) from None
+        return [
+            Prepared(p, g, a, i) if a is not None else None
+            for p, g, a, i in zip(*(columns[f] for f in FIELDS))
+        ]
 
 
-__all__ = ["prepare_answers", "PreparedAnswers", "Prepared", "PreparedResult", "generation", "materialization",
-           "unpack"]
+__all__ = [
+    "prepare_answers",
+    "PreparedAnswers",
+    "Prepared",
+    "PreparedResult",
+    "generation",
+    "materialization",
+    "unpack",
+]

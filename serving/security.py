@@ -12,7 +12,7 @@ import hmac
 import json
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.io import atomic_write_text
@@ -46,8 +46,14 @@ def create_key(settings: Settings, name: str, province: str = ALL_PROVINCES) -> 
     """Create (or replace) a named key; returns the plain key, which is not stored."""
     plain = "tcm_" + secrets.token_urlsafe(24)
     ring = [k for k in load_keys(settings) if k.name != name]
-    ring.append(ApiKey(name, _digest(plain), province.upper() if province != ALL_PROVINCES else province,
-                       datetime.now(timezone.utc).isoformat(timespec="seconds")))
+    ring.append(
+        ApiKey(
+            name,
+            _digest(plain),
+            province.upper() if province != ALL_PROVINCES else province,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    )
     atomic_write_text(json.dumps([asdict(k) for k in ring], indent=2), keys_file(settings))
     keys_file(settings).chmod(0o600)
     return plain

@@ -13,7 +13,8 @@ customers to ``score_items``, a batchable API that BentoML's adaptive batcher fe
 with the customers of every caller waiting at that moment: one Feast lookup and one
 pass of each model for all of them. A merged batch mixes callers, so no key can be
 checked there: each item carries its caller's province scope and an HMAC grant made
-by this process, and the batch refuses out-of-scope customers item by item. ``/livez``, ``/readyz`` (champions loaded, store answering),
+by this process, and the batch refuses out-of-scope customers item by item. ``/livez``,
+``/readyz`` (champions loaded, store answering),
 ``/metrics`` and the OpenAPI document at ``/docs.json`` come from BentoML.
 
 Every API takes an ``X-API-Key`` header; keys are scoped by province. Errors are JSON
@@ -85,17 +86,25 @@ class RequestGuard:
             length = headers.get(b"content-length")
             media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
             if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                return await self._refuse(send, 413, "body_too_large", f"request body over {self.max_bytes} bytes")
+                return await self._refuse(
+                    send, 413, "body_too_large", f"request body over {self.max_bytes} bytes"
+                )
             if media != b"application/json":
-                return await self._refuse(send, 415, "unsupported_media_type",
-                                          "send the request body as application/json")
+                return await self._refuse(
+                    send, 415, "unsupported_media_type", "send the request body as application/json"
+                )
         await self.app(scope, receive, send)
 
     @staticmethod
     async def _refuse(send, status: int, code: str, message: str) -> None:
         body = json.dumps({"error": code, "message": message}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -142,10 +151,13 @@ class DeferredScoreLog:
                 if ready:
                     frames.append(pd.DataFrame.from_records([unpack(i) for i, _, _ in ready]))
                 answers = [a for _, part, _ in live for a in part] + [unpack(a) for _, a, _ in ready]
-                self.score_log.record(pd.concat(frames, ignore_index=True), predictions_from_answers(answers),
-                                      dict(versions))
+                self.score_log.record(
+                    pd.concat(frames, ignore_index=True), predictions_from_answers(answers), dict(versions)
+                )
             except Exception as err:  # monitoring must never take serving down
-                log.warning("could not record %d scored customers for monitoring: %s", len(live) + len(ready), err)
+                log.warning(
+                    "could not record %d scored customers for monitoring: %s", len(live) + len(ready), err
+                )
 
     def _run(self) -> None:
         while True:
@@ -169,8 +181,12 @@ def answered_counter():
 
 
 def _out_of_scope(msisdn: str, scope: str) -> dict:
-    return {"msisdn": msisdn, "status": 403, "error": "province_scope",
-            "message": f"this key is scoped to province {scope}; customer {mask_msisdn(msisdn)} is not in it"}
+    return {
+        "msisdn": msisdn,
+        "status": 403,
+        "error": "province_scope",
+        "message": f"this key is scoped to province {scope}; customer {mask_msisdn(msisdn)} is not in it",
+    }
 
 
 def _trim_reasons(answer: dict, reasons: str) -> dict:
@@ -187,9 +203,12 @@ def _error(ctx: bentoml.Context, status: int, code: str, message: str, **extra) 
     return {"error": code, "message": message, **extra}
 
 
-@bentoml.service(name="telcoml", traffic={"timeout": 30, "concurrency": 64},
-                 workers=int(os.environ.get("TELCOML_SERVE_WORKERS", "1")),
-                 image=bentoml.images.Image(python_version="3.11").requirements_file("requirements.lock"))
+@bentoml.service(
+    name="telcoml",
+    traffic={"timeout": 30, "concurrency": 64},
+    workers=int(os.environ.get("TELCOML_SERVE_WORKERS", "1")),
+    image=bentoml.images.Image(python_version="3.11").requirements_file("requirements.lock"),
+)
 class TelcomlService:
     """Loads every task's champion and the Feast online store once, then answers the CRM."""
 
@@ -201,8 +220,9 @@ class TelcomlService:
         self.prepared = PreparedAnswers(self.settings) if self.settings.prepared_answers else None
         self.answered = {path: answered_counter().labels(answered_from=path) for path in ("prepared", "live")}
         # every answered customer goes to weekly monitoring (buffered, written off the request path)
-        self.score_log = DeferredScoreLog(ScoreLog(self.settings, f"api-{os.getpid()}",
-                                                   flush_seconds=self.settings.record_flush_seconds))
+        self.score_log = DeferredScoreLog(
+            ScoreLog(self.settings, f"api-{os.getpid()}", flush_seconds=self.settings.record_flush_seconds)
+        )
         self._reload_lock = threading.Lock()
         # signs the items the public endpoints hand to ``score_items``; never leaves the process
         self._grant_key = secrets.token_bytes(32)
@@ -228,8 +248,12 @@ class TelcomlService:
 
     def _item(self, msisdn: str, caller: ApiKey, reasons: str) -> dict:
         """One customer to score, carrying the caller's scope and a grant that proves it."""
-        return {"msisdn": msisdn, "scope": caller.province, "reasons": reasons,
-                "grant": self._grant(msisdn, caller.province, reasons)}
+        return {
+            "msisdn": msisdn,
+            "scope": caller.province,
+            "reasons": reasons,
+            "grant": self._grant(msisdn, caller.province, reasons),
+        }
 
     def _prepared(self, msisdns: list[str], caller: ApiKey, reasons: str) -> list[dict | bytes | None]:
         """Prepared answers that are current: the answer's JSON (``reasons`` all), the
@@ -239,7 +263,10 @@ class TelcomlService:
         try:
             found = self.prepared.lookup(msisdns)
         except StoreUnavailable as err:  # the same store serves the live lookup: no second wait for it
-            return [{"msisdn": m, "status": 503, "error": "store_unavailable", "message": str(err)} for m in msisdns]
+            return [
+                {"msisdn": m, "status": 503, "error": "store_unavailable", "message": str(err)}
+                for m in msisdns
+            ]
         models = self.models  # the set answering right now
         out: list[dict | bytes | None] = []
         for msisdn, hit in zip(msisdns, found):
@@ -251,13 +278,15 @@ class TelcomlService:
             else:
                 self.score_log.record_prepared(hit.indicators, hit.answer, own.names)
                 self.answered["prepared"].inc()
-                out.append(hit.answer_json() if reasons == "all" else _trim_reasons(unpack(hit.answer), reasons))
+                out.append(
+                    hit.answer_json() if reasons == "all" else _trim_reasons(unpack(hit.answer), reasons)
+                )
         return out
 
     async def _answers(self, items: list[dict]) -> list[dict]:
         """Hand items to the batchable ``score_items`` through BentoML's own client (so the
         adaptive batcher merges them with other callers'), in chunks under the body limit."""
-        chunks = [items[i:i + ITEMS_PER_CALL] for i in range(0, len(items), ITEMS_PER_CALL)]
+        chunks = [items[i : i + ITEMS_PER_CALL] for i in range(0, len(items), ITEMS_PER_CALL)]
         client = self._internal_client()
         try:
             parts = await asyncio.gather(*(client.score_items(chunk) for chunk in chunks))
@@ -265,8 +294,15 @@ class TelcomlService:
             if int(getattr(err, "error_code", 500)) != 503:
                 raise
             # the batcher refused: waiting would have exceeded MAX_LATENCY_MS
-            return [{"msisdn": item["msisdn"], "status": 503, "error": "overloaded",
-                     "message": "the service is busy; retry shortly"} for item in items]
+            return [
+                {
+                    "msisdn": item["msisdn"],
+                    "status": 503,
+                    "error": "overloaded",
+                    "message": "the service is busy; retry shortly",
+                }
+                for item in items
+            ]
         return [answer for part in parts for answer in part]
 
     def _internal_client(self):
@@ -294,10 +330,18 @@ class TelcomlService:
         granted = []
         for i, item in enumerate(items):
             msisdn, scope, reasons = item.get("msisdn"), item.get("scope"), item.get("reasons", "all")
-            if not (isinstance(msisdn, str) and isinstance(scope, str) and reasons in REASONS
-                    and hmac.compare_digest(str(item.get("grant", "")), self._grant(msisdn, scope, reasons))):
-                answers[i] = {"msisdn": mask_msisdn(str(msisdn)), "status": 401, "error": "unauthorized",
-                              "message": "items are accepted only from this service's own endpoints"}
+            if not (
+                isinstance(msisdn, str)
+                and isinstance(scope, str)
+                and reasons in REASONS
+                and hmac.compare_digest(str(item.get("grant", "")), self._grant(msisdn, scope, reasons))
+            ):
+                answers[i] = {
+                    "msisdn": mask_msisdn(str(msisdn)),
+                    "status": 401,
+                    "error": "unauthorized",
+                    "message": "items are accepted only from this service's own endpoints",
+                }
             else:
                 granted.append(i)
         if not granted:
@@ -306,12 +350,18 @@ class TelcomlService:
             features = self.online.fetch([items[i]["msisdn"] for i in granted])
         except StoreUnavailable as err:
             for i in granted:
-                answers[i] = {"msisdn": items[i]["msisdn"], "status": 503, "error": "store_unavailable",
-                              "message": str(err)}
+                answers[i] = {
+                    "msisdn": items[i]["msisdn"],
+                    "status": 503,
+                    "error": "store_unavailable",
+                    "message": str(err),
+                }
             return answers
         have = features.known()
         provinces = features["province"]
-        in_scope = [k for k, i in enumerate(granted) if have[k] and may_score(items[i]["scope"], provinces[k])]
+        in_scope = [
+            k for k, i in enumerate(granted) if have[k] and may_score(items[i]["scope"], provinces[k])
+        ]
         # only customers their caller may see are scored; reasons as asked, batched by the ask
         scored: dict[int, dict] = {}
         for reasons in {items[granted[k]].get("reasons", "all") for k in in_scope}:
@@ -327,38 +377,72 @@ class TelcomlService:
         for k, i in enumerate(granted):
             msisdn, scope = items[i]["msisdn"], items[i]["scope"]
             if not have[k]:
-                answers[i] = {"msisdn": msisdn, "status": 404, "error": "unknown_customer",
-                              "message": f"customer {mask_msisdn(msisdn)} has no indicators in the online store "
-                                         "(not a subscriber, or not materialized)"}
+                answers[i] = {
+                    "msisdn": msisdn,
+                    "status": 404,
+                    "error": "unknown_customer",
+                    "message": f"customer {mask_msisdn(msisdn)} has no indicators in the online store "
+                    "(not a subscriber, or not materialized)",
+                }
             elif k not in scored:
                 answers[i] = _out_of_scope(msisdn, scope)
             else:
-                answers[i] = {"status": 200, **customer_answer(msisdn, provinces[k], scored[k],
-                                                                models.for_province(provinces[k]),
-                                                                features.as_of[k], "live")}
+                answers[i] = {
+                    "status": 200,
+                    **customer_answer(
+                        msisdn,
+                        provinces[k],
+                        scored[k],
+                        models.for_province(provinces[k]),
+                        features.as_of[k],
+                        "live",
+                    ),
+                }
         return answers
 
     # -- endpoints --------------------------------------------------------------------------
     @bentoml.api(route="/score")
-    async def score(self, ctx: bentoml.Context,
-                    msisdn: str = Field(..., description="11-digit mobile number", examples=["13812342343"]),
-                    reasons: Reasons = Field("all", description="evaluations whose answers carry reasons")) -> dict:
+    async def score(
+        self,
+        ctx: bentoml.Context,
+        msisdn: str = Field(..., description="11-digit mobile number", examples=["13812342343"]),
+        reasons: Reasons = Field("all", description="evaluations whose answers carry reasons"),
+    ) -> dict:
         """Every evaluation of one customer, with reasons and handling guidance."""
         started = time.perf_counter()
         caller = self._caller(ctx)
         if caller is None:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
         if not MSISDN_PATTERN.match(msisdn):
-            return _error(ctx, 422, "invalid_msisdn", f"msisdn must be an 11-digit mobile number, got {mask_msisdn(msisdn)!r}")
+            return _error(
+                ctx,
+                422,
+                "invalid_msisdn",
+                f"msisdn must be an 11-digit mobile number, got {mask_msisdn(msisdn)!r}",
+            )
         prepared = self._prepared([msisdn], caller, reasons)[0]
         if isinstance(prepared, bytes):  # the prepared answer's own JSON, as stored
-            log.info("score %s -> 200 prepared in %.1f ms (key %s)", msisdn,
-                     1000 * (time.perf_counter() - started), caller.name)
+            log.info(
+                "score %s -> 200 prepared in %.1f ms (key %s)",
+                msisdn,
+                1000 * (time.perf_counter() - started),
+                caller.name,
+            )
             return Response(prepared, media_type="application/json")
-        answer = prepared if prepared is not None else (await self._answers([self._item(msisdn, caller, reasons)]))[0]
+        answer = (
+            prepared
+            if prepared is not None
+            else (await self._answers([self._item(msisdn, caller, reasons)]))[0]
+        )
         status = answer.pop("status", 200)
-        log.info("score %s -> %s %s in %.1f ms (key %s)", msisdn, status, answer.get("answered_from", ""),
-                 1000 * (time.perf_counter() - started), caller.name)
+        log.info(
+            "score %s -> %s %s in %.1f ms (key %s)",
+            msisdn,
+            status,
+            answer.get("answered_from", ""),
+            1000 * (time.perf_counter() - started),
+            caller.name,
+        )
         if status == 503:
             return _error(ctx, 503, answer["error"], answer["message"])
         if status != 200:
@@ -366,36 +450,58 @@ class TelcomlService:
         return answer
 
     @bentoml.api(route="/score_batch")
-    async def score_batch(self, ctx: bentoml.Context,
-                          msisdns: list[str] = Field(..., description=f"up to {MAX_BATCH} mobile numbers"),
-                          reasons: Reasons = Field("all", description="evaluations whose answers carry reasons")) -> dict:
+    async def score_batch(
+        self,
+        ctx: bentoml.Context,
+        msisdns: list[str] = Field(..., description=f"up to {MAX_BATCH} mobile numbers"),
+        reasons: Reasons = Field("all", description="evaluations whose answers carry reasons"),
+    ) -> dict:
         """Score a list in one pass: per-item results or errors; good items are still scored."""
         caller = self._caller(ctx)
         if caller is None:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
         if len(msisdns) > MAX_BATCH:
-            return _error(ctx, 413, "batch_too_large", f"at most {MAX_BATCH} numbers per batch, got {len(msisdns)}")
+            return _error(
+                ctx, 413, "batch_too_large", f"at most {MAX_BATCH} numbers per batch, got {len(msisdns)}"
+            )
         valid = list(dict.fromkeys(m for m in msisdns if isinstance(m, str) and MSISDN_PATTERN.match(m)))
         prepared = dict(zip(valid, self._prepared(valid, caller, reasons))) if valid else {}
         live = [m for m in valid if prepared[m] is None]
-        answered = {m: {"status": 200, **(json.loads(p) if isinstance(p, bytes) else p)}
-                    for m, p in prepared.items() if p is not None}
-        answered.update(zip(live, await self._answers([self._item(m, caller, reasons) for m in live]) if live else []))
+        answered = {
+            m: {"status": 200, **(json.loads(p) if isinstance(p, bytes) else p)}
+            for m, p in prepared.items()
+            if p is not None
+        }
+        answered.update(
+            zip(live, await self._answers([self._item(m, caller, reasons) for m in live]) if live else [])
+        )
         results = []
         for m in msisdns:
             if m in answered:
                 results.append(answered[m])
             else:
-                results.append({"msisdn": m, "status": 422, "error": "invalid_msisdn",
-                                "message": "msisdn must be an 11-digit mobile number"})
+                results.append(
+                    {
+                        "msisdn": m,
+                        "status": 422,
+                        "error": "invalid_msisdn",
+                        "message": "msisdn must be an 11-digit mobile number",
+                    }
+                )
         unavailable = next((r for r in results if r["status"] == 503), None)
         if unavailable is not None:
             return _error(ctx, 503, unavailable["error"], unavailable["message"])
-        log.info("batch of %d from key %s: %d scored", len(msisdns), caller.name,
-                 sum(r["status"] == 200 for r in results))
+        log.info(
+            "batch of %d from key %s: %d scored",
+            len(msisdns),
+            caller.name,
+            sum(r["status"] == 200 for r in results),
+        )
         return {"results": results, "scored": sum(r["status"] == 200 for r in results), "count": len(results)}
 
-    @bentoml.api(route="/score_items", batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
+    @bentoml.api(
+        route="/score_items", batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS
+    )
     def score_items(self, items: list[dict]) -> list[dict]:
         """Internal: customers from ``/score`` and ``/score_batch`` of any callers, merged by
         BentoML's adaptive batcher into one Feast lookup and one pass of each model.
@@ -410,24 +516,36 @@ class TelcomlService:
         """Load the registry's current champions, then swap them in at once (group keys only)."""
         caller = self._caller(ctx)
         if caller is None or caller.province != ALL_PROVINCES:
-            return _error(ctx, 403 if caller else 401, "forbidden", "reload needs a group (all-province) API key")
+            return _error(
+                ctx, 403 if caller else 401, "forbidden", "reload needs a group (all-province) API key"
+            )
         with self._reload_lock:
             previous = self.models.versions
             self.models = load_champions(self.settings)  # a single reference swap
             self.keys = load_keys(self.settings)
         log.info("reloaded champions %s -> %s", previous, self.models.versions)
-        return {"previous": previous, "current": self.models.versions, "loaded_at": self.models.loaded_at,
-                "provinces": {p: m.names for p, m in self.models.provinces.items()}}
+        return {
+            "previous": previous,
+            "current": self.models.versions,
+            "loaded_at": self.models.loaded_at,
+            "provinces": {p: m.names for p, m in self.models.provinces.items()},
+        }
 
     @bentoml.api(route="/models")
     def models_in_service(self, ctx: bentoml.Context) -> dict:
         """Which champion versions are answering."""
         if self._caller(ctx) is None:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
-        return {"versions": self.models.versions, "models": self.models.names, "loaded_at": self.models.loaded_at,
-                "provinces": {p: m.names for p, m in self.models.provinces.items()},
-                "prepared_answers": {"enabled": self.prepared is not None,
-                                     "materialization": self.prepared.watermark if self.prepared else None}}
+        return {
+            "versions": self.models.versions,
+            "models": self.models.names,
+            "loaded_at": self.models.loaded_at,
+            "provinces": {p: m.names for p, m in self.models.provinces.items()},
+            "prepared_answers": {
+                "enabled": self.prepared is not None,
+                "materialization": self.prepared.watermark if self.prepared else None,
+            },
+        }
 
 
 TelcomlService.add_asgi_middleware(RequestGuard)

@@ -11,14 +11,34 @@ from core import indicators as lib
 
 #: Library indicator -> the province's column name.
 COLUMNS = {
-    "customer_category": "KH_LB", "brand": "PP", "payment_method": "JF_FS", "tenure_months": "ZW_SC",
-    "monthly_consumption": "XF_JE", "arrears_months_12m": "QF_YS", "complaint_count_3m": "TS_CS_3Y",
-    "refund_count_12m": "TF_CS", "complaint_satisfaction": "MYD", "red_list_flag": "HONG_MD",
-    "black_list_flag": "HEI_MD", "arpu_3m": "ARPU3", "bill_change_ratio": "HF_BD", "arrears_amount": "QF_JE",
-    "arrears_suspensions_12m": "TJ_CS", "days_since_last_complaint": "ZJ_TS_TS", "voice_minutes": "YY_SC",
-    "data_mb": "LL_MB", "roaming_minutes_3m": "MY_SC", "billing_inquiry_count_3m": "CX_CS",
+    "customer_category": "KH_LB",
+    "brand": "PP",
+    "payment_method": "JF_FS",
+    "tenure_months": "ZW_SC",
+    "monthly_consumption": "XF_JE",
+    "arrears_months_12m": "QF_YS",
+    "complaint_count_3m": "TS_CS_3Y",
+    "refund_count_12m": "TF_CS",
+    "complaint_satisfaction": "MYD",
+    "red_list_flag": "HONG_MD",
+    "black_list_flag": "HEI_MD",
+    "arpu_3m": "ARPU3",
+    "bill_change_ratio": "HF_BD",
+    "arrears_amount": "QF_JE",
+    "arrears_suspensions_12m": "TJ_CS",
+    "days_since_last_complaint": "ZJ_TS_TS",
+    "voice_minutes": "YY_SC",
+    "data_mb": "LL_MB",
+    "roaming_minutes_3m": "MY_SC",
+    "billing_inquiry_count_3m": "CX_CS",
 }
-CATEGORY_ZH = {"individual": "个人", "group_member": "集团", "vip_silver": "银卡", "vip_gold": "金卡", "vip_diamond": "钻卡"}
+CATEGORY_ZH = {
+    "individual": "个人",
+    "group_member": "集团",
+    "vip_silver": "银卡",
+    "vip_gold": "金卡",
+    "vip_diamond": "钻卡",
+}
 BRAND_ZH = {"gotone": "全球通", "mzone": "动感地带", "easyown": "神州行"}
 
 PROVINCE_FILE = """\
@@ -47,7 +67,8 @@ labels:
   XY_DJ: credit_grade
   LS_BZ: churn
 codes:
-  customer_category: {{个人: individual, 集团: group_member, 银卡: vip_silver, 金卡: vip_gold, 钻卡: vip_diamond}}
+  customer_category:
+    {{个人: individual, 集团: group_member, 银卡: vip_silver, 金卡: vip_gold, 钻卡: vip_diamond}}
   brand: {{全球通: gotone, 动感地带: mzone, 神州行: easyown}}
 """
 
@@ -57,13 +78,21 @@ def own_table(offline_dir: Path, truth_dir: Path, province: str) -> pd.DataFrame
     frames = []
     for f in sorted((offline_dir / "profile").glob(f"{province}_*.parquet")):
         month = f.stem.split("_", 1)[1]
-        parts = [pd.read_parquet(offline_dir / s / f.name).drop(columns=["event_timestamp", "created_timestamp"])
-                 .set_index("msisdn") for s in lib.SUBJECTS]
+        parts = [
+            pd.read_parquet(offline_dir / s / f.name)
+            .drop(columns=["event_timestamp", "created_timestamp"])
+            .set_index("msisdn")
+            for s in lib.SUBJECTS
+        ]
         frames.append(pd.concat(parts, axis=1).reset_index().assign(month=month))
     indicators = pd.concat(frames, ignore_index=True)
     labels = pd.read_parquet(truth_dir / "labels" / f"{province}.parquet")
-    rows = indicators.merge(labels[["msisdn", "month", "credit_grade", "churned_next_month"]], on=["msisdn", "month"])
-    out = rows[["msisdn", "month", *COLUMNS]].rename(columns={"msisdn": "SHOUJI_HAO", "month": "TJ_YF", **COLUMNS})
+    rows = indicators.merge(
+        labels[["msisdn", "month", "credit_grade", "churned_next_month"]], on=["msisdn", "month"]
+    )
+    out = rows[["msisdn", "month", *COLUMNS]].rename(
+        columns={"msisdn": "SHOUJI_HAO", "month": "TJ_YF", **COLUMNS}
+    )
     out["TJ_YF"] = out["TJ_YF"].str.replace("-", "")
     out["KH_LB"] = out["KH_LB"].map(CATEGORY_ZH)
     out["PP"] = out["PP"].map(BRAND_ZH)
@@ -77,7 +106,8 @@ def write_case(world, directory: Path, province: str = "SC") -> Path:
     """The CSV, the mapping beside it and ZJ's province file; returns the mapping's path."""
     directory.mkdir(parents=True, exist_ok=True)
     own_table(world.settings.offline_dir, world.settings.truth_dir, province).to_csv(
-        directory / "zj_customers.csv", index=False)
+        directory / "zj_customers.csv", index=False
+    )
     columns = "\n".join(f"  {theirs}: {ours}" for ours, theirs in COLUMNS.items())
     mapping = directory / "mapping.yaml"
     mapping.write_text(MAPPING.format(source="zj_customers.csv", columns=columns))

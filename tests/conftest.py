@@ -9,13 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from features.build import available_months, available_provinces, build_indicators
 from features.generate import GeneratorConfig, generate
 from features.store import apply_repository, materialize_latest
-from core.settings import Settings
 
-TINY = GeneratorConfig(customers=800, months=4, start_month="2026-01", provinces=("GD", "SC"),
-                       seed=11, drift_month="2026-04")
+TINY = GeneratorConfig(
+    customers=800, months=4, start_month="2026-01", provinces=("GD", "SC"), seed=11, drift_month="2026-04"
+)
 
 
 @dataclass
@@ -39,8 +40,9 @@ def build_world(workdir: Path, config: GeneratorConfig = TINY, **settings) -> Wo
     build_indicators(s.raw_dir, s.offline_dir, available_provinces(s.raw_dir), months)
     store = apply_repository(s)
     materialize_latest(store, months[-1])
-    labels = pd.concat([pd.read_parquet(p) for p in sorted((s.truth_dir / "labels").glob("*.parquet"))],
-                       ignore_index=True)
+    labels = pd.concat(
+        [pd.read_parquet(p) for p in sorted((s.truth_dir / "labels").glob("*.parquet"))], ignore_index=True
+    )
     return World(s, config, months, labels)
 
 
@@ -50,8 +52,9 @@ def tiny_world(tmp_path_factory) -> World:
     return build_world(tmp_path_factory.mktemp("tiny"))
 
 
-MODEL_WORLD = GeneratorConfig(customers=3000, months=6, start_month="2026-01", provinces=("GD", "HE"),
-                              seed=5, drift_month=None)
+MODEL_WORLD = GeneratorConfig(
+    customers=3000, months=6, start_month="2026-01", provinces=("GD", "HE"), seed=5, drift_month=None
+)
 
 
 @pytest.fixture(scope="session")
@@ -102,5 +105,7 @@ def province_world(trained_world, tmp_path_factory) -> World:
         build_custom_indicators(config, s.raw_dir, s.offline_dir, trained_world.months)
     materialize_latest(apply_repository(s), trained_world.months[-1])
     budget = TuningBudget(trials=3, max_rounds=200, seed=3, threads=1)
-    results = {code: train_task(s, "credit_grade", code, budget=budget, train_months=3) for code in ("GD", "HE")}
+    results = {
+        code: train_task(s, "credit_grade", code, budget=budget, train_months=3) for code in ("GD", "HE")
+    }
     return World(s, trained_world.config, trained_world.months, trained_world.labels, results)

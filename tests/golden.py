@@ -37,16 +37,14 @@ def _clean(value):
 
 def capture(workdir: Path) -> dict:
     """Build the model world of tests/conftest.py in ``workdir``, train, serve, batch-score, monitor."""
-    from tests.conftest import MODEL_WORLD, build_world
-
+    from core.tasks import TASKS
     from monitoring.weekly import monitor_week
-    from serving.batch import replay_month
-    from serving.batch import score_province
-    from serving.prepared import PreparedAnswers, prepare_answers, unpack
     from serving.answers import score_frame
+    from serving.batch import replay_month, score_province
     from serving.champions import load_champions
     from serving.online import OnlineFeatures
-    from core.tasks import TASKS
+    from serving.prepared import PreparedAnswers, prepare_answers, unpack
+    from tests.conftest import MODEL_WORLD, build_world
     from training.train import train_task
     from training.tune import TuningBudget
 
@@ -56,7 +54,11 @@ def capture(workdir: Path) -> dict:
         train_task(world.settings, name, budget=budget, train_months=3)
     latest = world.months[-1]
     current = world.labels[world.labels["month"] == latest]
-    msisdns = [m for p in ("GD", "HE") for m in current.loc[current["province"] == p, "msisdn"].head(CUSTOMERS_PER_PROVINCE)]
+    msisdns = [
+        m
+        for p in ("GD", "HE")
+        for m in current.loc[current["province"] == p, "msisdn"].head(CUSTOMERS_PER_PROVINCE)
+    ]
 
     champions = load_champions(world.settings)
     features = OnlineFeatures(world.settings).fetch(msisdns)
@@ -76,12 +78,19 @@ def capture(workdir: Path) -> dict:
     week = replay_month(world.settings, world.months[-2])
     report = monitor_week(world.settings, week)
     table = report.table()
-    return _clean({
-        "live": live, "prepared": prepared,
-        "crm_columns": list(pd.read_parquet(crm.parquet).columns), "crm": crm_rows.to_dict("records"),
-        "weekly": {"week": week, "table": table.to_dict("records"),
-                   "alerts": [{k: a[k] for k in ("province", "task", "breaches")} for a in report.alerts]},
-    })
+    return _clean(
+        {
+            "live": live,
+            "prepared": prepared,
+            "crm_columns": list(pd.read_parquet(crm.parquet).columns),
+            "crm": crm_rows.to_dict("records"),
+            "weekly": {
+                "week": week,
+                "table": table.to_dict("records"),
+                "alerts": [{k: a[k] for k in ("province", "task", "breaches")} for a in report.alerts],
+            },
+        }
+    )
 
 
 def main() -> None:

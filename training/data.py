@@ -52,7 +52,7 @@ def time_split(months: list[str], train_months: int = 4, test_month: str | None 
     if i < 2:
         raise NotReadyError(f"not enough months before the test month {test} to train and validate")
     # the first months have short 3- and 12-month windows; prefer later ones
-    train = tuple(months[max(0, i - 1 - train_months):i - 1])
+    train = tuple(months[max(0, i - 1 - train_months) : i - 1])
     return Split(train=train, valid=months[i - 1], test=test)
 
 
@@ -67,9 +67,11 @@ def load_labels(settings: Settings, province: str | None = None) -> pd.DataFrame
     if province:
         files = {k: v for k, v in files.items() if k == province.upper()}
     if not files:
-        raise NotReadyError(f"no labels in {settings.truth_dir / 'labels'} or {settings.labels_dir}"
-                            + (f" for province {province}" if province else "")
-                            + ": run `telcoml generate`, or `telcoml byod` with label columns in the mapping")
+        raise NotReadyError(
+            f"no labels in {settings.truth_dir / 'labels'} or {settings.labels_dir}"
+            + (f" for province {province}" if province else "")
+            + ": run `telcoml generate`, or `telcoml byod` with label columns in the mapping"
+        )
     return pd.concat([pd.read_parquet(f) for f in files.values()], ignore_index=True)
 
 
@@ -77,8 +79,11 @@ def load_oracle(settings: Settings, province: str | None = None) -> pd.DataFrame
     """The generator's true probabilities, for provinces whose labels are the generator's; None
     when there is no oracle (a province's own data has none)."""
     own = _by_province(settings.labels_dir)
-    files = {k: v for k, v in _by_province(settings.truth_dir / "oracle").items()
-             if k not in own and (not province or k == province.upper())}
+    files = {
+        k: v
+        for k, v in _by_province(settings.truth_dir / "oracle").items()
+        if k not in own and (not province or k == province.upper())
+    }
     return pd.concat([pd.read_parquet(f) for f in files.values()], ignore_index=True) if files else None
 
 
@@ -88,8 +93,10 @@ def load_truth(settings: Settings, kind: str, province: str | None = None) -> pd
         return load_labels(settings, province)
     oracle = load_oracle(settings, province)
     if oracle is None:
-        raise NotReadyError(f"no oracle in {settings.truth_dir / 'oracle'}"
-                            + (f" for province {province}" if province else ""))
+        raise NotReadyError(
+            f"no oracle in {settings.truth_dir / 'oracle'}"
+            + (f" for province {province}" if province else "")
+        )
     return oracle
 
 
@@ -186,23 +193,32 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
     if t.label not in frame.columns:
         raise NotReadyError(f"no {t.label} labels for {t.name}: nothing to train it on")
     frame = frame[frame[t.label].notna()]  # a province's own data may label some customers only
-    parts = {"train": frame[frame["month"].isin(split.train)], "valid": frame[frame["month"] == split.valid],
-             "test": frame[frame["month"] == split.test]}
+    parts = {
+        "train": frame[frame["month"].isin(split.train)],
+        "valid": frame[frame["month"] == split.valid],
+        "test": frame[frame["month"] == split.test],
+    }
     for name, part in parts.items():
         if part.empty:
             raise NotReadyError(f"the {name} part of the split {split} has no rows for {t.name}")
     lineage = {
         "feature_service": t.service,
         "indicators": t.feature_names,
-        "train_months": list(split.train), "valid_month": split.valid, "test_month": split.test,
+        "train_months": list(split.train),
+        "valid_month": split.valid,
+        "test_month": split.test,
         "province": province or "all",
         "rows": {k: int(len(v)) for k, v in parts.items()},
         "offline_store": str(settings.offline_dir),
-        "labels": str(settings.labels_dir if (settings.labels_dir / f"{(province or '').upper()}.parquet").exists()
-                      else settings.truth_dir),
+        "labels": str(
+            settings.labels_dir
+            if (settings.labels_dir / f"{(province or '').upper()}.parquet").exists()
+            else settings.truth_dir
+        ),
     }
     return Dataset(
-        task=t, split=split,
+        task=t,
+        split=split,
         X={k: encode(v, t).reset_index(drop=True) for k, v in parts.items()},
         y={k: target(v, t) for k, v in parts.items()},
         frames={k: v.reset_index(drop=True) for k, v in parts.items()},
@@ -210,5 +226,15 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
     )
 
 
-__all__ = ["Split", "time_split", "make_dataset", "Dataset", "encode", "load_truth", "load_labels", "load_oracle",
-           "label_months", "evaluation_frame"]
+__all__ = [
+    "Split",
+    "time_split",
+    "make_dataset",
+    "Dataset",
+    "encode",
+    "load_truth",
+    "load_labels",
+    "load_oracle",
+    "label_months",
+    "evaluation_frame",
+]

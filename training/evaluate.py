@@ -29,7 +29,10 @@ def oracle_predictions(t: Task, frame: pd.DataFrame) -> np.ndarray:
 
 def has_oracle(t: Task, frame: pd.DataFrame) -> bool:
     """Whether the rows carry the generator's oracle (a province's own data does not)."""
-    return all(c in frame.columns for c in t.oracle_columns) and not frame[list(t.oracle_columns)].isna().any().any()
+    return (
+        all(c in frame.columns for c in t.oracle_columns)
+        and not frame[list(t.oracle_columns)].isna().any().any()
+    )
 
 
 def compare_with_oracle(t: Task, y: np.ndarray, model_p: np.ndarray, frame: pd.DataFrame) -> dict[str, float]:

@@ -15,13 +15,40 @@ import pandas as pd
 from training.model import TaskModel
 
 #: Units and codes as an agent reads them in Chinese.
-_UNIT_ZH = {"yuan": "元", "months": "个月", "minutes": "分钟", "complaints": "次", "refunds": "次", "days": "天",
-            "messages": "条", "inquiries": "次", "contacts": "次", "services": "项", "numbers": "个", "ports": "个",
-            "level": "级", "score 1-5": "分", "MB": "MB"}
-_CODE_ZH = {"individual": "个人客户", "group_member": "集团客户", "vip_silver": "银卡", "vip_gold": "金卡",
-            "vip_diamond": "钻卡", "gotone": "全球通", "mzone": "动感地带", "easyown": "神州行",
-            "prepaid": "预付费", "postpaid_cash": "后付费现金", "bank_debit": "银行托收",
-            "feature_phone": "功能机", "smartphone_4g": "4G智能机", "smartphone_5g": "5G智能机", "unknown": "未知"}
+_UNIT_ZH = {
+    "yuan": "元",
+    "months": "个月",
+    "minutes": "分钟",
+    "complaints": "次",
+    "refunds": "次",
+    "days": "天",
+    "messages": "条",
+    "inquiries": "次",
+    "contacts": "次",
+    "services": "项",
+    "numbers": "个",
+    "ports": "个",
+    "level": "级",
+    "score 1-5": "分",
+    "MB": "MB",
+}
+_CODE_ZH = {
+    "individual": "个人客户",
+    "group_member": "集团客户",
+    "vip_silver": "银卡",
+    "vip_gold": "金卡",
+    "vip_diamond": "钻卡",
+    "gotone": "全球通",
+    "mzone": "动感地带",
+    "easyown": "神州行",
+    "prepaid": "预付费",
+    "postpaid_cash": "后付费现金",
+    "bank_debit": "银行托收",
+    "feature_phone": "功能机",
+    "smartphone_4g": "4G智能机",
+    "smartphone_5g": "5G智能机",
+    "unknown": "未知",
+}
 
 
 def _missing(value) -> bool:
@@ -47,8 +74,13 @@ def _format_zh(value, unit: str) -> str:
     return f"{number}{_UNIT_ZH.get(unit, '')}"
 
 
-def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
-            contributions: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> list[list[dict]]:
+def reasons(
+    model: TaskModel,
+    indicators: pd.DataFrame,
+    top: int = 3,
+    contributions: np.ndarray | None = None,
+    probabilities: np.ndarray | None = None,
+) -> list[list[dict]]:
     """The ``top`` indicators that moved each customer's prediction most, as reason codes.
 
     For the channel model, the reasons are those of the most likely channel.
@@ -56,7 +88,9 @@ def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
     t = model.task
     contrib = model.contributions(indicators) if contributions is None else contributions
     # a ranking has a set per class: its kind picks the one the customer is told
-    contrib = t.kind.explained(contrib, model.probabilities(indicators) if probabilities is None else probabilities)
+    contrib = t.kind.explained(
+        contrib, model.probabilities(indicators) if probabilities is None else probabilities
+    )
     contrib = contrib[:, :-1]  # drop the bias column
     names = t.feature_names
     by_id = {i.id: i for i in t.indicators}  # a province's model may have custom indicators
@@ -71,18 +105,23 @@ def reasons(model: TaskModel, indicators: pd.DataFrame, top: int = 3,
             up, down = t.kind.effect
             en, zh = up if contrib[row, j] > 0 else down
             shown = _format(value, ind.unit)
-            items.append({
-                "code": f"{t.name}:{ind.id}:{'+' if contrib[row, j] > 0 else '-'}",
-                "indicator": ind.id, "value": None if shown == "unknown" else shown,
-                "contribution": float(contrib[row, j]),
-                "text_en": f"{ind.name_en} {shown} {en}",
-                "text_zh": f"{ind.name_zh}{_format_zh(value, ind.unit)}，{zh}",
-            })
+            items.append(
+                {
+                    "code": f"{t.name}:{ind.id}:{'+' if contrib[row, j] > 0 else '-'}",
+                    "indicator": ind.id,
+                    "value": None if shown == "unknown" else shown,
+                    "contribution": float(contrib[row, j]),
+                    "text_en": f"{ind.name_en} {shown} {en}",
+                    "text_zh": f"{ind.name_zh}{_format_zh(value, ind.unit)}，{zh}",
+                }
+            )
         out.append(items)
     return out
 
 
-def global_importance(model: TaskModel, indicators: pd.DataFrame, sample: int = 2000, seed: int = 0) -> pd.DataFrame:
+def global_importance(
+    model: TaskModel, indicators: pd.DataFrame, sample: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """Mean |SHAP| per indicator on a sample, with the library's names."""
     rows = indicators.sample(min(sample, len(indicators)), random_state=seed)
     values = np.asarray(_shap_values(model, rows))
@@ -122,8 +161,14 @@ def shap_summary_plot(model: TaskModel, indicators: pd.DataFrame, path: Path, sa
         best = model.probabilities(rows).argmax(axis=1)
         values = values[np.arange(len(best)), :, best]
     X = _encoded(model, rows)
-    data = np.column_stack([X[c].cat.codes.to_numpy(float) if isinstance(X[c].dtype, pd.CategoricalDtype)
-                            else X[c].to_numpy(float) for c in X.columns])
+    data = np.column_stack(
+        [
+            X[c].cat.codes.to_numpy(float)
+            if isinstance(X[c].dtype, pd.CategoricalDtype)
+            else X[c].to_numpy(float)
+            for c in X.columns
+        ]
+    )
     explanation = shap.Explanation(values=values, data=data, feature_names=list(X.columns))
     plt.figure()
     shap.plots.beeswarm(explanation, max_display=15, show=False)

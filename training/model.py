@@ -22,8 +22,13 @@ from core.tasks import Task, task
 class TaskModel:
     """Booster + task declaration + calibration: indicators in, business outputs out."""
 
-    def __init__(self, task_name: str | Task, booster: xgb.Booster, calibration: dict | None = None,
-                 best_iteration: int | None = None):
+    def __init__(
+        self,
+        task_name: str | Task,
+        booster: xgb.Booster,
+        calibration: dict | None = None,
+        best_iteration: int | None = None,
+    ):
         self.task: Task = task_name if isinstance(task_name, Task) else task(task_name)
         self.booster = booster
         #: what the task's kind fitted to turn raw output into business terms (``Kind.fit_calibration``)
@@ -39,11 +44,17 @@ class TaskModel:
 
     # -- raw model output -------------------------------------------------------------
     def matrix(self, indicators: pd.DataFrame) -> xgb.DMatrix:
-        """The model's input matrix, built from NumPy with the library's encoding (``core.indicators.encoded``)."""
+        """The model's input matrix, from NumPy with the library's encoding (``core.indicators.encoded``)."""
         columns = [lib.encoded(ind, indicators[ind.id]) for ind in self.task.indicators]
         data = np.column_stack(columns) if columns else np.empty((len(indicators), 0))
-        return xgb.DMatrix(data, feature_names=self.task.feature_names, feature_types=self.feature_types,
-                           enable_categorical=True, missing=np.nan, nthread=self.threads)
+        return xgb.DMatrix(
+            data,
+            feature_names=self.task.feature_names,
+            feature_types=self.feature_types,
+            enable_categorical=True,
+            missing=np.nan,
+            nthread=self.threads,
+        )
 
     @property
     def feature_types(self) -> list[str]:
@@ -66,7 +77,9 @@ class TaskModel:
 
         Shape (n, features + 1); for the channel model (n, channels, features + 1).
         """
-        return self.booster.predict(matrix if matrix is not None else self.matrix(indicators), pred_contribs=True)
+        return self.booster.predict(
+            matrix if matrix is not None else self.matrix(indicators), pred_contribs=True
+        )
 
     # -- business outputs --------------------------------------------------------------
     def predict(self, indicators: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +90,11 @@ class TaskModel:
 
     # -- persistence ---------------------------------------------------------------------
     def metadata(self) -> dict:
-        meta = {"task": self.task.name, "calibration": self.calibration, "best_iteration": self.best_iteration}
+        meta = {
+            "task": self.task.name,
+            "calibration": self.calibration,
+            "best_iteration": self.best_iteration,
+        }
         if self.task.tailored_indicators is not None:  # a province's model: its own indicator set
             meta["province"] = self.task.province
             meta["indicators"] = [asdict(i) for i in self.task.indicators]
@@ -90,7 +107,7 @@ class TaskModel:
         (directory / "task_model.json").write_text(json.dumps(self.metadata(), indent=2))
 
     @classmethod
-    def load(cls, directory) -> "TaskModel":
+    def load(cls, directory) -> TaskModel:
         directory = Path(directory)
         meta = json.loads((directory / "task_model.json").read_text())
         booster = xgb.Booster()

@@ -27,8 +27,9 @@ REFERENCE_ARTIFACT = "monitoring/reference.parquet"
 REFERENCE_ROWS = 50_000
 
 
-def reference_frame(model: TaskModel, rows: pd.DataFrame, label: str, max_rows: int = REFERENCE_ROWS,
-                    seed: int = 0) -> pd.DataFrame:
+def reference_frame(
+    model: TaskModel, rows: pd.DataFrame, label: str, max_rows: int = REFERENCE_ROWS, seed: int = 0
+) -> pd.DataFrame:
     """Indicators, province, label (as ``target``) and prediction of a sample of ``rows``."""
     if len(rows) > max_rows:
         rows = rows.sample(max_rows, random_state=seed)

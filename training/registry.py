@@ -38,7 +38,9 @@ def configure_mlflow(settings: Settings, experiment: str) -> str:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
-        experiment_id = client.create_experiment(experiment, artifact_location=settings.artifact_root.as_uri())
+        experiment_id = client.create_experiment(
+            experiment, artifact_location=settings.artifact_root.as_uri()
+        )
     else:
         experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
@@ -91,11 +93,14 @@ class GateDecision:
     metric: str
 
     def as_tags(self) -> dict[str, str]:
-        return {"gate.decision": "promoted" if self.promoted else "refused",
-                "gate.metric": self.metric, "gate.margin": str(self.margin),
-                "gate.challenger_score": f"{self.challenger_score:.6f}",
-                "gate.champion_version": str(self.champion_version),
-                "gate.champion_score": "none" if self.champion_score is None else f"{self.champion_score:.6f}"}
+        return {
+            "gate.decision": "promoted" if self.promoted else "refused",
+            "gate.metric": self.metric,
+            "gate.margin": str(self.margin),
+            "gate.challenger_score": f"{self.challenger_score:.6f}",
+            "gate.champion_version": str(self.champion_version),
+            "gate.champion_score": "none" if self.champion_score is None else f"{self.champion_score:.6f}",
+        }
 
 
 def champion_version(client: MlflowClient, name: str):
@@ -112,8 +117,15 @@ def champion_uri(client: MlflowClient, name: str) -> str | None:
     return None if found is None else f"models:/{name}/{found.version}"
 
 
-def gate(client: MlflowClient, t: Task, name: str, version_: str, challenger_score: float,
-         champion_score_fn, margin: float) -> GateDecision:
+def gate(
+    client: MlflowClient,
+    t: Task,
+    name: str,
+    version_: str,
+    challenger_score: float,
+    champion_score_fn,
+    margin: float,
+) -> GateDecision:
     """Move ``champion`` to the new version only if it beats the champion by ``margin``.
 
     ``champion_score_fn(uri)`` scores the current champion on the challenger's test month,
@@ -124,8 +136,15 @@ def gate(client: MlflowClient, t: Task, name: str, version_: str, challenger_sco
     if current is not None:
         champion_score = float(champion_score_fn(f"models:/{name}/{current.version}"))
     promoted = current is None or challenger_score >= champion_score + margin
-    decision = GateDecision(promoted, str(version_), float(challenger_score),
-                            current.version if current else None, champion_score, margin, t.headline)
+    decision = GateDecision(
+        promoted,
+        str(version_),
+        float(challenger_score),
+        current.version if current else None,
+        champion_score,
+        margin,
+        t.headline,
+    )
     client.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, version_)
     for key, value in decision.as_tags().items():
         client.set_model_version_tag(name, version_, key, value)
@@ -134,4 +153,13 @@ def gate(client: MlflowClient, t: Task, name: str, version_: str, challenger_sco
     return decision
 
 
-__all__ = ["configure_mlflow", "champion_uri", "TaskModelPyfunc", "log_task_model", "load_task_model", "gate", "GateDecision", "champion_version"]
+__all__ = [
+    "configure_mlflow",
+    "champion_uri",
+    "TaskModelPyfunc",
+    "log_task_model",
+    "load_task_model",
+    "gate",
+    "GateDecision",
+    "champion_version",
+]

@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from training import evaluate, explain
+from core.settings import Settings
+from core.tasks import TASKS, Task, task
 from features.provinces import load_province
+from training import evaluate, explain
 from training.data import Dataset, label_months, load_labels, make_dataset, time_split
 from training.model import TaskModel
 from training.reference import log_reference
 from training.registry import configure_mlflow, gate, load_task_model, log_task_model
-from core.tasks import TASKS, Task, task
 from training.tune import TuningBudget, completed, refit_best, study_name, tune
-from core.settings import Settings
 
 
 @dataclass
@@ -70,9 +70,15 @@ def _log_evaluation(model: TaskModel, data: Dataset, p: np.ndarray) -> list[dict
     return importance.head(10).to_dict("records")
 
 
-def train_task(settings: Settings, task_name: str, province: str | None = None,
-               budget: TuningBudget = TuningBudget(), test_month: str | None = None,
-               train_months: int = 4, progress=None) -> TrainResult:
+def train_task(
+    settings: Settings,
+    task_name: str,
+    province: str | None = None,
+    budget: TuningBudget = TuningBudget(),
+    test_month: str | None = None,
+    train_months: int = 4,
+    progress=None,
+) -> TrainResult:
     """Tune, train, evaluate, register and gate one task's model."""
     started = time.perf_counter()
     t = task(task_name).tailored(load_province(settings, province))  # a province file's own indicator set
@@ -82,12 +88,26 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
     client = MlflowClient()
     name = study_name(t, province, f"{split.test}-s{budget.seed}")
     with mlflow.start_run(run_name=f"study-{name}") as parent:
-        mlflow.set_tags({"task": t.name, "evaluation": t.evaluation, "province": province or "all",
-                         "feature_service": data.lineage["feature_service"], "optuna.study": name})
-        mlflow.log_params({"trials": budget.trials, "timeout_seconds": budget.timeout_seconds,
-                           "seed": budget.seed, "train_months": ",".join(split.train),
-                           "valid_month": split.valid, "test_month": split.test,
-                           "rows_train": data.lineage["rows"]["train"]})
+        mlflow.set_tags(
+            {
+                "task": t.name,
+                "evaluation": t.evaluation,
+                "province": province or "all",
+                "feature_service": data.lineage["feature_service"],
+                "optuna.study": name,
+            }
+        )
+        mlflow.log_params(
+            {
+                "trials": budget.trials,
+                "timeout_seconds": budget.timeout_seconds,
+                "seed": budget.seed,
+                "train_months": ",".join(split.train),
+                "valid_month": split.valid,
+                "test_month": split.test,
+                "rows_train": data.lineage["rows"]["train"],
+            }
+        )
         mlflow.log_dict(data.lineage, "lineage.json")
         study, booster = tune(t, data, budget, settings.study_storage, name, progress=progress)
         if booster is None:
@@ -101,10 +121,15 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
         mlflow.log_metrics({k: v for k, v in result.items() if np.isfinite(v)})
         importance = _log_evaluation(model, data, p)
 
-        metadata = {"task": t.name, "feature_service": data.lineage["feature_service"],
-                    "indicators": t.feature_names, "lineage": data.lineage,
-                    "headline": t.headline, "test_score": result[f"test_{t.headline}"],
-                    "oracle_ratio": result["oracle_ratio"] if np.isfinite(result["oracle_ratio"]) else None}
+        metadata = {
+            "task": t.name,
+            "feature_service": data.lineage["feature_service"],
+            "indicators": t.feature_names,
+            "lineage": data.lineage,
+            "headline": t.headline,
+            "test_score": result[f"test_{t.headline}"],
+            "oracle_ratio": result["oracle_ratio"] if np.isfinite(result["oracle_ratio"]) else None,
+        }
         # integer indicators may arrive empty from the online store: declare them as doubles
         example = test_indicators.head(5).reset_index(drop=True)
         example = example.astype({c: "float64" for c in example.columns if example[c].dtype.kind in "iu"})
@@ -115,27 +140,61 @@ def train_task(settings: Settings, task_name: str, province: str | None = None,
             champion = load_task_model(uri)
             return evaluate.metrics(t, data.y["test"], champion.probabilities(test_indicators))[t.headline]
 
-        decision = gate(client, t, t.model_name(province), version, result[f"test_{t.headline}"],
-                        champion_score, settings.gate_margin)
+        decision = gate(
+            client,
+            t,
+            t.model_name(province),
+            version,
+            result[f"test_{t.headline}"],
+            champion_score,
+            settings.gate_margin,
+        )
         mlflow.log_text(json.dumps(result, indent=2), "evaluation/metrics.json")
         log_reference(model, data.frames["test"], t.label)  # what weekly monitoring compares with
-    return TrainResult(t.name, province, result, parent.info.run_id, t.model_name(province), version,
-                       decision.promoted, decision.champion_score, len(study.trials), completed(study),
-                       time.perf_counter() - started, importance)
+    return TrainResult(
+        t.name,
+        province,
+        result,
+        parent.info.run_id,
+        t.model_name(province),
+        version,
+        decision.promoted,
+        decision.champion_score,
+        len(study.trials),
+        completed(study),
+        time.perf_counter() - started,
+        importance,
+    )
 
 
-def train_all(settings: Settings, province: str | None = None, budget: TuningBudget = TuningBudget(),
-              tasks: list[str] | None = None, progress=None, **kwargs) -> list[TrainResult]:
+def train_all(
+    settings: Settings,
+    province: str | None = None,
+    budget: TuningBudget = TuningBudget(),
+    tasks: list[str] | None = None,
+    progress=None,
+    **kwargs,
+) -> list[TrainResult]:
     """Every task with labels (or the named ones), one after another.
 
     A province that brought its own data may have labels for some tasks only.
     """
     if not tasks:
         labels = load_labels(settings, province)
-        tasks = [name for name, t in TASKS.items() if t.label in labels.columns and labels[t.label].notna().any()]
-    return [train_task(settings, name, province, budget, progress=progress(name, budget.trials) if progress else None,
-                       **kwargs)
-            for name in tasks]
+        tasks = [
+            name for name, t in TASKS.items() if t.label in labels.columns and labels[t.label].notna().any()
+        ]
+    return [
+        train_task(
+            settings,
+            name,
+            province,
+            budget,
+            progress=progress(name, budget.trials) if progress else None,
+            **kwargs,
+        )
+        for name in tasks
+    ]
 
 
 def quality_table(results: list[TrainResult]) -> pd.DataFrame:
@@ -143,13 +202,17 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         t = TASKS[r.task]
-        rows.append({
-            "task": r.task, "province": r.province or "all", "metric": t.headline,
-            "model": r.metrics[f"test_{t.headline}"], "oracle": r.metrics.get(f"oracle_{t.headline}", float("nan")),
-            "ratio": r.metrics["oracle_ratio"],
-            "extra": t.kind.summary(r.metrics), "version": r.version,
-            "champion": "promoted" if r.promoted else f"refused (champion {r.champion_score:.4f})",
-        })
+        rows.append(
+            {
+                "task": r.task,
+                "province": r.province or "all",
+                "metric": t.headline,
+                "model": r.metrics[f"test_{t.headline}"],
+                "oracle": r.metrics.get(f"oracle_{t.headline}", float("nan")),
+                "ratio": r.metrics["oracle_ratio"],
+                "extra": t.kind.summary(r.metrics),
+                "version": r.version,
+                "champion": "promoted" if r.promoted else f"refused (champion {r.champion_score:.4f})",
+            }
+        )
     return pd.DataFrame(rows)
-
-

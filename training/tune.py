@@ -52,8 +52,13 @@ class TuningBudget:
 
 def base_params(t: Task, seed: int, threads: int) -> dict:
     """Parameters every trial shares: objective, metric, histogram trees, seed."""
-    params = {**t.kind.xgb_params(), "tree_method": "hist", "seed": seed, "nthread": threads,
-              "max_cat_to_onehot": 8}
+    params = {
+        **t.kind.xgb_params(),
+        "tree_method": "hist",
+        "seed": seed,
+        "nthread": threads,
+        "max_cat_to_onehot": 8,
+    }
     constraints = t.monotone_constraints()
     if constraints:
         params["monotone_constraints"] = "(" + ",".join(map(str, constraints)) + ")"
@@ -82,17 +87,24 @@ def matrices(data: Dataset) -> tuple[xgb.DMatrix, xgb.DMatrix]:
 
 
 def fit(params: dict, dtrain, dvalid, budget: TuningBudget, callbacks=()) -> xgb.Booster:
-    return xgb.train(params, dtrain, num_boost_round=budget.max_rounds, evals=[(dvalid, "validation")],
-                     early_stopping_rounds=budget.early_stopping_rounds, callbacks=list(callbacks),
-                     verbose_eval=False)
+    return xgb.train(
+        params,
+        dtrain,
+        num_boost_round=budget.max_rounds,
+        evals=[(dvalid, "validation")],
+        early_stopping_rounds=budget.early_stopping_rounds,
+        callbacks=list(callbacks),
+        verbose_eval=False,
+    )
 
 
 def study_name(t: Task, province: str | None, data_tag: str) -> str:
     return f"{t.name}-{(province or 'all').lower()}-{data_tag}"
 
 
-def tune(t: Task, data: Dataset, budget: TuningBudget, storage: str, name: str,
-         progress=None) -> tuple[optuna.Study, xgb.Booster | None]:
+def tune(
+    t: Task, data: Dataset, budget: TuningBudget, storage: str, name: str, progress=None
+) -> tuple[optuna.Study, xgb.Booster | None]:
     """Run (or continue) the study; every trial logged as a nested MLflow run.
 
     Returns the study and the best booster trained in this run (None if the study's best
@@ -108,27 +120,50 @@ def tune(t: Task, data: Dataset, budget: TuningBudget, storage: str, name: str,
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
             mlflow.log_params(trial.params)
             try:
-                booster = fit(params, dtrain, dvalid, budget,
-                              callbacks=[PruneEvery(trial, f"validation-{t.kind.eval_metric}")])
+                booster = fit(
+                    params,
+                    dtrain,
+                    dvalid,
+                    budget,
+                    callbacks=[PruneEvery(trial, f"validation-{t.kind.eval_metric}")],
+                )
             except optuna.TrialPruned:
                 mlflow.set_tag("state", "pruned")
                 raise
             value = float(booster.best_score)
             trial.set_user_attr("best_iteration", int(booster.best_iteration))
-            mlflow.log_metrics({f"valid_{t.kind.eval_metric}": value, "best_iteration": booster.best_iteration,
-                                "seconds": time.perf_counter() - started})
+            mlflow.log_metrics(
+                {
+                    f"valid_{t.kind.eval_metric}": value,
+                    "best_iteration": booster.best_iteration,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
             mlflow.set_tag("state", "complete")
         if value < best["value"]:
             best.update(value=value, booster=booster, number=trial.number)
         return value
 
-    sampler = optuna.samplers.TPESampler(seed=budget.seed, n_startup_trials=min(8, max(budget.trials // 3, 2)))
+    sampler = optuna.samplers.TPESampler(
+        seed=budget.seed, n_startup_trials=min(8, max(budget.trials // 3, 2))
+    )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=20)
-    study = optuna.create_study(study_name=name, storage=storage, direction="minimize", sampler=sampler,
-                                pruner=pruner, load_if_exists=True)
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction="minimize",
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
     callbacks = [lambda s, tr: progress(1)] if progress else []
-    study.optimize(objective, n_trials=budget.trials, timeout=budget.timeout_seconds, callbacks=callbacks,
-                   gc_after_trial=False)
+    study.optimize(
+        objective,
+        n_trials=budget.trials,
+        timeout=budget.timeout_seconds,
+        callbacks=callbacks,
+        gc_after_trial=False,
+    )
     reusable = best["booster"] if best["number"] == study.best_trial.number else None
     return study, reusable
 
@@ -145,5 +180,14 @@ def completed(study: optuna.Study) -> int:
     return sum(tr.state == optuna.trial.TrialState.COMPLETE for tr in study.trials)
 
 
-__all__ = ["TuningBudget", "tune", "refit_best", "base_params", "suggest", "matrices", "fit", "study_name",
-           "completed"]
+__all__ = [
+    "TuningBudget",
+    "tune",
+    "refit_best",
+    "base_params",
+    "suggest",
+    "matrices",
+    "fit",
+    "study_name",
+    "completed",
+]

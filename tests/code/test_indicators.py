@@ -14,24 +14,46 @@ NUMBERS = ["13800000001", "13800000002", "13800000003"]
 
 
 def _empty_month():
-    return {name: pd.DataFrame({c: pd.Series(dtype=object) for c in t.column_names})
-            for name, t in TABLES.items() if t.monthly}
+    return {
+        name: pd.DataFrame({c: pd.Series(dtype=object) for c in t.column_names})
+        for name, t in TABLES.items()
+        if t.monthly
+    }
 
 
-def _month(month, fees, arrears=(0, 0, 0), complaints=(), refunds=(), contacts=(), inquiries=0,
-           data=(1000.0, None, 0.0)):
+def _month(
+    month,
+    fees,
+    arrears=(0, 0, 0),
+    complaints=(),
+    refunds=(),
+    contacts=(),
+    inquiries=0,
+    data=(1000.0, None, 0.0),
+):
     t = _empty_month()
     t["monthly_bills"] = pd.DataFrame({"msisdn": NUMBERS, "bill_month": month, "total_fee": fees})
-    t["payments"] = pd.DataFrame({"msisdn": NUMBERS, "arrears_amount": arrears,
-                                  "suspended_for_arrears": [a > 50 for a in arrears]})
-    t["usage"] = pd.DataFrame({
-        "msisdn": NUMBERS, "voice_minutes": [100.0, 0.0, 5.0], "data_mb": list(data),
-        "sms_count": [3, 0, 0], "mms_count": [0, 0, 1], "roaming_minutes": [0.0, 10.0, 0.0],
-        "boundary_roaming_minutes": [0.0, 5.0, 0.0], "monternet_ports": [2, 0, 0],
-        "ringback_tone": [True, False, False], "distinct_callees": [12, 0, 1],
-    })
+    t["payments"] = pd.DataFrame(
+        {"msisdn": NUMBERS, "arrears_amount": arrears, "suspended_for_arrears": [a > 50 for a in arrears]}
+    )
+    t["usage"] = pd.DataFrame(
+        {
+            "msisdn": NUMBERS,
+            "voice_minutes": [100.0, 0.0, 5.0],
+            "data_mb": list(data),
+            "sms_count": [3, 0, 0],
+            "mms_count": [0, 0, 1],
+            "roaming_minutes": [0.0, 10.0, 0.0],
+            "boundary_roaming_minutes": [0.0, 5.0, 0.0],
+            "monternet_ports": [2, 0, 0],
+            "ringback_tone": [True, False, False],
+            "distinct_callees": [12, 0, 1],
+        }
+    )
     if complaints:
-        t["complaints"] = pd.DataFrame(complaints, columns=["msisdn", "complaint_time", "category", "outcome", "satisfaction"])
+        t["complaints"] = pd.DataFrame(
+            complaints, columns=["msisdn", "complaint_time", "category", "outcome", "satisfaction"]
+        )
     if refunds:
         t["refunds"] = pd.DataFrame(refunds, columns=["msisdn", "amount", "is_double_refund"])
     if contacts:
@@ -42,36 +64,57 @@ def _month(month, fees, arrears=(0, 0, 0), complaints=(), refunds=(), contacts=(
 
 @pytest.fixture()
 def people():
-    subscribers = pd.DataFrame({
-        "msisdn": NUMBERS,
-        "province": "GD",
-        "customer_category": ["vip_gold", "individual", "individual"],
-        "brand": ["gotone", "mzone", "easyown"],
-        "payment_method": ["bank_debit", "prepaid", "postpaid_cash"],
-        "activation_date": pd.to_datetime(["2020-01-15", "2025-12-20", "2019-06-01"]).date,
-        "number_level": [3, 0, 1],
-        "terminal_class": ["smartphone_5g", None, "feature_phone"],
-        # the third line closes in February: absent from the February snapshot
-        "close_date": [None, None, pd.Timestamp("2026-02-10").date()],
-    })
-    lists = pd.DataFrame({"msisdn": [NUMBERS[0], NUMBERS[1]], "list_type": ["red", "black"],
-                          "listed_date": pd.to_datetime(["2025-06-01", "2026-02-15"]).date})
+    subscribers = pd.DataFrame(
+        {
+            "msisdn": NUMBERS,
+            "province": "GD",
+            "customer_category": ["vip_gold", "individual", "individual"],
+            "brand": ["gotone", "mzone", "easyown"],
+            "payment_method": ["bank_debit", "prepaid", "postpaid_cash"],
+            "activation_date": pd.to_datetime(["2020-01-15", "2025-12-20", "2019-06-01"]).date,
+            "number_level": [3, 0, 1],
+            "terminal_class": ["smartphone_5g", None, "feature_phone"],
+            # the third line closes in February: absent from the February snapshot
+            "close_date": [None, None, pd.Timestamp("2026-02-10").date()],
+        }
+    )
+    lists = pd.DataFrame(
+        {
+            "msisdn": [NUMBERS[0], NUMBERS[1]],
+            "list_type": ["red", "black"],
+            "listed_date": pd.to_datetime(["2025-06-01", "2026-02-15"]).date,
+        }
+    )
     return subscribers, lists
 
 
 def _history(subscribers):
     index = pd.Index(subscribers["msisdn"])
-    jan = _month("2026-01", [100.0, 20.0, 50.0], arrears=(0, 30, 0),
-                 complaints=[(NUMBERS[1], pd.Timestamp("2026-01-10 12:00"), "billing", "escalated", 2.0),
-                             (NUMBERS[1], pd.Timestamp("2026-01-20 08:00"), "network", "resolved", np.nan)],
-                 refunds=[(NUMBERS[1], 15.0, True)],
-                 contacts=[(NUMBERS[0], "online_hall", None), (NUMBERS[0], "outbound", True),
-                           (NUMBERS[0], "outbound", False), (NUMBERS[2], "business_hall", None)],
-                 inquiries=2)
-    feb = _month("2026-02", [130.0, 0.0, 50.0], arrears=(0, 60, 0),
-                 complaints=[(NUMBERS[1], pd.Timestamp("2026-02-27 09:00"), "service", "resolved", 4.0)],
-                 refunds=[(NUMBERS[1], 5.5, False), (NUMBERS[0], 8.0, False)],
-                 inquiries=1)
+    jan = _month(
+        "2026-01",
+        [100.0, 20.0, 50.0],
+        arrears=(0, 30, 0),
+        complaints=[
+            (NUMBERS[1], pd.Timestamp("2026-01-10 12:00"), "billing", "escalated", 2.0),
+            (NUMBERS[1], pd.Timestamp("2026-01-20 08:00"), "network", "resolved", np.nan),
+        ],
+        refunds=[(NUMBERS[1], 15.0, True)],
+        contacts=[
+            (NUMBERS[0], "online_hall", None),
+            (NUMBERS[0], "outbound", True),
+            (NUMBERS[0], "outbound", False),
+            (NUMBERS[2], "business_hall", None),
+        ],
+        inquiries=2,
+    )
+    feb = _month(
+        "2026-02",
+        [130.0, 0.0, 50.0],
+        arrears=(0, 60, 0),
+        complaints=[(NUMBERS[1], pd.Timestamp("2026-02-27 09:00"), "service", "resolved", 4.0)],
+        refunds=[(NUMBERS[1], 5.5, False), (NUMBERS[0], 8.0, False)],
+        inquiries=1,
+    )
     return [aggregate_month(index, jan), aggregate_month(index, feb)]
 
 
@@ -136,8 +179,13 @@ def test_every_catalogue_indicator_is_built_within_its_range(people):
 def test_library_declares_the_credit_specification():
     assert len(lib.credit_indicators("mandatory")) == 9
     assert {i.id for i in lib.credit_indicators("optional")} == {
-        "number_level", "influence", "business_dependence", "refund_amount_12m",
-        "monternet_port_count", "double_refund_count_12m"}
+        "number_level",
+        "influence",
+        "business_dependence",
+        "refund_amount_12m",
+        "monternet_port_count",
+        "double_refund_count_12m",
+    }
     for task in lib.EVALUATIONS:
         assert lib.for_task(task), task
 

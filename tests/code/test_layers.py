@@ -37,9 +37,13 @@ def test_no_package_imports_a_higher_layer():
 
 def test_the_service_loads_neither_optuna_nor_matplotlib():
     """A BentoML worker imports the service only: tuning and plotting stay out of its memory."""
-    code = ("import sys, serving.service; "
-            "print(','.join(m for m in ('optuna', 'matplotlib', 'shap', 'evidently', 'typer') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        "import sys, serving.service; "
+        "print(','.join(m for m in ('optuna', 'matplotlib', 'shap', 'evidently', 'typer') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "", f"serving.service loaded: {result.stdout.strip()}"

@@ -1,7 +1,7 @@
 """The training-frame cache follows its input files."""
 
-from training.data import _cache_path
 from core.settings import Settings
+from training.data import _cache_path
 
 
 def test_regenerated_data_is_not_trained_on_from_an_old_frame(tmp_path):

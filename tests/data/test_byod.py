@@ -5,10 +5,10 @@ import os
 import pandas as pd
 import pytest
 
-from features.byod import run_byod
-from features.store import online_view, open_store
 from core.errors import ConfigurationError, DataQualityError
 from core.settings import Settings
+from features.byod import run_byod
+from features.store import online_view, open_store
 from tests.byod_data import PROVINCE_FILE, write_case
 
 
@@ -28,15 +28,33 @@ def test_a_province_csv_becomes_its_feature_store_and_labels(case):
     assert result.province == "ZJ" and result.rows == len(source) and result.report.passed
     assert result.models_labelled == ["credit_grade", "churn"]
     assert not (settings.truth_dir).exists()  # nothing synthetic: no generator truth in this work directory
-    for subject in ("profile", "billing_payment", "complaints_service", "usage", "channel_contacts", "custom_zj"):
+    for subject in (
+        "profile",
+        "billing_payment",
+        "complaints_service",
+        "usage",
+        "channel_contacts",
+        "custom_zj",
+    ):
         assert len(list((settings.offline_dir / subject).glob("ZJ_*.parquet"))) == len(result.months)
     labels = pd.read_parquet(settings.labels_dir / "ZJ.parquet")
-    assert set(labels["credit_grade"].dropna()) <= {1, 2, 3, 4, 5} and set(labels["churned_next_month"]) <= {0, 1}
+    assert set(labels["credit_grade"].dropna()) <= {1, 2, 3, 4, 5} and set(labels["churned_next_month"]) <= {
+        0,
+        1,
+    }
 
     latest = source[source["TJ_YF"] == result.months[-1].replace("-", "")].iloc[0]
     view = online_view(open_store(settings), [latest["SHOUJI_HAO"]], "credit_grade", "ZJ").iloc[0]
-    assert view["customer_category"] == {"个人": "individual", "集团": "group_member", "银卡": "vip_silver",
-                                         "金卡": "vip_gold", "钻卡": "vip_diamond"}[latest["KH_LB"]]
+    assert (
+        view["customer_category"]
+        == {
+            "个人": "individual",
+            "集团": "group_member",
+            "银卡": "vip_silver",
+            "金卡": "vip_gold",
+            "钻卡": "vip_diamond",
+        }[latest["KH_LB"]]
+    )
     assert view["tenure_months"] == int(latest["ZW_SC"])
     assert view["local_value_score"] == pytest.approx(float(latest["ZDY_PF"]))
     assert "number_level" not in view.index  # ZJ chose no optional indicators
@@ -65,10 +83,14 @@ def test_a_missing_column_and_mapping_mistakes_name_the_file_and_line(case):
     settings, mapping = case
     text = mapping.read_text()
     mapping.write_text(text.replace("XF_JE: monthly_consumption", "XIAOFEI: monthly_consumption"))
-    with pytest.raises(DataQualityError, match=r"column XIAOFEI: column\(s\) named in the mapping are not in the data"):
+    with pytest.raises(
+        DataQualityError, match=r"column XIAOFEI: column\(s\) named in the mapping are not in the data"
+    ):
         run_byod(settings, mapping)
     mapping.write_text(text.replace("XF_JE: monthly_consumption", "XF_JE: monthly_consumptoin"))
-    with pytest.raises(ConfigurationError, match=r"mapping.yaml:\d+: columns: .*unknown indicator 'monthly_consumptoin'"):
+    with pytest.raises(
+        ConfigurationError, match=r"mapping.yaml:\d+: columns: .*unknown indicator 'monthly_consumptoin'"
+    ):
         run_byod(settings, mapping)
     lines = text.splitlines()
     mapping.write_text("\n".join(line for line in lines if "complaint_satisfaction" not in line))
@@ -83,8 +105,9 @@ def _sql_case(case, url: str, write) -> Settings:
     settings, mapping = case
     frame = pd.read_csv(mapping.parent / "zj_customers.csv", dtype=str)
     write(frame)
-    text = mapping.read_text().replace("  path: zj_customers.csv",
-                                       f"  sql:\n    url: {url}\n    query: select * from zj_kehu")
+    text = mapping.read_text().replace(
+        "  path: zj_customers.csv", f"  sql:\n    url: {url}\n    query: select * from zj_kehu"
+    )
     mapping.write_text(text)
     result = run_byod(settings, mapping)
     assert result.rows == len(frame) and result.models_labelled == ["credit_grade", "churn"]

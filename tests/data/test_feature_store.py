@@ -43,7 +43,9 @@ def test_point_in_time_join_never_reads_after_the_snapshot(tiny_world):
         changed += want != later
     assert changed >= 40  # bills move month to month, so taking the later one would show
     # A timestamp before any snapshot finds nothing: no future value leaks backwards.
-    early = pd.DataFrame({"msisdn": customers[:5], "event_timestamp": snapshot_time(first) - pd.Timedelta(days=45)})
+    early = pd.DataFrame(
+        {"msisdn": customers[:5], "event_timestamp": snapshot_time(first) - pd.Timedelta(days=45)}
+    )
     before = training_frame(store, early, lib.CHURN)
     assert before["monthly_consumption"].isna().all()
 
@@ -54,7 +56,9 @@ def test_snapshot_between_months_takes_the_earlier_one(tiny_world):
     m = tiny_world.labels.query("month == @first")["msisdn"].iloc[0]
     mid = snapshot_time(first) + pd.Timedelta(days=10)  # inside the next month, before its snapshot
     got = training_frame(store, pd.DataFrame({"msisdn": [m], "event_timestamp": [mid]}), lib.CHURN)
-    exact = training_frame(store, pd.DataFrame({"msisdn": [m], "event_timestamp": [snapshot_time(first)]}), lib.CHURN)
+    exact = training_frame(
+        store, pd.DataFrame({"msisdn": [m], "event_timestamp": [snapshot_time(first)]}), lib.CHURN
+    )
     cols = [c for c in got.columns if c not in ("msisdn", "event_timestamp")]
     assert all(_same(a, b) for a, b in zip(got[cols].iloc[0], exact[cols].iloc[0]))
 
@@ -66,8 +70,12 @@ def _online_offline_agree(world, online_store):
     entity = pd.DataFrame({"msisdn": customers, "event_timestamp": snapshot_time(latest)})
     offline = training_frame(world.store(), entity, lib.CREDIT_GRADE).set_index("msisdn")
     assert set(CREDIT) <= set(online.columns)
-    mismatches = [(m, c, online.loc[m, c], offline.loc[m, c]) for m in customers for c in CREDIT
-                  if not _same(online.loc[m, c], offline.loc[m, c])]
+    mismatches = [
+        (m, c, online.loc[m, c], offline.loc[m, c])
+        for m in customers
+        for c in CREDIT
+        if not _same(online.loc[m, c], offline.loc[m, c])
+    ]
     assert not mismatches, mismatches[:5]
 
 
@@ -91,13 +99,14 @@ def test_every_task_has_a_versioned_feature_service(tiny_world):
 
 @pytest.mark.redis
 def test_online_and_offline_values_agree_redis(tiny_world, redis_url, tmp_path):
-    from features.store import materialize_latest, open_store
     from core.settings import Settings
+    from features.store import materialize_latest, open_store
 
     # its own registry (teardown removes it) over the same offline files
     (tmp_path / "offline").symlink_to(tiny_world.settings.offline_dir)
-    settings = Settings(workdir=tmp_path, online_store="redis", redis_url=redis_url,
-                        project=f"t{uuid.uuid4().hex[:8]}")
+    settings = Settings(
+        workdir=tmp_path, online_store="redis", redis_url=redis_url, project=f"t{uuid.uuid4().hex[:8]}"
+    )
     store = open_store(settings)
     from features.repo import definitions
 
@@ -112,11 +121,13 @@ def test_online_and_offline_values_agree_redis(tiny_world, redis_url, tmp_path):
 @pytest.mark.slow
 def test_file_and_duckdb_offline_stores_agree(tiny_world):
     """The two offline stores Feast offers here give the same training frame."""
-    from features.store import open_store
     from core.settings import Settings
+    from features.store import open_store
 
     months = tiny_world.months
-    entity = tiny_world.labels[tiny_world.labels["month"].isin(months[1:])][["msisdn", "event_timestamp"]].head(400)
+    entity = tiny_world.labels[tiny_world.labels["month"].isin(months[1:])][
+        ["msisdn", "event_timestamp"]
+    ].head(400)
     frames = []
     for offline in ("duckdb", "file"):
         settings = Settings(workdir=tiny_world.settings.workdir, offline_store=offline)

@@ -7,14 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.generate import GeneratorConfig, generate, make_msisdns
 from core.tasks import CREDIT_GRADES
+from features.generate import GeneratorConfig, generate, make_msisdns
 from features.schemas import TABLES, partition_path
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(pd.read_parquet(p).to_csv().encode()).hexdigest()
-            for p in sorted(root.rglob("*.parquet"))}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(pd.read_parquet(p).to_csv().encode()).hexdigest()
+        for p in sorted(root.rglob("*.parquet"))
+    }
 
 
 def test_same_seed_same_data_other_seed_other_data(tmp_path):
@@ -47,8 +49,10 @@ def test_distributions_are_plausible(tiny_world):
     subs = pd.concat([pd.read_parquet(partition_path(raw, "subscribers", p)) for p in ("GD", "SC")])
     vip = subs["customer_category"].str.startswith("vip").mean()
     assert 0.01 < vip < 0.10  # VIPs are under 5% of customers in the documents
-    assert subs.groupby("province")["brand"].value_counts(normalize=True).loc[("SC", "easyown")] > \
-        subs.groupby("province")["brand"].value_counts(normalize=True).loc[("GD", "easyown")]
+    assert (
+        subs.groupby("province")["brand"].value_counts(normalize=True).loc[("SC", "easyown")]
+        > subs.groupby("province")["brand"].value_counts(normalize=True).loc[("GD", "easyown")]
+    )
     bills = pd.concat([pd.read_parquet(partition_path(raw, "monthly_bills", "GD", m)) for m in months])
     fee = bills["total_fee"]
     assert 30 < fee.median() < 200 and fee.quantile(0.99) > 3 * fee.median()  # heavy right tail
@@ -64,12 +68,16 @@ def test_distributions_are_plausible(tiny_world):
 
 def test_oracle_is_a_proper_probability_and_labels_follow_it(tiny_world):
     truth = tiny_world.settings.truth_dir
-    oracle = pd.concat([pd.read_parquet(p) for p in sorted((truth / "oracle").glob("*.parquet"))], ignore_index=True)
+    oracle = pd.concat(
+        [pd.read_parquet(p) for p in sorted((truth / "oracle").glob("*.parquet"))], ignore_index=True
+    )
     labels = tiny_world.labels
     grade_p = oracle.filter(like="p_credit_grade_").to_numpy()
     np.testing.assert_allclose(grade_p.sum(axis=1), 1.0, atol=1e-9)
     np.testing.assert_allclose(oracle.filter(like="p_channel_").sum(axis=1), 1.0, atol=1e-9)
-    assert (oracle[["msisdn", "event_timestamp"]].to_numpy() == labels[["msisdn", "event_timestamp"]].to_numpy()).all()
+    assert (
+        oracle[["msisdn", "event_timestamp"]].to_numpy() == labels[["msisdn", "event_timestamp"]].to_numpy()
+    ).all()
     # labels are drawn from the oracle: high-probability churners churn more
     high = oracle["churn_probability"] > oracle["churn_probability"].quantile(0.8)
     assert labels.loc[high, "churned_next_month"].mean() > 2 * labels.loc[~high, "churned_next_month"].mean()
@@ -96,17 +104,26 @@ def test_churned_lines_close_and_leave_the_bills(tiny_world):
 
 
 def test_drift_month_sends_billing_inquiries_up(tmp_path):
-    config = GeneratorConfig(customers=3000, months=3, start_month="2026-04", provinces=("GD",), drift_month="2026-06")
+    config = GeneratorConfig(
+        customers=3000, months=3, start_month="2026-04", provinces=("GD",), drift_month="2026-06"
+    )
     generate(config, tmp_path / "raw", tmp_path / "truth")
-    counts = [len(pd.read_parquet(partition_path(tmp_path / "raw", "billing_inquiries", "GD", m)))
-              for m in config.month_names]
+    counts = [
+        len(pd.read_parquet(partition_path(tmp_path / "raw", "billing_inquiries", "GD", m)))
+        for m in config.month_names
+    ]
     assert counts[2] > 2 * counts[1]
-    fees = [pd.read_parquet(partition_path(tmp_path / "raw", "monthly_bills", "GD", m))["total_fee"].mean()
-            for m in config.month_names]
+    fees = [
+        pd.read_parquet(partition_path(tmp_path / "raw", "monthly_bills", "GD", m))["total_fee"].mean()
+        for m in config.month_names
+    ]
     assert fees[2] > 1.1 * fees[1]
     labels = pd.read_parquet(tmp_path / "truth" / "labels" / "GD.parquet")
     oracle = pd.read_parquet(tmp_path / "truth" / "oracle" / "GD.parquet")
-    mzone = labels["msisdn"].isin(pd.read_parquet(partition_path(tmp_path / "raw", "subscribers", "GD"))
-                                   .query("brand == 'mzone'")["msisdn"])
+    mzone = labels["msisdn"].isin(
+        pd.read_parquet(partition_path(tmp_path / "raw", "subscribers", "GD")).query("brand == 'mzone'")[
+            "msisdn"
+        ]
+    )
     by_month = oracle[mzone].groupby(labels["month"])["churn_probability"].mean()
     assert by_month.loc["2026-06"] > 2 * by_month.loc["2026-05"]  # the competitor's offer

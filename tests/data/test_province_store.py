@@ -5,11 +5,11 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
+from core.settings import Settings
 from features.provinces import EXAMPLES_DIR
 from features.store import online_view, open_store
 from telcoml import cli, pipeline
 from telcoml.cli import app
-from core.settings import Settings
 
 
 @pytest.fixture()
@@ -27,8 +27,13 @@ def test_build_and_materialize_give_a_province_its_services_and_custom_view(gd_w
     month = pipeline.feature_store_stage(gd_world)
     store = open_store(gd_world)
     services = {s.name for s in store.list_feature_services()}
-    assert {"credit_grade_gd_v1", "sensitivity_gd_v1", "churn_gd_v1", "channel_preference_gd_v1",
-            "credit_grade_v1"} <= services
+    assert {
+        "credit_grade_gd_v1",
+        "sensitivity_gd_v1",
+        "churn_gd_v1",
+        "channel_preference_gd_v1",
+        "credit_grade_v1",
+    } <= services
     assert not any(name.endswith("_sc_v1") for name in services)  # Sichuan has no file: the group's set
     assert "custom_gd" in {v.name for v in store.list_feature_views()}
 

@@ -10,14 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.generate import GeneratorConfig, generate
+from core.errors import DataQualityError
 from core.indicators import CATALOGUE
+from features.generate import GeneratorConfig, generate
 from features.ingest import ingest
 from features.quality import (
-    DIMENSIONS, check_frame, check_indicators, check_partition, check_raw, per_indicator,
+    DIMENSIONS,
+    check_frame,
+    check_indicators,
+    check_partition,
+    check_raw,
+    per_indicator,
 )
 from features.schemas import TABLES, partition_path
-from core.errors import DataQualityError
 
 CONFIG = GeneratorConfig(customers=300, months=3, provinces=("GD", "SC"))
 M0, M1, M2 = CONFIG.month_names  # 2025-11, 2025-12, 2026-01
@@ -59,8 +64,11 @@ def _only(problems, **match):
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_clean_data_passes_with_a_summary_per_table(dataset):
@@ -100,8 +108,10 @@ def test_string_in_a_float_column_is_rejected_naming_the_row(raw):
     _rewrite(_part(raw, "monthly_bills", "SC", M1), corrupt)
     p = _only(_rejects(raw), column="total_fee")
     assert p.dimension == "accuracy" and p.rows == [5]  # numeric strings elsewhere are tolerated
-    assert str(p) == (f"monthly_bills province=SC month={M1}: column total_fee rows [5]: "
-                      "value 'n/a' not of type float (stored as object) (accuracy)")
+    assert str(p) == (
+        f"monthly_bills province=SC month={M1}: column total_fee rows [5]: "
+        "value 'n/a' not of type float (stored as object) (accuracy)"
+    )
 
 
 def test_duplicate_keys_are_rejected_with_both_rows(raw):
@@ -117,8 +127,10 @@ def test_out_of_range_value_is_rejected(raw):
 
     _rewrite(_part(raw, "usage", "GD", M2), corrupt)
     p = _only(_rejects(raw), column="data_mb")
-    assert str(p) == ("usage province=GD month=2026-01: column data_mb rows [3, 17]: "
-                      "value -5.0 outside valid range [0, 5000000] (accuracy)")
+    assert str(p) == (
+        "usage province=GD month=2026-01: column data_mb rows [3, 17]: "
+        "value -5.0 outside valid range [0, 5000000] (accuracy)"
+    )
 
 
 def test_unknown_code_is_rejected(raw):
@@ -216,11 +228,15 @@ def test_cross_table_authenticity(raw):
     assert stranger_usage.file == f"raw/usage/province=SC/month={M0}/part-0.parquet"
     assert stranger_usage.rows == [0]
     closed = [p for p in report.warnings if p.message.startswith("bills for closed lines")]
-    assert [p.file for p in closed] == [f"raw/monthly_bills/province=GD/month={m}/part-0.parquet"
-                                        for m in (M1, M2)]
+    assert [p.file for p in closed] == [
+        f"raw/monthly_bills/province=GD/month={m}/part-0.parquet" for m in (M1, M2)
+    ]
     assert closed[-1].rows == [0]
-    refund = next(p for p in report.warnings if p.dimension == "authenticity"
-                  and p.file == f"raw/refunds/province=GD/month={M1}/part-0.parquet")
+    refund = next(
+        p
+        for p in report.warnings
+        if p.dimension == "authenticity" and p.file == f"raw/refunds/province=GD/month={M1}/part-0.parquet"
+    )
     assert f"{len(refunds)} of {len(refunds)} refunds (100.0%)" in refund.message
 
 
@@ -247,19 +263,22 @@ def test_a_partition_problem_names_its_table_and_partition(raw):
     assert "part-0.csv" in twice.message and "part-0.parquet" in twice.message  # which two
     assert report.to_dict()["problems"][0]["province"] in ("GD", "SC")
     # Problems that are not about a partition are still named by their file or frame.
-    assert str(_only(check_frame(pd.DataFrame({"msisdn": ["1"]}), "red_black_list", "inline"),
-                     column="list_type")).startswith("inline: column list_type")
+    assert str(
+        _only(check_frame(pd.DataFrame({"msisdn": ["1"]}), "red_black_list", "inline"), column="list_type")
+    ).startswith("inline: column list_type")
 
 
 def test_check_frame_is_lenient_about_representation():
-    frame = pd.DataFrame({
-        "refund_id": ["RGD2026010000001", "RGD2026010000002"],
-        "msisdn": pd.Categorical(["13800000001", "13800000002"]),
-        "refund_time": ["2026-01-03 10:00:00", "2026-01-31T23:59:59"],
-        "amount": [12, 40.5],
-        "is_double_refund": [0, 1],
-        "complaint_id": ["CGD2026010000001", "CGD2026010000002"],
-    })
+    frame = pd.DataFrame(
+        {
+            "refund_id": ["RGD2026010000001", "RGD2026010000002"],
+            "msisdn": pd.Categorical(["13800000001", "13800000002"]),
+            "refund_time": ["2026-01-03 10:00:00", "2026-01-31T23:59:59"],
+            "amount": [12, 40.5],
+            "is_double_refund": [0, 1],
+            "complaint_id": ["CGD2026010000001", "CGD2026010000002"],
+        }
+    )
     assert check_frame(frame, "refunds", "inline", month="2026-01") == []
     partial = pd.DataFrame({"msisdn": ["13800000001"], "number_level": [2.0]})
     problems = check_frame(partial, "subscribers", "inline")
@@ -280,8 +299,11 @@ def test_csv_partitions_are_checked_and_ingested_as_parquet(dataset, tmp_path):
     assert not [p for p in check_partition(path.with_suffix(".csv"), "usage") if p.severity == "reject"]
     ingest(source, tmp_path / "raw")
     back = pd.read_parquet(_part(tmp_path / "raw", "usage", "SC", M1))
-    pd.testing.assert_frame_equal(back.assign(msisdn=back["msisdn"].astype(str)),
-                                  original.assign(msisdn=original["msisdn"].astype(str)), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        back.assign(msisdn=back["msisdn"].astype(str)),
+        original.assign(msisdn=original["msisdn"].astype(str)),
+        check_dtype=False,
+    )
 
 
 def test_rejected_ingest_writes_nothing_and_a_good_one_replaces_files(dataset, tmp_path):

@@ -21,16 +21,17 @@ from tests.conftest import build_world
 
 pytestmark = pytest.mark.slow
 
-DRIFTING = GeneratorConfig(customers=1500, months=16, start_month="2025-07", provinces=("GD",), seed=21,
-                           drift_month="2026-10")
+DRIFTING = GeneratorConfig(
+    customers=1500, months=16, start_month="2025-07", provinces=("GD",), seed=21, drift_month="2026-10"
+)
 #: What the tariff change moves (features/generate.py): bills and billing inquiries.
 MOVED_BY_DRIFT = {"billing_inquiry_count_3m", "bill_change_ratio", "monthly_consumption", "arpu_3m"}
 
 
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory):
-    from serving.batch import replay_month
     from core.tasks import TASKS
+    from serving.batch import replay_month
     from training.train import train_task
     from training.tune import TuningBudget
 
@@ -38,7 +39,10 @@ def monitored(tmp_path_factory):
     budget = TuningBudget(trials=2, max_rounds=100, seed=3, threads=1)
     for name in TASKS:
         train_task(world.settings, name, budget=budget, train_months=3)
-    world.results = {"stable": replay_month(world.settings, "2026-06"), "drift": replay_month(world.settings, "2026-10")}
+    world.results = {
+        "stable": replay_month(world.settings, "2026-06"),
+        "drift": replay_month(world.settings, "2026-10"),
+    }
     return world
 
 
@@ -95,7 +99,11 @@ def test_cli_exit_codes_and_outputs_that_open(monitored):
     for breach in summary["alert"]["breaches"]:
         assert breach["value"] >= summary["thresholds"][breach["check"]] == breach["threshold"]
     assert json.loads((reports / "GD" / "data_quality.json").read_text())["dimensions"].keys() == {
-        "completeness", "accuracy", "timeliness", "authenticity"}
+        "completeness",
+        "accuracy",
+        "timeliness",
+        "authenticity",
+    }
     table = pd.read_csv(reports / "summary.csv")
     assert set(table["status"]) == {"ALERT", "ok"} or set(table["status"]) == {"ALERT"}
     assert (monitored.settings.workdir / "monitoring" / "alerts.jsonl").read_text().count(drift) >= 1
@@ -105,18 +113,22 @@ def test_cli_exit_codes_and_outputs_that_open(monitored):
     assert len(workspace.list_runs(project.id)) == 2  # one snapshot per week, re-runs replace theirs
 
     mlflow.set_tracking_uri(monitored.settings.tracking_uri)
-    runs = mlflow.search_runs(experiment_names=["telcoml/tariff_sensitivity/all"],
-                              filter_string=f"tags.week = '{drift}' and tags.monitoring = 'weekly'")
+    runs = mlflow.search_runs(
+        experiment_names=["telcoml/tariff_sensitivity/all"],
+        filter_string=f"tags.week = '{drift}' and tags.monitoring = 'weekly'",
+    )
     assert len(runs) >= 1 and runs["metrics.drifted_feature_share"].iloc[0] > 0
     assert mlflow.MlflowClient().get_model_version("telcoml-tariff_sensitivity", "1").tags[
-        "monitoring.last_week"] in (stable, drift)
+        "monitoring.last_week"
+    ] in (stable, drift)
 
 
 def test_thresholds_come_from_configuration(monitored):
     from monitoring.weekly import monitor_week
 
-    lenient = monitored.settings.model_copy(update={"drifted_feature_share": 1.0, "prediction_drift_score": 10.0,
-                                                    "quality_drop": 1.0})
+    lenient = monitored.settings.model_copy(
+        update={"drifted_feature_share": 1.0, "prediction_drift_score": 10.0, "quality_drop": 1.0}
+    )
     result = monitor_week(lenient, monitored.results["drift"], log_to_mlflow=False)
     assert result.alerts == []
 
@@ -126,8 +138,10 @@ def test_a_province_file_sets_its_own_thresholds(monitored, tmp_path):
 
     provinces = tmp_path / "provinces"
     provinces.mkdir()
-    (provinces / "GD.yaml").write_text("province: GD\ndrift_thresholds:\n  drifted_feature_share: 0.9\n"
-                                       "  prediction_drift_score: 5\n  quality_drop: 0.5\n")
+    (provinces / "GD.yaml").write_text(
+        "province: GD\ndrift_thresholds:\n  drifted_feature_share: 0.9\n"
+        "  prediction_drift_score: 5\n  quality_drop: 0.5\n"
+    )
     settings = monitored.settings.model_copy(update={"provinces_dir": provinces})
     assert thresholds_for(settings, "GD").prediction_drift_score == 5
     assert thresholds_for(settings, "HE") == thresholds_for(monitored.settings, "HE")  # no file: the defaults
@@ -136,8 +150,8 @@ def test_a_province_file_sets_its_own_thresholds(monitored, tmp_path):
 
 
 def test_a_week_without_records_is_a_clear_error(monitored):
-    from monitoring.weekly import monitor_week
     from core.errors import NotReadyError
+    from monitoring.weekly import monitor_week
 
     with pytest.raises(NotReadyError, match=r"no scores recorded for week 2026-W02.*weeks with records"):
         monitor_week(monitored.settings, "2026-W02")
@@ -164,8 +178,11 @@ def test_the_evidently_ui_shows_the_weekly_snapshots(monitored):
     workspace = monitored.settings.workdir / "monitoring" / "workspace"
     evidently = Path(sys.executable).with_name("evidently")  # the console script beside this Python
     log = workspace.parent / "evidently-ui.log"
-    ui = subprocess.Popen([str(evidently), "ui", "--workspace", str(workspace), "--port", str(port)],
-                          stdout=log.open("w"), stderr=subprocess.STDOUT)
+    ui = subprocess.Popen(
+        [str(evidently), "ui", "--workspace", str(workspace), "--port", str(port)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline, projects = time.monotonic() + 180, None
         while time.monotonic() < deadline and projects is None and ui.poll() is None:
@@ -176,8 +193,9 @@ def test_the_evidently_ui_shows_the_weekly_snapshots(monitored):
         assert projects is not None, f"the Evidently UI did not start: {log.read_text()[-2000:]}"
         names = {p["name"]: p["id"] for p in projects}
         assert {"GD · tariff_sensitivity", "GD · data quality"} <= set(names)
-        snapshots = httpx.get(f"http://127.0.0.1:{port}/api/projects/{names['GD · tariff_sensitivity']}/snapshots",
-                              timeout=10).json()
+        snapshots = httpx.get(
+            f"http://127.0.0.1:{port}/api/projects/{names['GD · tariff_sensitivity']}/snapshots", timeout=10
+        ).json()
         assert monitored.results["stable"] in {s.get("name") for s in snapshots}
     finally:
         ui.terminate()

@@ -17,10 +17,22 @@ pytestmark = pytest.mark.slow
 #: A second binary model on the churn contract: "will this customer go quiet", judged on churn's
 #: label and oracle (a real one would get its own in features/labels.py).
 DORMANCY = Task(
-    "dormancy", lib.CHURN, Binary(((0.0, "low", "低"), (0.1, "high", "高"))), "churned_next_month",
-    TASKS["churn"].label_spec, ("churn_probability",), "沉默倾向", "Dormancy propensity",
-    guidance=(Advice("dormancy_care", 45, lambda a: a["dormancy"]["band"] == "high",
-                     lambda a, c: ("Likely to go quiet: offer customer care.", "可能沉默：进行客户关怀。")),),
+    "dormancy",
+    lib.CHURN,
+    Binary(((0.0, "low", "低"), (0.1, "high", "高"))),
+    "churned_next_month",
+    TASKS["churn"].label_spec,
+    ("churn_probability",),
+    "沉默倾向",
+    "Dormancy propensity",
+    guidance=(
+        Advice(
+            "dormancy_care",
+            45,
+            lambda a: a["dormancy"]["band"] == "high",
+            lambda a, c: ("Likely to go quiet: offer customer care.", "可能沉默：进行客户关怀。"),
+        ),
+    ),
 )
 
 
@@ -32,13 +44,20 @@ def with_dormancy(trained_world, tmp_path_factory):
     from training.tune import TuningBudget
 
     workdir = tmp_path_factory.mktemp("new_task") / "work"
-    shutil.copytree(trained_world.settings.workdir, workdir,
-                    ignore=shutil.ignore_patterns("bentoml", "monitoring", "server-*.log", "crm_interface"))
+    shutil.copytree(
+        trained_world.settings.workdir,
+        workdir,
+        ignore=shutil.ignore_patterns("bentoml", "monitoring", "server-*.log", "crm_interface"),
+    )
     settings = Settings(workdir=workdir)
     register(DORMANCY)
     try:
-        result = train_task(settings, "dormancy", budget=TuningBudget(trials=2, max_rounds=60, seed=3, threads=1),
-                            train_months=3)
+        result = train_task(
+            settings,
+            "dormancy",
+            budget=TuningBudget(trials=2, max_rounds=60, seed=3, threads=1),
+            train_months=3,
+        )
         yield settings, result, trained_world
     finally:
         unregister("dormancy")
@@ -67,8 +86,10 @@ def test_served_written_recorded_and_monitored(with_dormancy):
     answers = score_frame(champions.for_province("GD"), OnlineFeatures(settings).fetch(msisdns))
     block = answers[0]["dormancy"]
     assert 0 <= block["probability"] <= 1 and block["band"] in ("low", "high") and block["reasons"]
-    assert all(("dormancy_care" in {g["topic"] for g in a["guidance"]}) == (a["dormancy"]["band"] == "high")
-               for a in answers)
+    assert all(
+        ("dormancy_care" in {g["topic"] for g in a["guidance"]}) == (a["dormancy"]["band"] == "high")
+        for a in answers
+    )
 
     crm = pd.read_parquet(score_province(settings, champions, "GD", record=False).parquet)
     assert {"dormancy_probability", "dormancy_band"} <= set(crm.columns)

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import TINY, build_world
 from core.tasks import TASKS
+from tests.conftest import TINY, build_world
 from training.train import train_task
 from training.tune import TuningBudget
 
@@ -36,7 +36,12 @@ def python3_kernel(tmp_path, monkeypatch) -> str:
 @pytest.fixture
 def trained_tiny(tmp_path, monkeypatch):
     """A tiny world of its own (training writes MLflow and Optuna DBs into it), every task trained."""
-    for name in ("TELCOML_MLFLOW_TRACKING_URI", "TELCOML_OPTUNA_STORAGE", "TELCOML_ONLINE_STORE", "MPLBACKEND"):
+    for name in (
+        "TELCOML_MLFLOW_TRACKING_URI",
+        "TELCOML_OPTUNA_STORAGE",
+        "TELCOML_ONLINE_STORE",
+        "MPLBACKEND",
+    ):
         monkeypatch.delenv(name, raising=False)
     before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     world = build_world(tmp_path / "work", TINY)
@@ -68,8 +73,9 @@ def test_notebook_is_saved_without_outputs():
 def test_experiments_notebook_runs_on_a_trained_world(trained_tiny, python3_kernel, monkeypatch):
     monkeypatch.setenv("TELCOML_WORKDIR", str(trained_tiny.settings.workdir))
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name=python3_kernel,
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name=python3_kernel, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
     cells = {c.id: c for c in nb.cells}
 
     assert str(trained_tiny.settings.workdir.resolve()) in _text(cells["setup"])

@@ -7,8 +7,7 @@ from mlflow import MlflowClient
 
 from features.build import offline_file
 from features.provinces import load_province
-from training.registry import load_task_model
-from training.registry import configure_mlflow
+from training.registry import configure_mlflow, load_task_model
 
 
 def test_each_province_trains_from_its_own_feature_service(province_world, trained_world):
@@ -53,8 +52,12 @@ def test_a_province_model_predicts_from_its_indicators_only(province_world):
     model = load_task_model(f"models:/{result.model_name}/{result.version}")
     frame = pd.read_parquet(offline_file(s.offline_dir, "profile", "HE", province_world.months[-1])).head(5)
     for subject in ("billing_payment", "complaints_service", "usage"):
-        frame = frame.merge(pd.read_parquet(offline_file(s.offline_dir, subject, "HE", province_world.months[-1]))
-                            .drop(columns=["event_timestamp", "created_timestamp"]), on="msisdn")
+        frame = frame.merge(
+            pd.read_parquet(offline_file(s.offline_dir, subject, "HE", province_world.months[-1])).drop(
+                columns=["event_timestamp", "created_timestamp"]
+            ),
+            on="msisdn",
+        )
     p = model.probabilities(frame.drop(columns=["number_level", "influence"]))  # not HE's: never read
     assert p.shape == (5, 5) and np.allclose(p.sum(axis=1), 1)
     with pytest.raises(KeyError):

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from training.data import load_truth, make_dataset, time_split
-from training.registry import load_task_model
 from core.tasks import TASKS, task
-from training.registry import configure_mlflow
+from training.data import load_truth, make_dataset, time_split
+from training.registry import configure_mlflow, load_task_model
 from training.train import train_task
 from training.tune import TuningBudget
 
@@ -22,7 +21,9 @@ def test_every_model_beats_a_trivial_baseline_clearly(trained_world):
     assert m["complaint_sensitivity"]["test_spearman"] > 0.4
     labels = trained_world.labels
     test_month = time_split(sorted(labels["month"].unique())).test
-    majority = labels.loc[labels["month"] == test_month, "preferred_channel"].value_counts(normalize=True).iloc[0]
+    majority = (
+        labels.loc[labels["month"] == test_month, "preferred_channel"].value_counts(normalize=True).iloc[0]
+    )
     assert m["channel_preference"]["test_top1_accuracy"] > majority + 0.05
 
 
@@ -47,11 +48,16 @@ def test_first_versions_are_champions_with_their_artifacts(trained_world):
         artifacts = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
         assert "evaluation/shap_summary.png" in artifacts and "evaluation/metrics.json" in artifacts
         if t.kind.name == "binary":
-            assert {"evaluation/roc_pr.png", "evaluation/lift_chart.png", "evaluation/calibration.png"} <= artifacts
+            assert {
+                "evaluation/roc_pr.png",
+                "evaluation/lift_chart.png",
+                "evaluation/calibration.png",
+            } <= artifacts
         if t.kind.name in ("ordinal", "multiclass"):
             assert "evaluation/confusion_matrix.png" in artifacts
-        nested = mlflow.search_runs([run.info.experiment_id],
-                                    filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+        nested = mlflow.search_runs(
+            [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'"
+        )
         assert len(nested) == result.trials == 3
         info = mlflow.models.get_model_info(f"models:/{t.model_name()}@champion")
         assert info.metadata["feature_service"] == f"{t.evaluation}_v1"
@@ -71,19 +77,27 @@ def test_champion_gate_refuses_a_worse_challenger_and_promotes_a_better_one(trai
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     assert str(client.get_model_version_by_alias(name, "challenger").version) == refused.version
     tags = client.get_model_version(name, refused.version).tags
-    assert tags["gate.decision"] == "refused" and float(tags["gate.champion_score"]) == pytest.approx(refused.champion_score)
+    assert tags["gate.decision"] == "refused" and float(tags["gate.champion_score"]) == pytest.approx(
+        refused.champion_score
+    )
 
     # make the weak one champion, then a properly tuned model must take the alias back
     client.set_registered_model_alias(name, "champion", refused.version)
-    better = train_task(settings, "churn", budget=TuningBudget(trials=2, max_rounds=200, seed=3, threads=1), train_months=3)
+    better = train_task(
+        settings, "churn", budget=TuningBudget(trials=2, max_rounds=200, seed=3, threads=1), train_months=3
+    )
     assert better.promoted and better.metrics["test_roc_auc"] > better.champion_score
     assert str(client.get_model_version_by_alias(name, "champion").version) == better.version
 
 
 def test_same_seed_same_model(trained_world, tmp_path):
     settings = trained_world.settings.model_copy(update={"optuna_storage": f"sqlite:///{tmp_path}/again.db"})
-    again = train_task(settings, "credit_grade", budget=TuningBudget(trials=3, max_rounds=200, seed=3, threads=1),
-                       train_months=3)
+    again = train_task(
+        settings,
+        "credit_grade",
+        budget=TuningBudget(trials=3, max_rounds=200, seed=3, threads=1),
+        train_months=3,
+    )
     first = trained_world.results["credit_grade"]
     assert again.metrics == first.metrics
     a = load_task_model(f"models:/{first.model_name}/{first.version}")

@@ -17,8 +17,8 @@ def _worker(args):
     import mlflow
 
     from core.settings import Settings
-    from training.data import load_truth, make_dataset, time_split
     from core.tasks import task
+    from training.data import load_truth, make_dataset, time_split
     from training.registry import configure_mlflow
 
     settings = Settings(workdir=workdir)

@@ -26,14 +26,34 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(workdir / f"server-{self.port}.log", "w")
-        full_env = {**os.environ, "TELCOML_WORKDIR": str(workdir), "BENTOML_HOME": str(workdir / "bentoml"),
-                    **(env or {})}
+        full_env = {
+            **os.environ,
+            "TELCOML_WORKDIR": str(workdir),
+            "BENTOML_HOME": str(workdir / "bentoml"),
+            **(env or {}),
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "serving.service:TelcomlService", "--host", "127.0.0.1",
-             "--port", str(self.port)], cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                "serving.service:TelcomlService",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             self.wait_ready()
-        except RuntimeError:  # a server that never got ready must not outlive the test (BentoML restarts its worker)
+        except (
+            RuntimeError
+        ):  # a server that never got ready must not outlive the test (BentoML restarts its worker)
             self.stop()
             raise
 
@@ -62,10 +82,25 @@ class Server:
 def schemathesis_errors(url: str, key: str) -> str | None:
     """Run schemathesis against a server's OpenAPI document (no 5xx allowed); its output on failure."""
     result = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "schemathesis"), "run", f"{url}/docs.json",
-         "--checks", "not_a_server_error", "--max-examples", "40", "-H", f"X-API-Key: {key}",
-         "--request-timeout", "30", "--exclude-path", "/reload"],
-        capture_output=True, text=True, timeout=900)
+        [
+            os.path.join(os.path.dirname(sys.executable), "schemathesis"),
+            "run",
+            f"{url}/docs.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "40",
+            "-H",
+            f"X-API-Key: {key}",
+            "--request-timeout",
+            "30",
+            "--exclude-path",
+            "/reload",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return None if result.returncode == 0 else result.stdout[-4000:] + result.stderr[-2000:]
 
 
@@ -74,8 +109,11 @@ def keys(trained_world) -> dict[str, str]:
     from serving.security import create_key
 
     s = trained_world.settings
-    return {"group": create_key(s, "crm-group"), "GD": create_key(s, "crm-gd", "GD"),
-            "HE": create_key(s, "crm-he", "HE")}
+    return {
+        "group": create_key(s, "crm-group"),
+        "GD": create_key(s, "crm-gd", "GD"),
+        "HE": create_key(s, "crm-he", "HE"),
+    }
 
 
 @pytest.fixture(scope="session")

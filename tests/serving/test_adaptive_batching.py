@@ -12,8 +12,12 @@ def post(server, path, body, key):
 
 def test_concurrent_single_requests_each_get_their_own_answer(server, keys, customers):
     """Many callers at once: every answer is for the number its caller asked about."""
-    asks = [(customers["GD"], keys["group"]), (customers["HE"], keys["group"]),
-            (customers["GD"], keys["GD"]), (customers["HE"], keys["HE"])] * 8
+    asks = [
+        (customers["GD"], keys["group"]),
+        (customers["HE"], keys["group"]),
+        (customers["GD"], keys["GD"]),
+        (customers["HE"], keys["HE"]),
+    ] * 8
     with ThreadPoolExecutor(16) as pool:
         replies = list(pool.map(lambda a: post(server, "/score", {"msisdn": a[0]}, a[1]), asks))
     for (msisdn, _), r in zip(asks, replies):
@@ -27,8 +31,12 @@ def test_concurrent_single_requests_each_get_their_own_answer(server, keys, cust
 
 def test_scope_holds_per_caller_inside_merged_batches(server, keys, customers):
     """GD and HE keys ask for both provinces at once: each sees only its own customers."""
-    asks = [(customers["GD"], "GD"), (customers["HE"], "GD"), (customers["GD"], "HE"),
-            (customers["HE"], "HE")] * 8
+    asks = [
+        (customers["GD"], "GD"),
+        (customers["HE"], "GD"),
+        (customers["GD"], "HE"),
+        (customers["HE"], "HE"),
+    ] * 8
     with ThreadPoolExecutor(16) as pool:
         replies = list(pool.map(lambda a: post(server, "/score", {"msisdn": a[0]}, keys[a[1]]), asks))
     for (msisdn, key), r in zip(asks, replies):
@@ -53,8 +61,10 @@ def test_reasons_option_and_batch_through_the_batcher(server, keys, customers):
 def test_the_internal_batch_api_refuses_items_it_did_not_grant(server, customers):
     """score_items is reachable over HTTP (BentoML routes every API), but a forged item,
     even one claiming the group scope, is refused and nothing is scored."""
-    forged = [{"msisdn": customers["GD"], "scope": "*", "reasons": "all", "grant": "0" * 64},
-              {"msisdn": customers["HE"], "scope": "*"}]
+    forged = [
+        {"msisdn": customers["GD"], "scope": "*", "reasons": "all", "grant": "0" * 64},
+        {"msisdn": customers["HE"], "scope": "*"},
+    ]
     r = httpx.post(f"{server.url}/score_items", json={"items": forged}, timeout=30)
     assert r.status_code == 200
     assert [x["status"] for x in r.json()] == [401, 401]

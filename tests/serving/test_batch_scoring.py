@@ -3,11 +3,11 @@
 import pandas as pd
 import pytest
 
-from serving.batch import score_province
+from core.errors import TelcomlError
 from serving.answers import score_frame
+from serving.batch import score_province
 from serving.champions import load_champions
 from serving.online import OnlineFeatures
-from core.errors import TelcomlError
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +17,13 @@ def champions(trained_world):
 
 def test_every_customer_of_the_province_in_parquet_and_csv(trained_world, champions, tmp_path):
     chunks = []
-    result = score_province(trained_world.settings, champions, "GD", chunk_rows=300, output_dir=tmp_path,
-                            progress=chunks.append)
+    result = score_province(
+        trained_world.settings, champions, "GD", chunk_rows=300, output_dir=tmp_path, progress=chunks.append
+    )
     labels = trained_world.labels
-    expected = labels.loc[(labels["province"] == "GD") & (labels["month"] == trained_world.months[-1]), "msisdn"]
+    expected = labels.loc[
+        (labels["province"] == "GD") & (labels["month"] == trained_world.months[-1]), "msisdn"
+    ]
     frame = pd.read_parquet(result.parquet)
     assert result.rows == len(frame) == len(expected) and len(chunks) > 1
     assert set(frame["msisdn"]) == set(expected) and (frame["province"] == "GD").all()
@@ -57,17 +60,22 @@ def test_a_failed_run_leaves_the_previous_file_intact(trained_world, champions, 
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
 
 
-def test_a_province_with_some_models_only_gets_the_same_columns_with_the_rest_empty(trained_world, champions,
-                                                                                      tmp_path):
+def test_a_province_with_some_models_only_gets_the_same_columns_with_the_rest_empty(
+    trained_world, champions, tmp_path
+):
     from monitoring.record import read_week
     from serving.batch import interface_schema
     from serving.champions import ModelSet
 
     # e.g. a province whose own data labels credit grades and churn only
-    partial = ModelSet({k: champions.models[k] for k in ("credit_grade", "churn")},
-                       {k: champions.versions[k] for k in ("credit_grade", "churn")},
-                       names={k: champions.names[k] for k in ("credit_grade", "churn")})
-    result = score_province(trained_world.settings, partial, "GD", output_dir=tmp_path, record_week="2026-W02")
+    partial = ModelSet(
+        {k: champions.models[k] for k in ("credit_grade", "churn")},
+        {k: champions.versions[k] for k in ("credit_grade", "churn")},
+        names={k: champions.names[k] for k in ("credit_grade", "churn")},
+    )
+    result = score_province(
+        trained_world.settings, partial, "GD", output_dir=tmp_path, record_week="2026-W02"
+    )
     frame = pd.read_parquet(result.parquet)
     assert list(frame.columns) == interface_schema().names
     assert frame["credit_grade"].between(1, 5).all() and frame["churn_probability"].notna().all()

@@ -13,8 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_bentoml_build_packages_the_service(tmp_path):
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
-    result = subprocess.run([sys.executable, "-m", "bentoml", "build", str(ROOT), "--output", "tag"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", str(ROOT), "--output", "tag"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     bentos = [p for p in (tmp_path / "bentoml" / "bentos" / "telcoml").iterdir() if p.is_dir()]
     assert bentos
@@ -25,11 +31,14 @@ def test_bentoml_build_packages_the_service(tmp_path):
     # the service imports from the Bento alone (run where BentoML runs it, in src/): every
     # project module it loads comes from there
     src = str(packaged / "src")
-    probe = (f"import sys; sys.path.insert(0, {src!r}); import serving.service; "
-             "own = ('serving', 'features', 'training', 'monitoring', 'telcoml'); "
-             "print([m.__file__ for n, m in list(sys.modules.items()) if n.split('.')[0] in own "
-             f"and getattr(m, '__file__', None) and not m.__file__.startswith({src!r})])")
-    loaded = subprocess.run([sys.executable, "-c", probe], cwd=src, env=env, capture_output=True, text=True,
-                            timeout=300)
+    probe = (
+        f"import sys; sys.path.insert(0, {src!r}); import serving.service; "
+        "own = ('serving', 'features', 'training', 'monitoring', 'telcoml'); "
+        "print([m.__file__ for n, m in list(sys.modules.items()) if n.split('.')[0] in own "
+        f"and getattr(m, '__file__', None) and not m.__file__.startswith({src!r})])"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=src, env=env, capture_output=True, text=True, timeout=300
+    )
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert loaded.stdout.strip().splitlines()[-1] == "[]", f"modules missing from the Bento: {loaded.stdout}"

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from core.settings import Settings
 from serving.security import create_key
 from telcoml import cli
 from telcoml.cli import app
-from core.settings import Settings
 from tests.byod_data import PROVINCE_FILE, write_case
 from tests.serving.conftest import Server
 
@@ -26,8 +26,9 @@ def byod_world(tiny_world, tmp_path_factory):
 def test_a_province_csv_trains_and_serves_without_synthetic_data(byod_world, monkeypatch):
     settings, mapping = byod_world
     monkeypatch.setattr(cli.console, "width", 240)
-    result = CliRunner().invoke(app, ["byod", str(mapping), "--train", "--trials", "2", "--workdir",
-                                      str(settings.workdir)])
+    result = CliRunner().invoke(
+        app, ["byod", str(mapping), "--train", "--trials", "2", "--workdir", str(settings.workdir)]
+    )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "passed the gate" in text and "labels for: credit_grade, churn" in text
@@ -43,7 +44,10 @@ def test_a_province_csv_trains_and_serves_without_synthetic_data(byod_world, mon
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["province"] == "ZJ"
-        assert body["models"] == {"credit_grade": "models:/telcoml-credit_grade-zj/1", "churn": "models:/telcoml-churn-zj/1"}
+        assert body["models"] == {
+            "credit_grade": "models:/telcoml-credit_grade-zj/1",
+            "churn": "models:/telcoml-churn-zj/1",
+        }
         assert body["credit_grade"]["code"] in range(1, 6) and 0 <= body["churn"]["probability"] <= 1
         assert "tariff_sensitivity" not in body and "channel_preference" not in body
         assert any(g["topic"] == "complaint_handling" for g in body["guidance"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 import httpx
 
@@ -23,11 +24,13 @@ def _wait_for(settings, week, msisdn_masked, timeout=20.0):
 
 
 def test_served_customers_are_recorded_masked(server, keys, customers, trained_world):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     msisdn = customers["GD"]
-    answer = httpx.post(f"{server.url}/score", json={"msisdn": msisdn}, headers={"X-API-Key": keys["GD"]}).json()
-    week = iso_week(datetime.now(timezone.utc))
+    answer = httpx.post(
+        f"{server.url}/score", json={"msisdn": msisdn}, headers={"X-API-Key": keys["GD"]}
+    ).json()
+    week = iso_week(datetime.now(UTC))
     masked = f"{msisdn[:3]}****{msisdn[-4:]}"
     frame = _wait_for(trained_world.settings, week, masked)  # this customer's rows recorded by the API
     row = frame.sort_values("scored_at").iloc[-1]
@@ -35,7 +38,9 @@ def test_served_customers_are_recorded_masked(server, keys, customers, trained_w
     assert row["pred_credit_grade"] == answer["credit_grade"]["code"]
     assert row["pred_channel_preference"] == answer["channel_preference"]["best_channel"]
     assert row["model_churn"] == answer["models"]["churn"]  # the registry URI that answered
-    assert {t.prediction_column for t in TASKS.values()} <= set(frame.columns)  # every model's prediction, every row
+    assert {t.prediction_column for t in TASKS.values()} <= set(
+        frame.columns
+    )  # every model's prediction, every row
     assert {"tenure_months", "billing_inquiry_count_3m"} <= set(frame.columns) & set(INDICATOR_IDS)
     # the whole number is nowhere in the recorded files
     for path in (trained_world.settings.workdir / "monitoring" / "scores").rglob("*.parquet"):

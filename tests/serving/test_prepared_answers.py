@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import UTC
 
 import httpx
 import pytest
 
-from serving.prepared import generation, prepare_answers
-from serving.champions import load_champions
 from core.settings import Settings
+from serving.champions import load_champions
+from serving.prepared import generation, prepare_answers
 from tests.serving.conftest import Server, schemathesis_errors
 
 VOLATILE = ("answered_from", "prepared_at")
@@ -18,16 +19,22 @@ VOLATILE = ("answered_from", "prepared_at")
 
 @pytest.fixture(scope="module")
 def world_copy(trained_world, keys, tmp_path_factory):
-    """A copy of the trained world (keys included): preparing answers there leaves other tests' server alone."""
+    """A copy of the trained world (keys included): preparing answers there leaves other tests'
+    server alone."""
     workdir = tmp_path_factory.mktemp("prepared") / "work"
-    shutil.copytree(trained_world.settings.workdir, workdir,
-                    ignore=shutil.ignore_patterns("bentoml", "monitoring", "server-*.log", "crm_interface"))
+    shutil.copytree(
+        trained_world.settings.workdir,
+        workdir,
+        ignore=shutil.ignore_patterns("bentoml", "monitoring", "server-*.log", "crm_interface"),
+    )
     return Settings(workdir=workdir)
 
 
 @pytest.fixture(scope="module")
 def prepared_server(world_copy):
-    srv = Server(world_copy.workdir, env={"TELCOML_PREPARED_CHECK_SECONDS": "0.5", "TELCOML_RECORD_FLUSH_SECONDS": "1"})
+    srv = Server(
+        world_copy.workdir, env={"TELCOML_PREPARED_CHECK_SECONDS": "0.5", "TELCOML_RECORD_FLUSH_SECONDS": "1"}
+    )
     yield srv
     srv.stop()
 
@@ -45,7 +52,9 @@ def prepared(prepared_server, world_copy, live_answers):
 
 
 def score(server, msisdn, key, **extra):
-    r = httpx.post(f"{server.url}/score", json={"msisdn": msisdn, **extra}, headers={"X-API-Key": key}, timeout=30)
+    r = httpx.post(
+        f"{server.url}/score", json={"msisdn": msisdn, **extra}, headers={"X-API-Key": key}, timeout=30
+    )
     return r.status_code, r.json()
 
 
@@ -75,7 +84,9 @@ def test_prepared_answer_is_exactly_the_live_answer(prepared_server, live_answer
         assert body["credit_grade"]["reasons"] and body["prepared_at"]
 
 
-def test_reasons_option_and_province_scope_apply_to_prepared_answers(prepared_server, prepared, keys, customers):
+def test_reasons_option_and_province_scope_apply_to_prepared_answers(
+    prepared_server, prepared, keys, customers
+):
     status, body = wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
     assert body["answered_from"] == "prepared"
     status, trimmed = score(prepared_server, customers["GD"], keys["GD"], reasons="credit_grade")
@@ -89,15 +100,22 @@ def test_reasons_option_and_province_scope_apply_to_prepared_answers(prepared_se
 def test_metrics_count_answers_by_path(prepared_server, prepared, keys, customers):
     wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
     metrics = httpx.get(f"{prepared_server.url}/metrics", timeout=30).text
-    counts = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-              if line.startswith("telcoml_answers_total{")}
+    counts = {
+        line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("telcoml_answers_total{")
+    }
     assert counts.get("prepared", 0) >= 1 and counts.get("live", 0) >= 1, counts
 
 
 def test_batch_serves_prepared_live_and_bad_items_together(prepared_server, prepared, keys, customers):
     wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
-    r = httpx.post(f"{prepared_server.url}/score_batch", headers={"X-API-Key": keys["GD"]}, timeout=30,
-                   json={"msisdns": [customers["GD"], customers["HE"], "19999999999", "123"]})
+    r = httpx.post(
+        f"{prepared_server.url}/score_batch",
+        headers={"X-API-Key": keys["GD"]},
+        timeout=30,
+        json={"msisdns": [customers["GD"], customers["HE"], "19999999999", "123"]},
+    )
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert [x["status"] for x in results] == [200, 403, 404, 422]
@@ -105,28 +123,39 @@ def test_batch_serves_prepared_live_and_bad_items_together(prepared_server, prep
 
 
 def test_prepared_calls_are_recorded_for_monitoring(prepared_server, prepared, world_copy, keys, customers):
+    from datetime import datetime
+
     from monitoring.record import iso_week, read_week
-    from datetime import datetime, timezone
 
     wait_for(prepared_server, customers["GD"], keys["group"], "prepared")
     deadline = time.monotonic() + 30
     frame = None
     while time.monotonic() < deadline:
         try:
-            frame = read_week(world_copy, iso_week(datetime.now(timezone.utc)))
+            frame = read_week(world_copy, iso_week(datetime.now(UTC)))
         except Exception:
             frame = None
-        if frame is not None and len(frame) and frame["pred_credit_grade"].notna().all() \
-                and (frame["msisdn_masked"] == customers["GD"][:3] + "****" + customers["GD"][-4:]).sum() >= 2:
+        if (
+            frame is not None
+            and len(frame)
+            and frame["pred_credit_grade"].notna().all()
+            and (frame["msisdn_masked"] == customers["GD"][:3] + "****" + customers["GD"][-4:]).sum() >= 2
+        ):
             break
         time.sleep(1)
     assert frame is not None and len(frame), "no monitoring records written"
-    assert frame["monthly_consumption"].notna().any() and frame["model_credit_grade"].str.startswith("models:/").all()
+    assert (
+        frame["monthly_consumption"].notna().any()
+        and frame["model_credit_grade"].str.startswith("models:/").all()
+    )
 
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_errors_on_prepared_answers(prepared_server, prepared, keys, customers):
-    assert wait_for(prepared_server, customers["GD"], keys["group"], "prepared")[1]["answered_from"] == "prepared"
+    assert (
+        wait_for(prepared_server, customers["GD"], keys["group"], "prepared")[1]["answered_from"]
+        == "prepared"
+    )
     errors = schemathesis_errors(prepared_server.url, keys["group"])
     assert errors is None, errors
 
@@ -158,8 +187,9 @@ def test_generation_changes_with_what_an_answer_depends_on(trained_world):
     assert base != generation("w1", other, "c1")  # another champion
 
 
-def test_a_new_materialization_sends_calls_live_until_prepared_again(prepared_server, prepared, world_copy,
-                                                                    trained_world, keys, customers):
+def test_a_new_materialization_sends_calls_live_until_prepared_again(
+    prepared_server, prepared, world_copy, trained_world, keys, customers
+):
     from features.store import apply_repository, materialize_latest
 
     gd = customers["GD"]

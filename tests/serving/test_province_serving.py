@@ -7,16 +7,18 @@ import pytest
 from features.provinces import load_province
 from features.store import online_view, open_store
 from serving.security import create_key
-from training.registry import load_task_model
-from training.registry import configure_mlflow
 from tests.serving.conftest import Server
+from training.registry import configure_mlflow, load_task_model
 
 
 @pytest.fixture(scope="module")
 def province_keys(province_world):
     s = province_world.settings
-    return {"group": create_key(s, "crm-group"), "GD": create_key(s, "crm-gd", "GD"),
-            "HE": create_key(s, "crm-he", "HE")}
+    return {
+        "group": create_key(s, "crm-group"),
+        "GD": create_key(s, "crm-gd", "GD"),
+        "HE": create_key(s, "crm-he", "HE"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,9 @@ def _own_probabilities(world, province: str, msisdns: list[str]) -> np.ndarray:
     return model.probabilities(view)
 
 
-def test_each_province_answers_with_its_own_credit_model(province_server, province_keys, province_customers,
-                                                         province_world):
+def test_each_province_answers_with_its_own_credit_model(
+    province_server, province_keys, province_customers, province_world
+):
     for province in ("GD", "HE"):
         numbers = province_customers[province]
         r = post(province_server, "/score_batch", {"msisdns": numbers}, province_keys[province])
@@ -61,7 +64,10 @@ def test_each_province_answers_with_its_own_credit_model(province_server, provin
             got = [answer["credit_grade"]["probabilities"][str(k)] for k in range(1, 6)]
             assert got == pytest.approx(p.tolist(), abs=1e-4)
             indicators = {reason["indicator"] for reason in answer["credit_grade"]["reasons"]}
-            chosen = {i.id for i in load_province(province_world.settings, province).effective_indicators("credit_grade")}
+            chosen = {
+                i.id
+                for i in load_province(province_world.settings, province).effective_indicators("credit_grade")
+            }
             assert indicators <= chosen  # a reason is never an indicator the province does not use
 
 
@@ -76,8 +82,9 @@ def test_one_batch_of_both_provinces_is_split_by_province(province_server, provi
     assert body["provinces"]["HE"]["tariff_sensitivity"] == "models:/telcoml-tariff_sensitivity/1"
 
 
-def test_a_province_grades_with_its_cutoffs_and_guidance(province_server, province_keys, province_customers,
-                                                         province_world):
+def test_a_province_grades_with_its_cutoffs_and_guidance(
+    province_server, province_keys, province_customers, province_world
+):
     config = load_province(province_world.settings, "GD")
     for msisdn in province_customers["GD"]:
         answer = post(province_server, "/score", {"msisdn": msisdn}, province_keys["GD"]).json()

@@ -21,16 +21,18 @@ def test_schemathesis_finds_no_server_errors(server, keys):
 @pytest.mark.redis
 def test_online_store_down_gives_503_and_recovers(trained_world, keys, customers, tmp_path):
     """A private Redis for this test: stop it, expect 503; start and reload it, expect 200."""
-    from features.store import apply_repository, materialize_latest
     from core.settings import Settings
+    from features.store import apply_repository, materialize_latest
 
     redis_server = shutil.which("redis-server")
     assert redis_server, "redis-server is needed for this test (Debian package redis-server)"
     port = free_port()
 
     def start_redis():
-        proc = subprocess.Popen([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
         time.sleep(0.5)
         return proc
 
@@ -39,10 +41,14 @@ def test_online_store_down_gives_503_and_recovers(trained_world, keys, customers
     work.mkdir()
     for name in ("offline", "truth", "mlflow.db", "mlartifacts", "serving"):
         (work / name).symlink_to(trained_world.settings.workdir / name)
-    env = {"TELCOML_ONLINE_STORE": "redis", "TELCOML_REDIS_URL": f"127.0.0.1:{port}",
-           "TELCOML_PROJECT": f"r{uuid.uuid4().hex[:6]}"}
-    settings = Settings(workdir=work, online_store="redis", redis_url=env["TELCOML_REDIS_URL"],
-                        project=env["TELCOML_PROJECT"])
+    env = {
+        "TELCOML_ONLINE_STORE": "redis",
+        "TELCOML_REDIS_URL": f"127.0.0.1:{port}",
+        "TELCOML_PROJECT": f"r{uuid.uuid4().hex[:6]}",
+    }
+    settings = Settings(
+        workdir=work, online_store="redis", redis_url=env["TELCOML_REDIS_URL"], project=env["TELCOML_PROJECT"]
+    )
     redis_proc = start_redis()
     materialize_latest(apply_repository(settings), trained_world.months[-1])
     srv = Server(work, env)

@@ -27,22 +27,34 @@ def test_score_answers_every_evaluation_with_guidance(server, keys, customers):
     assert body["credit_grade"]["reasons"] and body["credit_grade"]["reasons"][0]["text_zh"]
     topics = {g["topic"] for g in body["guidance"]}
     assert "complaint_handling" in topics and "campaign_waves" in topics
-    assert set(body["model_versions"]) == {"credit_grade", "tariff_sensitivity", "complaint_sensitivity",
-                                           "churn", "channel_preference"}
+    assert set(body["model_versions"]) == {
+        "credit_grade",
+        "tariff_sensitivity",
+        "complaint_sensitivity",
+        "churn",
+        "channel_preference",
+    }
     assert body["features_as_of"].startswith("2026-06-30")
 
 
 def test_bearer_token_works_too(server, keys, customers):
-    r = httpx.post(f"{server.url}/score", json={"msisdn": customers["HE"]},
-                   headers={"Authorization": f"Bearer {keys['group']}"}, timeout=30)
+    r = httpx.post(
+        f"{server.url}/score",
+        json={"msisdn": customers["HE"]},
+        headers={"Authorization": f"Bearer {keys['group']}"},
+        timeout=30,
+    )
     assert r.status_code == 200
 
 
-@pytest.mark.parametrize("body,status,code", [
-    ({"msisdn": "12345"}, 422, "invalid_msisdn"),
-    ({"msisdn": "1381234abcd"}, 422, "invalid_msisdn"),
-    ({"msisdn": "19999999999"}, 404, "unknown_customer"),
-])
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        ({"msisdn": "12345"}, 422, "invalid_msisdn"),
+        ({"msisdn": "1381234abcd"}, 422, "invalid_msisdn"),
+        ({"msisdn": "19999999999"}, 404, "unknown_customer"),
+    ],
+)
 def test_bad_numbers_get_clear_errors(server, keys, body, status, code):
     r = post(server, "/score", body, keys["group"])
     assert r.status_code == status and r.json()["error"] == code
@@ -51,8 +63,12 @@ def test_bad_numbers_get_clear_errors(server, keys, body, status, code):
 
 def test_malformed_json_and_wrong_types_are_400_without_traceback(server, keys):
     for raw in ('{"msisdn": ', "not json", '{"msisdn": 13812345678}', "{}"):
-        r = httpx.post(f"{server.url}/score", content=raw, headers={"X-API-Key": keys["group"],
-                       "Content-Type": "application/json"}, timeout=30)
+        r = httpx.post(
+            f"{server.url}/score",
+            content=raw,
+            headers={"X-API-Key": keys["group"], "Content-Type": "application/json"},
+            timeout=30,
+        )
         assert r.status_code == 400, (raw, r.status_code, r.text)
         assert "Traceback" not in r.text and 'File "' not in r.text
 
@@ -81,11 +97,19 @@ def test_limits_on_batch_and_body_size(server, keys, customers):
     r = post(server, "/score_batch", {"msisdns": [customers["GD"]] * 501}, keys["group"])
     assert r.status_code == 413 and r.json()["error"] == "batch_too_large"
     huge = '{"msisdn": "' + "1" * 100_000 + '"}'
-    r = httpx.post(f"{server.url}/score", content=huge, headers={"X-API-Key": keys["group"],
-                   "Content-Type": "application/json"}, timeout=30)
+    r = httpx.post(
+        f"{server.url}/score",
+        content=huge,
+        headers={"X-API-Key": keys["group"], "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert r.status_code == 413
-    r = httpx.post(f"{server.url}/score", content="msisdn=13800000000",
-                   headers={"X-API-Key": keys["group"], "Content-Type": "multipart/form-data"}, timeout=30)
+    r = httpx.post(
+        f"{server.url}/score",
+        content="msisdn=13800000000",
+        headers={"X-API-Key": keys["group"], "Content-Type": "multipart/form-data"},
+        timeout=30,
+    )
     assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type"
 
 
@@ -108,8 +132,12 @@ def test_reload_swaps_champions_without_dropping_requests(server, keys, customer
     client = MlflowClient()
     name = TASKS["channel_preference"].model_name()
     before = post(server, "/models", {}, keys["group"]).json()["versions"]["channel_preference"]
-    new = train_task(trained_world.settings, "channel_preference",
-                     budget=TuningBudget(trials=1, max_rounds=20, seed=11, threads=1), train_months=3)
+    new = train_task(
+        trained_world.settings,
+        "channel_preference",
+        budget=TuningBudget(trials=1, max_rounds=20, seed=11, threads=1),
+        train_months=3,
+    )
     client.set_registered_model_alias(name, "champion", new.version)  # promote by hand for the test
 
     statuses, stop = [], threading.Event()

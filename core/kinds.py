@@ -51,6 +51,7 @@ class Kind:
     objective: str
     eval_metric: str  # XGBoost's validation metric: pruned and early-stopped on
     headline: str  # the business metric the model-to-oracle ratio is stated on
+    headline_label: str  # its short name in tables
     #: what a positive / negative contribution means, (English, Chinese)
     effect: tuple[tuple[str, str], tuple[str, str]]
     prediction_is_category: bool = False  # the recorded prediction, as drift tests read it
@@ -163,6 +164,7 @@ class OrdinalGrade(Kind):
     """Ordered grades 1 (worst) .. n (best): a regression score through an ordered-logit link."""
 
     name, objective, eval_metric, headline = "ordinal", "reg:squarederror", "rmse", "quadratic_weighted_kappa"
+    headline_label = "QWK"
     effect = (("raises the credit grade", "提升信用等级"), ("lowers the credit grade", "降低信用等级"))
     prediction_is_category = target_is_category = True
     recorded_dtype = "Int64"
@@ -238,6 +240,7 @@ class Score(Kind):
     """A 0-100 score with levels and the population's average level."""
 
     name, objective, eval_metric, headline = "score", "reg:squarederror", "rmse", "spearman"
+    headline_label = "Spearman"
     effect = (("raises the sensitivity", "提高敏感度"), ("lowers the sensitivity", "降低敏感度"))
     answer_field = "score"
 
@@ -292,6 +295,7 @@ class Binary(Kind):
     """The probability of an event (churn next month), with risk bands."""
 
     name, objective, eval_metric, headline = "binary", "binary:logistic", "logloss", "roc_auc"
+    headline_label = "AUC"
     effect = (("raises churn risk", "推高流失风险"), ("lowers churn risk", "降低流失风险"))
     target_is_category = True
     answer_field = "probability"
@@ -344,6 +348,7 @@ class Ranking(Kind):
     """Classes ranked by probability (the customer's channels, best first)."""
 
     name, objective, eval_metric, headline = "multiclass", "multi:softprob", "mlogloss", "top1_accuracy"
+    headline_label = "top-1"
     effect = (("favours this channel", "偏好该渠道"), ("weighs against this channel", "不利于该渠道"))
     prediction_is_category = target_is_category = True
 

@@ -427,13 +427,6 @@ def _print_view(msisdn: str, view) -> None:
 
 # --- models ---------------------------------------------------------------------------------------
 
-_SHORT = {
-    "quadratic_weighted_kappa": "QWK",
-    "spearman": "Spearman",
-    "roc_auc": "AUC",
-    "top1_accuracy": "top-1",
-}
-
 
 def _print_quality_table(results) -> None:
     from training.train import quality_table
@@ -447,7 +440,7 @@ def _print_quality_table(results) -> None:
         gate = f"v{row.version} " + ("champion" if row.champion == "promoted" else "refused")
         table.add_row(
             name,
-            _SHORT.get(row.metric, row.metric),
+            row.metric_label,
             f"{row.model:.3f}",
             f"{row.oracle:.3f}",
             f"{row.ratio:.3f}",

@@ -56,14 +56,6 @@ def _no_status(_text: str) -> Iterator[Callable[[str], None]]:
     yield lambda _text: None
 
 
-@dataclass
-class StageResult:
-    stage: str
-    rows: int
-    seconds: float
-    detail: str = ""
-
-
 def generate_stage(
     settings: Settings, config: GeneratorConfig, progress: Progress = _no_progress
 ) -> QualityReport:

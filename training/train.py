@@ -207,6 +207,7 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
                 "task": r.task,
                 "province": r.province or "all",
                 "metric": t.headline,
+                "metric_label": t.kind.headline_label,
                 "model": r.metrics[f"test_{t.headline}"],
                 "oracle": r.metrics.get(f"oracle_{t.headline}", float("nan")),
                 "ratio": r.metrics["oracle_ratio"],

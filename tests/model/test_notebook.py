@@ -14,6 +14,9 @@ from tests.conftest import TINY, build_world
 from training.train import train_task
 from training.tune import TuningBudget
 
+# slow: trains and executes the whole notebook (~60 s); CI runs it (make test-all)
+pytestmark = pytest.mark.slow
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "experiments.ipynb"
 

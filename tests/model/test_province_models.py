@@ -9,6 +9,9 @@ from features.build import offline_file
 from features.provinces import load_province
 from training.registry import configure_mlflow, load_task_model
 
+# slow: trains two provinces' credit models on a copy of the trained world (~75 s); CI runs it (make test-all)
+pytestmark = pytest.mark.slow
+
 
 def test_each_province_trains_from_its_own_feature_service(province_world, trained_world):
     s = province_world.settings

@@ -10,6 +10,9 @@ from serving.security import create_key
 from tests.serving.conftest import Server
 from training.registry import configure_mlflow, load_task_model
 
+# slow: builds and serves a two-province world of its own (~50 s); CI runs it (make test-all)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def province_keys(province_world):

@@ -49,6 +49,7 @@ def _warning_lines(result) -> list[str]:
     return [line for line in result.output.splitlines() if "Warning" in line or "CloudPickle" in line]
 
 
+@pytest.mark.slow  # the whole main job on a tiny world (~100 s); CI runs it (make test-all)
 def test_demo_runs_the_main_job_and_shows_a_customer(tmp_path):
     with terminal_warnings():
         result = runner.invoke(

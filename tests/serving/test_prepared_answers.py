@@ -14,6 +14,9 @@ from serving.champions import load_champions
 from serving.prepared import generation, prepare_answers
 from tests.serving.conftest import Server, schemathesis_errors
 
+# slow: its own server on a copy of the trained world, every answer prepared (~90 s); CI runs it
+pytestmark = pytest.mark.slow
+
 VOLATILE = ("answered_from", "prepared_at")
 
 
@@ -150,7 +153,6 @@ def test_prepared_calls_are_recorded_for_monitoring(prepared_server, prepared, w
     )
 
 
-@pytest.mark.slow
 def test_schemathesis_finds_no_server_errors_on_prepared_answers(prepared_server, prepared, keys, customers):
     assert (
         wait_for(prepared_server, customers["GD"], keys["group"], "prepared")[1]["answered_from"]

@@ -45,7 +45,8 @@ def levels_of(values: np.ndarray, levels: Levels) -> np.ndarray:
 
 
 class Kind:
-    """What a kind of model does at each stage. Subclasses fill in every method."""
+    """What a kind of model does at each stage. Subclasses implement the methods that raise
+    ``NotImplementedError``; the others hold the common case."""
 
     name: str
     objective: str
@@ -57,6 +58,7 @@ class Kind:
     prediction_is_category: bool = False  # the recorded prediction, as drift tests read it
     target_is_category: bool = False  # the label, as drift tests read it
     recorded_dtype: str | None = None  # pandas dtype of the recorded prediction column
+    answer_field: str  # the field of an answer block that holds the recorded prediction
 
     # -- training ----------------------------------------------------------------------
     def xgb_params(self) -> dict:
@@ -103,9 +105,6 @@ class Kind:
     def answer_blocks(self, p: np.ndarray, calibration: dict, config=None) -> list[dict]:
         """Each customer's block of the ``/score`` answer (reasons added by the caller)."""
         raise NotImplementedError
-
-    #: the field of an answer block that holds the recorded prediction
-    answer_field: str
 
     def crm_fields(self, task_name: str) -> list[tuple[str, str]]:
         """The CRM interface file's columns as (name, Arrow type name); the first is the prediction."""

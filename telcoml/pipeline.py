@@ -138,20 +138,28 @@ def indicator_stage(settings: Settings, progress: Progress = _no_progress) -> tu
 
 def latest_snapshot(settings: Settings) -> pd.DataFrame:
     """The newest month's indicators of every province, joined across subjects."""
+    from features.build import offline_file, offline_snapshots
+
     month = latest_month(settings)
     frames = []
     for subject in lib.SUBJECTS:
-        files = sorted((settings.offline_dir / subject).glob(f"*_{month}.parquet"))
+        files = [
+            offline_file(settings.offline_dir, subject, province, month)
+            for province, _ in offline_snapshots(settings.offline_dir, subject, month=month)
+        ]
         frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
         frames.append(frame.drop(columns=["event_timestamp", "created_timestamp"]).set_index("msisdn"))
     return pd.concat(frames, axis=1).reset_index()
 
 
 def latest_month(settings: Settings) -> str:
-    files = sorted((settings.offline_dir / "profile").glob("*.parquet"))
-    if not files:
+    """The newest snapshot month of any province."""
+    from features.build import offline_snapshots
+
+    months = [month for _, month in offline_snapshots(settings.offline_dir)]
+    if not months:
         raise NotReadyError(f"no indicators in {settings.offline_dir}: run `telcoml build` first")
-    return max(f.stem.split("_", 1)[1] for f in files)
+    return max(months)
 
 
 def feature_store_stage(settings: Settings, month: str | None = None) -> str:
@@ -195,8 +203,11 @@ def unified_view(settings: Settings, msisdn: str) -> pd.DataFrame:
 
 def sample_customer(settings: Settings) -> str:
     """A customer of the latest snapshot, for the demo to show."""
+    from features.build import offline_file, offline_snapshots
+
     month = latest_month(settings)
-    first = sorted((settings.offline_dir / "complaints_service").glob(f"*_{month}.parquet"))[0]
+    province = offline_snapshots(settings.offline_dir, "complaints_service", month=month)[0][0]
+    first = offline_file(settings.offline_dir, "complaints_service", province, month)
     frame = pd.read_parquet(first, columns=["msisdn", "complaint_count_12m"])
     # someone who has complained, but not the most extreme case
     complained = frame[frame["complaint_count_12m"] > 0].sort_values("complaint_count_12m", kind="stable")

@@ -611,10 +611,7 @@ def encoded(indicator: Indicator, values) -> np.ndarray:
         return np.where(k >= 0, k, np.nan)
     if few:
         return np.array([_number(v) for v in values], dtype=float)
-    return pd.to_numeric(
-        pd.Series(np.asarray(values, dtype=object) if not hasattr(values, "dtype") else values),
-        errors="coerce",
-    ).to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _number(value) -> float:

@@ -27,11 +27,6 @@ def customer_answer(
     }
 
 
-def reason_tasks() -> tuple[str, ...]:
-    """Every task: answers carry reasons for all unless the caller asks for fewer."""
-    return tuple(TASKS)
-
-
 def score_frame(
     models: ModelSet, features, top_reasons: int = 3, reason_tasks: tuple[str, ...] | None = None
 ) -> list[dict]:
@@ -49,7 +44,7 @@ def score_frame(
         p = model.calibrate(model.booster.inplace_predict(model_input))
         blocks[name] = model.task.kind.answer_blocks(p, model.calibration, models.config)
         if name in reason_tasks:
-            contributions = model.contributions(None, encoder.dmatrix(name, model_input, model.threads))
+            contributions = model.contributions(None, model.dmatrix(model_input))
             explained = reasons(
                 model, features, top=top_reasons, contributions=contributions, probabilities=p
             )

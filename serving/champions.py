@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-import xgboost as xgb
 from mlflow import MlflowClient
 
 from core import indicators as lib
@@ -20,7 +19,7 @@ from core.settings import Settings
 from core.tasks import TASKS
 from features.provinces import ProvinceConfig, load_provinces
 from training.model import TaskModel
-from training.registry import champion_uri, configure_mlflow, load_task_model
+from training.registry import champion_version, configure_mlflow, load_task_model
 
 
 class Encoder:
@@ -42,7 +41,6 @@ class Encoder:
         self.columns = {
             name: np.array([position[i] for i in m.task.feature_names]) for name, m in models.items()
         }
-        self.models = models
 
     def matrix(self, features) -> np.ndarray:
         """All indicators the models read, as floats (NaN where missing); ``features`` is a
@@ -54,18 +52,6 @@ class Encoder:
 
     def model_input(self, name: str, matrix: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(matrix[:, self.columns[name]])
-
-    def dmatrix(self, name: str, model_input: np.ndarray, threads: int) -> xgb.DMatrix:
-        """The model's input as a DMatrix (contributions need one)."""
-        model = self.models[name]
-        return xgb.DMatrix(
-            model_input,
-            feature_names=model.task.feature_names,
-            feature_types=model.feature_types,
-            enable_categorical=True,
-            missing=np.nan,
-            nthread=threads,
-        )
 
 
 @dataclass(frozen=True)
@@ -139,9 +125,11 @@ def _champions(client: MlflowClient, province: str | None) -> dict[str, tuple[Ta
     """task -> (model, version, registry URI) for the tasks with a champion."""
     found = {}
     for name, t in TASKS.items():
-        uri = champion_uri(client, t.model_name(province))
-        if uri is not None:
-            found[name] = (load_task_model(uri), uri.rsplit("/", 1)[1], uri)
+        registered = t.model_name(province)
+        champion = champion_version(client, registered)
+        if champion is not None:
+            uri = f"models:/{registered}/{champion.version}"
+            found[name] = (load_task_model(uri), str(champion.version), uri)
     return found
 
 

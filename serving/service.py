@@ -45,8 +45,9 @@ from starlette.responses import Response
 from core.logs import get_logger
 from core.msisdn import MSISDN_PATTERN, mask_msisdn
 from core.settings import get_settings
+from core.tasks import TASKS
 from monitoring.record import ScoreLog, predictions_from_answers
-from serving.answers import customer_answer, reason_tasks, score_frame
+from serving.answers import customer_answer, score_frame
 from serving.champions import ModelSet, load_champions
 from serving.online import Features, OnlineFeatures, StoreUnavailable
 from serving.prepared import PreparedAnswers, unpack
@@ -63,13 +64,13 @@ MAX_LATENCY_MS = 2000
 ITEMS_PER_CALL = 50
 #: What ``reasons`` may ask for: all evaluations, none, or one task's (TreeSHAP is most of a
 #: call's model time, so a caller that shows only the credit grade's reasons can say so).
-REASONS = ("all", "none", *reason_tasks())
+REASONS = ("all", "none", *TASKS)
 Reasons = Literal[REASONS]  # type: ignore[valid-type]
 
 
 def reasons_for(ask: str) -> tuple[str, ...]:
     """The tasks whose answers carry reasons for a caller's ``reasons``."""
-    return reason_tasks() if ask == "all" else () if ask == "none" else (ask,)
+    return tuple(TASKS) if ask == "all" else () if ask == "none" else (ask,)
 
 
 class RequestGuard:
@@ -192,7 +193,7 @@ def _out_of_scope(msisdn: str, scope: str) -> dict:
 def _trim_reasons(answer: dict, reasons: str) -> dict:
     """A prepared answer (reasons for every evaluation) with reasons only where asked."""
     wanted = reasons_for(reasons)
-    for task in reason_tasks():
+    for task in TASKS:
         if task in answer and task not in wanted:
             answer[task]["reasons"] = []
     return answer

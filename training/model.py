@@ -46,9 +46,12 @@ class TaskModel:
     def matrix(self, indicators: pd.DataFrame) -> xgb.DMatrix:
         """The model's input matrix, from NumPy with the library's encoding (``core.indicators.encoded``)."""
         columns = [lib.encoded(ind, indicators[ind.id]) for ind in self.task.indicators]
-        data = np.column_stack(columns) if columns else np.empty((len(indicators), 0))
+        return self.dmatrix(np.column_stack(columns) if columns else np.empty((len(indicators), 0)))
+
+    def dmatrix(self, encoded: np.ndarray) -> xgb.DMatrix:
+        """A DMatrix of already encoded indicators (one column per model indicator, NaN missing)."""
         return xgb.DMatrix(
-            data,
+            encoded,
             feature_names=self.task.feature_names,
             feature_types=self.feature_types,
             enable_categorical=True,

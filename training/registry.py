@@ -111,12 +111,6 @@ def champion_version(client: MlflowClient, name: str):
         return None
 
 
-def champion_uri(client: MlflowClient, name: str) -> str | None:
-    """``models:/<name>/<version>`` of the champion, or None."""
-    found = champion_version(client, name)
-    return None if found is None else f"models:/{name}/{found.version}"
-
-
 def gate(
     client: MlflowClient,
     t: Task,
@@ -155,7 +149,6 @@ def gate(
 
 __all__ = [
     "configure_mlflow",
-    "champion_uri",
     "TaskModelPyfunc",
     "log_task_model",
     "load_task_model",

@@ -109,3 +109,33 @@ def province_world(trained_world, tmp_path_factory) -> World:
         code: train_task(s, "credit_grade", code, budget=budget, train_months=3) for code in ("GD", "HE")
     }
     return World(s, trained_world.config, trained_world.months, trained_world.labels, results)
+
+
+# -- a real BentoML server on the trained world, started once per session (serving and abuse tests)
+@pytest.fixture(scope="session")
+def keys(trained_world) -> dict[str, str]:
+    from serving.security import create_key
+
+    s = trained_world.settings
+    return {
+        "group": create_key(s, "crm-group"),
+        "GD": create_key(s, "crm-gd", "GD"),
+        "HE": create_key(s, "crm-he", "HE"),
+    }
+
+
+@pytest.fixture(scope="session")
+def server(trained_world, keys):
+    from tests.servers import Server
+
+    srv = Server(trained_world.settings.workdir, env={"TELCOML_RECORD_FLUSH_SECONDS": "1"})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def customers(trained_world) -> dict[str, str]:
+    """A current customer of each province."""
+    latest = trained_world.months[-1]
+    labels = trained_world.labels[trained_world.labels["month"] == latest]
+    return {p: labels.loc[labels["province"] == p, "msisdn"].iloc[0] for p in ("GD", "HE")}

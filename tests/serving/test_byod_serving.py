@@ -10,7 +10,7 @@ from serving.security import create_key
 from telcoml import cli
 from telcoml.cli import app
 from tests.byod_data import PROVINCE_FILE, write_case
-from tests.serving.conftest import Server
+from tests.servers import Server
 
 
 @pytest.fixture(scope="module")

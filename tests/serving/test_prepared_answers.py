@@ -12,7 +12,7 @@ import pytest
 from core.settings import Settings
 from serving.champions import load_champions
 from serving.prepared import generation, prepare_answers
-from tests.serving.conftest import Server, schemathesis_errors
+from tests.servers import Server, schemathesis_errors
 
 # slow: its own server on a copy of the trained world, every answer prepared (~90 s); CI runs it
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 from features.provinces import load_province
 from features.store import online_view, open_store
 from serving.security import create_key
-from tests.serving.conftest import Server
+from tests.servers import Server
 from training.registry import configure_mlflow, load_task_model
 
 # slow: builds and serves a two-province world of its own (~50 s); CI runs it (make test-all)

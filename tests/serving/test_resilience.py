@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.serving.conftest import Server, free_port, schemathesis_errors
+from tests.servers import Server, free_port, schemathesis_errors
 
 
 @pytest.mark.slow

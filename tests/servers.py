@@ -1,4 +1,4 @@
-"""A real BentoML server on the trained world, started once per session."""
+"""A real BentoML server in a subprocess, and schemathesis against it (serving and abuse tests)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,30 +101,3 @@ def schemathesis_errors(url: str, key: str) -> str | None:
         timeout=900,
     )
     return None if result.returncode == 0 else result.stdout[-4000:] + result.stderr[-2000:]
-
-
-@pytest.fixture(scope="session")
-def keys(trained_world) -> dict[str, str]:
-    from serving.security import create_key
-
-    s = trained_world.settings
-    return {
-        "group": create_key(s, "crm-group"),
-        "GD": create_key(s, "crm-gd", "GD"),
-        "HE": create_key(s, "crm-he", "HE"),
-    }
-
-
-@pytest.fixture(scope="session")
-def server(trained_world, keys):
-    srv = Server(trained_world.settings.workdir, env={"TELCOML_RECORD_FLUSH_SECONDS": "1"})
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="session")
-def customers(trained_world) -> dict[str, str]:
-    """A current customer of each province."""
-    latest = trained_world.months[-1]
-    labels = trained_world.labels[trained_world.labels["month"] == latest]
-    return {p: labels.loc[labels["province"] == p, "msisdn"].iloc[0] for p in ("GD", "HE")}

@@ -1,14 +1,38 @@
-"""File I/O every stage shares: atomic writes and month arithmetic."""
+"""File I/O every stage shares: atomic writes, their stale temporary files, and month arithmetic.
+
+An atomic write goes to a hidden temporary file beside its target
+(``.<name>.<pid>.<random>.tmp``, created 0600 by ``mkstemp``) and is renamed over the
+target, so readers never see half a file and the files holding phone numbers stay
+readable by their owner only. A writer that is killed (``kill -9``, a power cut) leaves
+its temporary file behind; ``remove_stale_temporaries`` deletes those at the start of the
+next run.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+#: A temporary file untouched for this long (seconds) is abandoned, whoever wrote it: a
+#: live writer touches its file all along, and no single file takes an hour to write.
+STALE_TEMP_SECONDS = 3600
+#: A temporary file whose writer (the pid in its name) no longer runs on this machine is
+#: abandoned once untouched for this long: a minute covers a writer on another machine
+#: sharing the directory that happens to carry a pid unknown here.
+DEAD_WRITER_SECONDS = 60
+#: Suffixes of the hidden temporary files the project's writers leave (``.tmp`` from these
+#: atomic writes, ``.ingest`` from ingest's copies).
+TEMP_SUFFIXES = (".tmp", ".ingest")
+_WRITER_PID = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
 
 
 def month_list(start: str, months: int) -> list[str]:
@@ -21,14 +45,20 @@ def snapshot_time(month: str) -> pd.Timestamp:
     return (pd.Period(month, "M").end_time.floor("s")).tz_localize("UTC")
 
 
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new hidden temporary file beside ``path``, mode 0600, named with this process's pid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+
+
 def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path, **write_options) -> None:
     """Write to a temporary file beside ``path`` and rename: readers never see half a file.
 
-    ``write_options`` go to ``pyarrow.parquet.write_table`` (e.g. ``use_dictionary``).
+    The file is 0600 (``mkstemp``'s mode, which pyarrow keeps): these files hold phone
+    numbers. ``write_options`` go to ``pyarrow.parquet.write_table`` (e.g. ``use_dictionary``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary(path)
     os.close(fd)
     try:
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
@@ -43,10 +73,65 @@ def atomic_write_text(text: str, path: Path, mode: int | None = None) -> None:
     """Write UTF-8 text atomically. The file keeps ``mkstemp``'s 0600 (API keys, configuration)
     unless ``mode`` says otherwise (reports others read: 0o644)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    if mode is not None:
-        os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    fd, tmp = _temporary(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether the name carries a writer's pid and no process of that pid runs here."""
+    found = _WRITER_PID.match(name)
+    if not found:
+        return False
+    pid = int(found.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OverflowError, OSError):  # another user's process (PermissionError), or no pid at all
+        return False
+    return False
+
+
+def remove_stale_temporaries(
+    directories: Iterable[Path],
+    older_than: float = STALE_TEMP_SECONDS,
+    dead_writer_after: float = DEAD_WRITER_SECONDS,
+) -> list[Path]:
+    """Delete the temporary files killed writers left under ``directories``; returns them.
+
+    Only hidden files ending in ``TEMP_SUFFIXES`` are candidates, and only when untouched
+    for ``older_than`` seconds, or for ``dead_writer_after`` seconds when the pid in their
+    name is no longer running. Symbolic links are neither followed nor removed; a file
+    another process removes first is skipped.
+    """
+    now = time.time()
+    removed: list[Path] = []
+    for directory in directories:
+        if not Path(directory).is_dir():
+            continue
+        for root, _dirs, files in os.walk(directory):
+            for name in files:
+                if not (name.startswith(".") and name.endswith(TEMP_SUFFIXES)):
+                    continue
+                path = Path(root) / name
+                try:
+                    info = path.lstat()
+                    if not stat.S_ISREG(info.st_mode):  # a symbolic link or anything but a file
+                        continue
+                    age = now - info.st_mtime
+                    if age >= older_than or (age >= dead_writer_after and _writer_gone(name)):
+                        path.unlink()
+                        removed.append(path)
+                except OSError:  # removed by another process first, or not ours to remove
+                    continue
+    return removed

@@ -12,9 +12,10 @@ import re
 import numpy as np
 import pandas as pd
 
-#: A mainland mobile number: 11 digits, 13x-19x.
-MSISDN_REGEX = r"1[3-9]\d{9}"
-MSISDN_PATTERN = re.compile(rf"^{MSISDN_REGEX}$")
+#: A mainland mobile number: 11 ASCII digits, 13x-19x (``\d`` would admit other scripts' digits).
+MSISDN_REGEX = r"1[3-9][0-9]{9}"
+#: The whole string and nothing else: ``\Z``, not ``$``, which also matches before a final newline.
+MSISDN_PATTERN = re.compile(rf"\A{MSISDN_REGEX}\Z")
 #: What is masked in free text: any 11-digit run starting with 1 (a stricter rule would leave some shown).
 _IN_TEXT = re.compile(r"(?<!\d)(1\d{2})\d{4}(\d{4})(?!\d)")
 

@@ -22,8 +22,11 @@ import pandas as pd
 
 from core import indicators as lib
 from core.indicators import CHANNELS
-from core.io import atomic_write_parquet, month_list, snapshot_time
+from core.io import atomic_write_parquet, month_list, remove_stale_temporaries, snapshot_time
+from core.logs import get_logger
 from features.schemas import TABLES, read_partition
+
+log = get_logger(__name__)
 
 MonthAggregate = dict[str, np.ndarray]
 
@@ -281,8 +284,11 @@ def build_indicators(
     """Build every indicator for every province and month; returns rows written.
 
     Each output file is written atomically, so a failed build leaves the previous
-    snapshot of that file intact.
+    snapshot of that file intact; the temporary files a killed run left in the raw and
+    offline directories are removed first.
     """
+    for stale in remove_stale_temporaries([raw_dir, offline_dir]):
+        log.info("removed %s, left by an interrupted run", stale)
     rows = 0
     for province in provinces:
         subscribers = read_partition(raw_dir, "subscribers", province)

@@ -24,6 +24,17 @@ from features.schemas import TABLES, read_partition
 
 #: Raw tables with one row per customer (per month): their columns can enter a formula.
 FORMULA_TABLES = ("subscribers", "monthly_bills", "payments", "usage")
+#: The longest formula, in characters. Real formulas are under 100; checked before parsing,
+#: whose recursion a long chain of operators (5,000 unary minuses) would exhaust.
+MAX_FORMULA_CHARS = 500
+#: The most parts (numbers, names, operations, calls) in a formula.
+MAX_FORMULA_PARTS = 200
+#: The deepest nesting of operations in a formula: ``a + b + c`` nests 2 deep, each
+#: parenthesis or function call one more. Evaluation recurses this deep.
+MAX_FORMULA_DEPTH = 32
+#: The largest number a formula may write, in absolute value: far above any amount or count
+#: an indicator holds, and exact as a float (a 400-digit number overflows when computed).
+MAX_FORMULA_NUMBER = 1e12
 _FUNCTIONS: dict[str, Callable] = {"min": np.fmin, "max": np.fmax, "abs": np.abs, "log1p": np.log1p}
 _BINARY = {
     ast.Add: np.add,
@@ -60,11 +71,68 @@ def _raw_column(table: str, column: str) -> str:
     return f"{table}.{column}"
 
 
+def _shown(formula: str, width: int = 60) -> str:
+    """The formula for a message: its start when it is long."""
+    formula = formula.strip()
+    return repr(formula if len(formula) <= width else formula[:width] + "...")
+
+
 def _parse(formula: str) -> ast.Expression:
+    """The formula's syntax tree, or ValueError when it does not parse or exceeds a limit.
+
+    The length is checked before parsing (Python's parser recurses on nesting), and the
+    tree's size, depth and numbers without recursion, so no formula can exhaust the stack.
+    """
+    text = formula.strip()
+    if len(text) > MAX_FORMULA_CHARS:
+        raise ValueError(
+            f"formula {_shown(text)} is {len(text):,} characters long; "
+            f"a formula may have at most {MAX_FORMULA_CHARS} characters"
+        )
     try:
-        return ast.parse(formula.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as err:
-        raise ValueError(f"formula {formula!r} does not parse: {err.msg}") from None
+        raise ValueError(f"formula {_shown(text)} does not parse: {err.msg}") from None
+    except ValueError as err:
+        raise ValueError(f"formula {_shown(text)} does not parse: {err}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(
+            f"formula {_shown(text)} is nested too deeply to read; "
+            f"a formula may nest operations at most {MAX_FORMULA_DEPTH} deep"
+        ) from None
+    _check_limits(text, tree)
+    return tree
+
+
+def _check_limits(text: str, tree: ast.Expression) -> None:
+    """Parts, nesting depth and numbers of a parsed formula within the limits (walked without recursion)."""
+    parts = 0
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        parts += 1
+        if parts > MAX_FORMULA_PARTS:
+            raise ValueError(
+                f"formula {_shown(text)} has more than {MAX_FORMULA_PARTS} parts (numbers, names, "
+                f"operations); a formula may have at most {MAX_FORMULA_PARTS}"
+            )
+        if depth > MAX_FORMULA_DEPTH:
+            raise ValueError(
+                f"formula {_shown(text)} nests operations more than {MAX_FORMULA_DEPTH} deep; "
+                f"a formula may nest them at most {MAX_FORMULA_DEPTH} deep"
+            )
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            # abs(x) <= limit is False for inf and nan, and exact (no overflow) for a huge int
+            if not (isinstance(node.value, bool) or abs(node.value) <= MAX_FORMULA_NUMBER):
+                written = ast.get_source_segment(text, node) or repr(node.value)
+                shown = written if len(written) <= 24 else f"{written[:12]}... ({len(written)} characters)"
+                raise ValueError(
+                    f"number {shown} in formula {_shown(text)} is out of range; numbers in a formula "
+                    f"must be at most {MAX_FORMULA_NUMBER:,.0f} in absolute value"
+                )
+        stack.extend(
+            (child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)
+        )
 
 
 def formula_names(formula: str) -> list[str]:
@@ -111,10 +179,9 @@ def formula_names(formula: str) -> list[str]:
             for arg in node.args:
                 visit(arg)
         else:
-            shown = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
             raise ValueError(
-                f"formula part {shown!r} is not allowed; use numbers, indicators, table.column, "
-                f"+ - * / **, comparisons and {', '.join(_FUNCTIONS)}"
+                f"formula part {_shown(ast.unparse(node))} is not allowed; use numbers, indicators, "
+                f"table.column, + - * / **, comparisons and {', '.join(_FUNCTIONS)}"
             )
 
     visit(_parse(formula))
@@ -141,7 +208,7 @@ def evaluate(formula: str, values: Mapping[str, np.ndarray]) -> np.ndarray:
             return _COMPARE[type(node.ops[0])](ev(node.left), ev(node.comparators[0])).astype(float)
         if isinstance(node, ast.Call):
             return _FUNCTIONS[node.func.id](*(ev(a) for a in node.args))
-        raise ValueError(f"formula part {ast.unparse(node)!r} is not allowed")
+        raise ValueError(f"formula part {_shown(ast.unparse(node))} is not allowed")
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.asarray(ev(_parse(formula)), dtype=float)
@@ -265,4 +332,8 @@ __all__ = [
     "build_custom_indicators",
     "write_custom",
     "FORMULA_TABLES",
+    "MAX_FORMULA_CHARS",
+    "MAX_FORMULA_PARTS",
+    "MAX_FORMULA_DEPTH",
+    "MAX_FORMULA_NUMBER",
 ]

@@ -16,7 +16,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core import indicators as lib
 from core.errors import ConfigurationError
@@ -122,7 +130,7 @@ class CustomIndicator(_Strict):
     @field_validator("id")
     @classmethod
     def _new_name(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
+        if not _IDENTIFIER.fullmatch(value):  # match() would let a trailing newline through
             raise ValueError(f"custom indicator id {value!r} must be lower_snake_case (a-z, 0-9, _)")
         if value in lib.BY_ID:
             raise ValueError(
@@ -132,11 +140,16 @@ class CustomIndicator(_Strict):
 
     @field_validator("formula")
     @classmethod
-    def _parses(cls, value: str | None) -> str | None:
+    def _parses(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
             from features.custom import formula_names
 
-            formula_names(value)  # raises ValueError naming what is wrong
+            try:
+                formula_names(value)  # raises ValueError naming what is wrong (or the limit passed)
+            except ValueError as err:
+                if "id" not in info.data:  # the id itself was refused: its own error names it
+                    raise
+                raise ValueError(f"custom indicator {info.data['id']!r}: {err}") from None
         return value
 
     @model_validator(mode="after")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 import warnings
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -19,12 +21,16 @@ from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
 from core.errors import NotReadyError
-from core.io import atomic_write_text, snapshot_time
+from core.io import atomic_write_text, remove_stale_temporaries, snapshot_time
 from core.settings import Settings
 from features.repo import definitions, service_name
 
 logging.getLogger("feast").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", module="feast")
+
+#: Mode of the store files: the SQLite online store holds every customer's full phone
+#: number and indicators, so only the owner reads it (SQLite gives its journal the same).
+STORE_FILE_MODE = 0o600
 
 
 def repo_config_dict(settings: Settings) -> dict:
@@ -47,12 +53,43 @@ def repo_config_dict(settings: Settings) -> dict:
     }
 
 
+def protect_store_files(config: RepoConfig | dict) -> None:
+    """Make the registry and the SQLite online store owner-only (``STORE_FILE_MODE``).
+
+    A missing SQLite file is first created empty with that mode (SQLite opens an empty file
+    as a new database), so Feast never writes a phone number to a file others can read; an
+    existing file is narrowed (one written by an earlier version, or replaced by hand).
+    """
+    if isinstance(config, RepoConfig):
+        config = {
+            "registry": {"path": config.registry.path},
+            "online_store": {
+                "type": config.online_store.type,
+                "path": getattr(config.online_store, "path", ""),
+            },
+        }
+    online = Path(config["online_store"]["path"]) if config["online_store"]["type"] == "sqlite" else None
+    for path in (Path(config["registry"]["path"]), online):
+        if path is None:
+            continue
+        try:
+            if path == online and not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, STORE_FILE_MODE))
+            if path.exists() and (path.stat().st_mode & 0o777) != STORE_FILE_MODE:
+                path.chmod(STORE_FILE_MODE)
+        except OSError as err:  # another user's file (a read-only server): it can still be read
+            logging.getLogger(__name__).warning("cannot make %s owner-only: %s", path, err)
+
+
 def open_store(settings: Settings) -> FeatureStore:
-    """A FeatureStore for the settings' work directory (writes feature_store.yaml)."""
+    """A FeatureStore for the settings' work directory (writes feature_store.yaml; the store
+    files owner-only)."""
     repo = settings.feature_repo_dir
     repo.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries([repo])
     cfg = repo_config_dict(settings)
     atomic_write_text(yaml.safe_dump(cfg, sort_keys=False), repo / "feature_store.yaml")
+    protect_store_files(cfg)
     return FeatureStore(config=RepoConfig(repo_path=repo.resolve(), **cfg))
 
 
@@ -62,6 +99,7 @@ def apply_repository(settings: Settings, extra: Sequence = ()) -> FeatureStore:
 
     store = open_store(settings)
     store.apply([*definitions(settings.offline_dir, load_provinces(settings)), *extra])
+    protect_store_files(store.config)  # the registry is created by the first apply
     return store
 
 
@@ -80,6 +118,7 @@ def materialize_latest(store: FeatureStore, month: str, views: Sequence[str] | N
             if v.tags.get("kind") != "answers" and glob.glob(v.batch_source.path)
         ]
     store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views))
+    protect_store_files(store.config)
 
 
 _SERVICES: weakref.WeakKeyDictionary[FeatureStore, dict] = weakref.WeakKeyDictionary()
@@ -126,4 +165,5 @@ __all__ = [
     "online_view",
     "training_frame",
     "repo_config_dict",
+    "protect_store_files",
 ]

@@ -13,12 +13,16 @@ customers to ``score_items``, a batchable API that BentoML's adaptive batcher fe
 with the customers of every caller waiting at that moment: one Feast lookup and one
 pass of each model for all of them. A merged batch mixes callers, so no key can be
 checked there: each item carries its caller's province scope and an HMAC grant made
-by this process, and the batch refuses out-of-scope customers item by item. ``/livez``,
+by this process, and the batch refuses out-of-scope customers item by item (answered
+like unknown ones: 404). ``score_items`` answers only this process's own client
+(``serving.guard``): from outside it is an unknown path. ``/livez``,
 ``/readyz`` (champions loaded, store answering),
 ``/metrics`` and the OpenAPI document at ``/docs.json`` come from BentoML.
 
 Every API takes an ``X-API-Key`` header; keys are scoped by province. Errors are JSON
-``{"error": code, "message": ...}`` with a 4xx/5xx status, never a traceback.
+``{"error": code, "message": ...}`` with a 4xx/5xx status, never a traceback and never
+the input echoed; bodies, paths, logs and ``/metrics`` are bounded at the edge
+(``serving.guard``).
 Configuration comes from the environment (``TELCOML_WORKDIR`` etc., see settings).
 """
 
@@ -47,6 +51,13 @@ from core.tasks import TASKS
 from monitoring.record import ScoreLog
 from serving.answers import customer_answer, score_frame
 from serving.champions import ModelSet, load_champions
+from serving.guard import (
+    INTERNAL_HEADER,
+    INTERNAL_TOKEN,
+    RequestGuard,
+    bound_metric_labels,
+    guard_server_logs,
+)
 from serving.online import OnlineFeatures, StoreUnavailable
 from serving.prepared import PreparedAnswers, unpack
 from serving.scorelog import DeferredScoreLog
@@ -54,7 +65,6 @@ from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
 
 log = get_logger("telcoml.serving", logging.INFO)
 MAX_BATCH = 500
-MAX_BODY_BYTES = 64 * 1024
 #: Adaptive batching of ``score_items``: at most this many customers per merged batch, and
 #: a request waiting longer than this is refused (503) rather than queued without bound.
 MAX_BATCH_ITEMS = 64
@@ -72,42 +82,6 @@ def reasons_for(ask: str) -> tuple[str, ...]:
     return tuple(TASKS) if ask == "all" else () if ask == "none" else (ask,)
 
 
-class RequestGuard:
-    """Refuse, before BentoML parses anything: bodies over the limit (413) and bodies that
-    are not JSON (415). Both answer in the service's JSON error shape."""
-
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope.get("method") == "POST":
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length")
-            media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                return await self._refuse(
-                    send, 413, "body_too_large", f"request body over {self.max_bytes} bytes"
-                )
-            if media != b"application/json":
-                return await self._refuse(
-                    send, 415, "unsupported_media_type", "send the request body as application/json"
-                )
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    async def _refuse(send, status: int, code: str, message: str) -> None:
-        body = json.dumps({"error": code, "message": message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
 _ANSWERED = None
 
 
@@ -123,12 +97,16 @@ def answered_counter():
     return _ANSWERED
 
 
-def _out_of_scope(msisdn: str, scope: str) -> dict:
+def _unknown(msisdn: str) -> dict:
+    """A customer the caller cannot be answered for: not in the online store, or another
+    province's (the same answer for both, so a province's key cannot learn whether a number
+    is another province's subscriber)."""
     return {
         "msisdn": msisdn,
-        "status": 403,
-        "error": "province_scope",
-        "message": f"this key is scoped to province {scope}; customer {mask_msisdn(msisdn)} is not in it",
+        "status": 404,
+        "error": "unknown_customer",
+        "message": f"customer {mask_msisdn(msisdn)} is not known to this key: not a subscriber "
+        "(of the key's province), or not materialized",
     }
 
 
@@ -169,6 +147,7 @@ class TelcomlService:
         self._reload_lock = threading.Lock()
         # signs the items the public endpoints hand to ``score_items``; never leaves the process
         self._grant_key = secrets.token_bytes(32)
+        guard_server_logs()  # BentoML has configured its handlers by now
         log.info("loaded champions %s", self.models.versions)
 
     def __is_ready__(self) -> bool:
@@ -200,7 +179,7 @@ class TelcomlService:
 
     def _prepared(self, msisdns: list[str], caller: ApiKey, reasons: str) -> list[dict | bytes | None]:
         """Prepared answers that are current: the answer's JSON (``reasons`` all), the
-        answer trimmed to the reasons asked, or a 403 (503: store down) item; None to score live."""
+        answer trimmed to the reasons asked, or a 404 (503: store down) item; None to score live."""
         if self.prepared is None:
             return [None] * len(msisdns)
         try:
@@ -217,7 +196,7 @@ class TelcomlService:
             if hit is None or hit.generation != self.prepared.current(own, hit.province):
                 out.append(None)  # none prepared, or prepared for other indicators or champions
             elif not may_score(caller.province, hit.province):
-                out.append(_out_of_scope(msisdn, caller.province))
+                out.append(_unknown(msisdn))
             else:
                 self.score_log.record_prepared(hit.indicators, hit.answer, own.names)
                 self.answered["prepared"].inc()
@@ -260,6 +239,9 @@ class TelcomlService:
         manager = getattr(client, "_session_manager", None)
         if manager is not None and getattr(manager, "max_requests", None) != float("inf"):
             manager.max_requests = manager.max_age = float("inf")
+            # the token that opens the internal batch endpoint (serving.guard); set before
+            # the session is made, which copies the headers
+            manager._headers[INTERNAL_HEADER] = INTERNAL_TOKEN
         return client
 
     def _score(self, items: list[dict]) -> list[dict]:
@@ -318,17 +300,9 @@ class TelcomlService:
                 self.score_log.record(subset, answered, own.names)
                 self.answered["live"].inc(len(answered))
         for k, i in enumerate(granted):
-            msisdn, scope = items[i]["msisdn"], items[i]["scope"]
-            if not have[k]:
-                answers[i] = {
-                    "msisdn": msisdn,
-                    "status": 404,
-                    "error": "unknown_customer",
-                    "message": f"customer {mask_msisdn(msisdn)} has no indicators in the online store "
-                    "(not a subscriber, or not materialized)",
-                }
-            elif k not in scored:
-                answers[i] = _out_of_scope(msisdn, scope)
+            msisdn = items[i]["msisdn"]
+            if k not in scored:  # not in the store, or out of the caller's scope: the same answer
+                answers[i] = _unknown(msisdn)
             else:
                 answers[i] = {
                     "status": 200,
@@ -476,14 +450,17 @@ class TelcomlService:
 
     @bentoml.api(route="/models")
     def models_in_service(self, ctx: bentoml.Context) -> dict:
-        """Which champion versions are answering."""
-        if self._caller(ctx) is None:
+        """Which champion versions are answering (a province's key sees its own province's)."""
+        caller = self._caller(ctx)
+        if caller is None:
             return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
         return {
             "versions": self.models.versions,
             "models": self.models.names,
             "loaded_at": self.models.loaded_at,
-            "provinces": {p: m.names for p, m in self.models.provinces.items()},
+            "provinces": {
+                p: m.names for p, m in self.models.provinces.items() if may_score(caller.province, p)
+            },
             "prepared_answers": {
                 "enabled": self.prepared is not None,
                 "materialization": self.prepared.watermark if self.prepared else None,
@@ -491,7 +468,12 @@ class TelcomlService:
         }
 
 
-TelcomlService.add_asgi_middleware(RequestGuard)
+#: Every API path, and those only this process's own client may call.
+ROUTES = tuple(api.route for api in TelcomlService.apis.values())
+INTERNAL_ROUTES = ("/score_items",)
+bound_metric_labels(ROUTES)
+KEYED_ROUTES = tuple(r for r in ROUTES if r not in INTERNAL_ROUTES)
+TelcomlService.add_asgi_middleware(RequestGuard, routes=ROUTES, internal=INTERNAL_ROUTES, keyed=KEYED_ROUTES)
 
 
 __all__ = ["TelcomlService"]

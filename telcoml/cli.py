@@ -530,14 +530,43 @@ def _print_byod_stage(stage: ByodStage, run: ByodRunResult) -> None:
         _print_quality_table(run.training)
         return
     result = run.byod
+    for note in result.recovered:
+        console.print(f"[yellow]{note}[/]")
     console.print(
         f"{result.province}: {result.rows:,} customer-months ({result.customers:,} customers, "
         f"{result.months[0]} to {result.months[-1]}) passed the gate; {result.offline_files} offline "
-        f"files; {result.months[-1]} online"
+        f"files; {result.online_month or result.months[-1]} online"
     )
+    if result.replaced:
+        console.print(
+            f"replaced {result.province}'s whole history: now {_months_text(result.months)}"
+            + (f"; removed {_months_text(result.months_removed)}" if result.months_removed else "")
+        )
+    else:
+        added = [m for m in result.months if m not in result.months_updated]
+        console.print(
+            f"added {_months_text(added)}; updated {_months_text(result.months_updated)}; "
+            f"kept {_months_text(result.months_kept)}"
+            + (" (not in the source; --replace would remove them)" if result.months_kept else "")
+        )
+    if result.previous is not None:
+        console.print(
+            f"previous generation ({result.previous_files} files replaced or removed) kept in "
+            f"{result.previous}",
+            soft_wrap=True,
+        )
     for p in result.report.warnings[:10]:
         console.print(f"  [yellow]warn[/] {p}")
     console.print("labels for: " + (", ".join(result.models_labelled) or "none (nothing to train)"))
+
+
+def _months_text(months: list[str]) -> str:
+    """Months for a sentence: "none", "2026-03", "2026-01, 2026-02", "2026-01 to 2026-06 (6)"."""
+    if not months:
+        return "none"
+    if len(months) <= 3:
+        return ", ".join(months)
+    return f"{months[0]} to {months[-1]} ({len(months)} months)"
 
 
 @app.command()
@@ -555,10 +584,24 @@ def byod(
     ] = False,
     trials: Annotated[int, typer.Option(help="Optuna trials per model (with --train).")] = 10,
     seed: int = 7,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Make the source the province's whole history: its months not in the source are "
+            "removed (default: add or update the source's months, keep the others). The files "
+            "replaced are kept in offline/.previous/<PROVINCE>/.",
+        ),
+    ] = False,
     workdir: Workdir = None,
     online_store: OnlineStore = None,
 ) -> None:
-    """Bring your own data: check a province's customer table, build its feature store, optionally train."""
+    """Bring your own data: check a province's customer table, build its feature store, optionally train.
+
+    Adds or updates the months of the source and keeps the province's others (--replace: the
+    source becomes its whole history). The files a run replaces are kept as the previous
+    generation, the latest three of them, in offline/.previous/<PROVINCE>/<time>/.
+    """
     from telcoml.pipeline import bring_your_own_data
 
     with _Screen() as screen:
@@ -571,6 +614,7 @@ def byod(
             seed=seed,
             status=screen.status,
             on_stage=screen.then(_print_byod_stage),
+            replace=replace,
         )
 
 

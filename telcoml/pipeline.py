@@ -479,16 +479,20 @@ def bring_your_own_data(
     seed: int = 7,
     status: Status = _no_status,
     on_stage: Callable[[ByodStage, ByodRunResult], None] = lambda _stage, _result: None,
+    replace: bool = False,
 ) -> ByodRunResult:
     """Check a province's customer table, write its offline store, apply Feast and materialize;
     with ``train``, then train the models whose labels the data has.
 
-    ``on_stage`` is called after the data passed the gate ("checked") and after training ("training").
+    Without ``replace`` the table's months are added or updated and the province's other months
+    kept; with it the table becomes the province's whole history. Either way the files replaced
+    are kept as the previous generation (``features.byod``). ``on_stage`` is called after the data
+    passed the gate ("checked") and after training ("training").
     """
     from features.byod import run_byod
 
     with status("quality gate, offline store, feast apply + materialize"):
-        byod = run_byod(settings, mapping_path)
+        byod = run_byod(settings, mapping_path, replace=replace)
     result = ByodRunResult(byod, write_quality_report(settings, byod.report, f"byod_{byod.province}"))
     on_stage("checked", result)
     if train and byod.models_labelled:

@@ -96,7 +96,7 @@ def test_reasons_option_and_province_scope_apply_to_prepared_answers(
     assert status == 200 and trimmed["answered_from"] == "prepared"
     assert trimmed["credit_grade"]["reasons"] and trimmed["churn"]["reasons"] == []
     status, refused = score(prepared_server, customers["GD"], keys["HE"])
-    assert status == 403 and refused["error"] == "province_scope"
+    assert status == 404 and refused["error"] == "unknown_customer"  # like a number that is no one's
     assert customers["GD"] not in refused["message"]  # masked
 
 
@@ -121,7 +121,7 @@ def test_batch_serves_prepared_live_and_bad_items_together(prepared_server, prep
     )
     assert r.status_code == 200, r.text
     results = r.json()["results"]
-    assert [x["status"] for x in results] == [200, 403, 404, 422]
+    assert [x["status"] for x in results] == [200, 404, 404, 422]
     assert results[0]["answered_from"] == "prepared" and results[0]["msisdn"] == customers["GD"]
 
 

@@ -83,6 +83,8 @@ def test_one_batch_of_both_provinces_is_split_by_province(province_server, provi
     body = r.json()
     assert body["provinces"]["GD"]["credit_grade"] == "models:/telcoml-credit_grade-gd/1"
     assert body["provinces"]["HE"]["tariff_sensitivity"] == "models:/telcoml-tariff_sensitivity/1"
+    own = post(province_server, "/models", {}, province_keys["GD"]).json()  # a province sees its own
+    assert set(own["provinces"]) == {"GD"}
 
 
 def test_a_province_grades_with_its_cutoffs_and_guidance(

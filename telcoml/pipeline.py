@@ -125,10 +125,11 @@ def indicator_stage(settings: Settings, progress: Progress = _no_progress) -> tu
         raise NotReadyError(
             f"no subscribers in {settings.raw_dir}: run `telcoml generate` or `telcoml ingest` first"
         )
+    configs = load_provinces(settings)  # a bad province file is refused before any work
     months = available_months(settings.raw_dir, provinces[0])
     advance = progress("indicators", len(provinces) * len(months), 0)
     rows = build_indicators(settings.raw_dir, settings.offline_dir, provinces, months, progress=advance)
-    for config in load_provinces(settings):  # provinces' own formula indicators, same layout
+    for config in configs:  # provinces' own formula indicators, same layout
         if config.province in provinces:
             build_custom_indicators(config, settings.raw_dir, settings.offline_dir, months)
     latest = latest_snapshot(settings)
@@ -448,8 +449,7 @@ def demo_key(settings: Settings, name: str = "demo") -> DemoKey:
 
     key = create_key(settings, name)
     path = settings.workdir / "serving" / "demo_api_key.env"
-    path.write_text(f"TELCOML_API_KEY={key}\n")
-    path.chmod(0o600)
+    atomic_write_text(f"TELCOML_API_KEY={key}\n", path)  # created owner-only (0600), never readable
     return DemoKey(key, path)
 
 

@@ -28,17 +28,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import features.byod as byod_module
+import features.generations as generations_module
+import features.sqlsource as sqlsource_module
 from core.settings import Settings
-from features.byod import (
-    KEPT_GENERATIONS,
-    SqlSource,
-    _prune_generations,
-    previous_dir,
-    read_sql,
-    run_byod,
-    single_select,
-)
+from features.byod import run_byod
+from features.generations import KEPT_GENERATIONS, previous_dir, prune_generations
+from features.sqlsource import SqlSource, read_sql, single_select
 from telcoml import cli
 from telcoml.cli import app
 from tests.byod_data import PROVINCE_FILE, write_case
@@ -248,7 +243,7 @@ def test_a_failure_in_the_middle_of_a_replace_leaves_the_old_generation(zj, monk
     before = zj_files(zj.settings)
     frame = pd.read_csv(zj.csv, dtype=str)
     frame[frame["TJ_YF"] == "202604"].to_csv(zj.csv, index=False)
-    install, calls = byod_module._install, []
+    install, calls = generations_module._install, []
 
     def disk_full_after_the_first_file(workdir, change):
         calls.append(change)
@@ -256,7 +251,7 @@ def test_a_failure_in_the_middle_of_a_replace_leaves_the_old_generation(zj, monk
             raise OSError(28, "No space left on device")
         install(workdir, change)
 
-    monkeypatch.setattr(byod_module, "_install", disk_full_after_the_first_file)
+    monkeypatch.setattr(generations_module, "_install", disk_full_after_the_first_file)
 
     result, text = zj.byod("--replace")
 
@@ -275,7 +270,7 @@ def test_a_replace_killed_in_the_middle_is_undone_by_the_next_run(zj, monkeypatc
     before = zj_files(zj.settings)
     frame = pd.read_csv(zj.csv, dtype=str)
     frame[frame["TJ_YF"] == "202604"].to_csv(zj.csv, index=False)
-    install, calls = byod_module._install, []
+    install, calls = generations_module._install, []
 
     def killed_after_three_files(workdir, change):
         calls.append(change)
@@ -283,8 +278,8 @@ def test_a_replace_killed_in_the_middle_is_undone_by_the_next_run(zj, monkeypatc
             raise KeyboardInterrupt  # stands for the kill; the undo is disabled below
         install(workdir, change)
 
-    monkeypatch.setattr(byod_module, "_install", killed_after_three_files)
-    monkeypatch.setattr(byod_module, "_roll_back", lambda *_args: None)
+    monkeypatch.setattr(generations_module, "_install", killed_after_three_files)
+    monkeypatch.setattr(generations_module, "_roll_back", lambda *_args: None)
     result, _ = zj.byod("--replace")
     assert result.exit_code != 0 and zj_files(zj.settings) != before  # a mix on disk
     (interrupted,) = generations(zj.settings)
@@ -306,7 +301,7 @@ def test_a_replace_killed_in_the_middle_is_undone_by_the_next_run(zj, monkeypatc
 
 def test_a_second_run_of_the_province_at_the_same_time_is_refused(zj):
     before = zj_files(zj.settings)
-    with byod_module._province_lock(zj.settings, "ZJ"):  # another run, writing
+    with generations_module.province_lock(zj.settings, "ZJ"):  # another run, writing
         result, text = zj.byod("--replace")
     assert result.exit_code == 1 and "another `telcoml byod` run of ZJ is writing its files" in text
     assert zj_files(zj.settings) == before
@@ -322,7 +317,7 @@ def test_only_the_latest_previous_generations_are_kept(tmp_path):
     (root / "20260105T000000000000Z").mkdir()
     (root / "20260105T000000000000Z" / "generation.json").write_text(json.dumps({"state": "done"}))
 
-    _prune_generations(settings, "ZJ")
+    prune_generations(settings, "ZJ")
 
     kept = sorted(p.name for p in root.iterdir())
     assert KEPT_GENERATIONS == 3
@@ -351,7 +346,7 @@ def test_one_select_passes(query):
 
 
 def _code(query: str) -> str:
-    return byod_module._sql_code(query, "postgresql").strip()
+    return sqlsource_module._sql_code(query, "postgresql").strip()
 
 
 @pytest.mark.parametrize(
@@ -468,7 +463,7 @@ def test_postgres_reads_in_a_read_only_transaction(zj, probe_table, monkeypatch)
     result, text = zj.byod()
     assert result.exit_code == 1 and "read-only transaction" in text and probe_table() == 0
 
-    monkeypatch.setattr(byod_module, "single_select", lambda query, _backend: query)
+    monkeypatch.setattr(sqlsource_module, "single_select", lambda query, _backend: query)
     sql = SqlSource.model_construct(
         url=POSTGRES,
         query="COMMIT; INSERT INTO byod_abuse_probe VALUES ('1'); COMMIT; SELECT 1",

@@ -190,7 +190,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("telcoml-work"))
     parser.add_argument("--baseline-root", type=Path, required=True)
     parser.add_argument("--paths", type=int, default=10_000)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "abuse.json")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / f"abuse-{time.strftime('%Y-%m-%d')}.json",
+    )
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     sys.path.insert(0, str(ROOT))

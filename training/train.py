@@ -46,9 +46,15 @@ class TrainResult:
 
 
 def finalize(t: Task, booster, data: Dataset, best_iteration: int | None) -> TaskModel:
-    """Wrap the booster with what turns its output into business terms (fitted on the validation month)."""
+    """Wrap the booster with what turns its output into business terms (fitted on the validation month).
+
+    Early stopping leaves ``early_stopping_rounds`` trees after the best round in the
+    booster, and ``predict`` uses every tree: the model keeps the validated rounds only.
+    """
     import xgboost as xgb
 
+    if best_iteration is not None and best_iteration + 1 < booster.num_boosted_rounds():
+        booster = booster[: best_iteration + 1]
     raw_valid = booster.predict(xgb.DMatrix(data.X["valid"], enable_categorical=True))
     calibration = t.kind.fit_calibration(raw_valid, data.y["valid"], data.y["train"])
     return TaskModel(t, booster, calibration, best_iteration)

@@ -10,6 +10,13 @@ written to a temporary name and renamed, so a reader never sees half a file.
 No phone number is stored whole: ``msisdn_masked`` is for people (138****2343) and
 ``customer_key`` — a keyed hash — lets matured labels be joined later without keeping
 the number. The key (salt) lives in the work directory, never in git.
+
+Serving first appends each answered customer to a journal (``monitoring.journal``) so a
+killed server loses none of them.
+
+When nothing can be written (disk full), at most ``MAX_HELD_ROWS`` scored customers are
+held in memory; beyond that the newest are dropped, with a warning saying how many
+(and ``telcoml_monitoring_records_dropped_total`` on serving's ``/metrics``).
 """
 
 from __future__ import annotations
@@ -40,6 +47,12 @@ log = get_logger("telcoml.monitoring")
 INDICATOR_IDS = [i.id for i in lib.CATALOGUE]
 #: Columns of a scored frame that are not indicators (everything else is recorded).
 NOT_INDICATORS = ("msisdn", "features_as_of", "event_timestamp", "created_timestamp")
+#: Scored customers held in memory at most while their rows cannot be written (disk full,
+#: journal unwritable); beyond it the newest are dropped and counted. A row is ~1.4 KB in
+#: memory (70 MB in all); with a write attempt's copies a worker peaked 190 MB above its
+#: start under a disk-full flood of 100,000 or 200,000 answers alike, where the unbounded
+#: buffer held all of them (+250 MB per 100,000 and growing). ~200 s of traffic at 250/s.
+MAX_HELD_ROWS = 50_000
 
 
 def iso_week(moment: datetime | date) -> str:
@@ -98,7 +111,7 @@ def predictions_from_answers(answers: list[dict]) -> pd.DataFrame:
 
     An evaluation a customer's province has no champion for is recorded empty.
     """
-    return _typed(
+    return typed_predictions(
         {
             t.prediction_column: [(a.get(name) or {}).get(t.kind.answer_field) for a in answers]
             for name, t in TASKS.items()
@@ -109,7 +122,7 @@ def predictions_from_answers(answers: list[dict]) -> pd.DataFrame:
 def predictions_from_interface(table) -> pd.DataFrame:
     """The recorded prediction columns from a CRM interface chunk (batch scoring): each
     task's first interface column (grade, score, probability, best class)."""
-    return _typed(
+    return typed_predictions(
         {
             t.prediction_column: table.column(t.kind.crm_fields(name)[0][0]).to_pandas()
             for name, t in TASKS.items()
@@ -117,7 +130,7 @@ def predictions_from_interface(table) -> pd.DataFrame:
     )
 
 
-def _typed(columns: dict) -> pd.DataFrame:
+def typed_predictions(columns: dict) -> pd.DataFrame:
     """Grades stay integers (empty where a province has no such model), so they compare as categories."""
     frame = pd.DataFrame(columns)
     return frame.astype(
@@ -180,12 +193,19 @@ def score_rows(
     return frame
 
 
-def write_partitioned(settings: Settings, frame: pd.DataFrame, source: str) -> list[Path]:
-    """Write rows under their week and province, each file atomically; returns the files."""
+def write_partitioned(
+    settings: Settings, frame: pd.DataFrame, source: str, name: str | None = None
+) -> list[Path]:
+    """Write rows under their week and province, each file atomically; returns the files.
+
+    ``name`` (without ``.parquet``) names every part the same: writing the same rows again
+    replaces the files instead of recording the customers twice (a journal segment).
+    """
     written = []
     for (week, province), part in frame.groupby(["week", "province"], sort=False):
         folder = scores_dir(settings) / f"week={week}" / f"province={province}"
-        path = folder / f"{source}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+        stem = name or f"{source}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        path = folder / f"{stem}.parquet"
         table = pa.Table.from_pandas(part.drop(columns=["week", "province"]), preserve_index=False)
         # dictionary-encoding 40 float columns was 85% of the write; strings keep it
         strings = [
@@ -196,12 +216,18 @@ def write_partitioned(settings: Settings, frame: pd.DataFrame, source: str) -> l
     return written
 
 
+# -- the journal: every answered request on disk before its answer leaves -----------------
+
+
 class ScoreLog:
     """Buffers scored customers and writes them every ``flush_rows`` rows or ``flush_seconds``.
 
     Thread-safe; a background timer flushes a quiet buffer and ``close`` (also run at
     interpreter exit) writes what is left. Recording never fails a request: a write
-    error is logged and the rows are kept for the next attempt.
+    error is logged and the rows are kept for the next attempt — at most
+    ``MAX_HELD_ROWS`` of them: while writes fail, newer rows beyond that are dropped,
+    counted in ``dropped`` and reported at the next attempt. After a failure the buffer
+    is retried by the timer (or ``flush``/``close``), not by every ``record``.
     """
 
     def __init__(
@@ -217,6 +243,10 @@ class ScoreLog:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.enabled = enabled
+        #: rows dropped since the start because the buffer was full while writes failed
+        self.dropped = 0
+        self._unreported = 0
+        self._failing = False
         self._rows: list[pd.DataFrame] = []
         self._count = 0
         self._lock = threading.Lock()
@@ -225,6 +255,11 @@ class ScoreLog:
             self._timer = threading.Thread(target=self._tick, name=f"score-log-{source}", daemon=True)
             self._timer.start()
         atexit.register(self.close)
+
+    @property
+    def held_rows(self) -> int:
+        """Rows waiting in memory to be written."""
+        return self._count
 
     def record(
         self,
@@ -246,10 +281,23 @@ class ScoreLog:
             scored_at,
             week,
         )
+        self.add(rows)
+
+    def add(self, rows: pd.DataFrame) -> None:
+        """Keep rows already built (``score_rows``, ``journal_rows``); write them once the buffer is full."""
+        if not self.enabled or len(rows) == 0:
+            return
         with self._lock:
-            self._rows.append(rows)
-            self._count += len(rows)
-            full = self._count >= self.flush_rows
+            if self._failing:  # nothing is being written: hold no more than the bound
+                room = max(MAX_HELD_ROWS - self._count, 0)
+                if len(rows) > room:
+                    self.dropped += len(rows) - room
+                    self._unreported += len(rows) - room
+                    rows = rows.iloc[:room].copy()
+            if len(rows):
+                self._rows.append(rows)
+                self._count += len(rows)
+            full = self._count >= self.flush_rows and not self._failing
         if full:
             self.flush()
 
@@ -258,18 +306,35 @@ class ScoreLog:
             rows, self._rows, self._count = self._rows, [], 0
         if not rows:
             return []
+        frame = rows[0] if len(rows) == 1 else pd.concat(rows, ignore_index=True)
         try:
-            return write_partitioned(self.settings, pd.concat(rows, ignore_index=True), self.source)
-        except Exception as err:  # monitoring must not take the service down; keep the rows
-            log.warning(
-                "could not write %d monitoring rows (%s): kept for the next flush",
-                sum(len(r) for r in rows),
-                err,
-            )
+            written = write_partitioned(self.settings, frame, self.source)
+        except Exception as err:  # monitoring must not take the service down; keep the oldest rows
             with self._lock:
-                self._rows = rows + self._rows
-                self._count += sum(len(r) for r in rows)
+                kept = pd.concat([frame, *self._rows], ignore_index=True) if self._rows else frame
+                over = max(len(kept) - MAX_HELD_ROWS, 0)
+                if over:
+                    kept = kept.iloc[:MAX_HELD_ROWS].copy()  # a slice would keep all of it alive
+                    self.dropped += over
+                    self._unreported += over
+                self._rows, self._count, self._failing = [kept], len(kept), True
+                dropped, self._unreported = self._unreported, 0
+            log.warning(
+                "could not write %d monitoring rows (%s): %d kept for the next flush (at most %d), "
+                "%d newer ones dropped since the last attempt",
+                len(frame),
+                err,
+                len(kept),
+                MAX_HELD_ROWS,
+                dropped,
+            )
             return []
+        with self._lock:
+            self._failing = False
+            dropped, self._unreported = self._unreported, 0
+        if dropped:
+            log.warning("monitoring rows written again; %d were dropped while writes failed", dropped)
+        return written
 
     def _tick(self) -> None:
         while not self._stop.wait(self.flush_seconds):

@@ -37,7 +37,15 @@ from core.tasks import TASKS, Task
 from features.provinces import load_province
 from monitoring.data_quality import QualityResult, quality_report
 from monitoring.drift import TaskDrift, Thresholds, breaches, drift_report
-from monitoring.record import customer_keys, iso_week, monitoring_dir, read_week, recorded_weeks, week_bounds
+from monitoring.journal import recover_journal
+from monitoring.record import (
+    customer_keys,
+    iso_week,
+    monitoring_dir,
+    read_week,
+    recorded_weeks,
+    week_bounds,
+)
 from monitoring.reference import load_reference
 from training.registry import champion_version, load_task_model
 
@@ -322,6 +330,8 @@ def monitor_week(
 
     monday, sunday = week_bounds(week)
     today = today or datetime.now(UTC).date()
+    # answers journaled by a server that was killed before writing them are part of the week
+    recover_journal(settings)
     records = read_week(settings, week)
     if records.empty:
         known = recorded_weeks(settings)

@@ -79,6 +79,23 @@ def suggest(trial: optuna.Trial) -> dict:
     }
 
 
+def study_storage(url: str, attempts: int = 3):
+    """Optuna's storage for ``url``, its schema created once even when several workers
+    start together on a new database (PostgreSQL refuses the second ``CREATE TYPE`` of a
+    race with a unique violation: the loser retries and finds the schema there)."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    if not url:  # in memory
+        return None
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
 def matrices(data: Dataset) -> tuple[xgb.DMatrix, xgb.DMatrix]:
     """Train and validation matrices, built once per study and reused by every trial."""
     dtrain = xgb.QuantileDMatrix(data.X["train"], label=data.y["train"], enable_categorical=True)
@@ -150,7 +167,7 @@ def tune(
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=20)
     study = optuna.create_study(
         study_name=name,
-        storage=storage,
+        storage=study_storage(storage),
         direction="minimize",
         sampler=sampler,
         pruner=pruner,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 import features.generations as generations_module
@@ -141,7 +142,9 @@ def of_months(files: dict[str, str], *months: str) -> dict[str, str]:
 def test_a_mapping_of_no_indicator_is_refused_and_the_history_is_intact(zj):
     """The probe: ZJ, ``columns: {}``, a query returning one row."""
     db = zj.mapping.parent / "warehouse.db"
-    pd.read_csv(zj.csv, dtype=str).head(1).to_sql("zj_kehu", sqlite3.connect(db), index=False)
+    # through SQLAlchemy: pandas' to_sql on a raw sqlite3 connection registers its own
+    # process-wide datetime adapters and converters, which break Feast's SQLite store after it
+    pd.read_csv(zj.csv, dtype=str).head(1).to_sql("zj_kehu", create_engine(f"sqlite:///{db}"), index=False)
     zj.with_source(f"  sql:\n    url: sqlite:///{db}\n    query: select * from zj_kehu\n", "{}", labels=False)
     before = snapshot(zj.workdir)
 
@@ -382,8 +385,9 @@ def test_sql_databases_and_limits_are_checked_with_the_mapping(zj):
 
 def _sqlite_case(zj: Case, query: str, extra: str = "") -> Path:
     db = zj.mapping.parent / "warehouse.db"
-    with sqlite3.connect(db) as connection:
-        pd.read_csv(zj.csv, dtype=str).to_sql("zj_kehu", connection, index=False, if_exists="replace")
+    pd.read_csv(zj.csv, dtype=str).to_sql(  # through SQLAlchemy: see the empty-mapping probe
+        "zj_kehu", create_engine(f"sqlite:///{db}"), index=False, if_exists="replace"
+    )
     zj.with_source(f"  sql:\n    url: sqlite:///{db}\n    query: {json.dumps(query)}\n{extra}")
     return db
 

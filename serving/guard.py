@@ -283,6 +283,8 @@ class ServerLogFilter(logging.Filter):
             err = record.exc_info[1]
             if _client_error(err):
                 record.levelno, record.levelname = logging.WARNING, "WARNING"
+                if hasattr(record, "levelname_bracketed"):  # BentoML's filter ran first
+                    record.levelname_bracketed = "[WARNING]"
                 message = f"{message}: rejected ({type(err).__name__}: {_describe(err)})"
             else:
                 record.exc_text = mask_msisdn("".join(traceback.format_exception(*record.exc_info)).rstrip())

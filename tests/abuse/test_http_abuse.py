@@ -70,9 +70,20 @@ def _chunked_request(url: str, path: str, headers: dict[str, str], total: int, c
     except OSError:  # the server answered and closed
         pass
     answer = b""
-    try:
+    try:  # until the head and as much body as it announces (the server may keep the connection)
         while chunk_in := sock.recv(65536):
             answer += chunk_in
+            head, _, body = answer.partition(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.lower().split(b"\r\n")
+                    if line.startswith(b"content-length:")
+                ),
+                None,
+            )
+            if length is not None and len(body) >= length:
+                break
     except OSError:
         pass
     sock.close()

@@ -43,6 +43,7 @@ BENTOML_PREFIXES = ("/assets/", "/static_content/")
 INTERNAL_HEADER = "x-telcoml-internal"
 #: This process's token for it: each worker has its own, and it never leaves the process.
 INTERNAL_TOKEN = secrets.token_urlsafe(32)
+INTERNAL_HEADER_BYTES = INTERNAL_HEADER.encode()
 
 
 def known_path(path: str, routes: Iterable[str]) -> bool:
@@ -83,11 +84,10 @@ class RequestGuard:
         headers = dict(scope.get("headers") or [])
         if not known_path(path, self.routes) or (
             path in self.internal
-            and not secrets.compare_digest(
-                headers.get(INTERNAL_HEADER.encode(), b"").decode("latin-1"), INTERNAL_TOKEN
-            )
+            # bytes, not text: compare_digest refuses non-ASCII text (a 500 for a crafted header)
+            and not secrets.compare_digest(headers.get(INTERNAL_HEADER_BYTES, b""), INTERNAL_TOKEN.encode())
         ):
-            return await _refuse(send, 404, "not_found", "no such endpoint; the API is described at /docs")
+            return await _refuse(send, 404, "not_found", "no such endpoint; the API is in /docs.json")
         if scope.get("method") == "POST":
             length = headers.get(b"content-length")
             media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()

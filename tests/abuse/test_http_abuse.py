@@ -198,4 +198,7 @@ def test_an_unauthenticated_flood_of_the_internal_endpoint_is_refused_at_the_doo
     flood_seconds = time.perf_counter() - started
     assert statuses == {404}
     assert flood_seconds < 30  # refused at the door: a few ms each at most
+    for token in (b"guess", b"\xff\xfe non-ascii", b""):  # a crafted token is a 404 too, never a 500
+        r = httpx.post(f"{server.url}/score_items", json=forged, headers={"x-telcoml-internal": token})
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
     assert sorted(real_call_ms() for _ in range(20))[10] < max(3 * quiet, quiet + 50)

@@ -15,78 +15,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment  # noqa: E402
+from tests.servers import Server  # noqa: E402
 
 NUMBER = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 PROBE_NUMBERS = ["13800138000", "13912345678", "15011112222", "18633334444"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, code_root: Path, workdir: Path, log: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log
-        env = {
-            **os.environ,
-            "TELCOML_WORKDIR": str(workdir),
-            "BENTOML_HOME": str(workdir / "bentoml"),
-            "PYTHONPATH": str(code_root),
-            "TELCOML_PREPARED_ANSWERS": "0",
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                "serving.service:TelcomlService",
-                "--port",
-                str(self.port),
-            ],
-            cwd=code_root,
-            env=env,
-            stdout=open(log, "w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"server at {code_root} not ready: {log.read_text()[-2000:]}")
-
-    def rss_mb(self) -> float:
-        root = psutil.Process(self.process.pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, 15)
-        self.process.wait(30)
 
 
 def chunked(url: str, path: str, headers: dict, total: int) -> tuple[int, int]:
@@ -125,7 +70,7 @@ def probe(server: Server, key: str, customer: str, paths: int) -> dict:
     with httpx.Client(base_url=server.url, timeout=60) as c:
         # 1. path flood
         before = c.get("/metrics").content
-        rss0 = server.rss_mb()
+        rss0 = server.rss() / 2**20
         rng = random.Random(7)
         for i in range(paths):
             path = f"/{PROBE_NUMBERS[i % 4]}" if i < 4 else f"/x{rng.getrandbits(64):x}"
@@ -134,17 +79,17 @@ def probe(server: Server, key: str, customer: str, paths: int) -> dict:
         after = c.get("/metrics").content
         out["metrics_scrape_s"] = round(time.perf_counter() - started, 3)
         out["metrics_kb_before"], out["metrics_kb_after"] = len(before) // 1024, len(after) // 1024
-        out["rss_mb_path_flood"] = round(server.rss_mb() - rss0, 1)
+        out["rss_mb_path_flood"] = round(server.rss() / 2**20 - rss0, 1)
         leaked += NUMBER.findall(after.decode(errors="replace"))
         # 2. chunked bodies, with and without a key
-        rss0 = server.rss_mb()
+        rss0 = server.rss() / 2**20
         status, size = chunked(
             server.url, "/score_batch", {**h, "Content-Type": "application/json"}, 30 << 20
         )
         out["chunked_30mb_status"], out["chunked_30mb_answer_kb"] = status, size // 1024
         status, _ = chunked(server.url, "/score", {"Content-Type": "application/json"}, 200 << 20)
         out["chunked_200mb_nokey_status"] = status
-        out["rss_mb_chunked"] = round(server.rss_mb() - rss0, 1)
+        out["rss_mb_chunked"] = round(server.rss() / 2**20 - rss0, 1)
         statuses += [out["chunked_30mb_status"], status]
         # 3. malformed requests
         malformed = (
@@ -176,7 +121,8 @@ def probe(server: Server, key: str, customer: str, paths: int) -> dict:
         out["forged_500_s"] = round(time.perf_counter() - started, 2)
         out["forged_statuses"] = sorted(forged_statuses)
     time.sleep(1)
-    log = server.log_path.read_text(errors="replace")
+    server.log.flush()
+    log = Path(server.log.name).read_text(errors="replace")
     out["log_tracebacks"] = log.count("Traceback")
     leaked += [n for n in PROBE_NUMBERS if n in log]
     out["cases"] = len(statuses) + 500
@@ -209,7 +155,7 @@ def main() -> None:
     customer = str(pd.read_parquet(offline, columns=["msisdn"])["msisdn"].iloc[0])
     results = {}
     for name, root in (("this", ROOT), ("baseline", args.baseline_root.resolve())):
-        server = Server(root, workdir, Path(f"/tmp/bench-abuse-{name}.log"))
+        server = Server(workdir, {"TELCOML_PREPARED_ANSWERS": "0"}, code_root=root)
         try:
             results[name] = probe(server, key, customer, args.paths)
         finally:

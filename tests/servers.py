@@ -21,7 +21,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, workdir: Path, env: dict | None = None):
+    """``bentoml serve`` of the service on ``workdir`` from ``code_root`` (this checkout, or
+    another one's code, e.g. a baseline checkout in a benchmark)."""
+
+    def __init__(self, workdir: Path, env: dict | None = None, code_root: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(workdir / f"server-{self.port}.log", "w")
@@ -29,6 +32,7 @@ class Server:
             **os.environ,
             "TELCOML_WORKDIR": str(workdir),
             "BENTOML_HOME": str(workdir / "bentoml"),
+            **({"PYTHONPATH": str(code_root)} if code_root != ROOT else {}),
             **(env or {}),
         }
         self.process = subprocess.Popen(
@@ -43,7 +47,7 @@ class Server:
                 "--port",
                 str(self.port),
             ],
-            cwd=ROOT,
+            cwd=code_root,
             env=full_env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -68,6 +72,13 @@ class Server:
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"server not ready in {timeout}s; log: {Path(self.log.name).read_text()[-3000:]}")
+
+    def rss(self) -> int:
+        """Resident memory of the server's processes (BentoML's arbiter and its workers), bytes."""
+        import psutil
+
+        root = psutil.Process(self.process.pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
 
     def stop(self) -> None:
         self.process.terminate()

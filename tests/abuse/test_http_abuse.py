@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 #: Numbers used only by these probes: none of them may appear whole in a log or in /metrics.
@@ -22,9 +21,7 @@ PROBE_NUMBERS = ("13800138000", "13912345678", "15011112222", "18633334444")
 
 
 def worker_rss(server) -> int:
-    """Resident memory of the server's processes (BentoML's arbiter and its workers), bytes."""
-    root = psutil.Process(server.process.pid)
-    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    return server.rss()
 
 
 def server_log(server) -> str:

@@ -103,10 +103,12 @@ CATALOGUE: tuple[Indicator, ...] = (
         "Province",
         "profile",
         ("subscribers",),
-        "province of the subscriber record; scopes API keys and provincial models, not a model input",
+        "province of the subscriber record; scopes API keys and provincial models, and tells the "
+        "sensitivity and churn models where a province's customers react differently",
         "code",
         "category",
         codes=PROVINCES,
+        used_by=(_S, _CH),
     ),
     Indicator(
         "customer_category",
@@ -243,7 +245,8 @@ CATALOGUE: tuple[Indicator, ...] = (
         "Bill change",
         "billing_payment",
         ("monthly_bills",),
-        "total_fee of the snapshot month / mean of the three months before - 1 (0 without history)",
+        "total_fee of the snapshot month / mean of the three months before - 1 (0 without history; "
+        "the activation month's partial bill is no baseline)",
         "ratio",
         "float",
         valid_range=(-1, 1_000),

@@ -29,6 +29,8 @@ from features.schemas import TABLES, read_partition
 log = get_logger(__name__)
 
 MonthAggregate = dict[str, np.ndarray]
+#: The longest indicator window, in months (the 12-month counts, days since the last complaint).
+WINDOW_MONTHS = 12
 
 #: Monthly sums that windows are built from; each an array over the subscriber master.
 SUM_COLUMNS = (
@@ -167,7 +169,8 @@ def indicators_at(
     """Every indicator for the customers active at the end of ``month``.
 
     ``history`` holds the monthly aggregates up to and including ``month`` (older first);
-    windows shorter than 12 months use what history there is.
+    windows shorter than 12 months use what history there is. A line's first bill (its
+    activation month, pro rata) is no baseline for ``bill_change_ratio``.
     """
     at = snapshot_time(month)
     activation = pd.to_datetime(subscribers["activation_date"]).dt.tz_localize("UTC")
@@ -176,8 +179,10 @@ def indicators_at(
 
     cur = history[-1]
     prior = history[-4:-1]
-    out = pd.DataFrame({"msisdn": subscribers["msisdn"].astype(str).to_numpy()})
-    out["event_timestamp"] = at
+    n = len(subscribers)
+    # Columns gathered as arrays and made a frame once (inserting ~60 columns one by one into a
+    # frame costs more than computing them).
+    out: dict[str, np.ndarray] = {"msisdn": subscribers["msisdn"].astype(str).to_numpy()}
 
     for col in ("province", "customer_category", "brand", "payment_method"):
         out[col] = subscribers[col].astype(str).to_numpy()
@@ -190,20 +195,23 @@ def indicators_at(
     listed = red_black_list[pd.to_datetime(red_black_list["listed_date"]).dt.tz_localize("UTC") <= at]
     for kind in ("red", "black"):
         numbers = listed.loc[listed["list_type"] == kind, "msisdn"].astype(str)
-        out[f"{kind}_list_flag"] = out["msisdn"].isin(set(numbers)).astype(np.int64).to_numpy()
+        out[f"{kind}_list_flag"] = pd.Series(out["msisdn"]).isin(numbers).to_numpy(np.int64)
 
     out["monthly_consumption"] = cur["total_fee"]
     bills_3m = _window(history, "has_bill", 3)
     out["arpu_3m"] = np.divide(
-        _window(history, "total_fee", 3), bills_3m, out=np.zeros(len(out)), where=bills_3m > 0
+        _window(history, "total_fee", 3), bills_3m, out=np.zeros(n), where=bills_3m > 0
     )
     if prior:
-        prior_fee = np.sum([h["total_fee"] for h in prior], axis=0)
-        prior_n = np.sum([h["has_bill"] for h in prior], axis=0)
-        prior_mean = np.divide(prior_fee, prior_n, out=np.zeros(len(out)), where=prior_n > 0)
-        change = np.divide(cur["total_fee"], prior_mean, out=np.ones(len(out)), where=prior_mean > 0) - 1
+        # A line's first bill (a partial month, pro rata) is no baseline for a change.
+        since = (at.year * 12 + at.month - activation.dt.year * 12 - activation.dt.month).to_numpy(float)
+        first = [since == len(prior) - i for i in range(len(prior))]
+        prior_fee = np.sum([h["total_fee"] * ~f for h, f in zip(prior, first)], axis=0)
+        prior_n = np.sum([h["has_bill"] * ~f for h, f in zip(prior, first)], axis=0)
+        prior_mean = np.divide(prior_fee, prior_n, out=np.zeros(n), where=prior_n > 0)
+        change = np.divide(cur["total_fee"], prior_mean, out=np.ones(n), where=prior_mean > 0) - 1
     else:
-        change = np.zeros(len(out))
+        change = np.zeros(n)
     out["bill_change_ratio"] = change
     out["arrears_months_12m"] = _window(history, "arrears_flag", 12).astype(np.int64)
     out["arrears_amount"] = cur["arrears_amount"]
@@ -218,7 +226,7 @@ def indicators_at(
     out["days_since_last_complaint"] = np.where(np.isfinite(days), np.floor(days), np.nan)
     sat_n = _window(history, "satisfaction_n", 12)
     out["complaint_satisfaction"] = np.divide(
-        _window(history, "satisfaction_sum", 12), sat_n, out=np.full(len(out), np.nan), where=sat_n > 0
+        _window(history, "satisfaction_sum", 12), sat_n, out=np.full(n, np.nan), where=sat_n > 0
     )
     out["refund_count_12m"] = _window(history, "refunds", 12).astype(np.int64)
     out["refund_amount_12m"] = _window(history, "refund_amount", 12)
@@ -239,11 +247,12 @@ def indicators_at(
     out["outbound_response_rate_12m"] = np.divide(
         _window(history, "outbound_responded", 12),
         answered,
-        out=np.full(len(out), np.nan),
+        out=np.full(n, np.nan),
         where=answered > 0,
     )
-    out = out.loc[active].reset_index(drop=True)
-    return out[["msisdn", "event_timestamp", *lib.BY_ID]]
+    return pd.DataFrame(
+        {"msisdn": out["msisdn"][active], "event_timestamp": at, **{k: out[k][active] for k in lib.BY_ID}}
+    )
 
 
 def split_by_subject(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -294,10 +303,18 @@ def build_indicators(
         subscribers = read_partition(raw_dir, "subscribers", province)
         red_black = read_partition(raw_dir, "red_black_list", province)
         index = pd.Index(subscribers["msisdn"].astype(str))
-        history: list[MonthAggregate] = []
+        # The windows of the first month reach back into the warehouse's earlier months.
+        history = (
+            [
+                aggregate_month(index, read_raw_month(raw_dir, province, m))
+                for m in history_before(raw_dir, province, months[0])
+            ]
+            if months
+            else []
+        )
         for month in months:
             history.append(aggregate_month(index, read_raw_month(raw_dir, province, month)))
-            history = history[-12:]
+            history = history[-WINDOW_MONTHS:]
             frame = indicators_at(subscribers, red_black, history, month)
             created = pd.Timestamp.now(tz="UTC")
             for subject, view in split_by_subject(frame).items():
@@ -313,10 +330,36 @@ def build_indicators(
     return rows
 
 
-def available_months(raw_dir: Path, province: str) -> list[str]:
+def warehouse_months(raw_dir: Path, province: str) -> list[str]:
     """Months with a bills partition for the province, oldest first."""
     base = Path(raw_dir) / "monthly_bills" / f"province={province}"
     return sorted(p.name.split("=", 1)[1] for p in base.glob("month=*"))
+
+
+def available_months(raw_dir: Path, province: str) -> list[str]:
+    """The months to build snapshots for, oldest first: the warehouse's months from the first
+    whose windows it can fill (the 11 months before it are there too); the months before that
+    are history the windows read, not snapshots. A warehouse with no such month (a delivery of
+    under a year) gives every month, each with the history there is."""
+    months = warehouse_months(raw_dir, province)
+    have = set(months)
+    for i, month in enumerate(months):
+        if all(str(pd.Period(month, "M") - k) in have for k in range(1, WINDOW_MONTHS)):
+            return months[i:]
+    return months
+
+
+def history_before(raw_dir: Path, province: str, month: str) -> list[str]:
+    """The consecutive months just before ``month`` (up to 11, oldest first) the warehouse holds:
+    what the windows of ``month``'s snapshot read besides ``month`` itself."""
+    have = set(warehouse_months(raw_dir, province))
+    before = []
+    for k in range(1, WINDOW_MONTHS):
+        earlier = str(pd.Period(month, "M") - k)
+        if earlier not in have:
+            break
+        before.append(earlier)
+    return before[::-1]
 
 
 def available_provinces(raw_dir: Path) -> list[str]:
@@ -330,6 +373,9 @@ __all__ = [
     "split_by_subject",
     "build_indicators",
     "available_months",
+    "warehouse_months",
+    "history_before",
     "available_provinces",
+    "WINDOW_MONTHS",
     "month_list",
 ]

@@ -7,9 +7,21 @@ same indicator code the feature store uses computes the snapshot, the known trut
 functions (``features.labels``) give the oracle probabilities, and labels are drawn;
 customers drawn to churn close their line in the next month.
 
+A steady operator: every line that closes is replaced by a new line like it (its latent
+traits, brand, payment method and category: the market that churns is the market that
+switches), and a few more open for the base's planned growth, so the size and the mix of
+the base stay put whatever the churn truth does. A new line starts with tenure 0, no
+history and a partial first month; some keep a number ported in from another operator.
+The first lines' tenures are drawn from the distribution a steady operator's lines have
+under the churn truth (``stationary_tenure``), so the base does not age either. Before
+the first recorded month the world runs ``warmup_months`` (at least 11, so every 12-month
+window is full from the first recorded month): their raw partitions are written too (the
+warehouse's history, from which the feature store fills its windows), the truth (labels,
+oracle) only for the recorded months.
+
 Deterministic by seed (each province has its own stream), vectorised with NumPy, and
-streamed province by province and month by month, so memory is bounded by one
-province-month.
+streamed province by province and month by month; the working arrays hold the open
+lines only (closed ones are archived), so memory is bounded by one province-month.
 """
 
 from __future__ import annotations
@@ -21,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.indicators import CHANNELS
+from core.indicators import CHANNELS, CHURN
 from core.io import atomic_write_parquet, month_list, snapshot_time
-from features.build import aggregate_month, indicators_at
-from features.labels import World, truth_for_snapshot
-from features.schemas import partition_path
+from features.build import WINDOW_MONTHS, MonthAggregate, aggregate_month, indicators_at
+from features.labels import INPUTS, World, churn_probability, truth_for_snapshot
+from features.schemas import TABLES, partition_path
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,18 @@ TERMINALS = ("feature_phone", "smartphone_4g", "smartphone_5g")
 COMPLAINT_CATEGORIES = ("billing", "network", "service", "value_added", "other")
 OUTCOMES = ("resolved", "refunded", "rejected", "escalated")
 INQUIRY_CHANNELS = ("ivr", "sms", "app", "agent")
+#: Other operators' prefixes (China Unicom, China Telecom): a number ported in keeps its own.
+PORT_PREFIXES = np.array(
+    [130, 131, 132, 145, 155, 156, 166, 175, 176, 185, 186, 133, 149, 153, 173, 177, 180, 181, 189, 199]
+)
+#: Nationwide number portability (携号转网) since late November 2019: older lines were not ported.
+PORTABILITY_START = pd.Timestamp("2019-12-01")
+#: Share of new lines that port their number in from another operator, prepaid / postpaid.
+PORT_IN_SHARE = (0.07, 0.15)
+#: How strongly the growth lines pull the base towards the planned size each month.
+PLAN_PULL = 0.25
+#: The longest tenure, in months (GSM lines opened in the 1990s).
+MAX_TENURE = 420
 #: Seasonal multipliers by calendar month: Spring Festival (Feb), summer, National Day.
 SEASON = {
     "voice": {2: 1.15, 10: 1.05},
@@ -113,8 +137,12 @@ SEASON = {
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """What to generate. ``drift_month``: from this month a tariff change sends bills and
-    billing inquiries up, and a competitor's offer raises M-Zone churn. None: no drift."""
+    """What to generate. ``months`` recorded months from ``start_month`` (raw tables, labels
+    and oracle), after ``warmup_months`` simulated before them (raw tables only, so every
+    indicator window is full from the first recorded month). ``customers`` lines at the start
+    of the warm-up; the base then grows by ``growth`` a month, new lines replacing closed ones.
+    ``drift_month``: from this month a tariff change sends bills and billing inquiries up,
+    and a competitor's offer raises M-Zone churn. None: no drift."""
 
     customers: int = 10_000
     months: int = 12
@@ -122,15 +150,30 @@ class GeneratorConfig:
     provinces: tuple[str, ...] = ("GD", "SC", "HE", "ZJ")
     seed: int = 7
     drift_month: str | None = "2026-10"
+    warmup_months: int = WINDOW_MONTHS - 1
+    growth: float = 0.001
     month_names: list[str] = field(init=False)
+    warmup_names: list[str] = field(init=False)
 
     def __post_init__(self):
+        from core.errors import ConfigurationError
+
         unknown = [p for p in self.provinces if p not in PROVINCES]
         if unknown:
-            from core.errors import ConfigurationError
-
             raise ConfigurationError(f"unknown province(s) {unknown}; known: {list(PROVINCES)}")
+        if self.warmup_months < WINDOW_MONTHS - 1:
+            raise ConfigurationError(
+                f"warmup_months={self.warmup_months}: at least {WINDOW_MONTHS - 1} months are needed "
+                f"so that the {WINDOW_MONTHS}-month windows are full from the first recorded month"
+            )
+        first = pd.Period(self.start_month, "M") - self.warmup_months
         object.__setattr__(self, "month_names", month_list(self.start_month, self.months))
+        object.__setattr__(self, "warmup_names", month_list(str(first), self.warmup_months))
+
+    @property
+    def simulated_names(self) -> list[str]:
+        """Every simulated month: the warm-up, then the recorded months."""
+        return self.warmup_names + self.month_names
 
     def province_sizes(self) -> dict[str, int]:
         shares = np.array([PROVINCES[p].share for p in self.provinces])
@@ -139,12 +182,22 @@ class GeneratorConfig:
         return dict(zip(self.provinces, sizes.tolist()))
 
 
+def _numbers(i: np.ndarray, prefixes: np.ndarray) -> np.ndarray:
+    """One 11-digit number per global line index (distinct indices, distinct numbers)."""
+    i = np.asarray(i, dtype=np.int64)
+    body = ((i // len(prefixes)) * 7919 + 12_345_678) % 100_000_000
+    return (prefixes[i % len(prefixes)].astype(np.int64) * 100_000_000 + body).astype(str)
+
+
 def make_msisdns(start: int, n: int) -> np.ndarray:
     """Unique 11-digit mobile numbers for global customer indices start..start+n-1."""
-    i = np.arange(start, start + n, dtype=np.int64)
-    body = ((i // len(PREFIXES)) * 7919 + 12_345_678) % 100_000_000
-    numbers = PREFIXES[i % len(PREFIXES)].astype(np.int64) * 100_000_000 + body
-    return numbers.astype(str)
+    return _numbers(np.arange(start, start + n), PREFIXES)
+
+
+def ported_msisdns(i: np.ndarray) -> np.ndarray:
+    """Numbers ported in from another operator for global line indices ``i``: other operators'
+    prefixes, so never one of ours."""
+    return _numbers(i, PORT_PREFIXES)
 
 
 def _choice(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -168,9 +221,20 @@ class Population:
 
 
 def make_population(
-    profile: ProvinceProfile, n: int, start_index: int, first_month: str, rng: np.random.Generator
+    profile: ProvinceProfile,
+    n: int,
+    start_index: int,
+    first_month: str,
+    rng: np.random.Generator,
+    tenure: Callable[[Population], np.ndarray] | None = None,
 ) -> Population:
-    """Subscriber master and latent traits for one province."""
+    """Subscriber master and latent traits for one province.
+
+    ``tenure``: given the lines (traits drawn, provisional activation dates), each line's
+    tenure in whole months at the end of ``first_month``, 0 for a line opened in it
+    (``stationary_tenure``); without it tenure is exponential, longer for loyal customers
+    and VIPs.
+    """
     vip_w = np.array(
         [0.78, 0.17, 0.03 * profile.vip_boost, 0.015 * profile.vip_boost, 0.005 * profile.vip_boost]
     )
@@ -190,7 +254,7 @@ def make_population(
     payment = _choice(rng, _softmax(pay_logits))
 
     loyalty = rng.normal(0, 1, n)
-    tenure_months = np.clip(rng.exponential(30 * np.exp(0.4 * loyalty + 0.3 * vip_level)), 0, 300)
+    tenure_months = np.clip(rng.exponential(30 * np.exp(0.4 * loyalty + 0.3 * vip_level)), 0, MAX_TENURE)
     start = pd.Timestamp(first_month + "-01")
     activation = start - pd.to_timedelta(
         (tenure_months * 30.4375 + rng.uniform(0, 28, n)).astype(int), unit="D"
@@ -221,7 +285,8 @@ def make_population(
             "number_level": number_level.astype(np.int64),
             "terminal_class": terminal_str,
             "status": "active",
-            "close_date": pd.Series([None] * n, dtype=object),
+            "close_date": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]"),  # dates when written
+            "ported_in": False,
         }
     )
     grievance = rng.gamma(0.6, 1.0, n)
@@ -256,23 +321,105 @@ def make_population(
         "contact_rate": np.exp(rng.normal(0, 0.5, n)) * (0.9 + 0.3 * grievance),
         "outbound_receptive": rng.normal(-0.5, 1.0, n),
     }
+    if tenure is not None:
+        # whole months open at the end of the first month: 0 for lines opened in it
+        months = tenure(
+            Population(master, traits, pd.DataFrame(columns=TABLES["red_black_list"].column_names))
+        )
+        back = ((months - 1) * 30.4375 + rng.uniform(0, 30.4375, n)).astype(int) + 1
+        back = np.where(months == 0, -rng.integers(0, pd.Period(first_month, "M").days_in_month, n), back)
+        activation = start - pd.to_timedelta(back, "D")
+        master["activation_date"] = activation.normalize().date
+    ported = (activation >= PORTABILITY_START) & (rng.random(n) < np.array(PORT_IN_SHARE)[(payment > 0) * 1])
+    master["ported_in"] = ported
+    master.loc[ported, "msisdn"] = ported_msisdns(np.arange(start_index, start_index + n)[ported])
+    red_black = _listings(master["msisdn"].to_numpy(), activation, vip_level, abuser, rng)
+    return Population(master, traits, red_black)
+
+
+#: Tenures at which the churn truth is read to draw a line's stationary tenure (whole months; the
+#: hazard between them is interpolated). Not 12, 13, 24, 25: single months where contracts end.
+TENURE_GRID = np.array([0, 1, 2, 3, 5, 8, 11, 18, 36, 90, MAX_TENURE])
+#: Months simulated (not written) before the warm-up to read each line's hazard from.
+TRIAL_MONTHS = 12
+
+
+def trial_months(
+    pop: Population, first_month: str, rng: np.random.Generator
+) -> tuple[list[MonthAggregate], list[np.ndarray], MonthAggregate]:
+    """The ``TRIAL_MONTHS`` before ``first_month`` lived by every line (simulated, never
+    written): their monthly sums and bills, so the first month starts with recent history,
+    and the sums of a line in a month it had no line (``absent``, one value per sum)."""
+    n = len(pop.master)
+    lines = Population(
+        pop.master.assign(activation_date=pd.Timestamp("1990-01-01").date()), pop.traits, pop.red_black
+    )
+    index = pd.Index(lines.master["msisdn"])
+    history, fees = [], []
+    for month in _trial_names(first_month):
+        tables = simulate_month(lines, np.ones(n, dtype=bool), fees, month, World(), rng)
+        history.append(aggregate_month(index, tables))
+    absent = aggregate_month(pd.Index(["-"]), {k: v.iloc[:0] for k, v in tables.items()})
+    return history, fees, absent
+
+
+def stationary_tenure(
+    pop: Population, history: list[MonthAggregate], first_month: str, growth: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Each line's tenure at the end of ``first_month`` (whole months, up to ``MAX_TENURE``; 0:
+    opened in it) drawn from the distribution lines of its kind have at a steady operator: a
+    tenure is as likely as the chance such a line survives that long (less the growth of the
+    base since it opened).
+
+    The chance comes from the churn truth itself: the churn probability of each line, with
+    the ``history`` of its trial months, at every tenure of ``TENURE_GRID`` gives its monthly
+    hazard curve. So the base neither ages nor grows young as the months pass, whatever the
+    truth, and churn starts at its steady level."""
+    n = len(pop.master)
+    lines = pop.master.assign(activation_date=pd.Timestamp("1990-01-01").date())
+    snapshot = indicators_at(lines, pop.red_black, history, str(pd.Period(first_month, "M") - 1))
+    columns = list(dict.fromkeys([*INPUTS[CHURN], "tenure_months"]))
+    grid = pd.concat([snapshot[columns].assign(tenure_months=g) for g in TENURE_GRID], ignore_index=True)
+    p = churn_probability(grid, World()).reshape(len(TENURE_GRID), n).T
+    grid_stay = np.log1p(-np.clip(p, 0.0, 1 - 1e-6)).astype(np.float32)  # log P(no churn in a month)
+    months = np.arange(MAX_TENURE + 1)
+    j = np.clip(np.searchsorted(TENURE_GRID, months, side="right") - 1, 0, len(TENURE_GRID) - 2)
+    w = ((months - TENURE_GRID[j]) / (TENURE_GRID[j + 1] - TENURE_GRID[j])).astype(np.float32)
+    grown = np.float32(np.log1p(growth)) * months.astype(np.float32)
+    u = rng.random((n, 1), dtype=np.float32)
+    tenure = np.empty(n, dtype=np.int64)
+    for lo in range(0, n, 2048):  # a line per row, a tenure per column: in slices, to bound memory
+        stay = grid_stay[lo : lo + 2048]
+        stay = stay[:, j] + w * (stay[:, j + 1] - stay[:, j])
+        # P(open after tau months), less the base's growth since then: the weight of tenure tau.
+        cdf = np.cumsum(np.exp(np.cumsum(stay, axis=1) - stay - grown), axis=1)
+        tenure[lo : lo + 2048] = (cdf < u[lo : lo + 2048] * cdf[:, -1:]).sum(axis=1)
+    return tenure
+
+
+def _listings(
+    msisdn: np.ndarray, activation: pd.DatetimeIndex, vip_level: np.ndarray, abuser: np.ndarray, rng
+) -> pd.DataFrame:
+    """Red (VIP protection) and black (fraud or abuse) list entries, listed 30-900 days after
+    the line opened; entries after the simulated period are dropped when the list is written."""
+    n = len(msisdn)
     red = rng.random(n) < 0.004 + 0.05 * (vip_level >= 2)
     black = (rng.random(n) < 0.002) | (abuser & (rng.random(n) < 0.25))
-    listed_days = rng.integers(30, 900, n)
+    listed = activation + pd.to_timedelta(rng.integers(30, 900, n), unit="D")
     rows = []
     for flag, kind, reason in ((red, "red", "vip_protection"), (black, "black", "fraud_or_abuse")):
         idx = np.flatnonzero(flag)
         rows.append(
             pd.DataFrame(
                 {
-                    "msisdn": master["msisdn"].to_numpy()[idx],
+                    "msisdn": msisdn[idx],
                     "list_type": kind,
-                    "listed_date": (start - pd.to_timedelta(listed_days[idx], unit="D")).date,
+                    "listed_date": listed[idx].date,
                     "reason": reason,
                 }
             )
         )
-    return Population(master, traits, pd.concat(rows, ignore_index=True))
+    return pd.concat(rows, ignore_index=True)
 
 
 def _city_weights(k: int) -> np.ndarray:
@@ -284,10 +431,17 @@ def _season(kind: str, month: str) -> float:
     return SEASON[kind].get(int(month[-2:]), 1.0)
 
 
-def _event_times(rng: np.random.Generator, month: str, count: int) -> np.ndarray:
+def _event_times(
+    rng: np.random.Generator, month: str, count: int, share: np.ndarray | None = None
+) -> np.ndarray:
+    """Event instants within the month; with ``share`` (per event, the part of the month the
+    line was open, 1 for a whole month) within the last ``share`` of it, after the line opened."""
     start = pd.Timestamp(month + "-01").to_datetime64().astype("datetime64[s]")
     seconds = int(pd.Period(month, "M").days_in_month * 86_400)
-    return start + rng.integers(0, seconds, count).astype("timedelta64[s]")
+    if share is None:
+        return start + rng.integers(0, seconds, count).astype("timedelta64[s]")
+    offset = np.rint((1 - share) * seconds)
+    return start + (offset + np.floor(rng.random(count) * (seconds - offset))).astype("timedelta64[s]")
 
 
 def _ids(kind: str, province: str, month: str, count: int) -> np.ndarray:
@@ -307,27 +461,37 @@ def simulate_month(
     month: str,
     world: World,
     rng: np.random.Generator,
+    share: np.ndarray | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The raw partitions of one month for the customers whose line is open."""
+    """The raw partitions of one month for the customers whose line is open.
+
+    ``share``: per customer, the part of the month the line was open (1 for a whole month;
+    less in the month a new line opened): usage, allowances and contacts scale with it,
+    events fall after the opening, and a first partial month has no arrears yet.
+    ``fee_history`` holds each month's bills (NaN: none, or a partial first month), for the
+    bill shock.
+    """
     t = pop.traits
     n = len(active)
     idx = np.flatnonzero(active)
     m = len(idx)
     numbers = pd.Index(pop.master["msisdn"])
     cust = _categorical(idx, numbers)
+    part = np.ones(m) if share is None else np.asarray(share, dtype=float)[idx]
+    first_month = part < 1
     noise = np.exp(rng.normal(0, 0.25, m))
     value, digital = t["value"][idx], t["digital"][idx]
 
-    voice = rng.gamma(2.0, 150 * value * _season("voice", month) * noise / 2.0)
-    data = rng.gamma(1.5, 2500 * np.exp(0.6 * digital) * value * _season("data", month) / 1.5)
+    voice = rng.gamma(2.0, 150 * value * _season("voice", month) * noise * part / 2.0)
+    data = rng.gamma(1.5, 2500 * np.exp(0.6 * digital) * value * _season("data", month) * part / 1.5)
     data_reported = np.where(rng.random(m) < 0.01, np.nan, data)
-    sms = rng.poisson(25 * np.exp(-0.4 * digital) * _season("sms", month))
-    mms = rng.poisson(0.8 * np.exp(0.2 * digital))
-    roams = rng.random(m) < 0.12 * _season("roaming", month)
+    sms = rng.poisson(25 * np.exp(-0.4 * digital) * _season("sms", month) * part)
+    mms = rng.poisson(0.8 * np.exp(0.2 * digital) * part)
+    roams = rng.random(m) < 0.12 * _season("roaming", month) * part
     roaming = np.where(roams, rng.gamma(2.0, 40.0, m), 0.0)
-    boundary = np.where(t["border"][idx], rng.gamma(1.5, 20.0, m), 0.0)
-    ports = rng.poisson(t["sp_rate"][idx])
-    callees = rng.poisson(18 * t["social"][idx] * _season("voice", month))
+    boundary = np.where(t["border"][idx], rng.gamma(1.5, 20.0 * part), 0.0)
+    ports = rng.poisson(t["sp_rate"][idx] * part)
+    callees = rng.poisson(18 * t["social"][idx] * _season("voice", month) * part)
     usage = pd.DataFrame(
         {
             "msisdn": cust,
@@ -345,10 +509,11 @@ def simulate_month(
     )
 
     tariff = 1.25 if world.tariff_change else 1.0
+    # A new line pays the whole month's plan fee; its allowances are pro rata (按日折算).
     plan_fee = t["plan_fee"][idx] + (10.0 if world.tariff_change else 0.0)
-    included_minutes = plan_fee * 3
+    included_minutes = plan_fee * 3 * part
     voice_fee = np.maximum(voice - included_minutes, 0) * 0.15 * tariff
-    data_fee = np.maximum(data - plan_fee * 40, 0) * 0.004 * tariff
+    data_fee = np.maximum(data - plan_fee * 40 * part, 0) * 0.004 * tariff
     sms_fee = sms * 0.1
     vas_fee = ports * 4.0 + t["ringback"][idx] * 5.0
     roaming_fee = (roaming + boundary) * 0.6
@@ -368,20 +533,23 @@ def simulate_month(
         }
     )
 
-    # Bill shock relative to the customer's own recent months drives inquiries and complaints.
+    # Bill shock relative to the customer's own recent bills (a partial first month is no
+    # baseline) drives inquiries and complaints.
+    shock = np.zeros(m)
     if fee_history:
-        prior = np.mean([h[idx] for h in fee_history[-3:]], axis=0)
-        shock = np.divide(total, prior, out=np.zeros(m), where=prior > 0) - 1
-    else:
-        shock = np.zeros(m)
+        recent = np.array([h[idx] for h in fee_history[-3:]])
+        billed = ~np.isnan(recent)
+        count = billed.sum(axis=0)
+        prior = np.divide(np.where(billed, recent, 0.0).sum(axis=0), count, out=np.zeros(m), where=count > 0)
+        shock = np.divide(total, prior, out=np.ones(m), where=prior > 0) - 1
     shock = np.clip(shock, 0, 3)
 
     stress = t["stress"][idx]
     postpaid = t["postpaid"][idx]
     arrears_p = np.where(postpaid, 1 / (1 + np.exp(3.4 - 1.3 * stress - 0.8 * shock)), 0.0)
-    in_arrears = rng.random(m) < arrears_p
+    in_arrears = (rng.random(m) < arrears_p) & ~first_month
     paid = np.where(in_arrears, total * rng.uniform(0, 0.8, m), total)
-    prepaid_suspend = ~postpaid & (rng.random(m) < 1 / (1 + np.exp(4.2 - 1.2 * stress)))
+    prepaid_suspend = ~postpaid & (rng.random(m) < 1 / (1 + np.exp(4.2 - 1.2 * stress))) & ~first_month
     arrears = np.where(in_arrears, total - paid, np.where(prepaid_suspend, rng.uniform(1, 30, m), 0.0))
     suspended = (in_arrears & (stress > 1.2) & (rng.random(m) < 0.5)) | prepaid_suspend
     pay_day = (
@@ -408,6 +576,7 @@ def simulate_month(
         * np.exp(0.6 * t["price_sensitivity"][idx])
         * (1 + 4 * shock)
         * (2.5 if world.tariff_change else 1.0)
+        * part
     )
     inq_n = rng.poisson(inquiry_rate)
     inq_idx = np.repeat(np.arange(m), inq_n)
@@ -415,14 +584,14 @@ def simulate_month(
     inquiries = pd.DataFrame(
         {
             "msisdn": _categorical(idx[inq_idx], numbers),
-            "inquiry_time": _event_times(rng, month, len(inq_idx)),
+            "inquiry_time": _event_times(rng, month, len(inq_idx), part[inq_idx]),
             "channel": np.array(INQUIRY_CHANNELS)[_choice(rng, inq_channel_p[inq_idx])],
         }
     ).drop_duplicates(["msisdn", "inquiry_time", "channel"])
 
     grievance = t["grievance"][idx]
     complaint_rate = (
-        0.012 * np.exp(0.8 * grievance) * (1 + 2.5 * shock) * (1.3 if world.tariff_change else 1.0)
+        0.012 * np.exp(0.8 * grievance) * (1 + 2.5 * shock) * (1.3 if world.tariff_change else 1.0) * part
     )
     comp_n = rng.poisson(complaint_rate)
     comp_idx = np.repeat(np.arange(m), comp_n)
@@ -445,7 +614,7 @@ def simulate_month(
         {
             "complaint_id": comp_ids,
             "msisdn": _categorical(idx[comp_idx], numbers),
-            "complaint_time": _event_times(rng, month, k),
+            "complaint_time": _event_times(rng, month, k, part[comp_idx]),
             "category": np.array(COMPLAINT_CATEGORIES)[_choice(rng, cat_p)],
             "outcome": np.array(OUTCOMES)[outcome],
             "satisfaction": satisfaction,
@@ -453,7 +622,7 @@ def simulate_month(
     )
 
     refunded = outcome == 1
-    goodwill_n = rng.poisson(0.0005, m)  # refunds without a complaint: billing corrections
+    goodwill_n = rng.poisson(0.0005 * part)  # refunds without a complaint: billing corrections
     goodwill_idx = np.repeat(np.arange(m), goodwill_n)
     ref_cust = np.concatenate([comp_idx[refunded], goodwill_idx])
     r = len(ref_cust)
@@ -461,7 +630,7 @@ def simulate_month(
         [
             complaints["complaint_time"].to_numpy()[refunded]
             + rng.integers(3_600, 5 * 86_400, refunded.sum()).astype("timedelta64[s]"),
-            _event_times(rng, month, len(goodwill_idx)),
+            _event_times(rng, month, len(goodwill_idx), part[goodwill_idx]),
         ]
     )
     end = (pd.Period(month, "M").end_time.floor("s")).to_datetime64()
@@ -481,8 +650,8 @@ def simulate_month(
     )
 
     affinity = _softmax(t["channel_affinity"][idx])
-    contact_n = rng.poisson(affinity * (1.3 * t["contact_rate"][idx])[:, None])
-    contact_n[:, CHANNELS.index("outbound")] = rng.poisson(0.25, m)
+    contact_n = rng.poisson(affinity * (1.3 * t["contact_rate"][idx] * part)[:, None])
+    contact_n[:, CHANNELS.index("outbound")] = rng.poisson(0.25 * part)
     con_cust, con_channel = np.nonzero(contact_n)
     reps = contact_n[con_cust, con_channel]
     con_cust, con_channel = np.repeat(con_cust, reps), np.repeat(con_channel, reps)
@@ -495,14 +664,14 @@ def simulate_month(
     contacts = pd.DataFrame(
         {
             "msisdn": _categorical(idx[con_cust], numbers),
-            "contact_time": _event_times(rng, month, len(con_cust)),
+            "contact_time": _event_times(rng, month, len(con_cust), part[con_cust]),
             "channel": np.array(CHANNELS)[con_channel],
             "campaign_response": response,
         }
     ).drop_duplicates(["msisdn", "contact_time", "channel"])
 
-    fee_full = np.zeros(n)
-    fee_full[idx] = total
+    fee_full = np.full(n, np.nan)
+    fee_full[idx] = np.where(first_month, np.nan, total)
     fee_history.append(fee_full)
     return {
         "monthly_bills": bills,
@@ -515,58 +684,177 @@ def simulate_month(
     }
 
 
-def generate(
-    config: GeneratorConfig, raw_dir: Path, truth_dir: Path, progress: Callable[[int], None] | None = None
-) -> dict[str, int]:
-    """Write raw tables, labels and oracle probabilities; returns row counts per table."""
-    counts: dict[str, int] = {}
-    offset = 0
-    for p_index, (province, size) in enumerate(config.province_sizes().items()):
-        rng = np.random.default_rng([config.seed, p_index])
-        pop = make_population(PROVINCES[province], size, offset, config.month_names[0], rng)
-        offset += size
+def new_lines(
+    pop: Population, like: np.ndarray, index: np.ndarray, month: str, rng: np.random.Generator
+) -> tuple[Population, np.ndarray]:
+    """Lines opening in ``month``, one per position in ``like``: each takes the latent traits,
+    city, category, brand, payment method and terminal of that line; a new number (global
+    line ``index``) or, for some, one ported in from another operator; a fresh number level
+    and red/black listing; tenure 0. Returns them and the share of the month each is open."""
+    n = len(like)
+    period = pd.Period(month, "M")
+    days = period.days_in_month
+    day = rng.integers(1, days + 1, n)
+    activation = pd.DatetimeIndex(period.start_time + pd.to_timedelta(day - 1, unit="D"))
+    traits = {k: v[like].copy() for k, v in pop.traits.items()}
+    ported = rng.random(n) < np.array(PORT_IN_SHARE)[traits["postpaid"] * 1]
+    msisdn = np.where(ported, ported_msisdns(index), _numbers(index, PREFIXES))
+    vip_level = traits["vip_level"]
+    master = pop.master.iloc[like].reset_index(drop=True)
+    master["msisdn"] = msisdn
+    master["activation_date"] = activation.date
+    master["number_level"] = np.minimum(rng.geometric(np.clip(0.85 - 0.12 * vip_level, 0.3, 0.95)) - 1, 4)
+    master["status"] = "active"
+    master["close_date"] = pd.NaT
+    master["ported_in"] = ported
+    red_black = _listings(msisdn, activation, vip_level, traits["abuser"], rng)
+    return Population(master, traits, red_black), (days - day + 1) / days
+
+
+def _trial_names(first_month: str) -> list[str]:
+    return month_list(str(pd.Period(first_month, "M") - TRIAL_MONTHS), TRIAL_MONTHS)
+
+
+def _expected_growth(open_lines: int, planned: float, growth: float) -> float:
+    """Expected new lines beyond the replacements: the base's growth, plus a pull towards the
+    planned base (so chance does not accumulate into a drifting base), never negative."""
+    return max(growth * open_lines + PLAN_PULL * (planned - open_lines), 0.0)
+
+
+def simulate_province(
+    config: GeneratorConfig,
+    p_index: int,
+    size: int,
+    offset: int,
+    raw_dir: Path,
+    counts: dict[str, int],
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One province over the warm-up and the recorded months: writes its monthly raw partitions
+    and returns its subscribers, red/black list, oracle and labels (recorded months only)."""
+    province = config.provinces[p_index]
+    rng = np.random.default_rng([config.seed, p_index])
+    months = config.simulated_names
+    trial_rng = np.random.default_rng([config.seed, p_index, 1])  # the trial months' own stream
+    trial: dict = {}  # what the trial months leave: history, bills, a missing line's sums
+
+    def settle(lines: Population) -> np.ndarray:
+        trial["history"], trial["fees"], trial["absent"] = trial_months(lines, months[0], trial_rng)
+        return stationary_tenure(lines, trial["history"], months[0], config.growth, trial_rng)
+
+    pop = make_population(PROVINCES[province], size, offset, months[0], rng, tenure=settle)
+    # Everything below is aligned to the lines open this month (pop's rows). The warm-up starts
+    # from the trial months' history, without the months before a line opened.
+    absent = trial["absent"]
+    opening = pd.to_datetime(pop.master["activation_date"]).to_numpy()
+    later = [opening > pd.Period(m, "M").end_time.to_datetime64() for m in _trial_names(months[0])]
+    history = [{k: np.where(x, absent[k], v) for k, v in h.items()} for h, x in zip(trial["history"], later)]
+    fees = [np.where(x, np.nan, f) for f, x in zip(trial["fees"], later)]
+    serial = np.arange(size)  # the order lines opened in, for the written master table
+    month_days = pd.Period(months[0], "M").days_in_month
+    into = (opening - pd.Timestamp(months[0] + "-01").to_datetime64()) / np.timedelta64(1, "D")
+    share = (month_days - np.clip(into, 0, month_days)) / month_days  # part of this month each line is open
+    closed, oracles, labels = [], [], []
+    opened = 0
+    for t, month in enumerate(months):
+        world = World.at(month, config.drift_month)
         index = pd.Index(pop.master["msisdn"])
-        active = np.ones(size, dtype=bool)
-        fee_history: list[np.ndarray] = []
-        history = []
-        oracles, labels = [], []
-        for m, month in enumerate(config.month_names):
-            world = World.at(month, config.drift_month)
-            tables = simulate_month(pop, active, fee_history, month, world, rng)
-            fee_history[:] = fee_history[-3:]
-            for name, frame in tables.items():
-                atomic_write_parquet(frame, partition_path(raw_dir, name, province, month))
-                counts[name] = counts.get(name, 0) + len(frame)
-            history.append(aggregate_month(index, tables))
-            history = history[-12:]
-            snapshot = indicators_at(pop.master, pop.red_black, history, month)
+        tables = simulate_month(pop, np.ones(len(index), dtype=bool), fees, month, world, rng, share)
+        fees[:] = fees[-3:]
+        for name, frame in tables.items():
+            atomic_write_parquet(frame, partition_path(raw_dir, name, province, month))
+            counts[name] = counts.get(name, 0) + len(frame)
+        history.append(aggregate_month(index, tables))
+        history = history[-WINDOW_MONTHS:]
+        snapshot = indicators_at(pop.master, pop.red_black, history, month)
+        if t >= config.warmup_months:
             oracle, label = truth_for_snapshot(snapshot, world, rng)
             oracles.append(oracle.assign(province=province, month=month))
             labels.append(label.assign(province=province, month=month))
-            # Churned lines close in the next month; the warehouse only knows closures
-            # that happened within the generated window.
-            if m + 1 < len(config.month_names):
-                churned = index.get_indexer(label.loc[label["churned_next_month"] == 1, "msisdn"])
-                next_month = pd.Period(config.month_names[m + 1], "M")
-                days = rng.integers(1, next_month.days_in_month + 1, len(churned))
-                pop.master.loc[churned, "close_date"] = [
-                    (next_month.start_time + pd.Timedelta(days=int(d) - 1)).date() for d in days
-                ]
-                pop.master.loc[churned, "status"] = "closed"
-                active[churned] = False
+            churned = label.loc[label["churned_next_month"] == 1, "msisdn"]
             if progress:
                 progress(1)
-        atomic_write_parquet(pop.master, partition_path(raw_dir, "subscribers", province))
-        atomic_write_parquet(pop.red_black, partition_path(raw_dir, "red_black_list", province))
-        counts["subscribers"] = counts.get("subscribers", 0) + size
-        counts["red_black_list"] = counts.get("red_black_list", 0) + len(pop.red_black)
-        atomic_write_parquet(
-            pd.concat(oracles, ignore_index=True), Path(truth_dir) / "oracle" / f"{province}.parquet"
+        else:  # the warm-up needs only who churns, drawn as the labels are
+            churned = snapshot.loc[rng.random(len(snapshot)) < churn_probability(snapshot, world), "msisdn"]
+        if t + 1 == len(months):
+            break  # the warehouse only knows closures within the generated window
+        # Churned lines close in the next month; new lines open in it, like the ones leaving.
+        nxt = pd.Period(months[t + 1], "M")
+        leaving = index.get_indexer(churned)
+        gone = pop.master.iloc[leaving].assign(_serial=serial[leaving])
+        days = rng.integers(1, nxt.days_in_month + 1, len(leaving))
+        gone["close_date"] = nxt.start_time + pd.to_timedelta(days - 1, unit="D")
+        gone["status"] = "closed"
+        closed.append(gone)
+        # Every closing line is replaced by one like it (the market that churns is the market
+        # that switches: composition stays put whatever churn does); the growth lines are
+        # like randomly chosen staying lines.
+        keep = np.ones(len(index), dtype=bool)
+        keep[leaving] = False
+        planned = size * (1 + config.growth) ** (t + 1)
+        grown = rng.poisson(_expected_growth(len(index), planned, config.growth)) if keep.any() else 0
+        like = np.concatenate([leaving, rng.choice(np.flatnonzero(keep), grown)]).astype(np.int64)
+        numbers = config.customers + (opened + np.arange(len(like))) * len(config.provinces) + p_index
+        new, new_share = new_lines(pop, like, numbers, str(nxt), rng)
+        opened += len(like)
+        history = [
+            {k: np.concatenate([v[keep], np.repeat(absent[k], len(like))]) for k, v in h.items()}
+            for h in history
+        ]
+        fees[:] = [np.concatenate([f[keep], np.full(len(like), np.nan)]) for f in fees]
+        share = np.concatenate([np.ones(keep.sum()), new_share])
+        serial = np.concatenate([serial[keep], size + opened - len(like) + np.arange(len(like))])
+        pop = Population(
+            pd.concat([pop.master[keep], new.master], ignore_index=True),
+            {k: np.concatenate([v[keep], new.traits[k]]) for k, v in pop.traits.items()},
+            pd.concat([pop.red_black, new.red_black], ignore_index=True),
         )
-        atomic_write_parquet(
-            pd.concat(labels, ignore_index=True), Path(truth_dir) / "labels" / f"{province}.parquet"
+    subscribers = (
+        pd.concat([*closed, pop.master.assign(_serial=serial)], ignore_index=True)
+        .sort_values("_serial", kind="stable")
+        .drop(columns="_serial")
+        .reset_index(drop=True)
+    )
+    red_black = pop.red_black
+    listed = pd.to_datetime(red_black["listed_date"])
+    close = red_black["msisdn"].map(subscribers.set_index("msisdn")["close_date"])
+    end = pd.Period(months[-1], "M").end_time
+    red_black = red_black[((listed <= end) & (close.isna() | (listed <= close))).to_numpy()]
+    closing = subscribers["close_date"]
+    subscribers["close_date"] = np.where(closing.isna(), None, closing.dt.date)
+    oracle = pd.concat(oracles, ignore_index=True) if oracles else pd.DataFrame()
+    label = pd.concat(labels, ignore_index=True) if labels else pd.DataFrame()
+    return subscribers, red_black.reset_index(drop=True), oracle, label
+
+
+def generate(
+    config: GeneratorConfig, raw_dir: Path, truth_dir: Path, progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
+    """Write raw tables (warm-up and recorded months), labels and oracle probabilities (recorded
+    months); returns row counts per table. ``progress`` is called once per recorded month."""
+    counts: dict[str, int] = {}
+    offset = 0
+    for p_index, (province, size) in enumerate(config.province_sizes().items()):
+        subscribers, red_black, oracle, labels = simulate_province(
+            config, p_index, size, offset, raw_dir, counts, progress
         )
+        offset += size
+        atomic_write_parquet(subscribers, partition_path(raw_dir, "subscribers", province))
+        atomic_write_parquet(red_black, partition_path(raw_dir, "red_black_list", province))
+        counts["subscribers"] = counts.get("subscribers", 0) + len(subscribers)
+        counts["red_black_list"] = counts.get("red_black_list", 0) + len(red_black)
+        atomic_write_parquet(oracle, Path(truth_dir) / "oracle" / f"{province}.parquet")
+        atomic_write_parquet(labels, Path(truth_dir) / "labels" / f"{province}.parquet")
     return counts
 
 
-__all__ = ["GeneratorConfig", "generate", "make_msisdns", "PROVINCES", "snapshot_time"]
+__all__ = [
+    "GeneratorConfig",
+    "generate",
+    "make_msisdns",
+    "ported_msisdns",
+    "new_lines",
+    "simulate_province",
+    "PROVINCES",
+    "snapshot_time",
+]

@@ -77,8 +77,6 @@ def _droppable(indicator_id: str) -> str:
             f"{indicator_id!r} ({ind.name_zh}) is mandatory and cannot be dropped; "
             f"the nine mandatory indicators are: {', '.join(_mandatory())}"
         )
-    if ind.id == "province":
-        raise ValueError("'province' is not a model input and cannot be dropped")
     return indicator_id
 
 

@@ -74,10 +74,12 @@ TABLES: dict[str, Table] = {
                 ),
                 Column("status", "str", codes=("active", "closed")),
                 Column("close_date", "date", nullable=True, max_null_share=1.0),
+                Column("ported_in", "bool"),
             ),
             key=("msisdn",),
             monthly=False,
-            description="subscriber master (用户资料), one row per phone number",
+            description="subscriber master (用户资料), one row per phone number; ported_in: the "
+            "number came from another operator (携号转网)",
         ),
         Table(
             "monthly_bills",

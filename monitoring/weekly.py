@@ -125,14 +125,13 @@ def record_labels(matured: pd.DataFrame, t: Task, records: pd.DataFrame) -> pd.S
     return pd.Series(joined[t.label].to_numpy(), index=records.index)
 
 
-def _quality(
-    settings: Settings, champion: Champion, current: pd.DataFrame, target: pd.Series, indicators: list[str]
-) -> tuple[float, str]:
-    """The champion's headline metric on this week's customers whose labels matured."""
+def _quality(settings: Settings, champion: Champion, current: pd.DataFrame, target: pd.Series) -> tuple[float, str]:
+    """The champion's headline metric on this week's customers whose labels matured (the
+    model reads its own inputs from the records, ``province`` included)."""
     t = champion.task
     model = load_task_model(f"models:/{champion.model_name}/{champion.version}")
     known = target.notna().to_numpy()
-    rows = current.loc[known, indicators]
+    rows = current.loc[known]
     y = t.kind.encode_label(pd.Series(target[known].to_numpy()))
     return float(t.kind.metrics(y, model.probabilities(rows))[t.headline]), t.headline
 
@@ -411,7 +410,7 @@ def monitor_week(
             )
             drift.labels_matured = matured
             if with_target and champion.test_score is not None and t.kind.judgeable(target, MIN_PER_CLASS):
-                score, metric = _quality(settings, champion, current, target, indicators)
+                score, metric = _quality(settings, champion, current, target)
                 drift.quality_metric, drift.quality_current = metric, round(score, 4)
                 drift.quality_champion = round(champion.test_score, 4)
                 drift.quality_drop = (

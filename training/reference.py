@@ -34,7 +34,7 @@ def reference_frame(
     if len(rows) > max_rows:
         rows = rows.sample(max_rows, random_state=seed)
     indicators = list(model.booster.feature_names or model.task.feature_names)
-    frame = rows[["province", *indicators]].reset_index(drop=True).copy()
+    frame = rows[list(dict.fromkeys(["province", *indicators]))].reset_index(drop=True).copy()
     frame["target"] = rows[label].to_numpy()
     frame[model.task.prediction_column] = model.task.kind.decide(model.probabilities(rows[indicators]))
     return frame

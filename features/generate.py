@@ -142,7 +142,8 @@ class GeneratorConfig:
     indicator window is full from the first recorded month). ``customers`` lines at the start
     of the warm-up; the base then grows by ``growth`` a month, new lines replacing closed ones.
     ``drift_month``: from this month a tariff change sends bills and billing inquiries up,
-    and a competitor's offer raises M-Zone churn. None: no drift."""
+    and a competitor's offer raises M-Zone churn. None: no drift. ``drift_provinces``: the
+    provinces the market changes in (None: every one)."""
 
     customers: int = 10_000
     months: int = 12
@@ -150,6 +151,7 @@ class GeneratorConfig:
     provinces: tuple[str, ...] = ("GD", "SC", "HE", "ZJ")
     seed: int = 7
     drift_month: str | None = "2026-10"
+    drift_provinces: tuple[str, ...] | None = None
     warmup_months: int = WINDOW_MONTHS - 1
     growth: float = 0.001
     month_names: list[str] = field(init=False)
@@ -342,6 +344,8 @@ def make_population(
 TENURE_GRID = np.array([0, 1, 2, 3, 5, 8, 11, 18, 36, 90, MAX_TENURE])
 #: Months simulated (not written) before the warm-up to read each line's hazard from.
 TRIAL_MONTHS = 12
+#: The last trial months whose hazards are averaged into a line's hazard.
+HAZARD_MONTHS = 8
 
 
 def trial_months(
@@ -377,10 +381,15 @@ def stationary_tenure(
     truth, and churn starts at its steady level."""
     n = len(pop.master)
     lines = pop.master.assign(activation_date=pd.Timestamp("1990-01-01").date())
-    snapshot = indicators_at(lines, pop.red_black, history, str(pd.Period(first_month, "M") - 1))
     columns = list(dict.fromkeys([*INPUTS[CHURN], "tenure_months"]))
-    grid = pd.concat([snapshot[columns].assign(tenure_months=g) for g in TENURE_GRID], ignore_index=True)
-    p = churn_probability(grid, World()).reshape(len(TENURE_GRID), n).T
+    # a line's usage varies month to month, and so does its hazard (a heavy data month, a bill
+    # increase): its life's hazard is the average over several months, not one month's
+    p = np.zeros((n, len(TENURE_GRID)))
+    last = pd.Period(first_month, "M") - 1
+    for back in range(HAZARD_MONTHS):
+        snapshot = indicators_at(lines, pop.red_black, history[: len(history) - back], str(last - back))
+        grid = pd.concat([snapshot[columns].assign(tenure_months=g) for g in TENURE_GRID], ignore_index=True)
+        p += churn_probability(grid, World()).reshape(len(TENURE_GRID), n).T / HAZARD_MONTHS
     grid_stay = np.log1p(-np.clip(p, 0.0, 1 - 1e-6)).astype(np.float32)  # log P(no churn in a month)
     months = np.arange(MAX_TENURE + 1)
     j = np.clip(np.searchsorted(TENURE_GRID, months, side="right") - 1, 0, len(TENURE_GRID) - 2)
@@ -757,7 +766,8 @@ def simulate_province(
     closed, oracles, labels = [], [], []
     opened = 0
     for t, month in enumerate(months):
-        world = World.at(month, config.drift_month)
+        drifting = config.drift_provinces is None or province in config.drift_provinces
+        world = World.at(month, config.drift_month if drifting else None)
         index = pd.Index(pop.master["msisdn"])
         tables = simulate_month(pop, np.ones(len(index), dtype=bool), fees, month, world, rng, share)
         fees[:] = fees[-3:]

@@ -257,7 +257,14 @@ def test_new_lines_open_with_no_history_a_partial_month_and_some_ported_numbers(
     later = _raw(steady, "usage", STEADY.month_names[4]).set_index("msisdn")
     both = new["msisdn"][new["msisdn"].isin(later.index)]
     ratio = usage.loc[both, "voice_minutes"].sum() / later.loc[both, "voice_minutes"].sum()
-    assert 0.3 < ratio < 0.75
+    # the part of the month each line was open: its first month's usage is about that share
+    activated = new.set_index("msisdn").loc[both, "activation"]
+    month_days = pd.Period(month, "M").days_in_month
+    share = (month_days - activated.dt.day + 1) / month_days
+    assert 0.3 < share.mean() < 0.7
+    # weighted by each line's usage in a whole month (a heavy user opening early weighs most)
+    expected = (share * later.loc[both, "voice_minutes"]).sum() / later.loc[both, "voice_minutes"].sum()
+    assert abs(ratio - expected) < 0.2, (ratio, expected)
     # events of the opening month happen after the line opened
     for table, column in (("channel_contacts", "contact_time"), ("billing_inquiries", "inquiry_time")):
         events = _raw(steady, table, month)

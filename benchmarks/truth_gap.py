@@ -340,9 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     marker = args.workdir / MARKER
     kept = json.loads(marker.read_text()) if marker.exists() else None
-    same_world = kept is not None and all(
-        kept.get(k) == v for k, v in wanted.items() if k != "truths"
-    )
+    same_world = kept is not None and all(kept.get(k) == v for k, v in wanted.items() if k != "truths")
     same_truths = kept is not None and kept.get("truths") == wanted["truths"]
     if not (same_world and (args.recompute or same_truths)):
         started = time.perf_counter()

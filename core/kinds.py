@@ -92,6 +92,11 @@ class Kind:
         """Whether matured labels can judge the metric (a binary AUC needs both classes)."""
         return True
 
+    def expected_rate(self, p: np.ndarray) -> float | None:
+        """The share of customers the model expects the event for (a binary kind's mean
+        probability), which matured labels can confirm; None when outputs are not a rate."""
+        return None
+
     # -- explaining --------------------------------------------------------------------
     def explained(self, contributions: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Per-customer contributions (n, features + 1) to the outcome the customer is told."""
@@ -325,6 +330,9 @@ class Binary(Kind):
     def judgeable(self, target, min_per_class):
         counts = pd.to_numeric(target.dropna(), errors="coerce").value_counts()
         return counts.get(1, 0) >= min_per_class and counts.get(0, 0) >= min_per_class
+
+    def expected_rate(self, p):
+        return float(np.mean(p))
 
     def decide(self, p, config=None):
         return np.round(p, 4)

@@ -35,18 +35,36 @@ class Settings(BaseSettings):
     )
     drifted_feature_share: float = Field(
         0.3,
-        description="Weekly alert when at least this share of a model's "
-        "indicators drifted (Wasserstein / Jensen-Shannon distance >= 0.1).",
+        description="Weekly alert when at least this share of a model's indicators drifted "
+        "(distance >= indicator_drift_score and significant at the week's size).",
     )
     prediction_drift_score: float = Field(
         0.15,
-        description="Weekly alert when the prediction's drift distance "
-        "reaches this (seasonal months move it ~0.13, the drift month 0.2-0.5).",
+        description="Weekly alert when the prediction's drift distance reaches this and is "
+        "significant at the week's size (seasonal months move it ~0.13, the drift month 0.2-0.5).",
     )
     quality_drop: float = Field(
-        0.05,
-        description="Weekly alert when the matured-label score falls this share "
-        "below the champion's test score.",
+        0.1,
+        description="Weekly alert when the matured-label score falls this share below the "
+        "champion's score on the province's own held-out customers, and the drop's interval "
+        "excludes zero.",
+    )
+    indicator_drift_score: float = Field(
+        0.1,
+        description="The smallest Wasserstein / Jensen-Shannon distance of one indicator that "
+        "counts as drift (the minimum effect the business cares about).",
+    )
+    outcome_rate_change: float = Field(
+        0.3,
+        description="Weekly alert when an event model's matured outcomes (churn) are this share "
+        "above or below the rate it expected, and the binomial test is significant.",
+    )
+    alert_confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1.0,
+        description="How sure a weekly flag must be: p-values below 1 - this (Bonferroni over "
+        "a model's indicators), quality-drop intervals at this level.",
     )
     record_flush_seconds: float = Field(
         30.0, description="Serving writes its monitoring records at least this often."

@@ -34,7 +34,14 @@ from features.yamlfile import YamlFile
 #: Where the example province files shipped with the code live.
 EXAMPLES_DIR = Path(__file__).resolve().parent / "provinces"
 #: The keys the monitoring stage reads from ``drift_thresholds``.
-DRIFT_KEYS = ("drifted_feature_share", "prediction_drift_score", "quality_drop")
+DRIFT_KEYS = (
+    "drifted_feature_share",
+    "prediction_drift_score",
+    "quality_drop",
+    "indicator_drift_score",
+    "outcome_rate_change",
+    "confidence",
+)
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 
 
@@ -262,6 +269,8 @@ class ProvinceConfig(_Strict):
     def _drift_share(cls, value: dict[str, float]) -> dict[str, float]:
         if value.get("drifted_feature_share", 0) > 1:
             raise ValueError("drifted_feature_share is a share of the indicators: between 0 and 1")
+        if "confidence" in value and not 0.5 < value["confidence"] < 1:
+            raise ValueError("confidence is how sure an alert must be: between 0.5 and 1 (e.g. 0.95)")
         return value
 
     @model_validator(mode="after")

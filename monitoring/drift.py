@@ -1,10 +1,19 @@
 """One model's week against its reference, with Evidently: feature, prediction and target drift.
 
 ``drift_report`` is pure apart from Evidently's computation: frames in, an Evidently
-snapshot and a ``TaskDrift`` summary out. Every column is tested with the same kind of
-distance (normed Wasserstein for numbers, Jensen-Shannon for categories; drift at 0.1,
-Evidently's defaults for large samples), so scores rank across indicators and weeks
-whatever the week's size.
+snapshot and a ``TaskDrift`` summary out. Each column gets two of Evidently's tests:
+
+* a **distance** (normed Wasserstein for numbers, Jensen-Shannon for categories), the
+  size of the change, the same scale for every indicator and week: the minimum effect
+  the business cares about is a distance (``Thresholds.indicator_drift_score``,
+  ``prediction_drift_score``);
+* a **test at the week's size** (two-sample Kolmogorov-Smirnov for numbers, chi-square
+  for categories), whose p-value says whether the change could be sampling noise.
+
+A column drifted when both say so: its distance reaches the minimum effect and its
+p-value is below ``1 - confidence`` divided by the number of indicators tested
+(Bonferroni), so a small province's noisy week and a large province's tiny seasonal
+shift are neither flagged.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ from core.tasks import TASKS
 
 NUMERIC_METHOD = "wasserstein"
 CATEGORY_METHOD = "jensenshannon"
-COLUMN_DRIFT_THRESHOLD = 0.1
+#: The tests whose p-values say whether a change is more than the week's sampling noise.
+NUMERIC_TEST = "ks"
+CATEGORY_TEST = "chisquare"
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,19 @@ class Thresholds:
 
     drifted_feature_share: float = 0.3
     prediction_drift_score: float = 0.15
-    quality_drop: float = 0.05
+    #: a province's achievable score itself moves 4-6% month to month (measured on the
+    #: synthetic world's oracle): a smaller drop is not the model's doing
+    quality_drop: float = 0.1
+    #: the smallest distance of one indicator that counts as drift
+    indicator_drift_score: float = 0.1
+    #: an event rate (churn) this share above or below what the model expected
+    outcome_rate_change: float = 0.3
+    #: how sure a flag must be: p-values below 1 - confidence (over the indicators tested)
+    confidence: float = 0.95
+
+    @property
+    def alpha(self) -> float:
+        return 1.0 - self.confidence
 
 
 @dataclass
@@ -45,6 +68,7 @@ class MovedIndicator:
     reference: str
     current: str
     change: str
+    p_value: float | None = None
 
 
 @dataclass
@@ -62,13 +86,26 @@ class TaskDrift:
     features: int
     drifted_feature_share: float
     prediction_drift_score: float
+    #: the prediction's p-value at the week's size, and the per-indicator significance level
+    prediction_p_value: float | None = None
+    indicator_alpha: float | None = None
     moved: list[MovedIndicator] = field(default_factory=list)
     feature_scores: dict[str, float] = field(default_factory=dict)
+    feature_p_values: dict[str, float] = field(default_factory=dict)
     labels_matured: int = 0
     quality_metric: str | None = None
     quality_current: float | None = None
+    #: the champion's score on this province's own held-out reference rows, and how many
     quality_champion: float | None = None
+    quality_reference_rows: int | None = None
     quality_drop: float | None = None
+    #: the interval of the relative drop at ``confidence`` (bootstrap of both samples)
+    quality_drop_low: float | None = None
+    quality_drop_high: float | None = None
+    #: an event model's expected and observed rate on the matured customers, and the test's p-value
+    outcome_expected: float | None = None
+    outcome_observed: float | None = None
+    outcome_p_value: float | None = None
     target_drift_score: float | None = None
     breaches: list[dict] = field(default_factory=list)
 
@@ -119,6 +156,15 @@ def _describe(ref: pd.Series, cur: pd.Series, kind: str) -> tuple[str, str, str]
     )
 
 
+def _significant(p_value: float, alpha: float) -> bool:
+    """A change the week's size makes unlikely to be noise (a test that could not run is not)."""
+    return bool(np.isfinite(p_value) and p_value < alpha)
+
+
+def _rounded_p(p_value: float) -> float | None:
+    return float(f"{p_value:.3g}") if np.isfinite(p_value) else None
+
+
 def drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -146,27 +192,32 @@ def drift_report(
     definition = DataDefinition(
         numerical_columns=numeric, categorical_columns=[c for c in columns if c not in numeric]
     )
+    indicator_alpha = thresholds.alpha / max(len(indicators), 1)
+
+    def distance(column: str) -> str:
+        return NUMERIC_METHOD if kinds[column] == "number" else CATEGORY_METHOD
+
+    def test(column: str) -> str:
+        return NUMERIC_TEST if kinds[column] == "number" else CATEGORY_TEST
+
     metrics = [
         DataDriftPreset(
             columns=indicators,
             drift_share=thresholds.drifted_feature_share,
             num_method=NUMERIC_METHOD,
             cat_method=CATEGORY_METHOD,
-            threshold=COLUMN_DRIFT_THRESHOLD,
+            threshold=thresholds.indicator_drift_score,
         ),
         ValueDrift(
-            column=prediction,
-            method=CATEGORY_METHOD if prediction in definition.categorical_columns else NUMERIC_METHOD,
-            threshold=thresholds.prediction_drift_score,
+            column=prediction, method=distance(prediction), threshold=thresholds.prediction_drift_score
         ),
+        # the same columns at the week's size: p-values (shown beside the distances in the report)
+        *(ValueDrift(column=c, method=test(c), threshold=indicator_alpha) for c in indicators),
+        ValueDrift(column=prediction, method=test(prediction), threshold=thresholds.alpha),
     ]
     if with_target:
         metrics.append(
-            ValueDrift(
-                column="target",
-                method=CATEGORY_METHOD if "target" not in numeric else NUMERIC_METHOD,
-                threshold=COLUMN_DRIFT_THRESHOLD,
-            )
+            ValueDrift(column="target", method=distance("target"), threshold=thresholds.indicator_drift_score)
         )
     ref, cur = _prepare(reference, kinds), _prepare(current, kinds)
     snapshot = Report(metrics, include_tests=True).run(
@@ -178,13 +229,21 @@ def drift_report(
         metadata={"model": model, "version": str(version)},
     )
 
-    scores = {}
+    scores: dict[str, float] = {}
+    p_values: dict[str, float] = {}
     for metric in snapshot.dict()["metrics"]:
         config = metric["config"]
         if config["type"].endswith("ValueDrift"):
-            scores[config["column"]] = float(metric["value"])
+            column = config["column"]
+            into = p_values if config.get("method") == test(column) else scores
+            into[column] = float(metric["value"])
     feature_scores = {c: scores[c] for c in indicators if c in scores and np.isfinite(scores[c])}
-    drifted = [c for c, s in feature_scores.items() if s >= COLUMN_DRIFT_THRESHOLD]
+    feature_p = {c: p_values.get(c, float("nan")) for c in feature_scores}
+    drifted = [
+        c
+        for c, s in feature_scores.items()
+        if s >= thresholds.indicator_drift_score and _significant(feature_p[c], indicator_alpha)
+    ]
     moved = []
     for column in sorted(drifted, key=lambda c: -feature_scores[c])[:top]:
         indicator = lib.BY_ID.get(column)
@@ -195,10 +254,11 @@ def drift_report(
                 indicator.name_en if indicator else column,
                 indicator.name_zh if indicator else column,
                 round(feature_scores[column], 4),
-                CATEGORY_METHOD if kinds[column] == "category" else NUMERIC_METHOD,
+                distance(column),
                 r,
                 c,
                 change,
+                _rounded_p(feature_p[column]),
             )
         )
     summary = TaskDrift(
@@ -213,34 +273,60 @@ def drift_report(
         features=len(indicators),
         drifted_feature_share=round(len(drifted) / max(len(indicators), 1), 4),
         prediction_drift_score=round(scores.get(prediction, float("nan")), 4),
+        prediction_p_value=_rounded_p(p_values.get(prediction, float("nan"))),
+        indicator_alpha=float(f"{indicator_alpha:.3g}"),
         moved=moved,
         feature_scores={k: round(v, 4) for k, v in feature_scores.items()},
+        feature_p_values={k: _rounded_p(v) for k, v in feature_p.items()},
         target_drift_score=round(scores["target"], 4) if with_target and "target" in scores else None,
     )
     return snapshot, summary
 
 
 def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
-    """Which thresholds the week crossed, each with its value."""
+    """Which thresholds the week crossed, each with its value, how sure it is and on how many
+    customers. A breach needs both the minimum effect and significance at the week's size."""
     out = []
+    sure = f"{thresholds.confidence:.0%}"
     if summary.drifted_feature_share >= thresholds.drifted_feature_share:
         out.append(
             {
                 "check": "drifted_feature_share",
                 "value": summary.drifted_feature_share,
                 "threshold": thresholds.drifted_feature_share,
+                "customers": summary.rows_current,
+                "reference_rows": summary.rows_reference,
+                "confidence": sure,
+                "evidence": f"{summary.drifted_features} of {summary.features} indicators moved by "
+                f">= {thresholds.indicator_drift_score} with p < {summary.indicator_alpha} each "
+                f"({sure} over the {summary.features} indicators)",
             }
         )
-    prediction = summary.prediction_drift_score
-    if np.isfinite(prediction) and prediction >= thresholds.prediction_drift_score:
+    prediction, p = summary.prediction_drift_score, summary.prediction_p_value
+    if (
+        np.isfinite(prediction)
+        and prediction >= thresholds.prediction_drift_score
+        and p is not None
+        and p < thresholds.alpha
+    ):
         out.append(
             {
                 "check": "prediction_drift_score",
                 "value": summary.prediction_drift_score,
                 "threshold": thresholds.prediction_drift_score,
+                "customers": summary.rows_current,
+                "reference_rows": summary.rows_reference,
+                "confidence": sure,
+                "evidence": f"p = {p:.3g} at {summary.rows_current:,} customers",
             }
         )
-    if summary.quality_drop is not None and summary.quality_drop >= thresholds.quality_drop:
+    low = summary.quality_drop_low
+    if (
+        summary.quality_drop is not None
+        and summary.quality_drop >= thresholds.quality_drop
+        and low is not None
+        and low > 0
+    ):
         out.append(
             {
                 "check": "quality_drop",
@@ -249,6 +335,34 @@ def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
                 "metric": summary.quality_metric,
                 "current": summary.quality_current,
                 "champion": summary.quality_champion,
+                "customers": summary.labels_matured,
+                "reference_rows": summary.quality_reference_rows,
+                "confidence": sure,
+                "evidence": f"drop {summary.quality_drop:.1%}, {sure} interval "
+                f"[{low:.1%}, {summary.quality_drop_high:.1%}] on {summary.labels_matured:,} customers "
+                f"against {summary.quality_reference_rows:,} of the province's held-out customers",
+            }
+        )
+    expected, observed = summary.outcome_expected, summary.outcome_observed
+    if (
+        expected
+        and observed is not None
+        and abs(observed / expected - 1) >= thresholds.outcome_rate_change
+        and summary.outcome_p_value is not None
+        and summary.outcome_p_value < thresholds.alpha
+    ):
+        out.append(
+            {
+                "check": "outcome_rate_change",
+                "value": round(observed / expected - 1, 4),
+                "threshold": thresholds.outcome_rate_change,
+                "expected": expected,
+                "observed": observed,
+                "customers": summary.labels_matured,
+                "confidence": sure,
+                "evidence": f"{observed:.2%} observed against {expected:.2%} expected (the model's "
+                f"expectation, as right as on the held-out customers) on {summary.labels_matured:,} "
+                f"customers, p = {summary.outcome_p_value:.3g}",
             }
         )
     return out

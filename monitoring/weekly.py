@@ -38,6 +38,7 @@ from features.provinces import load_province
 from monitoring.data_quality import QualityResult, quality_report
 from monitoring.drift import TaskDrift, Thresholds, breaches, drift_report
 from monitoring.journal import recover_journal
+from monitoring.model_quality import QualityChange, RateChange, outcome_rate_change, quality_change
 from monitoring.record import (
     customer_keys,
     iso_week,
@@ -68,6 +69,9 @@ def thresholds_for(settings: Settings, province: str) -> Thresholds:
         "drifted_feature_share": settings.drifted_feature_share,
         "prediction_drift_score": settings.prediction_drift_score,
         "quality_drop": settings.quality_drop,
+        "indicator_drift_score": settings.indicator_drift_score,
+        "outcome_rate_change": settings.outcome_rate_change,
+        "confidence": settings.alert_confidence,
     }
     config = load_province(settings, province)
     if config is not None and config.drift_thresholds:
@@ -125,15 +129,40 @@ def record_labels(matured: pd.DataFrame, t: Task, records: pd.DataFrame) -> pd.S
     return pd.Series(joined[t.label].to_numpy(), index=records.index)
 
 
-def _quality(settings: Settings, champion: Champion, current: pd.DataFrame, target: pd.Series) -> tuple[float, str]:
-    """The champion's headline metric on this week's customers whose labels matured (the
-    model reads its own inputs from the records, ``province`` included)."""
+def province_reference(reference: pd.DataFrame, province: str) -> pd.DataFrame:
+    """The province's own rows of a champion's reference (its test month, topped up from its
+    earlier months where that is small: ``training.reference``); empty when it has none.
+    Never the national mix: a province's customers differ from it by design."""
+    own = reference[reference["province"].astype(str) == province].reset_index(drop=True)
+    if "reference_part" not in own:  # a reference logged before parts were kept: all test rows
+        own = own.assign(reference_part="test")
+    return own
+
+
+def _judged(
+    champion: Champion, reference: pd.DataFrame, current: pd.DataFrame, target: pd.Series, confidence: float
+) -> tuple[QualityChange | None, RateChange | None]:
+    """What this week's matured labels say against the province's held-out reference rows (the
+    champion's test month, never rows it was fitted on): the headline metric's change with its
+    interval, and for an event model the event rate against the model's expectation. None
+    where the held-out rows cannot judge (too few, or one class). The model reads its own
+    inputs from the records, ``province`` included."""
     t = champion.task
-    model = load_task_model(f"models:/{champion.model_name}/{champion.version}")
+    held_out = reference[(reference["reference_part"] == "test") & reference["target"].notna()]
     known = target.notna().to_numpy()
-    rows = current.loc[known]
-    y = t.kind.encode_label(pd.Series(target[known].to_numpy()))
-    return float(t.kind.metrics(y, model.probabilities(rows))[t.headline]), t.headline
+    if len(held_out) < MIN_LABELS or known.sum() < MIN_LABELS:
+        return None, None
+    model = load_task_model(f"models:/{champion.model_name}/{champion.version}")
+    y_reference = t.kind.encode_label(held_out["target"].reset_index(drop=True))
+    p_reference = model.probabilities(held_out)
+    y_current = t.kind.encode_label(pd.Series(target[known].to_numpy()))
+    p_current = model.probabilities(current.loc[known])
+    change = (
+        quality_change(t, y_reference, p_reference, y_current, p_current, confidence)
+        if t.kind.judgeable(held_out["target"], MIN_PER_CLASS) and t.kind.judgeable(target, MIN_PER_CLASS)
+        else None
+    )
+    return change, outcome_rate_change(t, y_reference, p_reference, y_current, p_current)
 
 
 @dataclass
@@ -163,7 +192,11 @@ class WeekResult:
                     "prediction_drift": d.prediction_drift_score,
                     "quality": "—"
                     if d.quality_current is None
-                    else f"{d.quality_metric} {d.quality_current:.3f} (champion {d.quality_champion:.3f})",
+                    else f"{d.quality_metric} {d.quality_current:.3f} vs {d.quality_champion:.3f} held out: "
+                    f"{-d.quality_drop:+.1%} [{-d.quality_drop_high:+.1%}, {-d.quality_drop_low:+.1%}]",
+                    "outcome": "—"
+                    if d.outcome_observed is None
+                    else f"{d.outcome_observed:.2%} vs {d.outcome_expected:.2%} expected",
                     "data_quality": "—"
                     if q is None
                     else (
@@ -285,7 +318,15 @@ def _log_mlflow(settings: Settings, d: TaskDrift, files: list[Path], alert: dict
             "rows_current": d.rows_current,
             "labels_matured": d.labels_matured,
         }
-        for key in ("quality_current", "quality_drop", "target_drift_score"):
+        for key in (
+            "quality_current",
+            "quality_drop",
+            "quality_drop_low",
+            "quality_drop_high",
+            "outcome_observed",
+            "outcome_expected",
+            "target_drift_score",
+        ):
             if getattr(d, key) is not None:
                 metrics[key] = getattr(d, key)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
@@ -370,11 +411,19 @@ def monitor_week(
             if champion is None:
                 result.skipped.append(f"{province} {name}: no champion registered")
                 continue
-            reference = load_reference(settings, champion.model_name, champion.version)
-            if (reference["province"] == province).sum() >= 1000:
-                reference = reference[reference["province"] == province].reset_index(drop=True)
+            reference = province_reference(
+                load_reference(settings, champion.model_name, champion.version), province
+            )
+            if reference.empty:
+                result.skipped.append(
+                    f"{province} {name}: {champion.model_name} v{champion.version} has no reference rows "
+                    f"of {province} (trained before its data arrived); retrain it to monitor {province}"
+                )
+                continue
             indicators = [
-                c for c in reference.columns if c not in ("province", "target", TASKS[name].prediction_column)
+                c
+                for c in reference.columns
+                if c not in ("province", "target", "reference_part", TASKS[name].prediction_column)
             ]
             unrecorded = [c for c in indicators if c not in current_all]
             if unrecorded:  # e.g. a custom indicator added to the province file after these records
@@ -409,15 +458,25 @@ def monitor_week(
                 timestamp=stamp,
             )
             drift.labels_matured = matured
-            if with_target and champion.test_score is not None and t.kind.judgeable(target, MIN_PER_CLASS):
-                score, metric = _quality(settings, champion, current, target)
-                drift.quality_metric, drift.quality_current = metric, round(score, 4)
-                drift.quality_champion = round(champion.test_score, 4)
-                drift.quality_drop = (
-                    round((champion.test_score - score) / abs(champion.test_score), 4)
-                    if champion.test_score
-                    else None
+            change, rate = (
+                _judged(champion, reference, current, target, thresholds.confidence)
+                if with_target
+                else (None, None)
+            )
+            if rate is not None:
+                drift.outcome_expected, drift.outcome_observed = (
+                    round(rate.expected, 4),
+                    round(rate.observed, 4),
                 )
+                drift.outcome_p_value = float(f"{rate.p_value:.3g}")
+            if change is not None:
+                drift.quality_metric, drift.quality_current = change.metric, round(change.current, 4)
+                drift.quality_champion, drift.quality_reference_rows = (
+                    round(change.reference, 4),
+                    change.reference_rows,
+                )
+                drift.quality_drop = round(change.drop, 4)
+                drift.quality_drop_low, drift.quality_drop_high = round(change.low, 4), round(change.high, 4)
             drift.breaches = breaches(drift, thresholds)
             html, summary = folder / f"{name}.html", folder / f"{name}.json"
             _save_snapshot(snap, html)
@@ -463,7 +522,9 @@ def _write_summary(settings: Settings, result: WeekResult) -> None:
         lines += [
             "",
             f"**ALERT {a['province']} {a['task']}**: "
-            + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in a["breaches"]),
+            + "; ".join(
+                f"{b['check']} {b['value']} ≥ {b['threshold']} ({b['evidence']})" for b in a["breaches"]
+            ),
             f"moved: {moved or '—'}",
             f"action: {a['action']}",
         ]

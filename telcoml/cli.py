@@ -843,7 +843,9 @@ def _print_week(result) -> None:
         moved = ", ".join(f"{m['indicator']} {m['change']}" for m in alert["moved_indicators"][:3])
         console.print(
             f"[red]ALERT[/] {alert['province']} {alert['task']}: "
-            + ", ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in alert["breaches"])
+            + "; ".join(
+                f"{b['check']} {b['value']} ≥ {b['threshold']} ({b['evidence']})" for b in alert["breaches"]
+            )
             + f"; moved: {moved or '—'}"
         )
     if result.alerts:
@@ -854,6 +856,24 @@ def _print_week(result) -> None:
     for skipped in result.skipped:
         console.print(f"skipped: {skipped}")
     console.print(f"reports: {result.report_dir} (summary.md, <province>/<task>.html)")
+
+
+def _print_weeks_side_by_side(weeks) -> None:
+    """Each province and task's status in every week of the demo, one column per week."""
+    table = Table(title="A quiet week and the week the market changed")
+    table.add_column("province")
+    table.add_column("task")
+    statuses = []
+    for w in weeks:
+        table.add_column(f"{w.kind} {w.week}")
+        frame = w.weekly.table()
+        statuses.append(
+            {(r.province, r.task): f"{r.status} ({r.drifted} drifted)" for r in frame.itertuples(index=False)}
+        )
+    for key in sorted(set().union(*statuses)):
+        cells = [s.get(key, "—") for s in statuses]
+        table.add_row(*key, *[f"[red]{c}[/]" if c.startswith("ALERT") else c for c in cells])
+    console.print(table)
 
 
 def _print_monitor_stage(stage: MonitorStage, run: MonitorRunResult) -> None:
@@ -942,7 +962,12 @@ def _print_demo_stage(stage: DemoStage, result: DemoResult) -> None:
                 "(/score answers them with one lookup; everyone else is scored live)"
             )
         case "monitoring":
-            _print_week(result.monitoring.weekly)
+            for demo_week in result.monitoring.weeks:
+                console.rule(
+                    f"{demo_week.kind} week: the {demo_week.month} snapshot, live in {demo_week.week}"
+                )
+                _print_week(demo_week.weekly)
+            _print_weeks_side_by_side(result.monitoring.weeks)
 
 
 @app.command()
@@ -950,7 +975,9 @@ def _print_demo_stage(stage: DemoStage, result: DemoResult) -> None:
 def demo(
     workdir: Workdir = None,
     customers: Annotated[int, typer.Option(help="Subscribers across all provinces.")] = 20_000,
-    months: int = 12,
+    months: Annotated[
+        int, typer.Option(help="Months to generate (at least 5: the market changes in the last).")
+    ] = 13,
     seed: int = 7,
     trials: Annotated[int, typer.Option(help="Optuna trials per task (a small budget for the demo).")] = 5,
     online_store: OnlineStore = None,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 
 from core import indicators as lib
-from core.errors import NotReadyError, TelcomlError
+from core.errors import ConfigurationError, NotReadyError, TelcomlError
 from core.io import atomic_write_text
 from core.settings import Settings
 
@@ -349,12 +349,24 @@ class DemoKey:
 
 
 @dataclass
-class DemoMonitoring:
+class DemoWeek:
     #: the snapshot month replayed, and the ISO week it went live
     month: str
     week: str
     weekly: WeekResult
+    #: "quiet" (after the champions' test month, before the market changes) or "drift"
+    kind: str
+
+
+@dataclass
+class DemoMonitoring:
+    weeks: list[DemoWeek]
     workspace: Path
+
+    @property
+    def weekly(self) -> WeekResult:
+        """The drift week's result (the last)."""
+        return self.weeks[-1].weekly
 
 
 @dataclass
@@ -376,16 +388,27 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def demo_config(customers: int, months: int = 12, seed: int = 7) -> GeneratorConfig:
-    """The demo's world: four provinces from 2025-11, the market changes in 2026-10."""
+#: The demo needs a training month, a validation month, the test month, a quiet month and the drift month.
+DEMO_MIN_MONTHS = 5
+
+
+def demo_config(customers: int, months: int = 13, seed: int = 7) -> GeneratorConfig:
+    """The demo's world: four provinces from 2025-11 (by default to 2026-11); the market changes
+    in the last month, so the month before it is a quiet one after the champions' test month."""
+    from core.io import month_list
     from features.generate import GeneratorConfig
 
+    if months < DEMO_MIN_MONTHS:
+        raise ConfigurationError(
+            f"--months {months}: the demo needs at least {DEMO_MIN_MONTHS} (train, validate, test, "
+            "a quiet month and the month the market changes)"
+        )
     return GeneratorConfig(
         customers=customers,
         months=months,
         start_month="2025-11",
         seed=seed,
-        drift_month="2026-10",
+        drift_month=month_list("2025-11", months)[-1],
         provinces=("GD", "SC", "HE", "ZJ"),
     )
 
@@ -396,21 +419,23 @@ def run_demo(
     trials: int = 5,
     progress: Progress = _no_progress,
     *,
-    months: int = 12,
+    months: int = 13,
     seed: int = 7,
     status: Status = _no_status,
     on_stage: Callable[[DemoStage, DemoResult], None] = lambda _stage, _result: None,
 ) -> DemoResult:
     """The main job end to end: generate -> quality gate -> indicators -> feast apply + materialize ->
-    one customer's unified view -> train every model -> prepare answers -> a demo API key ->
-    replay the live snapshot into monitoring and report the week.
+    one customer's unified view -> train every model (tested on the third-to-last month) ->
+    prepare answers -> a demo API key -> replay the quiet month and the drift month into
+    monitoring and report both weeks side by side.
 
     ``on_stage(stage, result)`` is called as each stage completes ("data" after the gate and the
     indicators, then "feature_store", "customer", "training", "prepared", "monitoring").
     """
     started = time.perf_counter()
     result = DemoResult(settings)
-    result.quality = generate_stage(settings, demo_config(customers, months, seed), progress=progress)
+    config = demo_config(customers, months, seed)
+    result.quality = generate_stage(settings, config, progress=progress)
     result.indicator_rows, result.indicator_problems = indicator_stage(settings, progress=progress)
     on_stage("data", result)
 
@@ -422,7 +447,10 @@ def run_demo(
     result.view = unified_view(settings, result.msisdn)
     on_stage("customer", result)
 
-    result.training = train_models(settings, trials=trials, seed=seed, progress=progress)
+    test_month, quiet_month, drift_month = config.month_names[-3:]
+    result.training = train_models(
+        settings, trials=trials, seed=seed, progress=progress, test_month=test_month
+    )
     on_stage("training", result)
 
     result.prepared = prepare_stage(settings, progress=progress)
@@ -433,11 +461,12 @@ def run_demo(
     from monitoring.weekly import monitor_week, monitoring_dir
     from serving.batch import replay_month
 
-    month = result.month
-    with status(f"weekly monitoring: replaying the {month} snapshot into the week it went live"):
-        week = replay_month(settings, month)
-        weekly = monitor_week(settings, week)
-    result.monitoring = DemoMonitoring(month, week, weekly, monitoring_dir(settings) / "workspace")
+    weeks = []
+    for month, kind in ((quiet_month, "quiet"), (drift_month, "drift")):
+        with status(f"weekly monitoring: replaying the {month} snapshot ({kind}) into the week it went live"):
+            week = replay_month(settings, month)
+            weeks.append(DemoWeek(month, week, monitor_week(settings, week), kind))
+    result.monitoring = DemoMonitoring(weeks, monitoring_dir(settings) / "workspace")
     on_stage("monitoring", result)
     result.seconds = time.perf_counter() - started
     return result

@@ -166,7 +166,9 @@ def evaluation_frame(settings: Settings, t: Task, split: Split, province: str | 
     features["event_timestamp"] = pd.to_datetime(features["event_timestamp"], utc=True)
     truth["event_timestamp"] = pd.to_datetime(truth["event_timestamp"], utc=True)
     # the labels carry the province too (the feature store's is the same, read as a model input)
-    frame = truth.merge(features.drop(columns=[c for c in truth.columns if c in features and c not in keys]), on=keys)
+    frame = truth.merge(
+        features.drop(columns=[c for c in truth.columns if c in features and c not in keys]), on=keys
+    )
     atomic_write_parquet(frame, path)
     return frame
 

@@ -2,19 +2,22 @@
 
 Training logs ``monitoring/reference.parquet`` in the model's run: the indicators the
 model reads, the province, the label and the model's own prediction on those rows, in
-the same columns serving records. The weekly job (``monitoring.reference``) compares
-each week's records with it.
+the same columns serving records, and the part of the split each row comes from
+(``reference_part``). The weekly job (``monitoring.reference``) judges each province
+against its own rows of it.
 
-Why the test month and not the fitting months: it is the latest data the champion was
-judged on, so a week that looks like it is a week the test score still describes. The
-fitting months lie further back; in the synthetic warehouse their 12-month windows are
-still filling (history starts with the first generated month), which shows as drift
-that no customer caused.
+Why the test month: it is the latest data the champion was judged on, so a week that
+looks like it is a week the test score still describes. A province whose customers are
+few in the test month (fewer than ``PROVINCE_ROWS``) gets more of its own months, the
+validation month and then the training months, newest first, so that its drift is
+judged against its own customers and never against the national mix. Only ``test``
+rows are held out from fitting: the weekly quality check reads only those.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
@@ -23,26 +26,65 @@ import pandas as pd
 from training.model import TaskModel
 
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"
-#: Rows kept: enough for stable drift tests, small in the registry.
+#: Rows kept from the test month: enough for stable drift tests, small in the registry.
 REFERENCE_ROWS = 50_000
+#: A province with fewer test-month rows than this gets more of its own months.
+PROVINCE_ROWS = 2_000
+#: Where a reference row comes from; only ``test`` rows may judge the model's quality.
+PARTS = ("test", "valid", "train")
 
 
-def reference_frame(
-    model: TaskModel, rows: pd.DataFrame, label: str, max_rows: int = REFERENCE_ROWS, seed: int = 0
-) -> pd.DataFrame:
-    """Indicators, province, label (as ``target``) and prediction of a sample of ``rows``."""
-    if len(rows) > max_rows:
-        rows = rows.sample(max_rows, random_state=seed)
+def _rows_for(model: TaskModel, rows: pd.DataFrame, label: str, part: str) -> pd.DataFrame:
     indicators = list(model.booster.feature_names or model.task.feature_names)
     frame = rows[list(dict.fromkeys(["province", *indicators]))].reset_index(drop=True).copy()
     frame["target"] = rows[label].to_numpy()
     frame[model.task.prediction_column] = model.task.kind.decide(model.probabilities(rows[indicators]))
+    frame["reference_part"] = part
     return frame
 
 
-def log_reference(model: TaskModel, rows: pd.DataFrame, label: str) -> None:
+def reference_frame(
+    model: TaskModel,
+    parts: Mapping[str, pd.DataFrame],
+    label: str,
+    max_rows: int = REFERENCE_ROWS,
+    province_rows: int = PROVINCE_ROWS,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Indicators, province, label (as ``target``), prediction and ``reference_part`` of a
+    sample of the test month, topped up per small province from its validation and then
+    training rows (newest months first) to ``province_rows``.
+
+    ``parts`` maps ``test``/``valid``/``train`` to the split's raw rows (``Dataset.frames``);
+    only ``test`` is required."""
+    test = parts["test"]
+    if len(test) > max_rows:
+        test = test.sample(max_rows, random_state=seed)
+    pieces = [_rows_for(model, test, label, "test")]
+    have = test["province"].astype(str).value_counts()
+    provinces = sorted(
+        set(have.index) | {str(p) for part in parts.values() for p in part["province"].unique()}
+    )
+    for province in provinces:
+        missing = province_rows - int(have.get(province, 0))
+        for part in PARTS[1:]:
+            if missing <= 0 or part not in parts:
+                break
+            own = parts[part][parts[part]["province"].astype(str) == province]
+            # a random sample of the newest months (rows come in the order lines opened)
+            own = own.sample(frac=1.0, random_state=seed)
+            if "month" in own:
+                own = own.sort_values("month", ascending=False, kind="stable")
+            own = own.head(missing)
+            if len(own):
+                pieces.append(_rows_for(model, own, label, part))
+                missing -= len(own)
+    return pd.concat(pieces, ignore_index=True)
+
+
+def log_reference(model: TaskModel, parts: Mapping[str, pd.DataFrame], label: str) -> None:
     """Log the reference into the active MLflow run (call inside the training run)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
-        reference_frame(model, rows, label).to_parquet(path, index=False)
+        reference_frame(model, parts, label).to_parquet(path, index=False)
         mlflow.log_artifact(str(path), str(Path(REFERENCE_ARTIFACT).parent))

@@ -156,7 +156,7 @@ def train_task(
             settings.gate_margin,
         )
         mlflow.log_text(json.dumps(result, indent=2), "evaluation/metrics.json")
-        log_reference(model, data.frames["test"], t.label)  # what weekly monitoring compares with
+        log_reference(model, data.frames, t.label)  # what weekly monitoring compares with
     return TrainResult(
         t.name,
         province,

@@ -53,7 +53,7 @@ def _warning_lines(result) -> list[str]:
 def test_demo_runs_the_main_job_and_shows_a_customer(tmp_path):
     with terminal_warnings():
         result = runner.invoke(
-            app, ["demo", "--workdir", str(tmp_path), "--customers", "800", "--months", "4", "--trials", "2"]
+            app, ["demo", "--workdir", str(tmp_path), "--customers", "800", "--months", "5", "--trials", "2"]
         )
     assert result.exit_code == 0, result.output
     assert "unified view" in _text(result) and "投诉处理满意度" in result.output

@@ -47,7 +47,7 @@ def test_the_examples_differ_in_their_optional_sets_and_keep_the_mandatory_nine(
     assert gd.drift_thresholds == {
         "drifted_feature_share": 0.3,
         "prediction_drift_score": 0.1,
-        "quality_drop": 0.05,
+        "quality_drop": 0.1,
     }
     assert gd.guidance[5].zh.startswith("钻石级")
 
@@ -78,7 +78,10 @@ def test_no_file_means_the_group_set(tmp_path):
         (
             "drift_thresholds:\n  drifted_feature_share: 0.3\n  psi: 0.2\n",
             4,
-            ["unknown drift threshold 'psi'", "drifted_feature_share, prediction_drift_score, quality_drop"],
+            [
+                "unknown drift threshold 'psi'",
+                "drifted_feature_share, prediction_drift_score, quality_drop, indicator_drift_score",
+            ],
         ),
         ("drift_thresholds:\n  drifted_feature_share: 3\n", 2, ["between 0 and 1"]),
         ("grade_cutoffs: [3, 2, 1, 4]\n", 2, ["four increasing numbers"]),

@@ -39,7 +39,9 @@ def dataset(tmp_path_factory) -> Path:
 def refund_month(dataset) -> str:
     """The month (recorded or warm-up: the warehouse's history) whose GD refunds partition has
     the most rows (refunds are rare: a small province has none in most months)."""
-    months = sorted(p.name.removeprefix("month=") for p in (dataset / "refunds" / "province=GD").glob("month=*"))
+    months = sorted(
+        p.name.removeprefix("month=") for p in (dataset / "refunds" / "province=GD").glob("month=*")
+    )
     return max(months, key=lambda m: len(pd.read_parquet(_part(dataset, "refunds", "GD", m))))
 
 

@@ -323,7 +323,9 @@ def test_a_province_reacts_differently_to_the_same_change():
     heavy = churn({"province": "GD", "data_mb": 40 * 1024.0}, {"province": "SC", "data_mb": 40 * 1024.0})
     assert heavy[0] > 1.5 * heavy[1]
     tariff = labels.tariff_sensitivity_expected(
-        customers(*({"province": p, "payment_method": "prepaid", "bill_change_ratio": 0.4} for p in ("SC", "GD")))
+        customers(
+            *({"province": p, "payment_method": "prepaid", "bill_change_ratio": 0.4} for p in ("SC", "GD"))
+        )
     )
     assert tariff[0] > tariff[1] + 2.0
 

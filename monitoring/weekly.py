@@ -84,18 +84,15 @@ class Champion:
     task: Task
     model_name: str
     version: str
-    test_score: float | None
 
 
 def champion_for(client: MlflowClient, t: Task, province: str) -> Champion | None:
-    """The champion answering ``province``: its own if registered, else the national one."""
+    """The champion answering ``province``: its own if registered, else the national one.
+    (Its national test score is not what a province is judged against: ``_judged``.)"""
     for name in (t.model_name(province), t.model_name()):
         found = champion_version(client, name)
         if found is not None:
-            score = (found.tags or {}).get("gate.challenger_score")
-            return Champion(
-                t, name, str(found.version), float(score) if score not in (None, "none") else None
-            )
+            return Champion(t, name, str(found.version))
     return None
 
 

@@ -90,18 +90,16 @@ def test_the_market_change_in_one_province_alerts_that_province_only(weeks):
 
 
 def test_an_injected_quality_drop_is_caught_and_a_same_size_fluctuation_is_not(weeks):
+    from mlflow import MlflowClient
+
     from core.tasks import TASKS
     from monitoring.drift import TaskDrift, Thresholds, breaches
     from monitoring.model_quality import quality_change
     from monitoring.reference import load_reference
-    from training.registry import champion_version, load_task_model
+    from training.registry import champion_version, configure_mlflow, load_task_model
 
     world = weeks["world"]
     t = TASKS["tariff_sensitivity"]
-    from mlflow import MlflowClient
-
-    from training.registry import configure_mlflow
-
     configure_mlflow(world.settings, t.experiment_name())
     version = champion_version(MlflowClient(), t.model_name()).version
     reference = load_reference(world.settings, t.model_name(), str(version))

@@ -51,7 +51,7 @@ def time_split(months: list[str], train_months: int = 4, test_month: str | None 
     i = months.index(test)
     if i < 2:
         raise NotReadyError(f"not enough months before the test month {test} to train and validate")
-    # the first months have short 3- and 12-month windows; prefer later ones
+    # the latest months before validation: the customers most like those the model will serve
     train = tuple(months[max(0, i - 1 - train_months) : i - 1])
     return Split(train=train, valid=months[i - 1], test=test)
 

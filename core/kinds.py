@@ -292,7 +292,15 @@ class Score(Kind):
         return [(task_name, "float64"), (f"{task_name}_level", "string")]
 
     def crm_columns(self, task_name, p, config=None):
-        return {task_name: np.round(p, 1), f"{task_name}_level": levels_of(p, self.levels)}
+        # rounded as float64: a float32 80.8 written as a double reads 80.80000305175781
+        return {
+            task_name: np.round(np.asarray(p, np.float64), 1),
+            f"{task_name}_level": levels_of(p, self.levels),
+        }
+
+
+#: Decimals of a probability in the CRM interface file.
+CRM_PROBABILITY_DECIMALS = 6
 
 
 class Binary(Kind):
@@ -348,7 +356,9 @@ class Binary(Kind):
         return [(f"{task_name}_probability", "float64"), (f"{task_name}_band", "string")]
 
     def crm_columns(self, task_name, p, config=None):
-        return {f"{task_name}_probability": np.round(p, 4), f"{task_name}_band": levels_of(p, self.bands)}
+        # six decimals: a campaign ranks customers by it, and 4 decimals tied most of a low-risk base
+        probability = np.round(np.asarray(p, np.float64), CRM_PROBABILITY_DECIMALS)
+        return {f"{task_name}_probability": probability, f"{task_name}_band": levels_of(p, self.bands)}
 
 
 class Ranking(Kind):

@@ -31,6 +31,13 @@ def test_every_customer_of_the_province_in_parquet_and_csv(trained_world, champi
     assert csv["msisdn"].tolist() == frame["msisdn"].tolist()
     assert frame["credit_grade"].between(1, 5).all() and frame["churn_probability"].between(0, 1).all()
     assert frame["model_versions"].iloc[0].startswith("credit_grade=")
+    # sensible precision: scores at one decimal with no float32 noise (80.8, not 80.80000305175781),
+    # in the file and its CSV; churn probabilities fine enough to rank a low-risk base
+    for column in ("tariff_sensitivity", "complaint_sensitivity"):
+        assert (frame[column] == frame[column].round(1)).all()
+        assert csv[column].astype(str).str.fullmatch(r"\d+(\.\d)?").all(), csv[column].head()
+    churn = frame["churn_probability"]
+    assert (churn == churn.round(6)).all() and churn.nunique() > churn.round(4).nunique()
     # the same answers the online endpoint gives (offline and online indicators agree)
     sample = frame.head(20)
     online = OnlineFeatures(trained_world.settings).fetch(sample["msisdn"].tolist())

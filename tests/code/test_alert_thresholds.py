@@ -34,3 +34,34 @@ def test_small_samples_do_not_drift_by_noise_and_real_shifts_do():
     )
     assert shifted[1].drifted_features == len(columns)
     assert all(m.p_value < shifted[1].indicator_alpha for m in shifted[1].moved)
+
+
+def test_quality_intervals_know_the_sample_size_and_survive_one_class_resamples():
+    from core.tasks import TASKS
+    from monitoring.model_quality import outcome_rate_change, quality_change
+
+    t = TASKS["churn"]
+    rng = np.random.default_rng(3)
+
+    def week(n, noise=0.0):
+        p = rng.beta(1, 20, n)
+        y = (rng.random(n) < p).astype(float)
+        flip = rng.random(n) < noise
+        y[flip] = rng.permutation(y[flip])
+        return y, p
+
+    reference = week(4_000)
+    small = quality_change(t, *reference, *week(300))
+    large = quality_change(t, *reference, *week(20_000, noise=0.5))
+    assert small.high - small.low > 2 * (large.high - large.low)  # a small week is less sure
+    assert large.low > 0.05  # half the labels scrambled: a drop, and sure of it
+    # three churners among 200: most resamples have a class missing; still an answer, no crash
+    y, p = np.zeros(200), rng.uniform(0, 0.1, 200)
+    y[:3] = 1
+    tiny = quality_change(t, y, p, y, p)
+    assert np.isfinite(tiny.low) and tiny.low <= 0 <= tiny.high
+    # the outcome rate: twice the churners the model expects is caught, the model's own rate is not
+    same = outcome_rate_change(t, *reference, *week(5_000))
+    y, p = week(5_000)
+    doubled = outcome_rate_change(t, *reference, np.maximum(y, rng.random(5_000) < p), p)
+    assert same.p_value > 0.01 and doubled.change > 0.5 and doubled.p_value < 1e-6

@@ -283,6 +283,22 @@ def drift_report(
     return snapshot, summary
 
 
+def _breach(
+    check: str, value, threshold: float, customers: int, confidence: str, evidence: str, **detail
+) -> dict:
+    """One crossed threshold: what, by how much, the check's own details, on how many customers
+    and how sure."""
+    return {
+        "check": check,
+        "value": value,
+        "threshold": threshold,
+        **detail,
+        "customers": customers,
+        "confidence": confidence,
+        "evidence": evidence,
+    }
+
+
 def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
     """Which thresholds the week crossed, each with its value, how sure it is and on how many
     customers. A breach needs both the minimum effect and significance at the week's size."""
@@ -290,17 +306,17 @@ def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
     sure = f"{thresholds.confidence:.0%}"
     if summary.drifted_feature_share >= thresholds.drifted_feature_share:
         out.append(
-            {
-                "check": "drifted_feature_share",
-                "value": summary.drifted_feature_share,
-                "threshold": thresholds.drifted_feature_share,
-                "customers": summary.rows_current,
-                "reference_rows": summary.rows_reference,
-                "confidence": sure,
-                "evidence": f"{summary.drifted_features} of {summary.features} indicators moved by "
+            _breach(
+                "drifted_feature_share",
+                summary.drifted_feature_share,
+                thresholds.drifted_feature_share,
+                summary.rows_current,
+                sure,
+                f"{summary.drifted_features} of {summary.features} indicators moved by "
                 f">= {thresholds.indicator_drift_score} with p < {summary.indicator_alpha} each "
                 f"({sure} over the {summary.features} indicators)",
-            }
+                reference_rows=summary.rows_reference,
+            )
         )
     prediction, p = summary.prediction_drift_score, summary.prediction_p_value
     if (
@@ -310,15 +326,15 @@ def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
         and p < thresholds.alpha
     ):
         out.append(
-            {
-                "check": "prediction_drift_score",
-                "value": summary.prediction_drift_score,
-                "threshold": thresholds.prediction_drift_score,
-                "customers": summary.rows_current,
-                "reference_rows": summary.rows_reference,
-                "confidence": sure,
-                "evidence": f"p = {p:.3g} at {summary.rows_current:,} customers",
-            }
+            _breach(
+                "prediction_drift_score",
+                prediction,
+                thresholds.prediction_drift_score,
+                summary.rows_current,
+                sure,
+                f"p = {p:.3g} at {summary.rows_current:,} customers",
+                reference_rows=summary.rows_reference,
+            )
         )
     low = summary.quality_drop_low
     if (
@@ -328,20 +344,20 @@ def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
         and low > 0
     ):
         out.append(
-            {
-                "check": "quality_drop",
-                "value": summary.quality_drop,
-                "threshold": thresholds.quality_drop,
-                "metric": summary.quality_metric,
-                "current": summary.quality_current,
-                "champion": summary.quality_champion,
-                "customers": summary.labels_matured,
-                "reference_rows": summary.quality_reference_rows,
-                "confidence": sure,
-                "evidence": f"drop {summary.quality_drop:.1%}, {sure} interval "
+            _breach(
+                "quality_drop",
+                summary.quality_drop,
+                thresholds.quality_drop,
+                summary.labels_matured,
+                sure,
+                f"drop {summary.quality_drop:.1%}, {sure} interval "
                 f"[{low:.1%}, {summary.quality_drop_high:.1%}] on {summary.labels_matured:,} customers "
                 f"against {summary.quality_reference_rows:,} of the province's held-out customers",
-            }
+                metric=summary.quality_metric,
+                current=summary.quality_current,
+                champion=summary.quality_champion,
+                reference_rows=summary.quality_reference_rows,
+            )
         )
     expected, observed = summary.outcome_expected, summary.outcome_observed
     if (
@@ -352,17 +368,17 @@ def breaches(summary: TaskDrift, thresholds: Thresholds) -> list[dict]:
         and summary.outcome_p_value < thresholds.alpha
     ):
         out.append(
-            {
-                "check": "outcome_rate_change",
-                "value": round(observed / expected - 1, 4),
-                "threshold": thresholds.outcome_rate_change,
-                "expected": expected,
-                "observed": observed,
-                "customers": summary.labels_matured,
-                "confidence": sure,
-                "evidence": f"{observed:.2%} observed against {expected:.2%} expected (the model's "
+            _breach(
+                "outcome_rate_change",
+                round(observed / expected - 1, 4),
+                thresholds.outcome_rate_change,
+                summary.labels_matured,
+                sure,
+                f"{observed:.2%} observed against {expected:.2%} expected (the model's "
                 f"expectation, as right as on the held-out customers) on {summary.labels_matured:,} "
                 f"customers, p = {summary.outcome_p_value:.3g}",
-            }
+                expected=expected,
+                observed=observed,
+            )
         )
     return out

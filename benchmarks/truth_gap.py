@@ -9,9 +9,10 @@ model of the same indicators does not. This measures, per model, on a held-out m
 * **XGBoost** with default-ish parameters (depth 6, eta 0.1, no tuning), the number of trees
   stopped early on the month before the test month (as training validates on it);
 * a **linear model**: logistic regression (churn; multinomial for the channel) or least
-  squares (sensitivities; the credit grade as a number, rounded) on ``log1p`` of each
+  squares (sensitivities; the credit grade as a number, rounded) on the training
+  benchmark's linear design (``benchmarks.baselines.LinearDesign``): ``log1p`` of each
   numeric indicator (sign-preserving for ratios that can fall below zero), a missing flag
-  per nullable indicator, and one-hot categories, standardised.
+  per indicator missing in training, and one-hot categories, standardised.
 
 Both models read the task's whole feature contract (what the platform's model reads; the
 linear model does better with it than with the truth's inputs alone: a bill's change is
@@ -54,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable without an editable install too
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.baselines import LinearDesign  # noqa: E402
 from core import indicators as lib  # noqa: E402
 from core.tasks import CREDIT_GRADES, TASKS  # noqa: E402
 from features import labels as truths  # noqa: E402
@@ -146,22 +148,19 @@ def columns(evaluation: str, which: str) -> list[str]:
     return list(truths.INPUTS[evaluation])
 
 
-def linear_design(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """log1p of numbers (sign-preserving), missing flags, one-hot categories."""
-    parts = []
-    for name in names:
-        ind = lib.BY_ID[name]
-        if ind.kind == "category":
-            values = frame[name].astype(str)
-            parts += [(values == code).to_numpy(float) for code in ind.codes[1:]]
-            continue
-        x = frame[name].to_numpy(float)
-        missing = np.isnan(x)
-        if missing.any() or ind.nullable:
-            parts.append(missing.astype(float))
-        x = np.where(missing, 0.0, x)
-        parts.append(np.sign(x) * np.log1p(np.abs(x)))
-    return np.column_stack(parts)
+def linear_design(frame: pd.DataFrame, names: list[str], fit_rows: np.ndarray) -> np.ndarray:
+    """The training benchmark's linear design (``benchmarks.baselines.LinearDesign``: log1p of
+    numbers, sign-preserving, missing flags, one-hot categories, standardised), fitted on
+    ``fit_rows``."""
+    encoded = pd.DataFrame(
+        {
+            n: pd.Categorical(frame[n], categories=list(lib.BY_ID[n].codes))
+            if lib.BY_ID[n].kind == "category"
+            else frame[n].to_numpy(float)
+            for n in names
+        }
+    )
+    return LinearDesign.fit(encoded[fit_rows]).transform(encoded)
 
 
 def tree_design(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
@@ -282,7 +281,7 @@ def evaluate(name: str, snapshots, oracle, labels, masks, args) -> tuple[float, 
     answer = rounded_grade if grade else (lambda p: p)
 
     o = score(name, ys, answer(test_oracle @ np.arange(1, 6)) if grade else test_oracle, test_oracle)
-    x = linear_design(snapshots, names)
+    x = linear_design(snapshots, names, is_train)
     lin = score(
         name, ys, answer(fit_predict_linear(t.kind.name, x[is_train], y[is_train], x[is_test])), test_oracle
     )

@@ -141,6 +141,15 @@ class Task:
         """The task for a province's file (``features.provinces.ProvinceConfig``); itself for None."""
         if config is None:
             return self
+        withheld = config.models_withheld.get(self.name)
+        if withheld:
+            from core.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"province {config.province} has no {self.name} model: its file drops "
+                f"{', '.join(withheld)} from every model (drop_indicators), and the {self.name} model "
+                "needs the nine mandatory credit indicators"
+            )
         return self.for_indicators(config.province, config.effective_indicators(self.evaluation))
 
     def for_indicators(self, province: str, indicators: list[lib.Indicator]) -> Task:

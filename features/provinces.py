@@ -4,15 +4,22 @@ One YAML file per province (``<provinces_dir>/GD.yaml``; examples in
 ``features/provinces/``) says which of the credit specification's six optional
 indicators the province's models use, which other library indicators they leave out,
 its own custom indicators (a formula, or a column of its own data), its grade
-cut-offs, guidance texts and drift thresholds. The nine mandatory indicators come from
-the library (``credit_role``) and cannot be dropped. Every error names the file and
-line.
+cut-offs, guidance texts and drift thresholds.
+
+Each model's indicators are the library's for its evaluation (``lib.for_task``), which
+the file may shrink for every model (``drop_indicators``) or per model (``models:
+churn: {drop_indicators: [...], add_indicators: [...]}``). The nine mandatory credit
+indicators (``credit_role``) are mandatory for the credit grade only: a model section
+cannot drop them from it, and a province that drops one from every model has no credit
+grade (``models_withheld``; validation and bring-your-own-data say so). Every error
+names the file and line.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -77,14 +84,21 @@ def _optional_choice(indicator_id: str) -> str:
     return indicator_id
 
 
-def _droppable(indicator_id: str) -> str:
-    ind = _known(indicator_id)
+def _library(indicator_id: str) -> str:
+    _known(indicator_id)
+    return indicator_id
+
+
+def _mandatory_kept(indicator_id: str) -> None:
+    """Refuses to drop one of the nine mandatory indicators from the credit grade."""
+    ind = lib.BY_ID[indicator_id]
     if ind.credit_role == "mandatory":
         raise ValueError(
-            f"{indicator_id!r} ({ind.name_zh}) is mandatory and cannot be dropped; "
-            f"the nine mandatory indicators are: {', '.join(_mandatory())}"
+            f"{indicator_id!r} ({ind.name_zh}) is mandatory for the credit grade and cannot be dropped "
+            f"from it; the nine mandatory indicators are: {', '.join(_mandatory())} (drop it from the "
+            "other models under their own key, or from every model with the top-level drop_indicators: "
+            "the province then has no credit grade)"
         )
-    return indicator_id
 
 
 def _evaluation(name: str) -> str:
@@ -96,7 +110,7 @@ def _evaluation(name: str) -> str:
 
 
 OptionalId = Annotated[str, AfterValidator(_optional_choice)]
-DroppableId = Annotated[str, AfterValidator(_droppable)]
+LibraryId = Annotated[str, AfterValidator(_library)]
 Evaluation = Annotated[str, AfterValidator(_evaluation)]
 
 
@@ -201,6 +215,76 @@ class GradeText(_Strict):
     zh: str
 
 
+class ModelIndicators(_Strict):
+    """One model's section of a province file: library indicators it leaves out, and library
+    indicators it uses besides the library's set for its evaluation."""
+
+    drop_indicators: list[LibraryId] = Field(default_factory=list)
+    add_indicators: list[LibraryId] = Field(default_factory=list)
+
+    @field_validator("drop_indicators", "add_indicators")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        twice = repeated(value)
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return value
+
+    def checked(self, evaluation: str) -> ModelIndicators:
+        """Itself, if it fits the evaluation's library set; else ValueError naming the list and indicator."""
+        used = [i.id for i in lib.for_task(evaluation)]
+        both = sorted(set(self.drop_indicators) & set(self.add_indicators))
+        if both:
+            raise ValueError(f"both dropped and added: {', '.join(both)}")
+        for d in self.drop_indicators:
+            if d not in used:
+                raise ValueError(
+                    f"drop_indicators: {d!r} is not one of the {evaluation} model's indicators; "
+                    f"it uses: {', '.join(used)}"
+                )
+            if evaluation == lib.CREDIT_GRADE:
+                _mandatory_kept(d)
+        return self
+
+
+class ModelSections(_Strict):
+    """The per-model sections of a province file, one optional key per evaluation (its feature
+    contract: the two sensitivity models share ``sensitivity``)."""
+
+    credit_grade: ModelIndicators | None = None
+    sensitivity: ModelIndicators | None = None
+    churn: ModelIndicators | None = None
+    channel_preference: ModelIndicators | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _evaluations(cls, data):
+        for key in data if isinstance(data, dict) else ():
+            if key in lib.EVALUATIONS:
+                continue
+            if key in TASKS:
+                evaluation = TASKS[key].evaluation
+                raise ValueError(
+                    f"{key!r} is one of the {evaluation} models, which share one feature contract: "
+                    f"tailor them under {evaluation!r}"
+                )
+            close = difflib.get_close_matches(str(key), lib.EVALUATIONS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown model {key!r}{hint}; valid models: {', '.join(lib.EVALUATIONS)}")
+        return data
+
+    @field_validator("*")
+    @classmethod
+    def _fits(cls, value: ModelIndicators | None, info: ValidationInfo) -> ModelIndicators | None:
+        return value.checked(info.field_name) if value is not None else None
+
+    def of(self, evaluation: str) -> ModelIndicators:
+        return getattr(self, evaluation) or ModelIndicators()
+
+
+assert tuple(ModelSections.model_fields) == lib.EVALUATIONS, "one section per evaluation"
+
+
 def repeated(values: list[str]) -> list[str]:
     """The values listed more than once, sorted (for validation messages)."""
     return sorted({v for v in values if values.count(v) > 1})
@@ -226,7 +310,10 @@ class ProvinceConfig(_Strict):
     name_zh: str = ""
     name_en: str = ""
     optional_indicators: list[OptionalId] = Field(default_factory=list)
-    drop_indicators: list[DroppableId] = Field(default_factory=list)
+    #: Library indicators every model leaves out (a mandatory credit one: no credit grade).
+    drop_indicators: list[LibraryId] = Field(default_factory=list)
+    #: Per model (evaluation): indicators it leaves out or adds (``ModelSections``).
+    models: ModelSections = Field(default_factory=ModelSections)
     custom_indicators: list[CustomIndicator] = Field(default_factory=list)
     #: Four increasing cut-offs on the expected grade (1..5): grade = 1 + cut-offs passed.
     grade_cutoffs: tuple[float, float, float, float] | None = None
@@ -245,6 +332,27 @@ class ProvinceConfig(_Strict):
         twice = repeated(value)
         if twice:
             raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _added_where_left_out(cls, value: ModelSections, info: ValidationInfo) -> ModelSections:
+        everywhere = set(info.data.get("drop_indicators", []))
+        unchosen = set(_optional()) - set(info.data.get("optional_indicators", []))
+        for evaluation in lib.EVALUATIONS:
+            own = value.of(evaluation)
+            used = {i.id for i in lib.for_task(evaluation)} - everywhere - unchosen - set(own.drop_indicators)
+            for a in own.add_indicators:
+                if a in everywhere:
+                    raise ValueError(
+                        f"{evaluation}.add_indicators: {a!r} is dropped from every model by the top-level "
+                        "drop_indicators; drop it from the other models under their own keys instead"
+                    )
+                if a in used:
+                    raise ValueError(
+                        f"{evaluation}.add_indicators: {a!r} is already one of the {evaluation} model's "
+                        "indicators"
+                    )
         return value
 
     @field_validator("custom_indicators")
@@ -292,8 +400,18 @@ class ProvinceConfig(_Strict):
 
     @property
     def dropped(self) -> set[str]:
-        """Library indicators this province's models leave out."""
+        """Library indicators every one of this province's models leaves out (the optional credit
+        ones it did not choose, and its top-level ``drop_indicators``)."""
         return (set(_optional()) - set(self.optional_indicators)) | set(self.drop_indicators)
+
+    @property
+    def models_withheld(self) -> dict[str, list[str]]:
+        """Model (task name) -> the mandatory indicators this province drops from every model: the
+        models that cannot be trained for the province. Only the credit grade has mandatory ones."""
+        gone = [i for i in _mandatory() if i in self.drop_indicators]
+        if not gone:
+            return {}
+        return {name: gone for name, t in TASKS.items() if t.evaluation == lib.CREDIT_GRADE}
 
     @property
     def custom(self) -> list[lib.Indicator]:
@@ -301,9 +419,22 @@ class ProvinceConfig(_Strict):
 
     def effective_indicators(self, task: str) -> list[lib.Indicator]:
         """The indicators the province's model of ``task`` uses: the library's for the task minus
-        what the province leaves out, plus its custom indicators for the task."""
+        what the province leaves out of every model and of this one, plus what it adds to this
+        one, plus its custom indicators for the task.
+
+        The credit grade's set always holds the nine mandatory indicators (its feature contract);
+        a province dropping one of them from every model has no credit grade (``models_withheld``).
+        """
         evaluation = _evaluation(task)
-        base = [i for i in lib.for_task(evaluation) if i.id not in self.dropped]
+        own = self.models.of(evaluation)
+        left_out = (self.dropped - set(own.add_indicators)) | set(own.drop_indicators)
+        if evaluation == lib.CREDIT_GRADE:
+            left_out -= set(_mandatory())
+        base = [
+            i
+            for i in lib.CATALOGUE
+            if (evaluation in i.used_by or i.id in own.add_indicators) and i.id not in left_out
+        ]
         return base + [i for i in self.custom if evaluation in i.used_by]
 
     def all_indicators(self) -> list[lib.Indicator]:
@@ -313,6 +444,33 @@ class ProvinceConfig(_Strict):
             for i in self.effective_indicators(evaluation):
                 seen.setdefault(i.id, i)
         return list(seen.values())
+
+
+def missing_indicators(
+    config: ProvinceConfig | None, available: Iterable[str], tasks: Iterable[str] | None = None
+) -> dict[str, list[str]]:
+    """Model (task name) -> the indicators it uses that ``available`` lacks; [] when it can be trained.
+
+    ``available``: ids of the indicators the province's data brings (library and custom). Without
+    a province file a model uses the group's set. A model the province file withholds
+    (``models_withheld``) lacks the mandatory indicators the file drops, whatever the data brings.
+    """
+    available = set(available)
+    withheld = config.models_withheld if config is not None else {}
+    out = {}
+    for name in tasks if tasks is not None else TASKS:
+        t = TASKS[name]
+        needed = config.effective_indicators(t.evaluation) if config is not None else t.indicators
+        missing = [*withheld.get(name, []), *(i.id for i in needed if i.id not in available)]
+        out[name] = list(dict.fromkeys(missing))
+    return out
+
+
+def trainable_models(
+    config: ProvinceConfig | None, available: Iterable[str], tasks: Iterable[str] | None = None
+) -> list[str]:
+    """The models (of ``tasks``, default every one) whose indicators ``available`` all brings."""
+    return [name for name, missing in missing_indicators(config, available, tasks).items() if not missing]
 
 
 def province_file(settings, code: str) -> Path:
@@ -363,7 +521,10 @@ def require_province(settings, code: str) -> ProvinceConfig:
 
 __all__ = [
     "ProvinceConfig",
+    "ModelIndicators",
     "CustomIndicator",
+    "missing_indicators",
+    "trainable_models",
     "DRIFT_KEYS",
     "load_province",
     "load_provinces",

@@ -52,6 +52,62 @@ def test_the_examples_differ_in_their_optional_sets_and_keep_the_mandatory_nine(
     assert gd.guidance[5].zh.startswith("钻石级")
 
 
+def _ids(config, task: str) -> list[str]:
+    return [i.id for i in config.effective_indicators(task)]
+
+
+def test_each_model_asks_only_for_its_own_indicators(tmp_path):
+    churn_credit = [i.id for i in lib.for_task("churn") if i.credit_role == "mandatory"]
+    config = read_province(
+        _write(
+            tmp_path,
+            f"""
+            province: GD
+            optional_indicators: [influence]
+            models:
+              churn:
+                drop_indicators: [{", ".join(churn_credit)}]
+                add_indicators: [number_level, influence]   # an unchosen optional one, and a chosen one
+              sensitivity:
+                drop_indicators: [province]
+            """,
+        )
+    )
+    churn = _ids(config, "churn")
+    assert not set(MANDATORY) & set(churn)
+    assert {"number_level", "influence", "arpu_3m", "red_list_flag"} <= set(churn)
+    assert "business_dependence" not in churn  # unchosen optional: out of every model unless added
+    assert churn == [i for i in (x.id for x in lib.CATALOGUE) if i in churn]  # catalogue order
+    assert "province" not in _ids(config, "tariff_sensitivity")
+    assert _ids(config, "complaint_sensitivity") == _ids(config, "sensitivity")
+    credit = _ids(config, "credit_grade")
+    assert set(MANDATORY) <= set(credit) and "influence" in credit and "number_level" not in credit
+    assert _ids(config, "channel_preference") == [i.id for i in lib.for_task("channel_preference")]
+    assert config.models_withheld == {}
+
+
+def test_a_mandatory_indicator_dropped_from_every_model_leaves_the_province_without_a_credit_grade(tmp_path):
+    from core.tasks import TASKS
+    from features.provinces import missing_indicators, trainable_models
+
+    config = read_province(_write(tmp_path, "province: GD\ndrop_indicators: [brand, arpu_3m]\n"))
+    assert config.models_withheld == {"credit_grade": ["brand"]}
+    assert "brand" not in _ids(config, "churn") and "arpu_3m" not in _ids(config, "churn")
+    assert "brand" in _ids(config, "credit_grade")  # the credit grade's contract keeps the nine
+    with pytest.raises(
+        ConfigurationError, match="province GD has no credit_grade model: its file drops brand"
+    ):
+        TASKS["credit_grade"].tailored(config)
+    everything = [i.id for i in lib.CATALOGUE]
+    missing = missing_indicators(config, everything)
+    assert missing["credit_grade"] == ["brand"] and missing["churn"] == []
+    assert trainable_models(config, everything) == [n for n in TASKS if n != "credit_grade"]
+    # without a file, the group's sets
+    assert missing_indicators(None, ["brand"], ["churn"])["churn"] == [
+        i.id for i in lib.for_task("churn") if i.id != "brand"
+    ]
+
+
 def test_no_file_means_the_group_set(tmp_path):
     assert load_province(Settings(workdir=tmp_path), "SC") is None
 
@@ -69,9 +125,49 @@ def test_no_file_means_the_group_set(tmp_path):
             ],
         ),
         (
-            "drop_indicators: [tenure_months]\n",
+            "models:\n  credit_grade:\n    drop_indicators: [tenure_months]\n",
+            3,
+            ["models.credit_grade", "'tenure_months'", "mandatory for the credit grade", *MANDATORY],
+        ),
+        (
+            "models:\n  churn:\n    drop_indicators: [number_level]\n",
+            3,
+            ["models.churn", "'number_level' is not one of the churn model's indicators", "tenure_months"],
+        ),
+        (
+            "models:\n  churn:\n    drop_indicators: [brand]\n    add_indicators: [brand]\n",
+            3,
+            ["models.churn", "both dropped and added: brand"],
+        ),
+        (
+            "models:\n  churn:\n    add_indicators: [arpu_3m]\n",
             2,
-            ["'tenure_months'", "mandatory and cannot be dropped", *MANDATORY],
+            ["models", "churn.add_indicators: 'arpu_3m' is already one of the churn model's indicators"],
+        ),
+        (
+            "drop_indicators: [arpu_3m]\nmodels:\n  churn:\n    add_indicators: [arpu_3m]\n",
+            3,
+            ["churn.add_indicators: 'arpu_3m' is dropped from every model by the top-level drop_indicators"],
+        ),
+        (
+            "models:\n  churn:\n    add_indicators: [arpu3m]\n",
+            4,
+            ["models.churn.add_indicators.0", "unknown indicator 'arpu3m'", "did you mean 'arpu_3m'"],
+        ),
+        (
+            "models:\n  chrun:\n    drop_indicators: [brand]\n",
+            2,
+            ["unknown model 'chrun'", "did you mean 'churn'", "credit_grade, sensitivity, churn"],
+        ),
+        (
+            "models:\n  tariff_sensitivity:\n    drop_indicators: [brand]\n",
+            2,
+            ["'tariff_sensitivity' is one of the sensitivity models", "under 'sensitivity'"],
+        ),
+        (
+            "models:\n  churn:\n    keep_indicators: [brand]\n",
+            4,
+            ["models.churn.keep_indicators", "unknown key 'keep_indicators'"],
         ),
         ("optional_indicators: [brand]\n", 2, ["'brand' is one of the nine mandatory", "always used"]),
         ("optional_indicators: [terminal_class]\n", 2, ["not an optional credit indicator"]),
@@ -177,7 +273,21 @@ def test_cli_shows_a_province_effective_set_and_validates(tmp_path, provinces_di
     ok = runner.invoke(app, ["province", "validate", "--workdir", str(tmp_path)])
     assert ok.exit_code == 0 and "credit_grade_gd_v1" in ok.output and "credit_grade_he_v1" in ok.output
     (provinces_dir / "HE.yaml").write_text("province: HE\ndrop_indicators: [brand]\n")
+    no_credit = runner.invoke(app, ["province", "validate", "HE", "--workdir", str(tmp_path)])
+    text = " ".join(no_credit.output.split())
+    assert no_credit.exit_code == 0, no_credit.output
+    assert "no credit_grade model for HE: its file drops brand from every model" in text
+    (provinces_dir / "HE.yaml").write_text(
+        "province: HE\nmodels:\n  churn:\n    drop_indicators: [brand]\n    add_indicators: [number_level]\n"
+    )
+    tailored = runner.invoke(app, ["province", "validate", "HE", "--workdir", str(tmp_path)])
+    assert tailored.exit_code == 0 and "per model churn: -brand +number_level" in tailored.output
+    assert "no credit_grade model" not in tailored.output
+    (provinces_dir / "HE.yaml").write_text(
+        "province: HE\nmodels:\n  credit_grade:\n    drop_indicators: [brand]\n"
+    )
     bad = runner.invoke(app, ["province", "validate", "HE", "--workdir", str(tmp_path)])
-    assert bad.exit_code == 1 and "HE.yaml:2:" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 1 and "HE.yaml:3:" in bad.output and "Traceback" not in bad.output
+    assert "mandatory for the credit grade" in bad.output
     missing = runner.invoke(app, ["indicators", "--province", "SC", "--workdir", str(tmp_path)])
     assert missing.exit_code == 1 and "no province file for SC" in missing.output

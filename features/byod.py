@@ -24,6 +24,11 @@ A province's data is precious and the mapping is written by people, so:
   each by an atomic rename. An error undoes the run at once, and a run interrupted harder
   (the process killed) is undone by the next run of that province (``recover_interrupted``).
   The last ``KEPT_GENERATIONS`` previous generations are kept;
+* a model is trained only if its labels exist and every indicator it uses is mapped (the
+  credit grade: the nine mandatory ones and the optional ones the province file chooses;
+  the other models: the library's set as the province file tailors it per model). Labels of
+  a model the data cannot train are still stored, and the run's report warns which
+  indicators it lacks (``ByodResult.models_untrainable``); the other models train;
 * a SQL source (``features.sqlsource``) runs one SELECT (or WITH ... SELECT) statement,
   read-only, within ``source.sql.timeout_seconds`` (default 300 s, at most 3600 s) and
   ``source.sql.max_rows`` (default 10 million).
@@ -63,7 +68,14 @@ from features.generations import (
     recover_interrupted,
     swap_generation,
 )
-from features.provinces import ProvinceConfig, custom_subject, load_province, province_code, repeated
+from features.provinces import (
+    ProvinceConfig,
+    custom_subject,
+    load_province,
+    missing_indicators,
+    province_code,
+    repeated,
+)
 from features.quality import REJECT, WARN, Problem, QualityReport, check_indicators
 from features.sqlsource import SqlSource, _Strict, read_sql, source_label
 from features.yamlfile import YamlFile
@@ -403,9 +415,14 @@ class ByodResult:
     months: list[str]
     rows: int
     customers: int
+    #: models with labels in the data (their labels are stored)
     models_labelled: list[str]
     report: QualityReport
     offline_files: int
+    #: the labelled models the data can train (every indicator they use is mapped)
+    models_trainable: list[str] = field(default_factory=list)
+    #: the labelled models it cannot train -> the indicators each lacks (a warning in ``report``)
+    models_untrainable: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     #: True when the source replaced the province's whole history (``replace``)
     replaced: bool = False
@@ -433,8 +450,7 @@ def run_byod(settings: Settings, mapping_path: Path, replace: bool = False) -> B
     files replaced or removed are kept as the previous generation (``ByodResult.previous``).
     """
     mapping_path = Path(mapping_path)
-    mapping, source, config = read_mapping(mapping_path, settings)
-    _require_indicators(mapping, source, config)
+    mapping, _, config = read_mapping(mapping_path, settings)
     data, report = _checked_data(mapping, mapping_path, config)
     province = mapping.province
     months = sorted(data["month"].unique())
@@ -442,6 +458,8 @@ def run_byod(settings: Settings, mapping_path: Path, replace: bool = False) -> B
     labelled = [
         t for t in dict.fromkeys(mapping.labels.values()) if data[TASKS[t].label_spec.id].notna().any()
     ]
+    untrainable = untrainable_models(mapping, config, labelled)
+    report.problems.extend(_untrainable_warnings(mapping, config, untrainable, str(mapping_path)))
     created = pd.Timestamp.now(tz="UTC")
     with province_lock(settings, province):
         recovered = recover_interrupted(settings, province)
@@ -465,6 +483,8 @@ def run_byod(settings: Settings, mapping_path: Path, replace: bool = False) -> B
         labelled,
         report,
         sum(1 for path in outputs if path != labels_path),
+        models_trainable=[t for t in labelled if t not in untrainable],
+        models_untrainable=untrainable,
         replaced=replace,
         months_updated=[m for m in months if m in before],
         months_kept=[] if replace else [m for m in before if m not in months],
@@ -585,25 +605,59 @@ def _offline_outputs(
     return outputs
 
 
-def _require_indicators(mapping: DataMapping, source: YamlFile, config: ProvinceConfig | None) -> None:
-    """A labelled model needs every indicator its feature contract uses (the mandatory nine included)."""
-    # custom indicators come from their own column (checked with the data) or a formula
-    mapped = set(mapping.columns.values()) | {c.id for c in (config.custom_indicators if config else [])}
+def untrainable_models(
+    mapping: DataMapping, config: ProvinceConfig | None, tasks: list[str]
+) -> dict[str, list[str]]:
+    """The models of ``tasks`` the mapped data cannot train -> the indicators each lacks.
+
+    Available: the mapped columns, the province's custom indicators (from their own column,
+    checked with the data, or a formula) and the province (every row has it).
+    """
+    mapped = {
+        *mapping.columns.values(),
+        "province",
+        *(c.id for c in (config.custom_indicators if config else [])),
+    }
+    return {name: missing for name, missing in missing_indicators(config, mapped, tasks).items() if missing}
+
+
+def _untrainable_warnings(
+    mapping: DataMapping, config: ProvinceConfig | None, untrainable: dict[str, list[str]], label: str
+) -> list[Problem]:
+    """One warning per labelled model the data cannot train: which indicators it lacks, and why."""
+    withheld = config.models_withheld if config else {}
+    problems = []
     for column, name in mapping.labels.items():
-        t = TASKS[name]
-        needed = config.effective_indicators(t.evaluation) if config else t.indicators
-        missing = [i.id for i in needed if i.id not in mapped and i.id != "province"]
-        if missing:
-            raise source.error(
-                ("labels", column),
-                f"labels for {name} given, but its indicators are not all mapped: "
-                f"{', '.join(missing)} (map them under 'columns'"
-                + (
-                    ", or choose fewer optional ones in the province file)"
-                    if config
-                    else "; a province file can leave optional ones out)"
-                ),
+        if name not in untrainable:
+            continue
+        if name in withheld:
+            why = (
+                f"the province file drops {', '.join(withheld[name])} from every model "
+                f"(drop_indicators), so the province has no {name} model"
             )
+        else:
+            why = (
+                f"its indicators are not all mapped: {', '.join(untrainable[name])} (map them under "
+                "'columns'"
+                + (
+                    f", or leave them out of this model in the province file: models: "
+                    f"{TASKS[name].evaluation}: drop_indicators)"
+                    if config
+                    else "; a province file can leave them out of this model)"
+                )
+            )
+        problems.append(
+            Problem(
+                "completeness",
+                WARN,
+                label,
+                "byod",
+                f"{column} (-> {TASKS[name].label_spec.id})",
+                [],
+                f"labels for {name} stored, but the model is not trained: {why}",
+            )
+        )
+    return problems
 
 
 def _labels(
@@ -651,6 +705,7 @@ __all__ = [
     "read_mapping",
     "run_byod",
     "ByodResult",
+    "untrainable_models",
     "GenerationError",
     "recover_interrupted",
     "previous_dir",

@@ -429,22 +429,23 @@ def _print_view(msisdn: str, view) -> None:
 
 
 def _print_quality_table(results) -> None:
+    from training.baselines import BASELINES
     from training.train import quality_table
 
     frame = quality_table(results)
-    table = Table(title="Model quality, held-out month (ratio = model / oracle)")
-    for col in ("task", "metric", "model", "oracle", "ratio", "business view", "gate"):
-        table.add_column(col, justify="right" if col in ("model", "oracle", "ratio") else "left")
-    for row in frame.itertuples():
-        name = row.task if row.province == "all" else f"{row.task} ({row.province})"
-        gate = f"v{row.version} " + ("champion" if row.champion == "promoted" else "refused")
+    table = Table(title="Model quality on held-out customers (ratio = model / oracle)")
+    numbers = ("model", *BASELINES.values(), "oracle", "ratio")
+    for col in ("task", "metric", *numbers, "business view", "split", "gate"):
+        table.add_column(col, justify="right" if col in numbers else "left")
+    for row in frame.to_dict("records"):
+        name = row["task"] if row["province"] == "all" else f"{row['task']} ({row['province']})"
+        gate = f"v{row['version']} " + ("champion" if row["champion"] == "promoted" else row["champion"])
         table.add_row(
             name,
-            row.metric_label,
-            f"{row.model:.3f}",
-            f"{row.oracle:.3f}",
-            f"{row.ratio:.3f}",
-            row.extra,
+            row["metric_label"],
+            *(f"{row[c]:.3f}" for c in numbers),
+            row["extra"],
+            row["split"],
             gate,
         )
     console.print(table)
@@ -454,7 +455,12 @@ def _print_quality_table(results) -> None:
 @user_errors
 def train(
     task: Annotated[str, typer.Option("--task", "-t", help="A task name, or 'all'.")] = "all",
-    trials: Annotated[int, typer.Option(help="Optuna trials per task.")] = 20,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            help="Optuna trials per task (default: 20, or 40 for a table under 5,000 training rows)."
+        ),
+    ] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds of tuning per task.")] = None,
     province: Annotated[str | None, typer.Option(help="Train on one province's customers (e.g. GD).")] = None,
     seed: int = 7,
@@ -462,9 +468,15 @@ def train(
         str | None, typer.Option(help="Held-out month (default: the second-to-last).")
     ] = None,
     train_months: Annotated[int, typer.Option(help="Months before the validation month to train on.")] = 4,
+    refit: Annotated[
+        bool,
+        typer.Option(help="Refit the tested settings on every labelled row of the split before serving."),
+    ] = True,
     workdir: Workdir = None,
 ) -> None:
-    """Tune, train, evaluate against the oracle, register, and gate the champion."""
+    """Tune, test against the oracle and the baselines, refit, register, and gate the champion.
+
+    Three or more labelled months split by month; fewer split by customer."""
     from telcoml.pipeline import train_models
 
     with _bars() as bars:  # all: every task with labels
@@ -478,6 +490,7 @@ def train(
             progress=bars,
             test_month=test_month,
             train_months=train_months,
+            refit=refit,
         )
     _print_quality_table(results)
 
@@ -558,6 +571,13 @@ def _print_byod_stage(stage: ByodStage, run: ByodRunResult) -> None:
     for p in result.report.warnings[:10]:
         console.print(f"  [yellow]warn[/] {p}")
     console.print("labels for: " + (", ".join(result.models_labelled) or "none (nothing to train)"))
+    for name, missing in result.models_untrainable.items():
+        console.print(
+            f"[yellow]not trained[/] {name}: lacks {', '.join(missing)} (its labels are stored)",
+            soft_wrap=True,
+        )
+    if result.models_untrainable:
+        console.print("can train: " + (", ".join(result.models_trainable) or "none"))
 
 
 def _months_text(months: list[str]) -> str:
@@ -580,9 +600,13 @@ def byod(
         ),
     ],
     train: Annotated[
-        bool, typer.Option("--train", help="Then train the models whose labels the data has.")
+        bool,
+        typer.Option("--train", help="Then train the models whose labels and indicators the data has."),
     ] = False,
-    trials: Annotated[int, typer.Option(help="Optuna trials per model (with --train).")] = 10,
+    trials: Annotated[
+        int | None,
+        typer.Option(help="Optuna trials per model (with --train; default: 20, or 40 under 5,000 rows)."),
+    ] = None,
     seed: int = 7,
     replace: Annotated[
         bool,
@@ -791,7 +815,7 @@ province_app = typer.Typer(
 )
 app.add_typer(province_app, name="province")
 
-_VALIDATE_COLUMNS = ["province", "optional", "custom", "services"]
+_VALIDATE_COLUMNS = ["province", "optional", "custom", "models", "services", "no_model"]
 
 
 @province_app.command("validate")
@@ -815,7 +839,16 @@ def province_validate(
             "province": c.province,
             "optional": list(c.optional_indicators),
             "custom": [i.id for i in c.custom_indicators],
+            "models": [
+                " ".join(
+                    [f"{e}:", *(f"-{d}" for d in own.drop_indicators), *(f"+{a}" for a in own.add_indicators)]
+                )
+                for e in lib.EVALUATIONS
+                if (own := c.models.of(e)).drop_indicators or own.add_indicators
+            ],
             "services": [service_name(e, c.province) for e in lib.EVALUATIONS],
+            "no_model": list(c.models_withheld),  # models the province cannot train
+            "dropped": sorted(set().union(*c.models_withheld.values())),
         }
         for c in configs
     ]
@@ -824,8 +857,18 @@ def province_validate(
     for r in records:
         console.print(
             f"[green]ok[/] {r['province']}: optional {', '.join(r['optional']) or 'none'}; "
-            f"custom {', '.join(r['custom']) or 'none'}; services " + ", ".join(r["services"])
+            f"custom {', '.join(r['custom']) or 'none'}; "
+            + (f"per model {'; '.join(r['models'])}; " if r["models"] else "")
+            + "services "
+            + ", ".join(r["services"]),
+            soft_wrap=True,
         )
+        for name in r["no_model"]:
+            console.print(
+                f"[yellow]no {name} model[/] for {r['province']}: its file drops {', '.join(r['dropped'])} "
+                f"from every model (drop_indicators), and {name} needs the nine mandatory credit indicators",
+                soft_wrap=True,
+            )
 
 
 # --- monitoring -----------------------------------------------------------------------------------

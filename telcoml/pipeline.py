@@ -223,7 +223,7 @@ def train_models(
     settings: Settings,
     tasks: Sequence[str] | None = None,
     province: str | None = None,
-    trials: int = 20,
+    trials: int | None = None,
     timeout: float | None = None,
     seed: int = 7,
     progress: Progress = _no_progress,
@@ -231,8 +231,9 @@ def train_models(
 ) -> list[TrainResult]:
     """Tune, train, evaluate against the oracle, register and gate each task's model.
 
-    ``tasks``: names of tasks (None: every task with labels). ``split``: ``test_month`` and
-    ``train_months`` of ``training.train.train_task``. One progress bar per task.
+    ``tasks``: names of tasks (None: every task with labels). ``trials``: None suits the table
+    (``training.tune.TuningBudget.suited``). ``split``: ``test_month``, ``train_months`` and
+    ``refit`` of ``training.train.train_task``. One progress bar per task.
     """
     from core.tasks import task as lookup
     from training.train import train_all
@@ -494,7 +495,7 @@ class ByodRunResult:
     byod: ByodResult
     #: the gate's report, reports/quality/byod_<province>.json
     report_path: Path
-    #: None when training was not asked for or no model has labels
+    #: None when training was not asked for or no model can be trained
     training: list[TrainResult] | None = None
 
 
@@ -502,7 +503,7 @@ def bring_your_own_data(
     settings: Settings,
     mapping_path: Path,
     train: bool = False,
-    trials: int = 10,
+    trials: int | None = None,
     progress: Progress = _no_progress,
     *,
     seed: int = 7,
@@ -511,7 +512,8 @@ def bring_your_own_data(
     replace: bool = False,
 ) -> ByodRunResult:
     """Check a province's customer table, write its offline store, apply Feast and materialize;
-    with ``train``, then train the models whose labels the data has.
+    with ``train``, then train the models whose labels and indicators the data has (those it
+    cannot train are in ``byod.models_untrainable``, with the indicators each lacks).
 
     Without ``replace`` the table's months are added or updated and the province's other months
     kept; with it the table becomes the province's whole history. Either way the files replaced
@@ -524,9 +526,9 @@ def bring_your_own_data(
         byod = run_byod(settings, mapping_path, replace=replace)
     result = ByodRunResult(byod, write_quality_report(settings, byod.report, f"byod_{byod.province}"))
     on_stage("checked", result)
-    if train and byod.models_labelled:
+    if train and byod.models_trainable:  # a labelled model lacking indicators is not attempted
         result.training = train_models(
-            settings, byod.models_labelled, byod.province, trials=trials, seed=seed, progress=progress
+            settings, byod.models_trainable, byod.province, trials=trials, seed=seed, progress=progress
         )
         on_stage("training", result)
     return result

@@ -5,9 +5,12 @@ import os
 import pandas as pd
 import pytest
 
+from core import indicators as lib
 from core.errors import ConfigurationError, DataQualityError
 from core.settings import Settings
-from features.byod import run_byod
+from core.tasks import TASKS
+from features.byod import read_mapping, run_byod
+from features.provinces import load_province
 from features.store import online_view, open_store
 from tests.byod_data import PROVINCE_FILE, write_case
 
@@ -92,13 +95,87 @@ def test_a_missing_column_and_mapping_mistakes_name_the_file_and_line(case):
         ConfigurationError, match=r"mapping.yaml:\d+: columns: .*unknown indicator 'monthly_consumptoin'"
     ):
         run_byod(settings, mapping)
-    lines = text.splitlines()
+
+
+def test_a_model_lacking_indicators_is_not_trained_but_its_labels_are_stored(case):
+    settings, mapping = case
+    lines = mapping.read_text().splitlines()
     mapping.write_text("\n".join(line for line in lines if "complaint_satisfaction" not in line))
-    with pytest.raises(ConfigurationError) as err:
-        run_byod(settings, mapping)
-    label_line = next(i for i, line in enumerate(lines, 1) if "XY_DJ" in line) - 1
-    assert f"mapping.yaml:{label_line}: labels for credit_grade given, but" in str(err.value)
-    assert "complaint_satisfaction" in str(err.value)
+    result = run_byod(settings, mapping)
+    assert result.models_labelled == ["credit_grade", "churn"] and result.models_trainable == []
+    assert result.models_untrainable == {
+        "credit_grade": ["complaint_satisfaction"],
+        "churn": ["complaint_satisfaction"],
+    }
+    warnings = [str(p) for p in result.report.warnings]
+    assert any(
+        w.startswith(f"{mapping}: column XY_DJ (-> credit_grade)")
+        and "labels for credit_grade stored, but the model is not trained: its indicators are not all "
+        "mapped: complaint_satisfaction"
+        in w
+        and "models: credit_grade: drop_indicators" in w
+        for w in warnings
+    ), warnings
+    labels = pd.read_parquet(settings.labels_dir / "ZJ.parquet")
+    assert labels["credit_grade"].notna().any() and labels["churned_next_month"].notna().any()
+
+
+#: A province whose churn model does without the credit grade's nine mandatory indicators.
+CHURN_ONLY = """\
+province: ZJ
+models:
+  churn:
+    drop_indicators: [{churn_credit}]
+"""
+#: The same, said once for every model: the province then has no credit grade.
+NO_CREDIT = """\
+province: ZJ
+drop_indicators: [{mandatory}]
+"""
+
+
+def _churn_only_case(case, province_file: str):
+    """The case's mapping without any of the nine mandatory credit indicators mapped."""
+    settings, mapping = case
+    mandatory = [i.id for i in lib.credit_indicators("mandatory")]
+    churn_credit = [i.id for i in lib.for_task("churn") if i.id in mandatory]
+    (settings.provinces_dir / "ZJ.yaml").write_text(
+        province_file.format(churn_credit=", ".join(churn_credit), mandatory=", ".join(mandatory))
+    )
+    lines = mapping.read_text().splitlines()
+    mapping.write_text(
+        "\n".join(line for line in lines if not any(line.endswith(f": {m}") for m in mandatory)) + "\n"
+    )
+    return settings, mapping, mandatory
+
+
+@pytest.mark.parametrize("province_file", [CHURN_ONLY, NO_CREDIT], ids=["churn section", "every model"])
+def test_churn_trains_without_any_credit_indicator_mapped(case, province_file):
+    settings, mapping, mandatory = _churn_only_case(case, province_file)
+    assert not set(mandatory) & set(read_mapping(mapping, settings)[0].columns.values())
+    result = run_byod(settings, mapping)
+    assert result.models_labelled == ["credit_grade", "churn"] and result.models_trainable == ["churn"]
+    assert set(result.models_untrainable) == {"credit_grade"}
+    assert set(result.models_untrainable["credit_grade"]) == set(mandatory)
+    config = load_province(settings, "ZJ")
+    churn = [i.id for i in TASKS["churn"].tailored(config).indicators]
+    assert churn and not set(churn) & set(mandatory)
+    warning = " ".join(str(p) for p in result.report.warnings)
+    if province_file is NO_CREDIT:
+        assert "the province file drops customer_category, brand" in warning
+        assert "so the province has no credit_grade model" in warning
+    else:
+        assert "labels for credit_grade stored, but the model is not trained" in warning
+
+
+@pytest.mark.slow
+def test_churn_only_data_trains_churn_and_skips_the_credit_grade(case):
+    from telcoml.pipeline import bring_your_own_data
+
+    settings, mapping, mandatory = _churn_only_case(case, CHURN_ONLY)
+    run = bring_your_own_data(settings, mapping, train=True, trials=1)
+    assert [r.task for r in run.training] == ["churn"]
+    assert run.byod.models_untrainable["credit_grade"]
 
 
 def _sql_case(case, url: str, write) -> Settings:

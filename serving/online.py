@@ -44,8 +44,9 @@ class Features:
         return column in self.columns
 
     def known(self) -> list[bool]:
-        """Customers the online store has indicators for (the profile is always there if any)."""
-        return [v is not None for v in self.columns["customer_category"]]
+        """Customers the online store has indicators for: their province is always there (a
+        province's own data may leave any indicator empty, the customer category included)."""
+        return [v is not None for v in self.columns["province"]]
 
     def take(self, rows: list[int]) -> Features:
         """The given rows, in that order."""

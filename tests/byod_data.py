@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core import indicators as lib
@@ -53,7 +54,17 @@ custom_indicators:
     kind: float
     valid_range: [0, 50]
     tasks: [credit_grade]
+  - id: local_segment
+    name_zh: 本地客户分群
+    name_en: Local customer segment
+    definition: the province's own segment of the customer
+    column: ZDY_FQ
+    kind: category
+    codes: [youth, family, business, senior]
+    tasks: [credit_grade, churn]
 """
+#: The province's codes of its own segment (column ZDY_FQ) -> the province file's codes.
+SEGMENT_ZH = {"youth": "青年", "family": "家庭", "business": "商务", "senior": "银发"}
 
 MAPPING = """\
 province: ZJ
@@ -70,6 +81,7 @@ codes:
   customer_category:
     {{个人: individual, 集团: group_member, 银卡: vip_silver, 金卡: vip_gold, 钻卡: vip_diamond}}
   brand: {{全球通: gotone, 动感地带: mzone, 神州行: easyown}}
+  local_segment: {{青年: youth, 家庭: family, 商务: business, 银发: senior}}
 """
 
 
@@ -99,6 +111,12 @@ def own_table(offline_dir: Path, truth_dir: Path, province: str) -> pd.DataFrame
     out["XY_DJ"] = rows["credit_grade"]
     out["LS_BZ"] = rows["churned_next_month"].map({1: "Y", 0: "N"})
     out["ZDY_PF"] = (rows["monthly_consumption"] // 10).clip(0, 50)
+    segment = np.select(
+        [rows["brand"] == "mzone", rows["brand"] == "gotone", rows["tenure_months"] >= 120],
+        ["youth", "business", "senior"],
+        "family",
+    )
+    out["ZDY_FQ"] = pd.Series(segment, index=out.index).map(SEGMENT_ZH)
     return out
 
 

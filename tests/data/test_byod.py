@@ -12,7 +12,7 @@ from core.tasks import TASKS
 from features.byod import read_mapping, run_byod
 from features.provinces import load_province
 from features.store import online_view, open_store
-from tests.byod_data import PROVINCE_FILE, write_case
+from tests.byod_data import PROVINCE_FILE, SEGMENT_ZH, write_case
 
 
 @pytest.fixture()
@@ -60,6 +60,10 @@ def test_a_province_csv_becomes_its_feature_store_and_labels(case):
     )
     assert view["tenure_months"] == int(latest["ZW_SC"])
     assert view["local_value_score"] == pytest.approx(float(latest["ZDY_PF"]))
+    # a category of the province's own data, recoded by the mapping into the province file's codes
+    assert view["local_segment"] == {zh: code for code, zh in SEGMENT_ZH.items()}[latest["ZDY_FQ"]]
+    custom = pd.read_parquet(settings.offline_dir / "custom_zj" / f"ZJ_{result.months[-1]}.parquet")
+    assert set(custom["local_segment"]) == set(SEGMENT_ZH)
     assert "number_level" not in view.index  # ZJ chose no optional indicators
 
 
@@ -71,6 +75,7 @@ def test_bad_rows_are_refused_by_file_column_and_row_and_nothing_is_written(case
     frame.loc[5, "KH_LB"] = "白金卡"
     frame.loc[7, "ZW_SC"] = "-4"
     frame.loc[8, "TJ_YF"] = "last month"
+    frame.loc[4, "ZDY_FQ"] = "学生"  # not a code of the province's own category indicator
     frame.to_csv(path, index=False)
     with pytest.raises(DataQualityError) as err:
         run_byod(settings, mapping)
@@ -79,6 +84,7 @@ def test_bad_rows_are_refused_by_file_column_and_row_and_nothing_is_written(case
     assert "column KH_LB (-> customer_category) rows [5]" in text and "'白金卡' not among the codes" in text
     assert "column ZW_SC (-> tenure_months) rows [7]" in text and "outside valid range [0, 600]" in text
     assert "column TJ_YF rows [8]" in text
+    assert "column ZDY_FQ (-> local_segment) rows [4]" in text and "'学生' not among the codes" in text
     assert not settings.offline_dir.exists() and not settings.labels_dir.exists()
 
 

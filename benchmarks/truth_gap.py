@@ -10,7 +10,7 @@ model of the same indicators does not. This measures, per model, on a held-out m
   stopped early on the month before the test month (as training validates on it);
 * a **linear model**: logistic regression (churn; multinomial for the channel) or least
   squares (sensitivities; the credit grade as a number, rounded) on the training
-  benchmark's linear design (``benchmarks.baselines.LinearDesign``): ``log1p`` of each
+  benchmark's linear design (``training.baselines.LinearDesign``): ``log1p`` of each
   numeric indicator (sign-preserving for ratios that can fall below zero), a missing flag
   per indicator missing in training, and one-hot categories, standardised.
 
@@ -55,10 +55,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable without an editable install too
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.baselines import LinearDesign  # noqa: E402
 from core import indicators as lib  # noqa: E402
 from core.tasks import CREDIT_GRADES, TASKS  # noqa: E402
 from features import labels as truths  # noqa: E402
+from training.baselines import LinearDesign  # noqa: E402
 
 XGB_TARGET = 0.97
 LINEAR_TARGET = 0.90
@@ -149,7 +149,7 @@ def columns(evaluation: str, which: str) -> list[str]:
 
 
 def linear_design(frame: pd.DataFrame, names: list[str], fit_rows: np.ndarray) -> np.ndarray:
-    """The training benchmark's linear design (``benchmarks.baselines.LinearDesign``: log1p of
+    """The training benchmark's linear design (``training.baselines.LinearDesign``: log1p of
     numbers, sign-preserving, missing flags, one-hot categories, standardised), fitted on
     ``fit_rows``."""
     encoded = pd.DataFrame(

@@ -88,6 +88,19 @@ class Kind:
     ) -> list[Path]:
         return []
 
+    def strata(self, y: np.ndarray) -> np.ndarray:
+        """Groups a split by customer keeps in proportion: the classes (a score: its quintiles)."""
+        return np.nan_to_num(np.asarray(y, dtype=float), nan=-1).astype(int)
+
+    def fit_linear(self, Z: np.ndarray, y: np.ndarray):
+        """The plain baseline (``training.baselines``): a linear model on the design ``Z``,
+        returned as a function from a design to raw output, as the booster's would be. Least
+        squares with a light ridge penalty; classifying kinds use a logistic regression."""
+        from sklearn.linear_model import Ridge
+
+        model = Ridge(alpha=1.0).fit(Z, y)
+        return model.predict
+
     def judgeable(self, target: pd.Series, min_per_class: int) -> bool:
         """Whether matured labels can judge the metric (a binary AUC needs both classes)."""
         return True
@@ -254,6 +267,10 @@ class Score(Kind):
     def fit_calibration(self, raw_valid, y_valid, y_train):
         return {"population_average": float(np.mean(y_train))}
 
+    def strata(self, y):
+        edges = np.unique(np.nanquantile(y, [0.2, 0.4, 0.6, 0.8])) if len(y) else []
+        return np.digitize(y, edges)
+
     def calibrate(self, raw, calibration):
         return np.clip(raw, 0, 100)
 
@@ -335,6 +352,13 @@ class Binary(Kind):
 
         return charts.binary(task, y, p, oracle_p, directory)
 
+    def fit_linear(self, Z, y):
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=1.0, max_iter=2000).fit(Z, y.astype(int))
+        positive = list(model.classes_).index(1)
+        return lambda z: model.predict_proba(z)[:, positive]
+
     def judgeable(self, target, min_per_class):
         counts = pd.to_numeric(target.dropna(), errors="coerce").value_counts()
         return counts.get(1, 0) >= min_per_class and counts.get(0, 0) >= min_per_class
@@ -399,6 +423,19 @@ class Ranking(Kind):
         from core import charts
 
         return [charts.confusion(task, y.astype(int), p.argmax(axis=1), directory)]
+
+    def fit_linear(self, Z, y):
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=1.0, max_iter=2000).fit(Z, y.astype(int))
+        seen = model.classes_.astype(int)
+
+        def raw(z):
+            full = np.zeros((len(z), len(self.classes)))  # classes absent in training stay at 0
+            full[:, seen] = model.predict_proba(z)
+            return full
+
+        return raw
 
     def explained(self, contributions, p):
         return contributions[np.arange(len(p)), p.argmax(axis=1)]

@@ -15,16 +15,14 @@ model reads, and only the outcome shows it (``outcome_rate_change``, a binomial 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import binomtest
 
+from core.bootstrap import RESAMPLES, resampled_scores
+from core.bootstrap import score as _score
 from core.tasks import Task
-
-#: Bootstrap resamples of each sample; the interval's ends are percentiles of the drops.
-RESAMPLES = 200
 
 
 @dataclass(frozen=True)
@@ -40,21 +38,8 @@ class QualityChange:
     current_rows: int
 
 
-def _score(t: Task, y: np.ndarray, p: np.ndarray) -> float:
-    return float(t.kind.metrics(y, p)[t.headline])
-
-
 def _resampled(t: Task, y: np.ndarray, p: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
-    scores = np.empty(n)
-    with warnings.catch_warnings():  # a resample with one class only: sklearn warns, NaN or raises
-        warnings.simplefilter("ignore")
-        for k in range(n):
-            i = rng.integers(0, len(y), len(y))
-            try:
-                scores[k] = _score(t, y[i], p[i])
-            except ValueError:
-                scores[k] = np.nan
-    return scores
+    return resampled_scores(t, y, [p], rng, n)[:, 0]
 
 
 def quality_change(

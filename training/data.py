@@ -1,4 +1,4 @@
-"""Training frames from Feast by a task's FeatureService, with a time-based split.
+"""Training frames from Feast by a task's FeatureService, split by month or by customer.
 
 Labels and oracle probabilities come from the truth tables; indicators come from
 Feast's point-in-time join at each label's snapshot time. Frames are cached per
@@ -24,28 +24,99 @@ from core.settings import Settings
 from core.tasks import Task
 from features.store import open_store, training_frame
 
+#: With fewer labelled months than this, the split is by customer instead of by month.
+MIN_TIME_SPLIT_MONTHS = 3
+#: Shares of customers in the train, valid and test parts of a split by customer.
+CUSTOMER_SHARES = (0.6, 0.2, 0.2)
+
 
 @dataclass(frozen=True)
 class Split:
-    """Months for training, validation (tuning, early stopping) and the held-out test."""
+    """Which labelled rows train, validate (tuning, early stopping, calibration) and test.
+
+    ``time``: train on earlier months, validate on the next, test on the one after (a
+    customer's later months may be in later parts: that is the future the model will meet).
+    ``customer``: with fewer than ``MIN_TIME_SPLIT_MONTHS`` labelled months, the customers
+    of those months are divided into train, valid and test (``CUSTOMER_SHARES``), in
+    proportion within each label stratum (``Kind.strata``); every row of a customer goes to
+    the same part, so no customer is on both sides.
+    """
 
     train: tuple[str, ...]
     valid: str
     test: str
+    method: str = "time"
+    seed: int = 7
 
     @property
     def months(self) -> tuple[str, ...]:
-        return (*self.train, self.valid, self.test)
+        return tuple(dict.fromkeys((*self.train, self.valid, self.test)))
+
+    @property
+    def tag(self) -> str:
+        """What names the held-out part in a study's name: the test month, or the customer split."""
+        return self.test if self.method == "time" else f"customers-{self.test}"
+
+    def describe(self) -> dict[str, str]:
+        """The split as MLflow parameters."""
+        if self.method == "time":
+            return {
+                "split": "time",
+                "train_months": ",".join(self.train),
+                "valid_month": self.valid,
+                "test_month": self.test,
+            }
+        shares = "/".join(f"{s:.0%}" for s in CUSTOMER_SHARES)
+        return {"split": f"customer (stratified, {shares})", "months": ",".join(self.months)}
+
+    def parts(self, frame: pd.DataFrame, t: Task) -> dict[str, pd.DataFrame]:
+        """The labelled rows of each part: ``train``, ``valid``, ``test``."""
+        if self.method == "time":
+            return {
+                "train": frame[frame["month"].isin(self.train)],
+                "valid": frame[frame["month"] == self.valid],
+                "test": frame[frame["month"] == self.test],
+            }
+        part = customer_parts(frame, t, CUSTOMER_SHARES, self.seed)
+        return {name: frame[part == k] for k, name in enumerate(("train", "valid", "test"))}
+
+
+def customer_parts(frame: pd.DataFrame, t: Task, shares: tuple[float, ...], seed: int = 7) -> np.ndarray:
+    """Each row's part (0, 1, ... by ``shares``), customers shuffled within their stratum of
+    the label (their latest month's), so each part has the strata in proportion."""
+    stratum = pd.Series(t.kind.strata(t.kind.encode_label(frame[t.label])), index=frame.index)
+    latest = (
+        pd.DataFrame(
+            {
+                "msisdn": frame["msisdn"].to_numpy(),
+                "month": frame["month"].to_numpy(),
+                "stratum": stratum.to_numpy(),
+            }
+        )
+        .sort_values(["month", "msisdn"], kind="stable")
+        .groupby("msisdn", sort=True)["stratum"]
+        .last()
+    )
+    rng = np.random.default_rng(seed)
+    bounds = np.cumsum(shares)[:-1] / np.sum(shares)
+    part_of: dict[str, int] = {}
+    for _, customers in latest.groupby(latest, sort=True):
+        ids = rng.permutation(customers.index.to_numpy())
+        cuts = np.rint(bounds * len(ids)).astype(int)
+        for k, chunk in enumerate(np.split(ids, cuts)):
+            part_of.update(dict.fromkeys(chunk.tolist(), k))
+    return frame["msisdn"].map(part_of).to_numpy()
 
 
 def time_split(months: list[str], train_months: int = 4, test_month: str | None = None) -> Split:
     """Train on earlier months, validate on the next, test on the one after.
 
     By default the test month is the second-to-last: the last month's churn labels
-    (closures in the month after) have not matured when the data is cut.
+    (closures in the month after) have not matured when the data is cut. With three
+    labelled months it is the last, so that a month is left to train and one to validate.
     """
     months = sorted(months)
-    test = test_month or months[-2]
+    test = test_month or (months[-2] if len(months) > MIN_TIME_SPLIT_MONTHS else months[-1])
     if test not in months:
         raise NotReadyError(f"test month {test} has no labels; months with labels: {months}")
     i = months.index(test)
@@ -54,6 +125,20 @@ def time_split(months: list[str], train_months: int = 4, test_month: str | None 
     # the latest months before validation: the customers most like those the model will serve
     train = tuple(months[max(0, i - 1 - train_months) : i - 1])
     return Split(train=train, valid=months[i - 1], test=test)
+
+
+def choose_split(
+    months: list[str], train_months: int = 4, test_month: str | None = None, seed: int = 7
+) -> Split:
+    """By month with ``MIN_TIME_SPLIT_MONTHS`` or more labelled months, by customer with fewer
+    (a province's first export is often a single month); an asked-for test month needs the
+    split by month."""
+    months = sorted(months)
+    if len(months) >= MIN_TIME_SPLIT_MONTHS or test_month:
+        return time_split(months, train_months, test_month)
+    if not months:
+        raise NotReadyError("no labelled months: nothing to train on")
+    return Split(train=tuple(months), valid=months[-1], test=months[-1], method="customer", seed=seed)
 
 
 def _by_province(directory: Path) -> dict[str, Path]:
@@ -196,17 +281,14 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
     if t.label not in frame.columns:
         raise NotReadyError(f"no {t.label} labels for {t.name}: nothing to train it on")
     frame = frame[frame[t.label].notna()]  # a province's own data may label some customers only
-    parts = {
-        "train": frame[frame["month"].isin(split.train)],
-        "valid": frame[frame["month"] == split.valid],
-        "test": frame[frame["month"] == split.test],
-    }
+    parts = split.parts(frame, t)
     for name, part in parts.items():
         if part.empty:
             raise NotReadyError(f"the {name} part of the split {split} has no rows for {t.name}")
     lineage = {
         "feature_service": t.service,
         "indicators": t.feature_names,
+        "split": split.method,
         "train_months": list(split.train),
         "valid_month": split.valid,
         "test_month": split.test,
@@ -232,6 +314,8 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
 __all__ = [
     "Split",
     "time_split",
+    "choose_split",
+    "customer_parts",
     "make_dataset",
     "Dataset",
     "encode",

@@ -1,8 +1,9 @@
 """The MLflow registry: a model per task and province, and the champion/challenger gate.
 
-A new version becomes ``champion`` only if it beats the current champion on the same
-test month by the configured margin; otherwise it is tagged ``challenger``. The
-decision and both scores are recorded on the version and on the training run.
+A new version becomes ``champion`` only if it reaches the best baseline (a plain model on
+the same held-out rows) and beats the current champion on the same customers by the
+configured margin; otherwise it is tagged ``challenger``. The decision, its reason and the
+scores are recorded on the version and on the training run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import pandas as pd
@@ -23,6 +25,9 @@ from mlflow.exceptions import MlflowException
 from core.settings import Settings
 from core.tasks import Task
 from training.model import TaskModel
+
+if TYPE_CHECKING:  # an annotation only: serving loads the registry without the baselines
+    from training.baselines import BaselineCheck
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -91,15 +96,28 @@ class GateDecision:
     champion_score: float | None
     margin: float
     metric: str
+    #: why: the first rule that refused, or what the challenger beat
+    reason: str = ""
+    #: the rows both were judged on (or that the champion's recorded score was read)
+    basis: str = ""
+    baseline: str | None = None
+    baseline_score: float | None = None
 
     def as_tags(self) -> dict[str, str]:
+        def number(value: float | None) -> str:
+            return "none" if value is None else f"{value:.6f}"
+
         return {
             "gate.decision": "promoted" if self.promoted else "refused",
+            "gate.reason": self.reason,
             "gate.metric": self.metric,
             "gate.margin": str(self.margin),
             "gate.challenger_score": f"{self.challenger_score:.6f}",
             "gate.champion_version": str(self.champion_version),
-            "gate.champion_score": "none" if self.champion_score is None else f"{self.champion_score:.6f}",
+            "gate.champion_score": number(self.champion_score),
+            "gate.basis": self.basis or "none",
+            "gate.baseline": str(self.baseline),
+            "gate.baseline_score": number(self.baseline_score),
         }
 
 
@@ -116,20 +134,38 @@ def gate(
     t: Task,
     name: str,
     version_: str,
-    challenger_score: float,
-    champion_score_fn,
+    held_out_score: float,
+    against_champion,
     margin: float,
+    baseline: BaselineCheck | None = None,
 ) -> GateDecision:
-    """Move ``champion`` to the new version only if it beats the champion by ``margin``.
+    """Move ``champion`` to the new version only if it is not worse than the best baseline
+    and beats the champion by ``margin``.
 
-    ``champion_score_fn(uri)`` scores the current champion on the challenger's test month,
-    so both are judged on the same customers.
+    ``baseline``: the challenger against the best plain model on its own held-out rows; one
+    worse beyond their noise (``BaselineCheck.below``) is refused whatever the champion.
+    ``against_champion(version)`` returns (champion score, challenger score, basis) on the
+    same customers.
     """
     current = champion_version(client, name)
-    champion_score = None
+    champion_score, challenger_score, basis = None, held_out_score, "held-out part"
     if current is not None:
-        champion_score = float(champion_score_fn(f"models:/{name}/{current.version}"))
-    promoted = current is None or challenger_score >= champion_score + margin
+        champion_score, challenger_score, basis = against_champion(current)
+        champion_score, challenger_score = float(champion_score), float(challenger_score)
+    below_baseline = baseline is not None and baseline.below
+    beats_champion = current is None or challenger_score >= champion_score + margin
+    if below_baseline:
+        reason = (
+            f"below the {baseline.baseline} baseline ({held_out_score:.4f} < {baseline.score:.4f}, "
+            f"sure at {baseline.confidence:.0%})"
+        )
+    elif not beats_champion:
+        reason = f"does not beat champion v{current.version} ({challenger_score:.4f} vs {champion_score:.4f})"
+    elif current is None:
+        reason = "first champion" + (f", not below the {baseline.baseline} baseline" if baseline else "")
+    else:
+        reason = f"beats champion v{current.version} ({challenger_score:.4f} vs {champion_score:.4f})"
+    promoted = beats_champion and not below_baseline
     decision = GateDecision(
         promoted,
         str(version_),
@@ -138,6 +174,10 @@ def gate(
         champion_score,
         margin,
         t.headline,
+        reason,
+        basis,
+        baseline.baseline if baseline else None,
+        baseline.score if baseline else None,
     )
     client.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, version_)
     for key, value in decision.as_tags().items():

@@ -1,4 +1,4 @@
-"""Train a task: tune, refit, evaluate against the oracle, explain, log, register, gate.
+"""Train a task: tune, test against the oracle and the baselines, explain, refit, register, gate.
 
 ``train_task`` is the typed entry the CLI calls; everything it does is recorded in one
 MLflow parent run (a nested run per trial), and the model is registered per task and
@@ -16,17 +16,28 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 from mlflow import MlflowClient
 
 from core.settings import Settings
 from core.tasks import TASKS, Task, task
 from features.provinces import load_province
 from training import evaluate, explain
-from training.data import Dataset, label_months, load_labels, make_dataset, time_split
+from training.baselines import BASELINES, best_baseline, check_against, judge_baselines
+from training.data import Dataset, choose_split, customer_parts, label_months, load_labels, make_dataset
 from training.model import TaskModel
 from training.reference import log_reference
 from training.registry import configure_mlflow, gate, load_task_model, log_task_model
-from training.tune import TuningBudget, completed, refit_best, study_name, tune
+from training.tune import (
+    SMALL_TABLE_ROWS,
+    TuningBudget,
+    base_params,
+    completed,
+    refit_all,
+    refit_best,
+    study_name,
+    tune,
+)
 
 
 @dataclass
@@ -43,6 +54,8 @@ class TrainResult:
     complete_trials: int
     seconds: float
     importance: list[dict] = field(default_factory=list)
+    split: str = "time"
+    gate_reason: str = ""
 
 
 def finalize(t: Task, booster, data: Dataset, best_iteration: int | None) -> TaskModel:
@@ -76,6 +89,57 @@ def _log_evaluation(model: TaskModel, data: Dataset, p: np.ndarray) -> list[dict
     return importance.head(10).to_dict("records")
 
 
+#: Fewer held-out customers than this that the champion was not fitted on: the gate reads
+#: the champion's recorded held-out score instead of scoring it again.
+MIN_GATE_ROWS = 200
+#: Cross-validation folds reported for a small table (``SMALL_TABLE_ROWS`` labelled rows).
+CV_FOLDS = 5
+
+
+def cross_validate(t: Task, data: Dataset, params: dict, budget: TuningBudget) -> dict[str, float]:
+    """The tuned settings judged on every labelled row of a small table, fold by fold: each fold
+    of customers is held out once while the rest is split by customer into fit and calibration
+    rows, as the held-out test was. Mean and spread of the headline metric."""
+    from training.tune import fit
+
+    frame = pd.concat([data.frames[k] for k in ("train", "valid", "test")], ignore_index=True)
+    X = pd.concat([data.X[k] for k in ("train", "valid", "test")], ignore_index=True)
+    y = np.concatenate([data.y[k] for k in ("train", "valid", "test")])
+    fold = customer_parts(frame, t, (1.0,) * CV_FOLDS, budget.seed)
+    scores = []
+    for k in range(CV_FOLDS):
+        rest = np.flatnonzero(fold != k)
+        inner = customer_parts(frame.iloc[rest], t, (0.75, 0.25), budget.seed + 1 + k)
+        fit_rows, calibration_rows, test_rows = rest[inner == 0], rest[inner == 1], np.flatnonzero(fold == k)
+        if not len(test_rows) or not len(calibration_rows):
+            continue
+        dfit = xgb.QuantileDMatrix(X.iloc[fit_rows], label=y[fit_rows], enable_categorical=True)
+        dcal = xgb.QuantileDMatrix(
+            X.iloc[calibration_rows], label=y[calibration_rows], enable_categorical=True, ref=dfit
+        )
+        booster = fit({**base_params(t, budget.seed, budget.threads), **params}, dfit, dcal, budget)
+        booster = booster[: int(booster.best_iteration) + 1]
+        raw = {
+            n: booster.predict(xgb.DMatrix(X.iloc[r], enable_categorical=True))
+            for n, r in (("cal", calibration_rows), ("test", test_rows))
+        }
+        calibration = t.kind.fit_calibration(raw["cal"], y[calibration_rows], y[fit_rows])
+        try:
+            scores.append(
+                evaluate.metrics(t, y[test_rows], t.kind.calibrate(raw["test"], calibration))[t.headline]
+            )
+        except ValueError:  # a fold with one class only cannot be judged
+            continue
+    scores = [s for s in scores if np.isfinite(s)]
+    if not scores:
+        return {}
+    return {
+        f"cv_{t.headline}_mean": float(np.mean(scores)),
+        f"cv_{t.headline}_std": float(np.std(scores)),
+        "cv_folds": float(len(scores)),
+    }
+
+
 def train_task(
     settings: Settings,
     task_name: str,
@@ -84,15 +148,27 @@ def train_task(
     test_month: str | None = None,
     train_months: int = 4,
     progress=None,
+    refit: bool = True,
 ) -> TrainResult:
-    """Tune, train, evaluate, register and gate one task's model."""
+    """Tune, test, refit, register and gate one task's model.
+
+    The split is by month with three or more labelled months, by customer with fewer
+    (``training.data.choose_split``). The tuned model is tested on the held-out part, beside
+    the two baselines (``training.baselines``) and, for a small table, a cross-validation;
+    then (``refit``) the same settings are trained on every labelled row of the split for
+    the tuned number of rounds, and that model is registered. The test score reported is
+    the one measured before the refit; the reference for weekly monitoring carries the
+    tested model's predictions.
+    """
     started = time.perf_counter()
     t = task(task_name).tailored(load_province(settings, province))  # a province file's own indicator set
-    split = time_split(label_months(load_labels(settings, province), t), train_months, test_month)
+    split = choose_split(label_months(load_labels(settings, province), t), train_months, test_month)
     data = make_dataset(settings, t, split, province)
+    rows = {k: len(v) for k, v in data.y.items()}
+    budget = budget.suited(rows["train"])
     configure_mlflow(settings, t.experiment_name(province))
     client = MlflowClient()
-    name = study_name(t, province, f"{split.test}-s{budget.seed}")
+    name = study_name(t, province, f"{split.tag}-s{budget.seed}")
     with mlflow.start_run(run_name=f"study-{name}") as parent:
         mlflow.set_tags(
             {
@@ -101,6 +177,8 @@ def train_task(
                 "province": province or "all",
                 "feature_service": data.lineage["feature_service"],
                 "optuna.study": name,
+                "split": split.method,
+                "test_score_basis": "held-out part, measured before the refit" if refit else "held-out part",
             }
         )
         mlflow.log_params(
@@ -108,25 +186,43 @@ def train_task(
                 "trials": budget.trials,
                 "timeout_seconds": budget.timeout_seconds,
                 "seed": budget.seed,
-                "train_months": ",".join(split.train),
-                "valid_month": split.valid,
-                "test_month": split.test,
-                "rows_train": data.lineage["rows"]["train"],
+                **split.describe(),
+                "rows_train": rows["train"],
+                "rows_valid": rows["valid"],
+                "rows_test": rows["test"],
+                "small_table": rows["train"] < SMALL_TABLE_ROWS,
             }
         )
         mlflow.log_dict(data.lineage, "lineage.json")
         study, booster = tune(t, data, budget, settings.study_storage, name, progress=progress)
         if booster is None:
             booster = refit_best(t, data, study, budget)
-        model = finalize(t, booster, data, int(booster.best_iteration))
+        candidate = finalize(t, booster, data, int(booster.best_iteration))
         mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
 
         test_indicators = data.frames["test"][t.feature_names]
-        p = model.probabilities(test_indicators)
+        p = candidate.probabilities(test_indicators)
         result = evaluate.compare_with_oracle(t, data.y["test"], p, data.frames["test"])
+        baselines = judge_baselines(data, budget)
+        for b in baselines.values():
+            result[f"baseline_{b.name}_{t.headline}"] = b.metrics[f"test_{t.headline}"]
+        floor = best_baseline(baselines, t.headline)
+        if sum(rows.values()) < SMALL_TABLE_ROWS:
+            result.update(cross_validate(t, data, study.best_params, budget))
         mlflow.log_metrics({k: v for k, v in result.items() if np.isfinite(v)})
-        importance = _log_evaluation(model, data, p)
+        importance = _log_evaluation(candidate, data, p)
 
+        served = candidate
+        if refit:
+            rounds = int(booster.best_iteration) + 1
+            served = TaskModel(
+                t,
+                refit_all(t, data, study.best_params, rounds, budget),
+                candidate.calibration,
+                int(booster.best_iteration),
+            )
+            mlflow.log_params({"refit": "every labelled row of the split", "rows_refit": sum(rows.values())})
+        fitted = split.months if refit else split.train
         metadata = {
             "task": t.name,
             "feature_service": data.lineage["feature_service"],
@@ -134,17 +230,38 @@ def train_task(
             "lineage": data.lineage,
             "headline": t.headline,
             "test_score": result[f"test_{t.headline}"],
+            "test_score_basis": "held-out part, measured before the refit" if refit else "held-out part",
+            "fitted_months": list(fitted),
             "oracle_ratio": result["oracle_ratio"] if np.isfinite(result["oracle_ratio"]) else None,
         }
         # integer indicators may arrive empty from the online store: declare them as doubles
         example = test_indicators.head(5).reset_index(drop=True)
         example = example.astype({c: "float64" for c in example.columns if example[c].dtype.kind in "iu"})
-        info = log_task_model(model, example, metadata, t.model_name(province))
+        info = log_task_model(served, example, metadata, t.model_name(province))
         version = str(info.registered_model_version)
+        client.set_model_version_tag(t.model_name(province), version, "fitted_months", ",".join(fitted))
+        client.set_model_version_tag(
+            t.model_name(province), version, "held_out_score", f"{result[f'test_{t.headline}']:.6f}"
+        )
 
-        def champion_score(uri: str) -> float:
-            champion = load_task_model(uri)
-            return evaluate.metrics(t, data.y["test"], champion.probabilities(test_indicators))[t.headline]
+        def against_champion(champion) -> tuple[float, float, str]:
+            """Champion and challenger on the held-out customers the champion was not fitted on,
+            or the champion's recorded held-out score when it was fitted on (nearly) all of them."""
+            test = data.frames["test"]
+            tagged = champion.tags.get("fitted_months")
+            unseen = ~test["month"].isin(tagged.split(",")) if tagged else np.ones(len(test), bool)
+            y_unseen = data.y["test"][np.asarray(unseen)]
+            if unseen.sum() >= MIN_GATE_ROWS and t.kind.judgeable(test.loc[unseen, t.label], 10):
+                model = load_task_model(f"models:/{t.model_name(province)}/{champion.version}")
+                ours = evaluate.metrics(t, y_unseen, p[np.asarray(unseen)])[t.headline]
+                theirs = evaluate.metrics(t, y_unseen, model.probabilities(test_indicators[unseen]))
+                return (
+                    theirs[t.headline],
+                    ours,
+                    f"{int(unseen.sum())} held-out customers neither was fitted on",
+                )
+            recorded = champion.tags.get("held_out_score") or champion.tags.get("gate.challenger_score")
+            return float(recorded), result[f"test_{t.headline}"], "the champion's recorded held-out score"
 
         decision = gate(
             client,
@@ -152,11 +269,12 @@ def train_task(
             t.model_name(province),
             version,
             result[f"test_{t.headline}"],
-            champion_score,
+            against_champion,
             settings.gate_margin,
+            baseline=check_against(t, data.y["test"], p, floor, seed=budget.seed) if floor else None,
         )
         mlflow.log_text(json.dumps(result, indent=2), "evaluation/metrics.json")
-        log_reference(model, data.frames, t.label)  # what weekly monitoring compares with
+        log_reference(candidate, data.frames, t.label)  # what weekly monitoring compares with
     return TrainResult(
         t.name,
         province,
@@ -170,6 +288,8 @@ def train_task(
         completed(study),
         time.perf_counter() - started,
         importance,
+        split.method,
+        decision.reason,
     )
 
 
@@ -204,7 +324,8 @@ def train_all(
 
 
 def quality_table(results: list[TrainResult]) -> pd.DataFrame:
-    """The business-facing quality table: headline metric, oracle, ratio, gate decision."""
+    """The business-facing quality table: headline metric, oracle, ratio, the baselines on the
+    same held-out rows, the split and the gate's decision."""
     rows = []
     for r in results:
         t = TASKS[r.task]
@@ -217,9 +338,14 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
                 "model": r.metrics[f"test_{t.headline}"],
                 "oracle": r.metrics.get(f"oracle_{t.headline}", float("nan")),
                 "ratio": r.metrics["oracle_ratio"],
+                **{
+                    short: r.metrics.get(f"baseline_{key}_{t.headline}", float("nan"))
+                    for key, short in BASELINES.items()
+                },
                 "extra": t.kind.summary(r.metrics),
+                "split": r.split,
                 "version": r.version,
-                "champion": "promoted" if r.promoted else f"refused (champion {r.champion_score:.4f})",
+                "champion": "promoted" if r.promoted else f"refused ({r.gate_reason})",
             }
         )
     return pd.DataFrame(rows)

@@ -8,10 +8,12 @@ study's parent run.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mlflow
+import numpy as np
 import optuna
+import pandas as pd
 import xgboost as xgb
 from optuna_integration import XGBoostPruningCallback
 
@@ -38,16 +40,30 @@ class PruneEvery(XGBoostPruningCallback):
         return super().after_iteration(model, epoch, evals_log)
 
 
+#: Fewer training rows than this make a small table: smaller trees, more trials by default.
+SMALL_TABLE_ROWS = 5_000
+#: Trials when none are asked for: a table's default, and a small table's (cheap to fit).
+DEFAULT_TRIALS, SMALL_TABLE_TRIALS = 20, 40
+
+
 @dataclass(frozen=True)
 class TuningBudget:
-    """How much search a study may do, and its seed."""
+    """How much search a study may do, and its seed. ``trials=None``: suited to the table
+    (``DEFAULT_TRIALS``, or ``SMALL_TABLE_TRIALS`` under ``SMALL_TABLE_ROWS`` training rows)."""
 
-    trials: int = 20
+    trials: int | None = None
     timeout_seconds: float | None = None
     max_rounds: int = 600
     early_stopping_rounds: int = 30
     seed: int = 7
     threads: int = 2
+
+    def suited(self, training_rows: int) -> TuningBudget:
+        """The budget with its trials decided for a table of ``training_rows``."""
+        if self.trials is not None:
+            return self
+        trials = SMALL_TABLE_TRIALS if training_rows < SMALL_TABLE_ROWS else DEFAULT_TRIALS
+        return replace(self, trials=trials)
 
 
 def base_params(t: Task, seed: int, threads: int) -> dict:
@@ -65,18 +81,31 @@ def base_params(t: Task, seed: int, threads: int) -> dict:
     return params
 
 
-def suggest(trial: optuna.Trial) -> dict:
-    """The search space."""
+def suggest(trial: optuna.Trial, small: bool = False) -> dict:
+    """The search space; a small table's trees are shallower and may have lighter leaves."""
     return {
-        "eta": trial.suggest_float("eta", 0.03, 0.3, log=True),
-        "max_depth": trial.suggest_int("max_depth", 3, 8),
-        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+        "eta": trial.suggest_float("eta", 0.02 if small else 0.03, 0.3, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 5) if small else trial.suggest_int("max_depth", 3, 8),
+        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 30.0 if small else 100.0, log=True),
         "subsample": trial.suggest_float("subsample", 0.6, 1.0),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
         "lambda": trial.suggest_float("lambda", 1e-3, 10.0, log=True),
         "alpha": trial.suggest_float("alpha", 1e-3, 10.0, log=True),
         "gamma": trial.suggest_float("gamma", 1e-4, 2.0, log=True),
     }
+
+
+#: XGBoost's defaults for the searched parameters (alpha and gamma at the search's floor).
+XGBOOST_DEFAULTS = {
+    "eta": 0.3,
+    "max_depth": 6,
+    "min_child_weight": 1.0,
+    "subsample": 1.0,
+    "colsample_bytree": 1.0,
+    "lambda": 1.0,
+    "alpha": 1e-3,
+    "gamma": 1e-4,
+}
 
 
 def study_storage(url: str, attempts: int = 3):
@@ -129,10 +158,11 @@ def tune(
     """
     dtrain, dvalid = matrices(data)
     shared = base_params(t, budget.seed, budget.threads)
+    small = len(data.y["train"]) < SMALL_TABLE_ROWS
     best: dict = {"value": float("inf"), "booster": None, "number": None}
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**shared, **suggest(trial)}
+        params = {**shared, **suggest(trial, small)}
         started = time.perf_counter()
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
             mlflow.log_params(trial.params)
@@ -173,6 +203,8 @@ def tune(
         pruner=pruner,
         load_if_exists=True,
     )
+    if not study.trials and not small:  # XGBoost's own defaults first: the search starts from them
+        study.enqueue_trial(XGBOOST_DEFAULTS, skip_if_exists=True)
     callbacks = [lambda s, tr: progress(1)] if progress else []
     study.optimize(
         objective,
@@ -193,6 +225,17 @@ def refit_best(t: Task, data: Dataset, study: optuna.Study, budget: TuningBudget
     return fit(params, dtrain, dvalid, budget)
 
 
+def refit_all(t: Task, data: Dataset, params: dict, rounds: int, budget: TuningBudget) -> xgb.Booster:
+    """The tuned settings trained again on every labelled row of the split (train, valid and
+    test), for the tuned number of rounds: the model that is served uses all the evidence."""
+    X = pd.concat([data.X[k] for k in ("train", "valid", "test")], ignore_index=True)
+    y = np.concatenate([data.y[k] for k in ("train", "valid", "test")])
+    dall = xgb.QuantileDMatrix(X, label=y, enable_categorical=True)
+    return xgb.train(
+        {**base_params(t, budget.seed, budget.threads), **params}, dall, num_boost_round=max(rounds, 1)
+    )
+
+
 def completed(study: optuna.Study) -> int:
     return sum(tr.state == optuna.trial.TrialState.COMPLETE for tr in study.trials)
 
@@ -201,6 +244,7 @@ __all__ = [
     "TuningBudget",
     "tune",
     "refit_best",
+    "refit_all",
     "base_params",
     "suggest",
     "matrices",

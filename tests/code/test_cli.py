@@ -144,7 +144,8 @@ def test_province_validate_as_json_and_csv(province_workdir):
     )
     assert [r["province"] for r in rows] == ["GD", "HE"]
     gd = rows[0]
-    assert list(gd) == ["province", "optional", "custom", "services"]
+    assert list(gd) == ["province", "optional", "custom", "models", "services", "no_model"]
+    assert gd["models"] == [] and gd["no_model"] == []
     assert "credit_grade_gd_v1" in gd["services"] and isinstance(gd["optional"], list)
     one = _json(
         runner.invoke(app, ["province", "validate", "HE", "--format", "json", "-w", str(province_workdir)])
@@ -153,7 +154,9 @@ def test_province_validate_as_json_and_csv(province_workdir):
     header, records = _csv(
         runner.invoke(app, ["province", "validate", "--format", "csv", "-w", str(province_workdir)])
     )
-    assert header == ["province", "optional", "custom", "services"] and [r["province"] for r in records] == [
+    assert header == ["province", "optional", "custom", "models", "services", "no_model"] and [
+        r["province"] for r in records
+    ] == [
         "GD",
         "HE",
     ]
@@ -161,9 +164,21 @@ def test_province_validate_as_json_and_csv(province_workdir):
 
 
 def test_province_validate_error_keeps_stdout_empty(province_workdir):
-    (province_workdir / "provinces" / "HE.yaml").write_text("province: HE\ndrop_indicators: [brand]\n")
+    (province_workdir / "provinces" / "HE.yaml").write_text(
+        "province: HE\nmodels:\n  credit_grade:\n    drop_indicators: [brand]\n"
+    )
     bad = runner.invoke(app, ["province", "validate", "HE", "--format", "json", "-w", str(province_workdir)])
-    assert bad.exit_code == 1 and bad.stdout == "" and "HE.yaml:2:" in bad.stderr
+    assert bad.exit_code == 1 and bad.stdout == "" and "HE.yaml:3:" in bad.stderr
+
+
+def test_province_validate_names_the_models_a_province_cannot_train(province_workdir):
+    (province_workdir / "provinces" / "HE.yaml").write_text(
+        "province: HE\ndrop_indicators: [brand]\nmodels:\n  churn:\n    add_indicators: [influence]\n"
+    )
+    rows = _json(
+        runner.invoke(app, ["province", "validate", "HE", "--format", "json", "-w", str(province_workdir)])
+    )
+    assert rows[0]["no_model"] == ["credit_grade"] and rows[0]["models"] == ["churn: +influence"]
 
 
 @pytest.mark.parametrize("task", [None, "credit_grade"])

@@ -138,7 +138,12 @@ class Task:
         return f"pred_{self.name}"
 
     def tailored(self, config) -> Task:
-        """The task for a province's file (``features.provinces.ProvinceConfig``); itself for None."""
+        """The task for a province's file (``features.provinces.ProvinceConfig``); itself for None.
+
+        A model the file withholds (``models_withheld``: a mandatory credit indicator dropped from
+        every model) is a ConfigurationError naming the indicators; ``features.provinces.
+        trainable_models`` tells beforehand which models a province can train.
+        """
         if config is None:
             return self
         withheld = config.models_withheld.get(self.name)

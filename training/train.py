@@ -8,6 +8,7 @@ province with the champion/challenger gate deciding the ``champion`` alias.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from training.tune import (
     study_name,
     tune,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -303,12 +306,21 @@ def train_all(
 ) -> list[TrainResult]:
     """Every task with labels (or the named ones), one after another.
 
-    A province that brought its own data may have labels for some tasks only.
+    A province that brought its own data may have labels for some tasks only; a model its
+    province file withholds (a mandatory indicator dropped from every model) is left out.
     """
     if not tasks:
         labels = load_labels(settings, province)
+        config = load_province(settings, province)
+        withheld = config.models_withheld if config else {}
+        for name, dropped in withheld.items():
+            log.warning(
+                "%s is not trained for %s: its file drops %s from every model", name, province, dropped
+            )
         tasks = [
-            name for name, t in TASKS.items() if t.label in labels.columns and labels[t.label].notna().any()
+            name
+            for name, t in TASKS.items()
+            if t.label in labels.columns and labels[t.label].notna().any() and name not in withheld
         ]
     return [
         train_task(

@@ -18,7 +18,7 @@ import xgboost as xgb
 from optuna_integration import XGBoostPruningCallback
 
 from core.tasks import Task
-from training.data import Dataset
+from training.data import Dataset, customer_parts
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -85,8 +85,11 @@ def suggest(trial: optuna.Trial, small: bool = False) -> dict:
     """The search space; a small table's trees are shallower and may have lighter leaves."""
     return {
         "eta": trial.suggest_float("eta", 0.02 if small else 0.03, 0.3, log=True),
-        "max_depth": trial.suggest_int("max_depth", 2, 5) if small else trial.suggest_int("max_depth", 3, 8),
-        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 30.0 if small else 100.0, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 6) if small else trial.suggest_int("max_depth", 3, 8),
+        # a leaf's weight is its rows' hessian: a few hundred rare-event rows weigh under 10
+        "min_child_weight": trial.suggest_float(
+            "min_child_weight", *((0.1, 10.0) if small else (1.0, 100.0)), log=True
+        ),
         "subsample": trial.suggest_float("subsample", 0.6, 1.0),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
         "lambda": trial.suggest_float("lambda", 1e-3, 10.0, log=True),
@@ -105,6 +108,15 @@ XGBOOST_DEFAULTS = {
     "lambda": 1.0,
     "alpha": 1e-3,
     "gamma": 1e-4,
+}
+
+#: A small table's first trial: shallower trees, slower learning, row and column sampling.
+SMALL_TABLE_START = {
+    **XGBOOST_DEFAULTS,
+    "eta": 0.1,
+    "max_depth": 4,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
 }
 
 
@@ -144,6 +156,37 @@ def fit(params: dict, dtrain, dvalid, budget: TuningBudget, callbacks=()) -> xgb
     )
 
 
+#: Folds of a small table's cross-validated tuning objective.
+TUNING_FOLDS = 5
+
+
+def cv_folds(data: Dataset, seed: int) -> tuple[xgb.DMatrix, list[tuple[np.ndarray, np.ndarray]]]:
+    """A small table's train and validation rows as one matrix, and folds of its customers
+    (stratified by the label, every row of a customer in one fold); the test part stays out."""
+    frame = pd.concat([data.frames["train"], data.frames["valid"]], ignore_index=True)
+    X = pd.concat([data.X["train"], data.X["valid"]], ignore_index=True)
+    y = np.concatenate([data.y["train"], data.y["valid"]])
+    fold = customer_parts(frame, data.task, (1.0,) * TUNING_FOLDS, seed)
+    splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(TUNING_FOLDS)]
+    return xgb.DMatrix(X, label=y, enable_categorical=True), [s for s in splits if len(s[1])]
+
+
+def cross_validated(params: dict, folds, budget: TuningBudget, t: Task) -> tuple[float, int]:
+    """XGBoost's own cross-validation of ``params`` with early stopping: the best mean held-out
+    validation metric over the folds, and its round."""
+    matrix, splits = folds
+    history = xgb.cv(
+        params,
+        matrix,
+        num_boost_round=budget.max_rounds,
+        folds=splits,
+        early_stopping_rounds=budget.early_stopping_rounds,
+        verbose_eval=False,
+    )
+    curve = history[f"test-{t.kind.eval_metric}-mean"]
+    return float(curve.min()), int(curve.idxmin())
+
+
 def study_name(t: Task, province: str | None, data_tag: str) -> str:
     return f"{t.name}-{(province or 'all').lower()}-{data_tag}"
 
@@ -154,11 +197,14 @@ def tune(
     """Run (or continue) the study; every trial logged as a nested MLflow run.
 
     Returns the study and the best booster trained in this run (None if the study's best
-    trial came from an earlier run), so the final model needs no refit.
+    trial came from an earlier run), so the final model needs no refit. A small table
+    (``SMALL_TABLE_ROWS``) chooses by XGBoost's cross-validation over folds of its train and
+    validation customers instead (``cross_validated``; not pruned), and returns no booster.
     """
     dtrain, dvalid = matrices(data)
     shared = base_params(t, budget.seed, budget.threads)
     small = len(data.y["train"]) < SMALL_TABLE_ROWS
+    folds = cv_folds(data, budget.seed) if small else None
     best: dict = {"value": float("inf"), "booster": None, "number": None}
 
     def objective(trial: optuna.Trial) -> float:
@@ -166,23 +212,26 @@ def tune(
         started = time.perf_counter()
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
             mlflow.log_params(trial.params)
-            try:
-                booster = fit(
-                    params,
-                    dtrain,
-                    dvalid,
-                    budget,
-                    callbacks=[PruneEvery(trial, f"validation-{t.kind.eval_metric}")],
-                )
-            except optuna.TrialPruned:
-                mlflow.set_tag("state", "pruned")
-                raise
-            value = float(booster.best_score)
-            trial.set_user_attr("best_iteration", int(booster.best_iteration))
+            if folds is not None:  # a small table: one validation part is too noisy to choose by
+                value, best_iteration, booster = *cross_validated(params, folds, budget, t), None
+            else:
+                try:
+                    booster = fit(
+                        params,
+                        dtrain,
+                        dvalid,
+                        budget,
+                        callbacks=[PruneEvery(trial, f"validation-{t.kind.eval_metric}")],
+                    )
+                except optuna.TrialPruned:
+                    mlflow.set_tag("state", "pruned")
+                    raise
+                value, best_iteration = float(booster.best_score), int(booster.best_iteration)
+            trial.set_user_attr("best_iteration", best_iteration)
             mlflow.log_metrics(
                 {
                     f"valid_{t.kind.eval_metric}": value,
-                    "best_iteration": booster.best_iteration,
+                    "best_iteration": best_iteration,
                     "seconds": time.perf_counter() - started,
                 }
             )
@@ -203,8 +252,8 @@ def tune(
         pruner=pruner,
         load_if_exists=True,
     )
-    if not study.trials and not small:  # XGBoost's own defaults first: the search starts from them
-        study.enqueue_trial(XGBOOST_DEFAULTS, skip_if_exists=True)
+    if not study.trials:  # the search starts from XGBoost's defaults (a small table's: smaller trees)
+        study.enqueue_trial(SMALL_TABLE_START if small else XGBOOST_DEFAULTS, skip_if_exists=True)
     callbacks = [lambda s, tr: progress(1)] if progress else []
     study.optimize(
         objective,

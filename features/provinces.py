@@ -225,10 +225,7 @@ class ModelIndicators(_Strict):
     @field_validator("drop_indicators", "add_indicators")
     @classmethod
     def _no_repeats(cls, value: list[str]) -> list[str]:
-        twice = repeated(value)
-        if twice:
-            raise ValueError(f"listed more than once: {', '.join(twice)}")
-        return value
+        return listed_once(value)
 
     def checked(self, evaluation: str) -> ModelIndicators:
         """Itself, if it fits the evaluation's library set; else ValueError naming the list and indicator."""
@@ -290,6 +287,14 @@ def repeated(values: list[str]) -> list[str]:
     return sorted({v for v in values if values.count(v) > 1})
 
 
+def listed_once(value: list[str]) -> list[str]:
+    """The list itself, or a validation error naming what it repeats."""
+    twice = repeated(value)
+    if twice:
+        raise ValueError(f"listed more than once: {', '.join(twice)}")
+    return value
+
+
 def province_code(value: str) -> str:
     """A province code the library knows (``GD``), or a validation error listing them."""
     codes = lib.BY_ID["province"].codes or ()
@@ -329,10 +334,7 @@ class ProvinceConfig(_Strict):
     @field_validator("optional_indicators", "drop_indicators")
     @classmethod
     def _no_repeats(cls, value: list[str]) -> list[str]:
-        twice = repeated(value)
-        if twice:
-            raise ValueError(f"listed more than once: {', '.join(twice)}")
-        return value
+        return listed_once(value)
 
     @field_validator("models")
     @classmethod

@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="7,8", help="Worlds to average over, comma-separated.")
     parser.add_argument("--workdir", type=Path, default=ROOT / "telcoml-work" / "bench-byod-snapshot")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--tables", default="snapshot,churn_only", help="Which tables, comma-separated.")
     args = parser.parse_args(argv)
 
     records = []
@@ -270,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True)
         rows, month = world(workdir, args.customers, seed)
         for name, make in (("snapshot", snapshot_case), ("churn_only", churn_only_case)):
+            if name not in args.tables.split(","):
+                continue
             directory = workdir / f"{name}-source"
             directory.mkdir()
             mapping, province = make(rows, month, directory)

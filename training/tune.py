@@ -172,18 +172,21 @@ def cv_folds(data: Dataset, seed: int) -> tuple[xgb.DMatrix, list[tuple[np.ndarr
 
 
 def cross_validated(params: dict, folds, budget: TuningBudget, t: Task) -> tuple[float, int]:
-    """XGBoost's own cross-validation of ``params`` with early stopping: the best mean held-out
-    validation metric over the folds, and its round."""
+    """XGBoost's own cross-validation of ``params`` with early stopping on the kind's
+    ``selection_metric`` (AUC for a propensity, classification error for a ranking): the best
+    mean held-out value over the folds (negated when larger is better), and its round."""
     matrix, splits = folds
+    metric, larger_is_better = t.kind.selection_metric
     history = xgb.cv(
-        params,
+        {**params, "eval_metric": metric},
         matrix,
         num_boost_round=budget.max_rounds,
         folds=splits,
         early_stopping_rounds=budget.early_stopping_rounds,
+        maximize=larger_is_better,
         verbose_eval=False,
     )
-    curve = history[f"test-{t.kind.eval_metric}-mean"]
+    curve = history[f"test-{metric}-mean"] * (-1 if larger_is_better else 1)  # the study minimizes
     return float(curve.min()), int(curve.idxmin())
 
 
@@ -205,6 +208,8 @@ def tune(
     shared = base_params(t, budget.seed, budget.threads)
     small = len(data.y["train"]) < SMALL_TABLE_ROWS
     folds = cv_folds(data, budget.seed) if small else None
+    # what a trial is judged by, as its run logs it: the validation loss, or the folds' mean metric
+    objective_name = f"cv_{t.kind.selection_metric[0]}" if small else f"valid_{t.kind.eval_metric}"
     best: dict = {"value": float("inf"), "booster": None, "number": None}
 
     def objective(trial: optuna.Trial) -> float:
@@ -228,9 +233,10 @@ def tune(
                     raise
                 value, best_iteration = float(booster.best_score), int(booster.best_iteration)
             trial.set_user_attr("best_iteration", best_iteration)
+            trial.set_user_attr("cross_validated", folds is not None)
             mlflow.log_metrics(
                 {
-                    f"valid_{t.kind.eval_metric}": value,
+                    objective_name: abs(value),
                     "best_iteration": best_iteration,
                     "seconds": time.perf_counter() - started,
                 }
@@ -252,8 +258,9 @@ def tune(
         pruner=pruner,
         load_if_exists=True,
     )
-    if not study.trials:  # the search starts from XGBoost's defaults (a small table's: smaller trees)
-        study.enqueue_trial(SMALL_TABLE_START if small else XGBOOST_DEFAULTS, skip_if_exists=True)
+    if not study.trials:  # the search starts from XGBoost's defaults (a small table's: smaller trees too)
+        for start in (XGBOOST_DEFAULTS, SMALL_TABLE_START) if small else (XGBOOST_DEFAULTS,):
+            study.enqueue_trial(start, skip_if_exists=True)
     callbacks = [lambda s, tr: progress(1)] if progress else []
     study.optimize(
         objective,
@@ -268,10 +275,18 @@ def tune(
 
 def refit_best(t: Task, data: Dataset, study: optuna.Study, budget: TuningBudget) -> xgb.Booster:
     """The best trial's parameters trained again (deterministic by seed): for a best trial
-    from an earlier run of the study, whose booster this process does not hold."""
+    from an earlier run of the study, whose booster this process does not hold, and for a
+    small table's cross-validated trial, trained on the train part for the rounds its folds
+    chose (early stopping on the validation part's loss would stop where the folds did not)."""
     dtrain, dvalid = matrices(data)
     params = {**base_params(t, budget.seed, budget.threads), **study.best_params}
-    return fit(params, dtrain, dvalid, budget)
+    attrs = study.best_trial.user_attrs
+    if not attrs.get("cross_validated"):
+        return fit(params, dtrain, dvalid, budget)
+    rounds = int(attrs["best_iteration"]) + 1
+    booster = xgb.train(params, dtrain, num_boost_round=rounds)
+    booster.set_attr(best_iteration=str(rounds - 1))  # what finalize and the refit read
+    return booster
 
 
 def refit_all(t: Task, data: Dataset, params: dict, rounds: int, budget: TuningBudget) -> xgb.Booster:

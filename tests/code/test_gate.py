@@ -19,6 +19,7 @@ def client(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("gate")  # not the experiment an earlier test left active in another store
     c = MlflowClient()
     c.create_registered_model("telcoml-churn")
     for _ in range(3):

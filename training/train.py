@@ -34,6 +34,7 @@ from training.tune import (
     TuningBudget,
     base_params,
     completed,
+    fit,
     refit_all,
     refit_best,
     study_name,
@@ -103,8 +104,6 @@ def cross_validate(t: Task, data: Dataset, params: dict, budget: TuningBudget) -
     """The tuned settings judged on every labelled row of a small table, fold by fold: each fold
     of customers is held out once while the rest is split by customer into fit and calibration
     rows, as the held-out test was. Mean and spread of the headline metric."""
-    from training.tune import fit
-
     frame = pd.concat([data.frames[k] for k in ("train", "valid", "test")], ignore_index=True)
     X = pd.concat([data.X[k] for k in ("train", "valid", "test")], ignore_index=True)
     y = np.concatenate([data.y[k] for k in ("train", "valid", "test")])

@@ -48,6 +48,7 @@ from monitoring.record import (
     week_bounds,
 )
 from monitoring.reference import load_reference
+from training.reference import reference_columns, tested_probabilities
 from training.registry import champion_version, load_task_model
 
 log = get_logger("telcoml.monitoring")
@@ -151,7 +152,9 @@ def _judged(
         return None, None
     model = load_task_model(f"models:/{champion.model_name}/{champion.version}")
     y_reference = t.kind.encode_label(held_out["target"].reset_index(drop=True))
-    p_reference = model.probabilities(held_out)
+    # the tested model's outputs: the served one was refit on these rows (older references: the served)
+    tested = tested_probabilities(held_out)
+    p_reference = tested if tested is not None else model.probabilities(held_out)
     y_current = t.kind.encode_label(pd.Series(target[known].to_numpy()))
     p_current = model.probabilities(current.loc[known])
     change = (
@@ -420,7 +423,7 @@ def monitor_week(
             indicators = [
                 c
                 for c in reference.columns
-                if c not in ("province", "target", "reference_part", TASKS[name].prediction_column)
+                if c not in (*reference_columns(reference), TASKS[name].prediction_column)
             ]
             unrecorded = [c for c in indicators if c not in current_all]
             if unrecorded:  # e.g. a custom indicator added to the province file after these records

@@ -276,7 +276,7 @@ def train_task(
             baseline=check_against(t, data.y["test"], p, floor, seed=budget.seed) if floor else None,
         )
         mlflow.log_text(json.dumps(result, indent=2), "evaluation/metrics.json")
-        log_reference(candidate, data.frames, t.label)  # what weekly monitoring compares with
+        log_reference(served, data.frames, t.label, tested=candidate)  # what weekly monitoring compares with
     return TrainResult(
         t.name,
         province,

@@ -25,6 +25,7 @@ import pandas as pd
 
 from training import evaluate
 from training.data import Dataset
+from training.model import finalize
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,6 @@ class Baseline:
 
 def untuned_xgboost(data: Dataset, budget) -> np.ndarray:
     """Held-out predictions of XGBoost with the platform's fixed parameters, defaults for the rest."""
-    from training.train import finalize
     from training.tune import base_params, fit, matrices
 
     t = data.task

@@ -136,3 +136,17 @@ def _calibration(meta: dict) -> dict:
 
 def _indicator(d: dict) -> lib.Indicator:
     return lib.Indicator(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def finalize(t: Task, booster, data, best_iteration: int | None) -> TaskModel:
+    """Wrap the booster with what turns its output into business terms, fitted on the validation
+    part of ``data`` (a ``training.data.Dataset``).
+
+    Early stopping leaves ``early_stopping_rounds`` trees after the best round in the
+    booster, and ``predict`` uses every tree: the model keeps the validated rounds only.
+    """
+    if best_iteration is not None and best_iteration + 1 < booster.num_boosted_rounds():
+        booster = booster[: best_iteration + 1]
+    raw_valid = booster.predict(xgb.DMatrix(data.X["valid"], enable_categorical=True))
+    calibration = t.kind.fit_calibration(raw_valid, data.y["valid"], data.y["train"])
+    return TaskModel(t, booster, calibration, best_iteration)

@@ -26,7 +26,7 @@ from features.provinces import load_province
 from training import evaluate, explain
 from training.baselines import BASELINES, best_baseline, check_against, judge_baselines
 from training.data import Dataset, choose_split, customer_parts, label_months, load_labels, make_dataset
-from training.model import TaskModel
+from training.model import TaskModel, finalize
 from training.reference import log_reference
 from training.registry import configure_mlflow, gate, load_task_model, log_task_model
 from training.tune import (
@@ -60,21 +60,6 @@ class TrainResult:
     importance: list[dict] = field(default_factory=list)
     split: str = "time"
     gate_reason: str = ""
-
-
-def finalize(t: Task, booster, data: Dataset, best_iteration: int | None) -> TaskModel:
-    """Wrap the booster with what turns its output into business terms (fitted on the validation month).
-
-    Early stopping leaves ``early_stopping_rounds`` trees after the best round in the
-    booster, and ``predict`` uses every tree: the model keeps the validated rounds only.
-    """
-    import xgboost as xgb
-
-    if best_iteration is not None and best_iteration + 1 < booster.num_boosted_rounds():
-        booster = booster[: best_iteration + 1]
-    raw_valid = booster.predict(xgb.DMatrix(data.X["valid"], enable_categorical=True))
-    calibration = t.kind.fit_calibration(raw_valid, data.y["valid"], data.y["train"])
-    return TaskModel(t, booster, calibration, best_iteration)
 
 
 def _log_evaluation(model: TaskModel, data: Dataset, p: np.ndarray) -> list[dict]:

@@ -269,6 +269,16 @@ class Dataset:
     frames: dict[str, pd.DataFrame]  # the raw rows: keys, labels, oracle, indicators
     lineage: dict
 
+    def stacked(
+        self, parts: tuple[str, ...] = ("train", "valid", "test")
+    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+        """The raw rows, the encoded matrix and the label of ``parts``, one below the other."""
+        return (
+            pd.concat([self.frames[k] for k in parts], ignore_index=True),
+            pd.concat([self.X[k] for k in parts], ignore_index=True),
+            np.concatenate([self.y[k] for k in parts]),
+        )
+
 
 def target(frame: pd.DataFrame, t: Task) -> np.ndarray:
     """The label as XGBoost reads it (the task's kind encodes it)."""

@@ -89,9 +89,7 @@ def cross_validate(t: Task, data: Dataset, params: dict, budget: TuningBudget) -
     """The tuned settings judged on every labelled row of a small table, fold by fold: each fold
     of customers is held out once while the rest is split by customer into fit and calibration
     rows, as the held-out test was. Mean and spread of the headline metric."""
-    frame = pd.concat([data.frames[k] for k in ("train", "valid", "test")], ignore_index=True)
-    X = pd.concat([data.X[k] for k in ("train", "valid", "test")], ignore_index=True)
-    y = np.concatenate([data.y[k] for k in ("train", "valid", "test")])
+    frame, X, y = data.stacked()
     fold = customer_parts(frame, t, (1.0,) * CV_FOLDS, budget.seed)
     scores = []
     for k in range(CV_FOLDS):

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 import mlflow
 import numpy as np
 import optuna
-import pandas as pd
 import xgboost as xgb
 from optuna_integration import XGBoostPruningCallback
 
@@ -163,9 +162,7 @@ TUNING_FOLDS = 5
 def cv_folds(data: Dataset, seed: int) -> tuple[xgb.DMatrix, list[tuple[np.ndarray, np.ndarray]]]:
     """A small table's train and validation rows as one matrix, and folds of its customers
     (stratified by the label, every row of a customer in one fold); the test part stays out."""
-    frame = pd.concat([data.frames["train"], data.frames["valid"]], ignore_index=True)
-    X = pd.concat([data.X["train"], data.X["valid"]], ignore_index=True)
-    y = np.concatenate([data.y["train"], data.y["valid"]])
+    frame, X, y = data.stacked(("train", "valid"))
     fold = customer_parts(frame, data.task, (1.0,) * TUNING_FOLDS, seed)
     splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(TUNING_FOLDS)]
     return xgb.DMatrix(X, label=y, enable_categorical=True), [s for s in splits if len(s[1])]
@@ -296,8 +293,7 @@ def refit_best(t: Task, data: Dataset, study: optuna.Study, budget: TuningBudget
 def refit_all(t: Task, data: Dataset, params: dict, rounds: int, budget: TuningBudget) -> xgb.Booster:
     """The tuned settings trained again on every labelled row of the split (train, valid and
     test), for the tuned number of rounds: the model that is served uses all the evidence."""
-    X = pd.concat([data.X[k] for k in ("train", "valid", "test")], ignore_index=True)
-    y = np.concatenate([data.y[k] for k in ("train", "valid", "test")])
+    _, X, y = data.stacked()
     dall = xgb.QuantileDMatrix(X, label=y, enable_categorical=True)
     return xgb.train(
         {**base_params(t, budget.seed, budget.threads), **params}, dall, num_boost_round=max(rounds, 1)

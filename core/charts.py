@@ -94,6 +94,29 @@ def binary(task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, dire
     return paths
 
 
+def scorecard(
+    weights: dict[str, float], prior: dict[str, float], score: np.ndarray, cutoffs, directory: Path
+) -> Path:
+    """The credit scorecard at a glance: each indicator's weight (the method's and the final one)
+    beside the distribution of the 0-100 score with the grade cut-offs."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    order = sorted(weights, key=weights.get)
+    y = np.arange(len(order))
+    left.barh(y - 0.2, [prior.get(i, 0.0) for i in order], height=0.4, label="method", color="#9ecae1")
+    left.barh(y + 0.2, [weights[i] for i in order], height=0.4, label="final", color="#3182bd")
+    left.set_yticks(y, order, fontsize=8)
+    left.set_xlabel("weight")
+    left.set_title("Indicator weights")
+    left.legend(loc="lower right")
+    right.hist(score, bins=40, color="#bdbdbd")
+    for cut in cutoffs:
+        right.axvline(cut, color="#de2d26", linestyle="--", linewidth=1)
+    right.set_xlabel("credit score (0-100), grade cut-offs dashed")
+    right.set_title("Score distribution")
+    fig.tight_layout()
+    return _save(fig, directory / "scorecard.png")
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

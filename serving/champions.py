@@ -27,7 +27,7 @@ class Encoder:
 
     Each indicator is encoded by the library's rule (``core.indicators.encoded``, as in
     training); each model takes its columns of the shared matrix. Predictions go through
-    ``Booster.inplace_predict``.
+    ``serve`` (``Booster.inplace_predict`` for XGBoost, the scorecard's weighted sum).
     """
 
     def __init__(self, models: dict[str, TaskModel]):
@@ -76,7 +76,7 @@ class ModelSet:
         """Every task's calibrated output from one shared matrix."""
         matrix = self.encoder.matrix(features) if matrix is None else matrix
         return {
-            name: m.calibrate(m.booster.inplace_predict(self.encoder.model_input(name, matrix)))
+            name: m.serve(self.encoder.model_input(name, matrix))
             for name, m in self.models.items()
         }
 
@@ -116,8 +116,7 @@ def with_threads(models: ModelSet, threads: int) -> ModelSet:
     """
     for model_set in (models, *models.provinces.values()):
         for model in model_set.models.values():
-            model.threads = threads
-            model.booster.set_param({"nthread": threads})
+            model.use_threads(threads)
     return models
 
 

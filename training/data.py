@@ -22,6 +22,7 @@ from core.errors import NotReadyError
 from core.io import atomic_write_parquet
 from core.settings import Settings
 from core.tasks import Task
+from features.build import offline_file, offline_snapshots
 from features.store import open_store, training_frame
 
 #: With fewer labelled months than this, the split is by customer instead of by month.
@@ -258,6 +259,41 @@ def evaluation_frame(settings: Settings, t: Task, split: Split, province: str | 
     return frame
 
 
+def snapshot_months(settings: Settings, province: str | None = None) -> list[str]:
+    """Months with an indicator snapshot (of one province, or of any)."""
+    return sorted(
+        {m for _, m in offline_snapshots(settings.offline_dir, "profile", (province or "*").upper())}
+    )
+
+
+def snapshot_frame(settings: Settings, t: Task, month: str, province: str | None = None) -> pd.DataFrame:
+    """Every customer of a month's snapshot (of one province, or of all) with the task's indicators
+    from Feast at the snapshot time, labels or not: what a model without labels is fitted on."""
+    provinces = [
+        p for p, m in offline_snapshots(settings.offline_dir, "profile", (province or "*").upper(), month)
+    ]
+    if not provinces:
+        raise NotReadyError(
+            f"no indicator snapshot of {month}"
+            + (f" for province {province}" if province else "")
+            + ": run `telcoml build` (or `telcoml byod`)"
+        )
+    keys = ["msisdn", "event_timestamp"]
+    entity = pd.concat(
+        [
+            pd.read_parquet(offline_file(settings.offline_dir, "profile", p, month), columns=keys).assign(
+                province=p
+            )
+            for p in provinces
+        ],
+        ignore_index=True,
+    )
+    entity["event_timestamp"] = pd.to_datetime(entity["event_timestamp"], utc=True)
+    frame = training_frame(open_store(settings), entity, t.evaluation, t.province)
+    frame["month"] = month
+    return frame.reset_index(drop=True)
+
+
 @dataclass
 class Dataset:
     """One task's encoded matrices for the three parts of the split."""
@@ -334,4 +370,6 @@ __all__ = [
     "load_oracle",
     "label_months",
     "evaluation_frame",
+    "snapshot_frame",
+    "snapshot_months",
 ]

@@ -22,6 +22,9 @@ from core.tasks import Task, task
 class TaskModel:
     """Booster + task declaration + calibration: indicators in, business outputs out."""
 
+    #: How the model answers, as the CRM sees it in each answer block (``method``).
+    method = "xgboost"
+
     def __init__(
         self,
         task_name: str | Task,
@@ -45,8 +48,7 @@ class TaskModel:
     # -- raw model output -------------------------------------------------------------
     def matrix(self, indicators: pd.DataFrame) -> xgb.DMatrix:
         """The model's input matrix, from NumPy with the library's encoding (``core.indicators.encoded``)."""
-        columns = [lib.encoded(ind, indicators[ind.id]) for ind in self.task.indicators]
-        return self.dmatrix(np.column_stack(columns) if columns else np.empty((len(indicators), 0)))
+        return self.dmatrix(_encoded(self.task, indicators))
 
     def dmatrix(self, encoded: np.ndarray) -> xgb.DMatrix:
         """A DMatrix of already encoded indicators (one column per model indicator, NaN missing)."""
@@ -58,6 +60,10 @@ class TaskModel:
             missing=np.nan,
             nthread=self.threads,
         )
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.task.feature_names
 
     @property
     def feature_types(self) -> list[str]:
@@ -84,12 +90,32 @@ class TaskModel:
             matrix if matrix is not None else self.matrix(indicators), pred_contribs=True
         )
 
+    # -- serving: one shared float matrix (``serving.champions.Encoder``) ---------------
+    def serve(self, encoded: np.ndarray) -> np.ndarray:
+        """Business outputs of already encoded indicators (``Booster.inplace_predict``)."""
+        return self.calibrate(self.booster.inplace_predict(encoded))
+
+    def serve_contributions(self, encoded: np.ndarray) -> np.ndarray:
+        """``contributions`` of already encoded indicators."""
+        return self.contributions(None, self.dmatrix(encoded))
+
+    def answer_blocks(self, encoded: np.ndarray, p: np.ndarray, config=None) -> list[dict]:
+        """The task's answer block per customer (without reasons), naming the method that answered."""
+        blocks = self.task.kind.answer_blocks(p, self.calibration, config)
+        for block in blocks:
+            block["method"] = self.method
+        return blocks
+
+    def use_threads(self, threads: int) -> None:
+        """XGBoost threads per prediction (0: all cores)."""
+        self.threads = threads
+        self.booster.set_param({"nthread": threads})
+
     # -- business outputs --------------------------------------------------------------
     def predict(self, indicators: pd.DataFrame) -> pd.DataFrame:
         """The task's outputs per customer, in business terms (the answer's block without reasons)."""
-        blocks = self.task.kind.answer_blocks(self.probabilities(indicators), self.calibration)
-        flat = [{k: ",".join(v) if isinstance(v, list) else v for k, v in b.items()} for b in blocks]
-        return pd.json_normalize(flat).set_axis(indicators.index)
+        encoded = _encoded(self.task, indicators)
+        return _flat(self.answer_blocks(encoded, self.serve(encoded)), indicators.index)
 
     # -- persistence ---------------------------------------------------------------------
     def metadata(self) -> dict:
@@ -116,12 +142,172 @@ class TaskModel:
         booster = xgb.Booster()
         booster.load_model(directory / "booster.ubj")
         booster.set_param({"nthread": 1})
-        t = task(meta["task"])
-        if meta.get("indicators") is not None:
-            t = t.for_indicators(meta["province"], [_indicator(d) for d in meta["indicators"]])
-        model = cls(t, booster, _calibration(meta), meta["best_iteration"])
+        model = cls(_task_of(meta), booster, _calibration(meta), meta["best_iteration"])
         model.threads = 1
         return model
+
+
+class ScorecardModel:
+    """The credit specification's scorecard (``training.scorecard.Scorecard``) answering like a
+    ``TaskModel``: the same encoded indicators in, grade "probabilities" (1 for the grade the score
+    falls in: the scorecard is a rule, not a guess), reasons in score points, and its 0-100 credit
+    score in the answer block.
+
+    The grade is the score's interval between the scorecard's own cut-offs; a province file's
+    expected-grade ``grade_cutoffs`` (made for the supervised model's probabilities) leave it
+    unchanged. A reason's contribution is ``100 · w_j · (x_j − typical_j)``: the points an
+    indicator adds to or takes from the score against the typical customer of the reference
+    (``Normaliser.fill``); the bias column holds the typical customer's score.
+    """
+
+    method = "scorecard"
+
+    def __init__(self, task_name: str | Task, card):
+        self.task: Task = task_name if isinstance(task_name, Task) else task(task_name)
+        self.card = card
+        self.calibration: dict = {}
+        self.best_iteration = None
+        self.threads = 0
+        names = self.task.feature_names
+        absent = [i for i in card.indicators if i not in names]
+        if absent:
+            from core.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"the scorecard scores {', '.join(absent)}, which the {self.task.name} model's "
+                f"indicators ({self.task.service}) do not hold"
+            )
+        self._columns = np.array([names.index(i) for i in card.indicators], dtype=int)
+        by_id = {ind.id: ind for ind in self.task.indicators}
+        # a category arrives as the index of its code in the library: its score by index
+        self._by_index = {
+            k: np.array([card.normalisers[i].scores.get(code, np.nan) for code in by_id[i].codes])
+            for k, i in enumerate(card.indicators)
+            if card.normalisers[i].scores is not None
+        }
+        self._weights = np.array(list(card.weights.values()))
+        self._typical = np.array([card.normalisers[i].fill for i in card.indicators])
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.task.feature_names
+
+    def normalised(self, encoded: np.ndarray) -> np.ndarray:
+        """Customers × the scorecard's indicators in [0, 1] (higher = better credit), typical where
+        missing."""
+        x = np.asarray(encoded, dtype=float)[:, self._columns]
+        out = np.empty_like(x)
+        for k, i in enumerate(self.card.indicators):
+            norm = self.card.normalisers[i]
+            if k in self._by_index:
+                lookup = self._by_index[k]
+                known = ~np.isnan(x[:, k])
+                values = np.full(len(x), np.nan)
+                values[known] = lookup[x[known, k].astype(int)]
+                out[:, k] = np.where(np.isnan(values), norm.fill, values)
+            else:
+                out[:, k] = norm(x[:, k])
+        return out
+
+    def score_encoded(self, encoded: np.ndarray) -> np.ndarray:
+        """The credit score 0-100 (higher = better credit)."""
+        return 100.0 * self.normalised(encoded) @ self._weights
+
+    def calibrate(self, score: np.ndarray) -> np.ndarray:
+        """Grade "probabilities" of scores: 1 for the grade between the cut-offs the score reaches."""
+        from training.scorecard import grades_of
+
+        grades = grades_of(np.asarray(score, dtype=float), self.card.cutoffs)
+        p = np.zeros((len(grades), len(self.task.classes)))
+        p[np.arange(len(grades)), grades - 1] = 1.0
+        return p
+
+    def serve(self, encoded: np.ndarray) -> np.ndarray:
+        return self.calibrate(self.score_encoded(encoded))
+
+    def serve_contributions(self, encoded: np.ndarray) -> np.ndarray:
+        """Points each indicator adds or takes against the typical customer; last column the typical score."""
+        points = 100.0 * (self.normalised(encoded) - self._typical[None, :]) * self._weights[None, :]
+        out = np.zeros((len(points), len(self.task.feature_names) + 1))
+        out[:, self._columns] = points
+        out[:, -1] = 100.0 * float(self._typical @ self._weights)
+        return out
+
+    def answer_blocks(self, encoded: np.ndarray, p: np.ndarray, config=None) -> list[dict]:
+        blocks = self.task.kind.answer_blocks(p, self.calibration)  # its own cut-offs, not the file's
+        for block, score in zip(blocks, self.score_encoded(encoded)):
+            block["method"] = self.method
+            block["credit_score"] = round(float(score), 1)
+        return blocks
+
+    def use_threads(self, threads: int) -> None:
+        self.threads = threads
+
+    # -- the TaskModel interface on indicator frames --------------------------------------
+    def raw(self, indicators: pd.DataFrame, matrix=None) -> np.ndarray:
+        return self.score_encoded(_encoded(self.task, indicators))
+
+    def probabilities(self, indicators: pd.DataFrame, matrix=None) -> np.ndarray:
+        return self.calibrate(self.raw(indicators))
+
+    def contributions(self, indicators: pd.DataFrame, matrix=None) -> np.ndarray:
+        return self.serve_contributions(_encoded(self.task, indicators))
+
+    def predict(self, indicators: pd.DataFrame) -> pd.DataFrame:
+        encoded = _encoded(self.task, indicators)
+        return _flat(self.answer_blocks(encoded, self.serve(encoded)), indicators.index)
+
+    # -- persistence ---------------------------------------------------------------------
+    def metadata(self) -> dict:
+        meta = {"task": self.task.name, "method": self.method}
+        if self.task.tailored_indicators is not None:
+            meta["province"] = self.task.province
+            meta["indicators"] = [asdict(i) for i in self.task.indicators]
+        return meta
+
+    def save(self, directory) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        card = json.dumps(self.card.to_dict(), indent=2, ensure_ascii=False)
+        (directory / "scorecard.json").write_text(card, encoding="utf-8")
+        (directory / "task_model.json").write_text(json.dumps(self.metadata(), indent=2))
+
+    @classmethod
+    def load(cls, directory) -> ScorecardModel:
+        from training.scorecard import Scorecard
+
+        directory = Path(directory)
+        meta = json.loads((directory / "task_model.json").read_text())
+        card = Scorecard.from_dict(json.loads((directory / "scorecard.json").read_text(encoding="utf-8")))
+        return cls(_task_of(meta), card)
+
+
+#: What a saved model's ``method`` loads with.
+MODEL_CLASSES = {TaskModel.method: TaskModel, ScorecardModel.method: ScorecardModel}
+
+
+def load_model(directory) -> TaskModel | ScorecardModel:
+    """A saved model of either method (``task_model.json`` says which; older ones are XGBoost)."""
+    meta = json.loads((Path(directory) / "task_model.json").read_text())
+    return MODEL_CLASSES[meta.get("method", TaskModel.method)].load(directory)
+
+
+def _task_of(meta: dict) -> Task:
+    t = task(meta["task"])
+    if meta.get("indicators") is not None:
+        t = t.for_indicators(meta["province"], [_indicator(d) for d in meta["indicators"]])
+    return t
+
+
+def _encoded(t: Task, indicators: pd.DataFrame) -> np.ndarray:
+    """The task's indicators as the shared float matrix holds them (``core.indicators.encoded``)."""
+    columns = [lib.encoded(ind, indicators[ind.id]) for ind in t.indicators]
+    return np.column_stack(columns) if columns else np.empty((len(indicators), 0))
+
+
+def _flat(blocks: list[dict], index: pd.Index) -> pd.DataFrame:
+    flat = [{k: ",".join(v) if isinstance(v, list) else v for k, v in b.items()} for b in blocks]
+    return pd.json_normalize(flat).set_axis(index)
 
 
 def _calibration(meta: dict) -> dict:

@@ -46,7 +46,7 @@ TESTED = "tested_p_"
 def _rows_for(
     model: TaskModel, rows: pd.DataFrame, label: str, part: str, tested: TaskModel | None = None
 ) -> pd.DataFrame:
-    indicators = list(model.booster.feature_names or model.task.feature_names)
+    indicators = model.feature_names
     frame = rows[list(dict.fromkeys(["province", *indicators]))].reset_index(drop=True).copy()
     frame["target"] = rows[label].to_numpy()
     # the served model's predictions, as the weeks will record them (what prediction drift compares)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from core.settings import Settings
 from core.tasks import Task
-from training.model import TaskModel
+from training.model import ScorecardModel, TaskModel, load_model
 
 if TYPE_CHECKING:  # an annotation only: serving loads the registry without the baselines
     from training.baselines import BaselineCheck
@@ -53,16 +54,18 @@ def configure_mlflow(settings: Settings, experiment: str) -> str:
 
 
 class TaskModelPyfunc(mlflow.pyfunc.PythonModel):
-    """The registry's view of a TaskModel: indicators in, business outputs out."""
+    """The registry's view of a model of either method: indicators in, business outputs out."""
 
     def load_context(self, context):
-        self.model = TaskModel.load(context.artifacts["task_model"])
+        self.model = load_model(context.artifacts["task_model"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.model.predict(model_input)
 
 
-def log_task_model(model: TaskModel, example: pd.DataFrame, metadata: dict, registered_name: str):
+def log_task_model(
+    model: TaskModel | ScorecardModel, example: pd.DataFrame, metadata: dict, registered_name: str
+):
     """Log the model as a pyfunc with signature and input example, and register a version."""
     from mlflow.models import infer_signature
 
@@ -82,8 +85,8 @@ def log_task_model(model: TaskModel, example: pd.DataFrame, metadata: dict, regi
     return info
 
 
-def load_task_model(uri: str) -> TaskModel:
-    """The TaskModel behind a registry URI such as ``models:/telcoml-churn@champion``."""
+def load_task_model(uri: str) -> TaskModel | ScorecardModel:
+    """The model (either method) behind a registry URI such as ``models:/telcoml-churn@champion``."""
     return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
 
 
@@ -153,8 +156,11 @@ def gate(
         champion_score, challenger_score, basis = against_champion(current)
         champion_score, challenger_score = float(champion_score), float(challenger_score)
     below_baseline = baseline is not None and baseline.below
-    beats_champion = current is None or challenger_score >= champion_score + margin
-    if below_baseline:
+    comparable = current is None or (math.isfinite(challenger_score) and math.isfinite(champion_score))
+    beats_champion = current is None or (comparable and challenger_score >= champion_score + margin)
+    if not comparable:
+        reason = f"cannot be compared with champion v{current.version}: {basis}"
+    elif below_baseline:
         reason = (
             f"below the {baseline.baseline} baseline ({held_out_score:.4f} < {baseline.score:.4f}, "
             f"sure at {baseline.confidence:.0%})"
@@ -163,6 +169,8 @@ def gate(
         reason = f"does not beat champion v{current.version} ({challenger_score:.4f} vs {champion_score:.4f})"
     elif current is None:
         reason = "first champion" + (f", not below the {baseline.baseline} baseline" if baseline else "")
+        if not math.isfinite(held_out_score):
+            reason += " (nothing to test it on: no labels or outcomes)"
     else:
         reason = f"beats champion v{current.version} ({challenger_score:.4f} vs {champion_score:.4f})"
     promoted = beats_champion and not below_baseline

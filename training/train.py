@@ -60,6 +60,8 @@ class TrainResult:
     importance: list[dict] = field(default_factory=list)
     split: str = "time"
     gate_reason: str = ""
+    #: how the model answers: ``xgboost`` (supervised) or ``scorecard`` (the specification's method)
+    method: str = "xgboost"
 
 
 def _log_evaluation(model: TaskModel, data: Dataset, p: np.ndarray) -> list[dict]:
@@ -123,6 +125,28 @@ def cross_validate(t: Task, data: Dataset, params: dict, budget: TuningBudget) -
         f"cv_{t.headline}_std": float(np.std(scores)),
         "cv_folds": float(len(scores)),
     }
+
+
+def champion_comparison(
+    t: Task, province: str | None, test: pd.DataFrame, y: np.ndarray, p: np.ndarray, held_out_score: float
+):
+    """The gate's ``against_champion``: champion and challenger (outputs ``p`` on ``test``) on the
+    held-out customers the champion was not fitted on, or the champion's recorded held-out score
+    when it was fitted on (nearly) all of them."""
+
+    def against_champion(champion) -> tuple[float, float, str]:
+        tagged = champion.tags.get("fitted_months")
+        unseen = ~test["month"].isin(tagged.split(",")) if tagged else np.ones(len(test), bool)
+        unseen = np.asarray(unseen)
+        if unseen.sum() >= MIN_GATE_ROWS and t.kind.judgeable(test.loc[unseen, t.label], 10):
+            model = load_task_model(f"models:/{t.model_name(province)}/{champion.version}")
+            ours = evaluate.metrics(t, y[unseen], p[unseen])[t.headline]
+            theirs = evaluate.metrics(t, y[unseen], model.probabilities(test.loc[unseen, t.feature_names]))
+            return theirs[t.headline], ours, f"{int(unseen.sum())} held-out customers neither was fitted on"
+        recorded = champion.tags.get("held_out_score") or champion.tags.get("gate.challenger_score")
+        return float(recorded), held_out_score, "the champion's recorded held-out score"
+
+    return against_champion
 
 
 def train_task(
@@ -229,25 +253,9 @@ def train_task(
             t.model_name(province), version, "held_out_score", f"{result[f'test_{t.headline}']:.6f}"
         )
 
-        def against_champion(champion) -> tuple[float, float, str]:
-            """Champion and challenger on the held-out customers the champion was not fitted on,
-            or the champion's recorded held-out score when it was fitted on (nearly) all of them."""
-            test = data.frames["test"]
-            tagged = champion.tags.get("fitted_months")
-            unseen = ~test["month"].isin(tagged.split(",")) if tagged else np.ones(len(test), bool)
-            y_unseen = data.y["test"][np.asarray(unseen)]
-            if unseen.sum() >= MIN_GATE_ROWS and t.kind.judgeable(test.loc[unseen, t.label], 10):
-                model = load_task_model(f"models:/{t.model_name(province)}/{champion.version}")
-                ours = evaluate.metrics(t, y_unseen, p[np.asarray(unseen)])[t.headline]
-                theirs = evaluate.metrics(t, y_unseen, model.probabilities(test_indicators[unseen]))
-                return (
-                    theirs[t.headline],
-                    ours,
-                    f"{int(unseen.sum())} held-out customers neither was fitted on",
-                )
-            recorded = champion.tags.get("held_out_score") or champion.tags.get("gate.challenger_score")
-            return float(recorded), result[f"test_{t.headline}"], "the champion's recorded held-out score"
-
+        against_champion = champion_comparison(
+            t, province, data.frames["test"], data.y["test"], p, result[f"test_{t.headline}"]
+        )
         decision = gate(
             client,
             t,
@@ -326,6 +334,7 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
         rows.append(
             {
                 "task": r.task,
+                "method": r.method,
                 "province": r.province or "all",
                 "metric": t.headline,
                 "metric_label": t.kind.headline_label,

@@ -315,7 +315,7 @@ def test_fit_with_a_bad_credit_event_optimises_the_weights_and_without_outcome_r
     assert record["status"] == "optimised" and record["after"]["auc"] > record["before"]["auc"]
     for i, w in card.weights.items():
         prior = card.prior_weights[i]
-        assert prior * 0.5 - 1e-9 <= w <= prior * 1.5 + 1e-9
+        assert prior * 0.5 - 1e-6 <= w <= prior * 1.5 + 1e-6  # SLSQP's tolerance, renormalised after
     assert card.weights["arrears_months_12m"] > card.prior_weights["arrears_months_12m"]
     assert card.details["test"]["auc"] > 0.5
     # the uncorrelated optional indicators were screened out by the outcome step

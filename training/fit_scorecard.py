@@ -1,0 +1,246 @@
+"""Fit the credit specification's scorecard for a province (or all), test it where evidence exists,
+and register it beside the supervised model: the same registered model, the same gate.
+
+The scorecard (``training.scorecard``) needs no grade labels: it is fitted on every customer of a
+month's snapshot with the province file's ``scorecard:`` section (weighting method, experts' AHP
+judgements, cut-offs; the group's defaults without one). Evidence is used where it exists:
+
+- the credit outcome (``credit_bad_event``: a bad credit event in the months after the snapshot)
+  of the fitting month's customers optimises the weights (权重优化);
+- labels of the credit task split as the supervised model's are (``training.data.choose_split``):
+  the scorecard is fitted on the months (or customers) before the held-out part and tested on the
+  held-out part, so both methods are judged on the same customers, and the gate compares them.
+
+A province with neither gets a served grade all the same: the scorecard is registered and becomes
+the champion when there is none (the gate records that nothing could test it).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+from core import charts
+from core import indicators as lib
+from core.errors import NotReadyError
+from core.scorecard_config import ScorecardConfig
+from core.settings import Settings
+from core.tasks import task
+from features.provinces import load_province
+from training import evaluate
+from training.data import (
+    choose_split,
+    label_months,
+    load_labels,
+    make_dataset,
+    snapshot_frame,
+    snapshot_months,
+)
+from training.model import ScorecardModel
+from training.reference import log_reference
+from training.registry import configure_mlflow, gate, log_task_model
+from training.scorecard import fit_scorecard
+from training.train import TrainResult, champion_comparison
+
+#: The credit outcome label (``features.outcomes``): 1 when a bad credit event followed the snapshot.
+OUTCOME = "credit_bad_event"
+
+
+def _labels(settings: Settings, province: str | None) -> pd.DataFrame | None:
+    try:
+        return load_labels(settings, province)
+    except NotReadyError:
+        return None
+
+
+def _before(months: list[str], month: str) -> str | None:
+    earlier = [m for m in months if m < month]
+    return earlier[-1] if earlier else None
+
+
+def _with_outcome(frame: pd.DataFrame, labels: pd.DataFrame | None) -> pd.Series | None:
+    """The matured credit outcome of the frame's customers, or None when none has matured."""
+    if labels is None or OUTCOME not in labels:
+        return None
+    known = labels.loc[labels[OUTCOME].notna(), ["msisdn", "month", OUTCOME]]
+    outcome = frame[["msisdn", "month"]].merge(known, on=["msisdn", "month"], how="left")[OUTCOME]
+    return outcome if outcome.notna().any() else None
+
+
+def fit_credit_scorecard(
+    settings: Settings,
+    province: str | None = None,
+    month: str | None = None,
+    test_month: str | None = None,
+    train_months: int = 4,
+) -> TrainResult:
+    """Fit, test, log, register and gate the credit scorecard of a province (or of all provinces).
+
+    ``month``: the snapshot to fit on when there are no credit labels (default: the latest);
+    with labels it is the month before the held-out one (``test_month``, ``train_months`` as in
+    ``training.train.train_task``), or, split by customer, the latest with the held-out customers
+    left out.
+    """
+    started = time.perf_counter()
+    config = load_province(settings, province)
+    t = task(lib.CREDIT_GRADE).tailored(config)
+    card_config = (config.scorecard if config is not None else None) or ScorecardConfig()
+    labels = _labels(settings, province)
+    labelled = labels is not None and t.label in labels and labels[t.label].notna().any()
+    months = snapshot_months(settings, province)
+    if not months:
+        raise NotReadyError(
+            f"no indicator snapshot{' for province ' + province if province else ''}: run `telcoml build`"
+        )
+    data = None
+    if labelled:
+        split = choose_split(label_months(labels, t), train_months, test_month)
+        data = make_dataset(settings, t, split, province)
+        fit_month = split.valid if split.method == "time" else split.test
+    else:
+        split = None
+        fit_month = month or months[-1]
+    frame = snapshot_frame(settings, t, fit_month, province)
+    if data is not None and split.method == "customer":  # the held-out customers are the judges
+        frame = frame[~frame["msisdn"].isin(data.frames["test"]["msisdn"])].reset_index(drop=True)
+    previous_month = _before(months, fit_month)
+    previous = snapshot_frame(settings, t, previous_month, province) if previous_month else None
+    outcome = _with_outcome(frame, labels)
+    if outcome is not None:
+        card = fit_scorecard(frame, card_config, outcome, outcome_kind="bad_event", previous=previous)
+    else:  # the configured indicators, else every library credit indicator the province's model reads
+        card = fit_scorecard(frame, card_config, previous=previous)
+    model = ScorecardModel(t, card)
+
+    configure_mlflow(settings, t.experiment_name(province))
+    client = MlflowClient()
+    name = t.model_name(province)
+    with mlflow.start_run(run_name=f"scorecard-{fit_month}") as run:
+        mlflow.set_tags(
+            {
+                "task": t.name,
+                "evaluation": t.evaluation,
+                "province": province or "all",
+                "method": ScorecardModel.method,
+                "weighting": card.method,
+                "feature_service": t.service,
+                "split": split.method if split else "none (no credit labels)",
+                "test_score_basis": "held-out part (no labels used in fitting)" if data else "none",
+            }
+        )
+        mlflow.log_params(
+            {
+                "weighting": card.method,
+                "fit_month": fit_month,
+                "previous_month": previous_month or "none",
+                "rows_fit": len(frame),
+                "indicators_screened": len(card.screening),
+                "indicators_kept": len(card.weights),
+                "cutoffs": card.details.get("cutoffs", ""),
+                "optimisation": card.details["optimisation"]["status"],
+                "outcome": OUTCOME if outcome is not None else "none",
+                **({k: v for k, v in split.describe().items()} if split else {}),
+            }
+        )
+        mlflow.log_metrics({f"weight.{i}": w for i, w in card.weights.items()})
+        mlflow.log_metrics({f"cutoff.{k + 1}_{k + 2}": c for k, c in enumerate(card.cutoffs)})
+        consistency = card.details["weighting"].get("consistency_ratio")
+        if consistency is not None:
+            mlflow.log_metric("ahp_consistency_ratio", consistency)
+        _log_card(card, model, frame)
+
+        result: dict[str, float] = {}
+        if data is not None:
+            test = data.frames["test"]
+            p = model.probabilities(test[t.feature_names])
+            result = evaluate.compare_with_oracle(t, data.y["test"], p, test)
+            mlflow.log_metrics({k: v for k, v in result.items() if np.isfinite(v)})
+            with tempfile.TemporaryDirectory() as tmp:
+                oracle = evaluate.oracle_predictions(t, test) if evaluate.has_oracle(t, test) else None
+                for chart in evaluate.plots(t, data.y["test"], p, oracle, Path(tmp)):
+                    mlflow.log_artifact(str(chart), "evaluation")
+            mlflow.log_text(json.dumps(result, indent=2), "evaluation/metrics.json")
+        held_out = result.get(f"test_{t.headline}")
+
+        example = frame[t.feature_names].head(5).reset_index(drop=True)
+        example = example.astype({c: "float64" for c in example.columns if example[c].dtype.kind in "iu"})
+        metadata = {
+            "task": t.name,
+            "method": ScorecardModel.method,
+            "feature_service": t.service,
+            "indicators": t.feature_names,
+            "headline": t.headline,
+            "test_score": held_out,
+            "fitted_months": [fit_month],
+        }
+        info = log_task_model(model, example, metadata, name)
+        version = str(info.registered_model_version)
+        client.set_model_version_tag(name, version, "method", ScorecardModel.method)
+        client.set_model_version_tag(name, version, "fitted_months", fit_month)
+        if held_out is not None:
+            client.set_model_version_tag(name, version, "held_out_score", f"{held_out:.6f}")
+            against = champion_comparison(t, province, data.frames["test"], data.y["test"], p, held_out)
+        else:
+            against = _untestable
+        decision = gate(
+            client,
+            t,
+            name,
+            version,
+            held_out if held_out is not None else float("nan"),
+            against,
+            settings.gate_margin,
+        )
+        if data is not None:
+            log_reference(model, data.frames, t.label)
+        else:
+            log_reference(model, {"train": frame.assign(**{t.label: np.nan})}, t.label)
+    return TrainResult(
+        t.name,
+        province,
+        result or {f"test_{t.headline}": float("nan"), "oracle_ratio": float("nan")},
+        run.info.run_id,
+        name,
+        version,
+        decision.promoted,
+        decision.champion_score,
+        0,
+        0,
+        time.perf_counter() - started,
+        [{"indicator": i, "weight": w} for i, w in sorted(card.weights.items(), key=lambda kv: -kv[1])],
+        split.method if split else "none",
+        decision.reason,
+        method=ScorecardModel.method,
+    )
+
+
+def _untestable(champion) -> tuple[float, float, str]:
+    """No labels to judge the scorecard against a champion on: it does not replace one."""
+    return float("nan"), float("nan"), "no credit labels or outcomes to compare the methods on"
+
+
+def _log_card(card, model: ScorecardModel, frame: pd.DataFrame) -> None:
+    """The scorecard itself (JSON), its screening table and its picture, under ``scorecard/``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        (directory / "scorecard.json").write_text(
+            json.dumps(card.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        card.screening.to_csv(directory / "screening.csv")
+        encoded = np.column_stack([lib.encoded(i, frame[i.id]) for i in model.task.indicators])
+        charts.scorecard(
+            card.weights, card.prior_weights, model.score_encoded(encoded), card.cutoffs, directory
+        )
+        for path in directory.iterdir():
+            mlflow.log_artifact(str(path), "scorecard")
+        mlflow.log_dict(card.details, "scorecard/details.json")
+
+
+__all__ = ["fit_credit_scorecard", "OUTCOME"]

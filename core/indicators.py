@@ -198,7 +198,8 @@ CATALOGUE: tuple[Indicator, ...] = (
         "flag",
         "int",
         valid_range=(0, 1),
-        used_by=(_CH,),
+        used_by=(_C, _CH),
+        credit_direction=1,
     ),
     Indicator(
         "black_list_flag",
@@ -210,7 +211,8 @@ CATALOGUE: tuple[Indicator, ...] = (
         "flag",
         "int",
         valid_range=(0, 1),
-        used_by=(_CH,),
+        used_by=(_C, _CH),
+        credit_direction=-1,
     ),
     # --- billing and payment ---
     Indicator(
@@ -410,6 +412,32 @@ CATALOGUE: tuple[Indicator, ...] = (
         credit_role="optional",
         used_by=(_C,),
         credit_direction=-1,
+    ),
+    Indicator(
+        "gift_count_12m",
+        "小额赠送次数",
+        "Small gifts, 12 months",
+        "complaints_service",
+        ("small_gifts",),
+        "small gifts (小额赠送: goodwill after a complaint, customer care) given in the last 12 months",
+        "gifts",
+        "int",
+        valid_range=(0, 1_000),
+        used_by=(_C,),
+        credit_direction=1,
+    ),
+    Indicator(
+        "gift_amount_12m",
+        "小额赠送金额",
+        "Small-gift amount, 12 months",
+        "complaints_service",
+        ("small_gifts",),
+        "sum of small-gift amounts in the last 12 months",
+        "yuan",
+        "float",
+        valid_range=(0, 100_000),
+        used_by=(_C,),
+        credit_direction=1,
     ),
     # --- usage ---
     Indicator(

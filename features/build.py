@@ -55,6 +55,8 @@ SUM_COLUMNS = (
     "refunds",
     "refund_amount",
     "double_refunds",
+    "gifts",
+    "gift_amount",
     "inquiries",
     *(f"contacts_{c}" for c in CHANNELS),
     "outbound_answered",
@@ -140,6 +142,12 @@ def aggregate_month(index: pd.Index, tables: Mapping[str, pd.DataFrame]) -> Mont
     agg["refunds"] = _count(n, pos)
     agg["refund_amount"] = _count(n, pos, ref["amount"].to_numpy(float))
     agg["double_refunds"] = _count(n, pos, ref["is_double_refund"].to_numpy(float))
+
+    # imported small gifts (小额赠送); a month without the import (the generator's trial months) has none
+    gifts = tables.get("small_gifts")
+    pos = _positions(index, gifts["msisdn"]) if gifts is not None else np.zeros(0, dtype=np.int64)
+    agg["gifts"] = _count(n, pos)
+    agg["gift_amount"] = _count(n, pos, gifts["amount"].to_numpy(float) if gifts is not None else None)
 
     inq = tables["billing_inquiries"]
     agg["inquiries"] = _count(n, _positions(index, inq["msisdn"]))
@@ -231,6 +239,8 @@ def indicators_at(
     out["refund_count_12m"] = _window(history, "refunds", 12).astype(np.int64)
     out["refund_amount_12m"] = _window(history, "refund_amount", 12)
     out["double_refund_count_12m"] = _window(history, "double_refunds", 12).astype(np.int64)
+    out["gift_count_12m"] = _window(history, "gifts", 12).astype(np.int64)
+    out["gift_amount_12m"] = _window(history, "gift_amount", 12)
 
     out["voice_minutes"] = cur["voice_minutes"]
     out["data_mb"] = cur["data_mb"]

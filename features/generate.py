@@ -19,6 +19,12 @@ window is full from the first recorded month): their raw partitions are written 
 warehouse's history, from which the feature store fills its windows), the truth (labels,
 oracle) only for the recorded months.
 
+The credit evidence (``credit_events``) and the imported small gifts (``small_gifts``) follow
+the truth's credit score (``features.evidence``) and are drawn from a stream of their own, so
+every other table and label is the same with or without them for a seed. The credit outcome
+(``credit_bad_event``, ``features.outcomes``) is a label computed from the events written, and
+the oracle's ``p_credit_bad_event`` (``features.labels``) its probability.
+
 Deterministic by seed (each province has its own stream), vectorised with NumPy, and
 streamed province by province and month by month; the working arrays hold the open
 lines only (closed ones are archived), so memory is bounded by one province-month.
@@ -36,8 +42,26 @@ import pandas as pd
 from core.indicators import CHANNELS, CHURN
 from core.io import atomic_write_parquet, month_list, snapshot_time
 from features.build import WINDOW_MONTHS, MonthAggregate, aggregate_month, indicators_at
-from features.labels import INPUTS, World, churn_probability, truth_for_snapshot
-from features.schemas import TABLES, partition_path
+from features.evidence import (
+    RATE_EVENT_TYPES,
+    care_rate,
+    credit_event_rate,
+    event_amounts,
+    event_type_weights,
+    gift_amounts,
+    goodwill_probability,
+    listing_events,
+)
+from features.labels import (
+    CREDIT_NEUTRAL,
+    INPUTS,
+    World,
+    churn_probability,
+    credit_score,
+    truth_for_snapshot,
+)
+from features.outcomes import OUTCOME_COLUMN, credit_bad_event
+from features.schemas import GIFT_REASONS, TABLES, partition_path
 
 
 @dataclass(frozen=True)
@@ -693,6 +717,74 @@ def simulate_month(
     }
 
 
+#: Indicators of the last snapshot the month's credit events and gifts read, besides the score.
+KNOWN_COLUMNS = ("complaint_count_3m", "refund_count_12m", "double_refund_count_12m", "arrears_months_12m")
+
+
+def credit_known(snapshot: pd.DataFrame) -> pd.DataFrame:
+    """What a snapshot says of each line's credit (by msisdn): the truth's score and the
+    indicators the kind of a credit event depends on."""
+    return snapshot.set_index("msisdn")[list(KNOWN_COLUMNS)].assign(score=credit_score(snapshot))
+
+
+def simulate_evidence(
+    pop: Population,
+    known: pd.DataFrame,
+    complaints: pd.DataFrame,
+    month: str,
+    rng: np.random.Generator,
+    share: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One month's credit events (those the score drives; the black-list entries come from the
+    list when the province is written) and small gifts, without ids, for the lines open in
+    ``month``, from what the last snapshot said of each line (``known``; a line opened since
+    has the neutral score). Goodwill gifts follow the month's ``complaints``."""
+    numbers = pop.master["msisdn"].astype(str).to_numpy()
+    m = len(numbers)
+    part = np.ones(m) if share is None else np.asarray(share, dtype=float)
+    info = known.reindex(numbers)
+    score = info["score"].fillna(CREDIT_NEUTRAL).to_numpy(float)
+
+    who = np.repeat(np.arange(m), rng.poisson(credit_event_rate(score) * part))
+    weights = event_type_weights(info.fillna(0.0))[who]
+    kind = _choice(rng, weights / weights.sum(axis=1, keepdims=True))
+    events = pd.DataFrame(
+        {
+            "msisdn": numbers[who],
+            "event_time": _event_times(rng, month, len(who), part[who]),
+            "event_type": np.array(RATE_EVENT_TYPES, dtype=object)[kind],
+            "amount": event_amounts(kind, rng),
+        }
+    )
+
+    filed = pd.Index(numbers).get_indexer(complaints["msisdn"].astype(str))
+    goodwill = rng.random(len(filed)) < goodwill_probability(score[filed])
+    end = pd.Period(month, "M").end_time.floor("s").to_datetime64()
+    goodwill_time = np.minimum(
+        complaints["complaint_time"].to_numpy()[goodwill].astype("datetime64[s]")
+        + rng.integers(3_600, 3 * 86_400, goodwill.sum()).astype("timedelta64[s]"),
+        end,
+    )
+    cared = np.repeat(np.arange(m), rng.poisson(care_rate(score, pop.traits["vip_level"]) * part))
+    reason = np.concatenate([np.zeros(goodwill.sum(), dtype=np.int64), np.ones(len(cared), dtype=np.int64)])
+    gifts = pd.DataFrame(
+        {
+            "msisdn": np.concatenate([numbers[filed[goodwill]], numbers[cared]]),
+            "gift_time": np.concatenate([goodwill_time, _event_times(rng, month, len(cared), part[cared])]),
+            "amount": gift_amounts(reason, rng),
+            "reason": np.array(GIFT_REASONS, dtype=object)[reason],
+        }
+    )
+    return events, gifts
+
+
+def _numbered(frame: pd.DataFrame, id_column: str, kind: str, province: str, month: str) -> pd.DataFrame:
+    """A month's events in time order, each with its work-order style id first."""
+    time = next(c for c in frame.columns if c.endswith("_time"))
+    frame = frame.sort_values([time, "msisdn"], kind="stable").reset_index(drop=True)
+    return frame.assign(**{id_column: _ids(kind, province, month, len(frame))})[[id_column, *frame.columns]]
+
+
 def new_lines(
     pop: Population, like: np.ndarray, index: np.ndarray, month: str, rng: np.random.Generator
 ) -> tuple[Population, np.ndarray]:
@@ -765,18 +857,28 @@ def simulate_province(
     share = (month_days - np.clip(into, 0, month_days)) / month_days  # part of this month each line is open
     closed, oracles, labels = [], [], []
     opened = 0
+    # Credit events and small gifts draw from a stream of their own: the other tables stay as they were.
+    evidence_rng = np.random.default_rng([config.seed, p_index, 2])
+    before = str(pd.Period(months[0], "M") - 1)
+    known = credit_known(indicators_at(pop.master, pop.red_black, history, before))
+    scored_events: dict[str, pd.DataFrame] = {}
     for t, month in enumerate(months):
         drifting = config.drift_provinces is None or province in config.drift_provinces
         world = World.at(month, config.drift_month if drifting else None)
         index = pd.Index(pop.master["msisdn"])
         tables = simulate_month(pop, np.ones(len(index), dtype=bool), fees, month, world, rng, share)
         fees[:] = fees[-3:]
+        scored_events[month], gifts = simulate_evidence(
+            pop, known, tables["complaints"], month, evidence_rng, share
+        )
+        tables["small_gifts"] = _numbered(gifts, "gift_id", "G", province, month)
         for name, frame in tables.items():
             atomic_write_parquet(frame, partition_path(raw_dir, name, province, month))
             counts[name] = counts.get(name, 0) + len(frame)
         history.append(aggregate_month(index, tables))
         history = history[-WINDOW_MONTHS:]
         snapshot = indicators_at(pop.master, pop.red_black, history, month)
+        known = credit_known(snapshot)
         if t >= config.warmup_months:
             oracle, label = truth_for_snapshot(snapshot, world, rng)
             oracles.append(oracle.assign(province=province, month=month))
@@ -832,8 +934,21 @@ def simulate_province(
     red_black = red_black[((listed <= end) & (close.isna() | (listed <= close))).to_numpy()]
     closing = subscribers["close_date"]
     subscribers["close_date"] = np.where(closing.isna(), None, closing.dt.date)
+    # The black-list entries join the month's credit events: the list's own listings, one source.
+    listed = listing_events(red_black, months)
+    listed_month = pd.to_datetime(listed["event_time"]).dt.strftime("%Y-%m")
+    events = []
+    for month in months:
+        frame = pd.concat([scored_events[month], listed[listed_month == month]], ignore_index=True)
+        frame = _numbered(frame, "event_id", "E", province, month)
+        atomic_write_parquet(frame, partition_path(raw_dir, "credit_events", province, month))
+        counts["credit_events"] = counts.get("credit_events", 0) + len(frame)
+        events.append(frame)
     oracle = pd.concat(oracles, ignore_index=True) if oracles else pd.DataFrame()
     label = pd.concat(labels, ignore_index=True) if labels else pd.DataFrame()
+    if len(label):
+        outcome = credit_bad_event(label, pd.concat(events, ignore_index=True), months[-1])
+        label[OUTCOME_COLUMN] = outcome.to_numpy()
     return subscribers, red_black.reset_index(drop=True), oracle, label
 
 

@@ -3,7 +3,10 @@
 Each function reads only indicators in its task's feature contract (``INPUTS``), so
 the probabilities it returns are the best any model can achieve from what it sees:
 the oracle. Labels are drawn from them with independent noise. Written to the truth
-tables, never to the feature store.
+tables, never to the feature store. The credit outcome (``credit_bad_event``) is not drawn
+here: the generator computes it from the credit events it writes (``features.outcomes``),
+whose rate follows the credit score (``features.evidence``); its oracle probability is
+``p_credit_bad_event``.
 
 The truths have the structure real behaviour has, not that of a generalized linear
 model: interactions (a bill increase matters more to prepaid, low-tenure customers;
@@ -27,6 +30,8 @@ import pandas as pd
 from core import indicators as lib
 from core.indicators import CHANNEL_PREFERENCE, CHANNELS, CHURN, CREDIT_GRADE, SENSITIVITY
 from core.tasks import CREDIT_GRADES
+from features.evidence import bad_event_probability
+from features.outcomes import DEFAULT_OUTCOME
 
 #: Ordered-logit cut points and scale: P(grade <= k) = sigmoid((cut_k - score) / scale).
 CREDIT_CUTS = np.array([-0.32, 0.87, 2.7, 3.92])
@@ -473,6 +478,10 @@ def truth_for_snapshot(
     oracle["tariff_sensitivity_expected"] = tariff
     oracle["complaint_sensitivity_expected"] = complaint
     oracle["churn_probability"] = churn_p
+    # the credit outcome's truth: credit events follow the same score (features.evidence)
+    oracle["p_credit_bad_event"] = bad_event_probability(
+        credit_score(indicators), churn_p, DEFAULT_OUTCOME.horizon_months
+    )
     for k, c in enumerate(CHANNELS):
         oracle[f"p_channel_{c}"] = channel_p[:, k]
 

@@ -1,7 +1,8 @@
 """Schemas of the raw operational tables, as the operator's warehouse holds them.
 
 Declared once; the generator writes to them and the quality gate checks against them.
-Monthly tables are partitioned ``<table>/province=XX/month=YYYY-MM/part-0.parquet``;
+Monthly tables (the imported credit events and small gifts too) are partitioned
+``<table>/province=XX/month=YYYY-MM/part-0.parquet``;
 master tables (subscribers, red/black lists) ``<table>/province=XX/part-0.parquet``.
 """
 
@@ -46,6 +47,18 @@ class Table:
 
 MSISDN = Column("msisdn", "str")
 PROVINCE_CODES = PROVINCES
+#: Credit evidence over the months after a snapshot (``credit_events.event_type``): a complaint
+#: verified unfounded (投诉核实不实), a refund reversed (退费冲正/追回), a double refund found
+#: (双返), arrears written off (欠费核销/坏账), a black-list entry (黑名单, the red/black list's own).
+CREDIT_EVENT_TYPES = (
+    "complaint_unfounded",
+    "refund_reversed",
+    "double_refund",
+    "arrears_written_off",
+    "black_listed",
+)
+#: Why a small gift (小额赠送) was given: goodwill in complaint handling, or customer care.
+GIFT_REASONS = ("complaint_goodwill", "customer_care")
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -201,6 +214,38 @@ TABLES: dict[str, Table] = {
             key=("msisdn", "list_type"),
             monthly=False,
             description="externally imported red and black lists (红/黑名单)",
+        ),
+        Table(
+            "credit_events",
+            (
+                Column("event_id", "str"),
+                MSISDN,
+                Column("event_time", "timestamp"),
+                Column("event_type", "str", codes=CREDIT_EVENT_TYPES),
+                # the money at stake; empty for an unfounded complaint or a listing
+                Column("amount", "float", nullable=True, valid_range=(0, 100_000), max_null_share=1.0),
+            ),
+            key=("event_id",),
+            monthly=True,
+            time_column="event_time",
+            description="credit evidence fed back by complaint handling, billing and the imported lists "
+            "(核实不实、退费冲正、双返、欠费核销、黑名单): the credit outcome is defined from it "
+            "(features.outcomes)",
+        ),
+        Table(
+            "small_gifts",
+            (
+                Column("gift_id", "str"),
+                MSISDN,
+                Column("gift_time", "timestamp"),
+                Column("amount", "float", valid_range=(0.01, 500)),
+                Column("reason", "str", codes=GIFT_REASONS),
+            ),
+            key=("gift_id",),
+            monthly=True,
+            time_column="gift_time",
+            description="imported small gifts (小额赠送), in yuan: goodwill in complaint handling, "
+            "customer care",
         ),
     )
 }

@@ -20,6 +20,8 @@ COLUMNS = {
     "arrears_months_12m": "QF_YS",
     "complaint_count_3m": "TS_CS_3Y",
     "refund_count_12m": "TF_CS",
+    "gift_count_12m": "ZS_CS",
+    "gift_amount_12m": "ZS_JE",
     "complaint_satisfaction": "MYD",
     "red_list_flag": "HONG_MD",
     "black_list_flag": "HEI_MD",

@@ -120,8 +120,9 @@ class Kind:
         return contributions
 
     # -- answering ---------------------------------------------------------------------
-    def decide(self, p: np.ndarray, config=None) -> np.ndarray:
-        """The recorded prediction of each customer (a province file may set grade cut-offs)."""
+    def decide(self, p: np.ndarray, config=None, features=None) -> np.ndarray:
+        """The recorded prediction of each customer (a province file may set grade cut-offs;
+        ``features``, the customers' indicators, feed rules over the model)."""
         raise NotImplementedError
 
     def answer_blocks(self, p: np.ndarray, calibration: dict, config=None) -> list[dict]:
@@ -132,8 +133,12 @@ class Kind:
         """The CRM interface file's columns as (name, Arrow type name); the first is the prediction."""
         raise NotImplementedError
 
-    def crm_columns(self, task_name: str, p: np.ndarray, config=None) -> dict[str, np.ndarray]:
+    def crm_columns(self, task_name: str, p: np.ndarray, config=None, features=None) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def overrule(self, task_name: str, blocks: list[dict], features) -> None:
+        """Apply the kind's rules over the model to answer blocks, in place (``features``: the
+        customers' indicators, row by row with ``blocks``). Most kinds have none."""
 
 
 @dataclass
@@ -181,8 +186,42 @@ def predicted_grade(p: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(expected_grade(p)), 1, p.shape[1]).astype(int)
 
 
+@dataclass(frozen=True)
+class GradeCap:
+    """A rule over the model: a customer whose ``indicator`` equals ``value`` is never graded above
+    ``highest``. ``text_en``/``text_zh`` name the rule in the reasons ({grade}: the model's grade,
+    {highest}). Indicators absent from the features leave every customer to the model."""
+
+    name: str
+    indicator: str
+    value: int
+    highest: int
+    text_en: str
+    text_zh: str
+
+    def applies(self, features, n: int) -> np.ndarray:
+        """Which of ``n`` customers the rule holds for."""
+        if features is None or self.indicator not in features:
+            return np.zeros(n, dtype=bool)
+        values = pd.to_numeric(pd.Series(np.asarray(features[self.indicator], dtype=object)), errors="coerce")
+        return (values == self.value).to_numpy(dtype=bool)
+
+    def reason(self, task_name: str, grade: int) -> dict:
+        """The rule as a reason item of the answer (``code`` ``<task>:rule:<name>``)."""
+        return {
+            "code": f"{task_name}:rule:{self.name}",
+            "indicator": self.indicator,
+            "value": str(self.value),
+            "contribution": None,
+            "rule": self.name,
+            "text_en": self.text_en.format(grade=grade, highest=self.highest),
+            "text_zh": self.text_zh.format(grade=grade, highest=self.highest),
+        }
+
+
 class OrdinalGrade(Kind):
-    """Ordered grades 1 (worst) .. n (best): a regression score through an ordered-logit link."""
+    """Ordered grades 1 (worst) .. n (best): a regression score through an ordered-logit link,
+    then the rules over the model (``caps``)."""
 
     name, objective, eval_metric, headline = "ordinal", "reg:squarederror", "rmse", "quadratic_weighted_kappa"
     headline_label = "QWK"
@@ -191,9 +230,10 @@ class OrdinalGrade(Kind):
     recorded_dtype = "Int64"
     answer_field = "code"
 
-    def __init__(self, grades: tuple[tuple[int, str, str], ...]):
+    def __init__(self, grades: tuple[tuple[int, str, str], ...], caps: tuple[GradeCap, ...] = ()):
         self.grades = grades  # (code, Chinese, English), worst first
         self.classes = tuple(str(g[0]) for g in grades)
+        self.caps = caps
 
     def fit_calibration(self, raw_valid, y_valid, y_train) -> dict:
         link = OrdinalLink.fit(raw_valid, y_valid, len(self.grades))
@@ -230,11 +270,26 @@ class OrdinalGrade(Kind):
             charts.grade_calibration(y, p, directory),
         ]
 
-    def decide(self, p, config=None):
+    def modelled(self, p, config=None) -> np.ndarray:
+        """The model's grade: the expected grade rounded, or through the province's cut-offs."""
         cutoffs = getattr(config, "grade_cutoffs", None)
         if cutoffs is None:
             return predicted_grade(p)
         return 1 + (expected_grade(p)[:, None] >= np.asarray(cutoffs)[None, :]).sum(axis=1)
+
+    def capped(self, grades: np.ndarray, features) -> tuple[np.ndarray, list[GradeCap | None]]:
+        """The grades after the rules, and the rule that lowered each grade (None: the model's)."""
+        grades = np.asarray(grades).copy()
+        lowered_by: list[GradeCap | None] = [None] * len(grades)
+        for cap in self.caps:
+            lowered = cap.applies(features, len(grades)) & (grades > cap.highest)
+            grades[lowered] = cap.highest
+            for i in np.flatnonzero(lowered):
+                lowered_by[i] = lowered_by[i] or cap
+        return grades, lowered_by
+
+    def decide(self, p, config=None, features=None):
+        return self.capped(self.modelled(p, config), features)[0]
 
     def answer_blocks(self, p, calibration, config=None):
         names = {g[0]: (g[1], g[2]) for g in self.grades}
@@ -251,10 +306,23 @@ class OrdinalGrade(Kind):
     def crm_fields(self, task_name):
         return [(task_name, "int8"), (f"{task_name}_label_zh", "string")]
 
-    def crm_columns(self, task_name, p, config=None):
-        grades = self.decide(p, config)
+    def crm_columns(self, task_name, p, config=None, features=None):
+        grades = self.decide(p, config, features)
         labels = np.array([""] + [g[1] for g in self.grades])  # by grade code
         return {task_name: grades.astype(np.int8), f"{task_name}_label_zh": labels[grades]}
+
+    def overrule(self, task_name, blocks, features):
+        """Cap the blocks' grades by the rules; a capped block's reasons start with the rule."""
+        if not self.caps or not blocks:
+            return
+        names = {g[0]: (g[1], g[2]) for g in self.grades}
+        grades, lowered_by = self.capped(np.array([b["code"] for b in blocks]), features)
+        for block, grade, cap in zip(blocks, grades, lowered_by):
+            if cap is None:
+                continue
+            reason = cap.reason(task_name, block["code"])
+            block.update(code=int(grade), label_zh=names[int(grade)][0], label_en=names[int(grade)][1])
+            block["reasons"] = [reason, *block.get("reasons", [])]
 
 
 class Score(Kind):
@@ -296,7 +364,7 @@ class Score(Kind):
 
         return [charts.score_scatter(task, y, p, directory)]
 
-    def decide(self, p, config=None):
+    def decide(self, p, config=None, features=None):
         return np.round(p, 1)
 
     def answer_blocks(self, p, calibration, config=None):
@@ -312,7 +380,7 @@ class Score(Kind):
     def crm_fields(self, task_name):
         return [(task_name, "float64"), (f"{task_name}_level", "string")]
 
-    def crm_columns(self, task_name, p, config=None):
+    def crm_columns(self, task_name, p, config=None, features=None):
         # rounded as float64: a float32 80.8 written as a double reads 80.80000305175781
         return {
             task_name: np.round(np.asarray(p, np.float64), 1),
@@ -371,7 +439,7 @@ class Binary(Kind):
     def expected_rate(self, p):
         return float(np.mean(p))
 
-    def decide(self, p, config=None):
+    def decide(self, p, config=None, features=None):
         return np.round(p, 4)
 
     def answer_blocks(self, p, calibration, config=None):
@@ -384,7 +452,7 @@ class Binary(Kind):
     def crm_fields(self, task_name):
         return [(f"{task_name}_probability", "float64"), (f"{task_name}_band", "string")]
 
-    def crm_columns(self, task_name, p, config=None):
+    def crm_columns(self, task_name, p, config=None, features=None):
         # six decimals: a campaign ranks customers by it, and 4 decimals tied most of a low-risk base
         probability = np.round(np.asarray(p, np.float64), CRM_PROBABILITY_DECIMALS)
         return {f"{task_name}_probability": probability, f"{task_name}_band": levels_of(p, self.bands)}
@@ -446,7 +514,7 @@ class Ranking(Kind):
     def explained(self, contributions, p):
         return contributions[np.arange(len(p)), p.argmax(axis=1)]
 
-    def decide(self, p, config=None):
+    def decide(self, p, config=None, features=None):
         return np.asarray(self.classes, dtype=object)[np.argmax(p, axis=1)]
 
     def ranked(self, p: np.ndarray) -> np.ndarray:
@@ -465,7 +533,7 @@ class Ranking(Kind):
     def crm_fields(self, task_name):
         return [(self.answer_field, "string"), (f"{self.noun}_ranking", "string")]
 
-    def crm_columns(self, task_name, p, config=None):
+    def crm_columns(self, task_name, p, config=None, features=None):
         ranked = self.ranked(p)
         joined = ranked[:, 0].astype(object)  # whole columns joined, not a Python join per customer
         for k in range(1, ranked.shape[1]):

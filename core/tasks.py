@@ -3,7 +3,8 @@
 A task names its label (and what a valid label looks like), its feature contract (the
 Feast FeatureService of its evaluation), its kind (``core.kinds``: how it is trained,
 calibrated, judged, worded, recorded and written to the CRM file), its oracle columns
-in the generator's truth, and the handling guidance the documents attach to it.
+in the generator's truth, and the handling guidance the documents attach to it (the credit
+grade's differentiated handling table is ``core.guidance``).
 Training, serving, batch scoring, bring-your-own-data and monitoring loop over
 ``TASKS`` and ask each task's kind; none names a task. Sensitivity is one evaluation
 with two scores, so it has two models sharing one feature contract.
@@ -14,11 +15,11 @@ for synthetic data, its label and oracle in ``features/labels.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from core import indicators as lib
-from core.kinds import Binary, Kind, Levels, OrdinalGrade, Ranking, Score
+from core.guidance import Advice, Handling
+from core.kinds import Binary, GradeCap, Kind, Levels, OrdinalGrade, Ranking, Score
 
 #: The specification's five credit grades, worst first: (code, Chinese, English).
 CREDIT_GRADES = (
@@ -33,66 +34,26 @@ SENSITIVITY_LEVELS: Levels = ((0.0, "low", "低"), (40.0, "medium", "中"), (70.
 #: Churn risk bands on the probability of closing next month.
 CHURN_BANDS: Levels = ((0.0, "low", "低"), (0.05, "medium", "中"), (0.15, "high", "高"))
 
-#: Differentiated complaint handling by credit grade (a province file may replace a grade's text).
-GRADE_HANDLING = {
-    5: (
-        "Fast handling; refund first, verify later; goodwill gift allowed.",
-        "快速处理，先退费后核实，可适当赠送。",
-    ),
-    4: (
-        "Fast handling; refund after a light check; reopening before payment allowed.",
-        "快速处理，简单核实后退费；欠费停机可先开机后缴费。",
-    ),
-    3: ("Standard complaint process.", "按标准流程处理投诉。"),
-    2: ("Verify the claim before any refund.", "退费前须先查证。"),
-    1: (
-        "Verify the claim before any refund; escalate to a supervisor; no goodwill gifts.",
-        "退费前须先查证并上报班长；不予赠送。",
-    ),
-}
+#: The black-list rule (issue 13): the credit specification imports the operator's black list
+#: (黑名单) beside the models' indicators; a listed customer gets no lenient handling whatever the
+#: model says, so the grade is capped at 2 (信用较差) and the rule named among the reasons.
+BLACK_LIST_RULE = GradeCap(
+    "black_list",
+    "black_list_flag",
+    1,
+    2,
+    "Black-list rule: a customer on the black list is graded at most {highest}; the model said {grade}.",
+    "黑名单规则：黑名单客户信用等级最高为{highest}级，模型评定为{grade}级。",
+)
 
 
-@dataclass(frozen=True)
-class Advice:
-    """One piece of the agent's guidance: shown when ``when(answer)`` holds.
-
-    ``answer`` maps each task's name to its answer block; ``text`` gives (English, Chinese)
-    from the answer and the province file. ``order`` places it among all tasks' advice.
-    """
-
-    topic: str
-    order: int
-    when: Callable[[dict], bool]
-    text: Callable[[dict, object], tuple[str, str]]
-
-
-def _said(en: str, zh: str) -> Callable[[dict, object], tuple[str, str]]:
+def _said(en: str, zh: str):
     return lambda answer, config: (en, zh)
-
-
-def _field(answer: dict, task: str, name: str):
-    return (answer.get(task) or {}).get(name)
-
-
-def _grade_handling(answer: dict, config) -> tuple[str, str]:
-    grade = answer["credit_grade"]["code"]
-    own = config.guidance.get(grade) if config is not None else None
-    return (own.en, own.zh) if own else GRADE_HANDLING[grade]
 
 
 def _waves(answer: dict, config) -> tuple[str, str]:
     waves = " → ".join(answer["channel_preference"]["ranking"][:3])
     return f"Campaign service waves: {waves}.", f"营销服务波次：{waves}。"
-
-
-def _opportunity(answer: dict) -> bool:
-    grade = _field(answer, "credit_grade", "code")
-    return (
-        grade is not None
-        and grade >= 3
-        and _field(answer, "tariff_sensitivity", "level") != "high"
-        and _field(answer, "complaint_sensitivity", "level") != "high"
-    )
 
 
 @dataclass(frozen=True)
@@ -109,6 +70,8 @@ class Task:
     name_en: str
     monotone: bool = False  # apply the library's known directions (credit)
     guidance: tuple[Advice, ...] = ()
+    #: Differentiated handling by grade (the credit grade): its advice and CRM file columns.
+    handling: Handling | None = None
     #: Set for a province with a province file: whose model this is, and its indicators.
     province: str | None = None
     tailored_indicators: tuple[lib.Indicator, ...] | None = None
@@ -131,6 +94,12 @@ class Task:
     @property
     def classes(self) -> tuple[str, ...]:
         return getattr(self.kind, "classes", ())
+
+    def crm_fields(self) -> list[tuple[str, str]]:
+        """The task's columns of the CRM interface file as (name, Arrow type name): its kind's,
+        the first being the prediction, then its handling's."""
+        own = self.handling.crm_fields() if self.handling is not None else []
+        return [*self.kind.crm_fields(self.name), *own]
 
     @property
     def prediction_column(self) -> str:
@@ -191,7 +160,7 @@ TASKS: dict[str, Task] = {
         Task(
             "credit_grade",
             lib.CREDIT_GRADE,
-            OrdinalGrade(CREDIT_GRADES),
+            OrdinalGrade(CREDIT_GRADES, caps=(BLACK_LIST_RULE,)),
             "credit_grade",
             _label(
                 "credit_grade",
@@ -206,15 +175,7 @@ TASKS: dict[str, Task] = {
             "客户投诉信用分级",
             "Complaint credit grade",
             monotone=True,
-            guidance=(
-                Advice("complaint_handling", 10, lambda a: True, _grade_handling),
-                Advice(
-                    "opportunity_marketing",
-                    31,
-                    _opportunity,
-                    _said("Opportunity marketing allowed on this call.", "可进行随销推荐。"),
-                ),
-            ),
+            handling=Handling("credit_grade", sensitive=("tariff_sensitivity", "complaint_sensitivity")),
         ),
         Task(
             "tariff_sensitivity",
@@ -345,18 +306,42 @@ def unregister(name: str) -> None:
     TASKS.pop(name, None)
 
 
+def crm_columns(outputs: dict, config=None, features=None) -> dict:
+    """The CRM interface file's task columns for the tasks in ``outputs`` (task -> model outputs):
+    each kind's columns, with its rules over the model (``features``: the customers' indicators),
+    then each handling's, which may read the other tasks' columns (sensitivity levels)."""
+    columns = {}
+    for name, t in TASKS.items():
+        if name in outputs:
+            columns.update(t.kind.crm_columns(name, outputs[name], config, features))
+    for name, t in TASKS.items():
+        if name in outputs and t.handling is not None:
+            decided = columns[t.kind.crm_fields(name)[0][0]]
+            columns.update(t.handling.crm_columns(decided, config, columns))
+    return columns
+
+
+def advice_of(t: Task) -> tuple[Advice, ...]:
+    """A task's advice: its own, and its handling's by grade (placed first, from order 10)."""
+    return (*(t.handling.advice(10) if t.handling is not None else ()), *t.guidance)
+
+
 def guidance(answer: dict, config=None) -> list[dict]:
     """The documents' differentiated handling guidance for one answer, in both languages.
 
-    Each task present in ``answer`` contributes its advice; a province's file may replace
-    the text for a grade.
+    Each task present in ``answer`` contributes its advice; a handling topic's item carries its
+    ``value`` (a code, a flag, yuan or hours) for the CRM. A province's file may replace a grade's
+    values and texts (``core.guidance``).
     """
     advice = sorted(
-        (a for name, t in TASKS.items() if name in answer for a in t.guidance), key=lambda a: a.order
+        (a for name, t in TASKS.items() if name in answer for a in advice_of(t)), key=lambda a: a.order
     )
     items = []
     for a in advice:
         if a.when(answer):
             en, zh = a.text(answer, config)
-            items.append({"topic": a.topic, "text_en": en, "text_zh": zh})
+            item = {"topic": a.topic, "text_en": en, "text_zh": zh}
+            if a.value is not None:
+                item["value"] = a.value(answer, config)
+            items.append(item)
     return items

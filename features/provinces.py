@@ -4,7 +4,8 @@ One YAML file per province (``<provinces_dir>/GD.yaml``; examples in
 ``features/provinces/``) says which of the credit specification's six optional
 indicators the province's models use, which other library indicators they leave out,
 its own custom indicators (a formula, or a column of its own data), its grade
-cut-offs, guidance texts and drift thresholds.
+cut-offs, its handling per credit grade (``guidance``: any topic's value or text, checked
+so a better grade never gets stricter handling) and drift thresholds.
 
 Each model's indicators are the library's for its evaluation (``lib.for_task``), which
 the file may shrink for every model (``drop_indicators``) or per model (``models:
@@ -28,14 +29,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from core import guidance as handling
 from core import indicators as lib
 from core.errors import ConfigurationError
-from core.tasks import TASKS
+from core.scorecard_config import ScorecardConfig
+from core.tasks import CREDIT_GRADES, TASKS
 from features.yamlfile import YamlFile
 
 #: Where the example province files shipped with the code live.
@@ -210,9 +216,116 @@ class CustomIndicator(_Strict):
         )
 
 
-class GradeText(_Strict):
-    en: str
-    zh: str
+#: The longest guidance text a province may give (an agent reads it during the call).
+MAX_GUIDANCE_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _agent_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an empty text; give the sentence the agent reads")
+    if _CONTROL.search(value):
+        raise ValueError("a text the agent reads is one line without control characters")
+    return value
+
+
+GuidanceText = Annotated[str, Field(max_length=MAX_GUIDANCE_CHARS), AfterValidator(_agent_text)]
+
+
+class GuidanceSentence(_Strict):
+    """A sentence in both languages (the complaint-handling summary of a grade)."""
+
+    en: GuidanceText
+    zh: GuidanceText
+
+
+def _within(low: int, high: int, what: str):
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            shown = value if abs(value) < 10**9 else f"a number of {len(str(abs(value)))} digits"
+            raise ValueError(f"{what} from {low} to {high}, got {shown}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _value_type(topic: handling.Topic):
+    """What a province may set a topic's value to."""
+    if topic.kind == "code":
+        return Literal[topic.codes]
+    if topic.kind == "flag":
+        return StrictBool
+    if topic.kind == "yuan":
+        return Annotated[StrictInt, _within(*handling.GIFT_CEILING_RANGE, "a gift ceiling in yuan")]
+    return Annotated[StrictInt, _within(*handling.TIME_LIMIT_RANGE, "a time limit in hours")]
+
+
+class _TopicOverride(_Strict):
+    en: GuidanceText | None = None
+    zh: GuidanceText | None = None
+
+    @model_validator(mode="after")
+    def _both_languages(self):
+        if (self.en is None) != (self.zh is None):
+            raise ValueError("give the text in both languages (en and zh), or neither")
+        if self.en is None and getattr(self, "value", None) is None:
+            raise ValueError("give a value, a text (en and zh), or both")
+        return self
+
+
+#: Per topic: its value and/or its text in both languages.
+TOPIC_OVERRIDES = {
+    name: create_model(
+        f"{name.title().replace('_', '')}Override",
+        __base__=_TopicOverride,
+        value=(_value_type(topic) | None, None),
+    )
+    for name, topic in handling.TOPICS.items()
+}
+
+
+class _GradeGuidanceBase(_Strict):
+    @model_validator(mode="before")
+    @classmethod
+    def _topics(cls, data):
+        if not isinstance(data, dict):
+            return data
+        if {"en", "zh"} & set(data):
+            raise ValueError(
+                "en/zh directly under a grade: put the complaint-handling sentence under its topic, "
+                "complaint_handling: {en: ..., zh: ...}"
+            )
+        for key in data:
+            if key not in handling.OVERRIDABLE:
+                close = [t for t in handling.OVERRIDABLE if t.startswith(str(key))] or (
+                    difflib.get_close_matches(str(key), handling.OVERRIDABLE, n=1)
+                )
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"unknown guidance topic {key!r}{hint}; topics: {', '.join(handling.OVERRIDABLE)}"
+                )
+        return data
+
+
+#: A grade's section of a province's guidance: any topic's value and/or text, and the summary sentence.
+GradeGuidance = create_model(
+    "GradeGuidance",
+    __base__=_GradeGuidanceBase,
+    complaint_handling=(GuidanceSentence | None, None),
+    **{name: (model | None, None) for name, model in TOPIC_OVERRIDES.items()},
+)
+_GRADES = {g[0]: g[1] for g in CREDIT_GRADES}
+
+
+def _credit_grade(grade: int) -> int:
+    if grade not in _GRADES:
+        raise ValueError(
+            f"unknown credit grade {grade!r}; the grades are 1 ({_GRADES[1]}) to 5 ({_GRADES[5]})"
+        )
+    return grade
+
+
+CreditGrade = Annotated[StrictInt, AfterValidator(_credit_grade)]
 
 
 class ModelIndicators(_Strict):
@@ -282,6 +395,13 @@ class ModelSections(_Strict):
 assert tuple(ModelSections.model_fields) == lib.EVALUATIONS, "one section per evaluation"
 
 
+class _Guidance:
+    """A guidance section standing for its province file (``core.guidance`` reads ``.guidance``)."""
+
+    def __init__(self, guidance: dict):
+        self.guidance = guidance
+
+
 def repeated(values: list[str]) -> list[str]:
     """The values listed more than once, sorted (for validation messages)."""
     return sorted({v for v in values if values.count(v) > 1})
@@ -322,9 +442,13 @@ class ProvinceConfig(_Strict):
     custom_indicators: list[CustomIndicator] = Field(default_factory=list)
     #: Four increasing cut-offs on the expected grade (1..5): grade = 1 + cut-offs passed.
     grade_cutoffs: tuple[float, float, float, float] | None = None
-    #: Handling guidance per credit grade (1..5), overriding the group's texts.
-    guidance: dict[Literal[1, 2, 3, 4, 5], GradeText] = Field(default_factory=dict)
+    #: Handling per credit grade (1..5): topics' values and texts replacing the group's
+    #: (``core.guidance``).
+    guidance: dict[CreditGrade, GradeGuidance] = Field(default_factory=dict)
     drift_thresholds: dict[DriftKey, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    #: How the province builds its credit scorecard (the specification's method, needing no grade
+    #: labels): weighting method, the experts' AHP judgements, cut-offs (``core.scorecard_config``).
+    scorecard: ScorecardConfig | None = None
 
     @field_validator("province")
     @classmethod
@@ -372,6 +496,15 @@ class ProvinceConfig(_Strict):
             raise ValueError(
                 f"grade_cutoffs must be four increasing numbers between 1 and 5, got {list(value)}"
             )
+        return value
+
+    @field_validator("guidance")
+    @classmethod
+    def _better_never_stricter(cls, value: dict) -> dict:
+        effective = {g: handling.values(g, _Guidance(value)) for g in handling.CREDIT_HANDLING}
+        breaks = handling.monotone_breaks(effective)
+        if breaks:
+            raise ValueError("; ".join(breaks))
         return value
 
     @field_validator("drift_thresholds")

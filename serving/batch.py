@@ -26,13 +26,13 @@ import pyarrow.parquet as pq
 from core import indicators as lib
 from core.errors import NotReadyError, TelcomlError
 from core.settings import Settings
-from core.tasks import TASKS
+from core.tasks import TASKS, crm_columns
 from features.build import offline_file, offline_snapshots
 from features.provinces import custom_subject
 from monitoring.record import ScoreLog, live_week, monitoring_dir, predictions_from_interface
 from serving.champions import ModelSet, load_champions
 
-#: The CRM interface file's fixed columns around the tasks' own (``Kind.crm_fields``).
+#: The CRM interface file's fixed columns around the tasks' own (``Task.crm_fields``).
 HEAD_COLUMNS = [("msisdn", pa.string()), ("province", pa.string()), ("snapshot_month", pa.string())]
 TAIL_COLUMNS = [("model_versions", pa.string()), ("scored_at", pa.string())]
 
@@ -41,8 +41,8 @@ def interface_schema() -> pa.Schema:
     """The CRM interface file's columns, the same whatever models a province has."""
     tasks = [
         pa.field(column, pa.type_for_alias(arrow_type))
-        for name, t in TASKS.items()
-        for column, arrow_type in t.kind.crm_fields(name)
+        for t in TASKS.values()
+        for column, arrow_type in t.crm_fields()
     ]
     return pa.schema([*HEAD_COLUMNS, *tasks, *TAIL_COLUMNS])
 
@@ -89,7 +89,8 @@ def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: i
 
 
 def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, scored_at: str) -> pa.Table:
-    """The CRM interface columns for one chunk: phone number, grade, scores, channel, versions.
+    """The CRM interface columns for one chunk: phone number, grade and its handling, scores,
+    channel, versions.
 
     The columns are always the same; an evaluation the province has no model for (its own
     data may label only some) is left empty in them.
@@ -101,9 +102,8 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
         "province": indicators["province"].astype(str).to_numpy(),
         "snapshot_month": np.full(n, month),
     }
-    for name, t in TASKS.items():
-        if name in p:  # the province's cut-offs apply, if its file has them
-            columns.update(t.kind.crm_columns(name, p[name], models.config))
+    # the province's cut-offs and handling apply, if its file has them; the black list caps the grade
+    columns.update(crm_columns(p, models.config, indicators))
     columns["model_versions"] = np.full(n, ";".join(f"{k}={v}" for k, v in models.versions.items()))
     columns["scored_at"] = np.full(n, scored_at)
     schema = interface_schema()

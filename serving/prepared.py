@@ -39,8 +39,8 @@ from feast import FeatureStore
 from feast.data_source import PushMode
 from feast.errors import FeatureViewNotFoundException
 
+from core import guidance, kinds, tasks
 from core import indicators as lib
-from core import kinds, tasks
 from core.errors import NotReadyError
 from core.logs import get_logger
 from core.settings import Settings
@@ -61,6 +61,7 @@ _ANSWER_CODE = [
     Path(lib.__file__),
     Path(kinds.__file__),
     Path(tasks.__file__),
+    Path(guidance.__file__),
     Path(__file__).parents[1] / "training" / "explain.py",
 ]
 

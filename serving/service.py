@@ -111,11 +111,12 @@ def _unknown(msisdn: str) -> dict:
 
 
 def _trim_reasons(answer: dict, reasons: str) -> dict:
-    """A prepared answer (reasons for every evaluation) with reasons only where asked."""
+    """A prepared answer (reasons for every evaluation) with reasons only where asked; a rule over
+    the model (the black list capping the grade) stays, as live scoring keeps it."""
     wanted = reasons_for(reasons)
     for task in TASKS:
         if task in answer and task not in wanted:
-            answer[task]["reasons"] = []
+            answer[task]["reasons"] = [r for r in answer[task]["reasons"] if r.get("rule")]
     return answer
 
 

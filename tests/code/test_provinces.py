@@ -49,7 +49,9 @@ def test_the_examples_differ_in_their_optional_sets_and_keep_the_mandatory_nine(
         "prediction_drift_score": 0.1,
         "quality_drop": 0.1,
     }
-    assert gd.guidance[5].zh.startswith("钻石级")
+    # the credit grade's own words, not the VIP tier's (钻石级 mixed grade 5 with the diamond card)
+    assert gd.guidance[5].complaint_handling.zh.startswith("信用极好")
+    assert gd.guidance[5].gift_ceiling.value == 50 and gd.guidance[5].gift_ceiling.en is None
 
 
 def _ids(config, task: str) -> list[str]:

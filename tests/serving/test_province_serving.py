@@ -95,10 +95,16 @@ def test_a_province_grades_with_its_cutoffs_and_guidance(
         answer = post(province_server, "/score", {"msisdn": msisdn}, province_keys["GD"]).json()
         p = np.array([answer["credit_grade"]["probabilities"][str(k)] for k in range(1, 6)])
         expected = 1 + int(np.sum(p @ np.arange(1, 6) >= np.array(config.grade_cutoffs)))
+        if any(r.get("rule") == "black_list" for r in answer["credit_grade"]["reasons"]):
+            expected = min(expected, 2)
         assert answer["credit_grade"]["code"] == expected
         handling = next(g for g in answer["guidance"] if g["topic"] == "complaint_handling")
-        if expected in config.guidance:
-            assert handling["text_zh"] == config.guidance[expected].zh
+        own = config.guidance.get(expected)
+        if own is not None and own.complaint_handling is not None:
+            assert handling["text_zh"] == own.complaint_handling.zh
+        gift = next(g for g in answer["guidance"] if g["topic"] == "gift_ceiling")
+        if own is not None and own.gift_ceiling is not None:
+            assert gift["value"] == own.gift_ceiling.value
 
 
 def test_batch_scoring_a_province_uses_its_model_and_cutoffs(province_world, tmp_path):
@@ -117,5 +123,6 @@ def test_batch_scoring_a_province_uses_its_model_and_cutoffs(province_world, tmp
     p = load_task_model(f"models:/{gd.model_name}/{gd.version}").probabilities(snapshot)
     cutoffs = np.array(load_province(s, "GD").grade_cutoffs)
     expected = 1 + ((p @ np.arange(1, 6))[:, None] >= cutoffs[None, :]).sum(axis=1)
+    expected = np.where(snapshot["black_list_flag"].to_numpy() == 1, np.minimum(expected, 2), expected)
     assert written["msisdn"].tolist() == snapshot["msisdn"].tolist()
     assert (written["credit_grade"].to_numpy() == expected).all()

@@ -82,7 +82,9 @@ def _mandatory_ids() -> list[str]:
 
 
 def _credit_ids() -> list[str]:
-    return [i.id for i in lib.credit_indicators()]
+    """The library's indicators of the credit evaluation: the specification's nine mandatory and six
+    optional ones, and the imported credit data (red/black lists, small gifts)."""
+    return [i.id for i in lib.for_task(lib.CREDIT_GRADE)]
 
 
 def _known(indicator_id: str) -> str:

@@ -423,6 +423,9 @@ class ByodResult:
     models_trainable: list[str] = field(default_factory=list)
     #: the labelled models it cannot train -> the indicators each lacks (a warning in ``report``)
     models_untrainable: dict[str, list[str]] = field(default_factory=dict)
+    #: every indicator of the credit model is mapped: the credit scorecard can be fitted, which
+    #: needs no labels (a province without any still gets a credit grade)
+    credit_scorecard: bool = False
     skipped: dict[str, str] = field(default_factory=dict)
     #: True when the source replaced the province's whole history (``replace``)
     replaced: bool = False
@@ -485,6 +488,7 @@ def run_byod(settings: Settings, mapping_path: Path, replace: bool = False) -> B
         sum(1 for path in outputs if path != labels_path),
         models_trainable=[t for t in labelled if t not in untrainable],
         models_untrainable=untrainable,
+        credit_scorecard=not untrainable_models(mapping, config, [lib.CREDIT_GRADE]),
         replaced=replace,
         months_updated=[m for m in months if m in before],
         months_kept=[] if replace else [m for m in before if m not in months],

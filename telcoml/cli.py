@@ -68,6 +68,14 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
+class CreditMethod(StrEnum):
+    """``training.train.CREDIT_METHODS``."""
+
+    both = "both"
+    scorecard = "scorecard"
+    supervised = "supervised"
+
+
 Format = Annotated[
     OutputFormat,
     typer.Option(
@@ -438,7 +446,8 @@ def _print_quality_table(results) -> None:
     for col in ("task", "metric", *numbers, "business view", "split", "gate"):
         table.add_column(col, justify="right" if col in numbers else "left")
     for row in frame.to_dict("records"):
-        name = row["task"] if row["province"] == "all" else f"{row['task']} ({row['province']})"
+        name = row["task"] + (" [scorecard]" if row["method"] == "scorecard" else "")
+        name += "" if row["province"] == "all" else f" ({row['province']})"
         gate = f"v{row['version']} " + ("champion" if row["champion"] == "promoted" else row["champion"])
         table.add_row(
             name,
@@ -472,11 +481,19 @@ def train(
         bool,
         typer.Option(help="Refit the tested settings on every labelled row of the split before serving."),
     ] = True,
+    credit_method: Annotated[
+        CreditMethod,
+        typer.Option(
+            help="Credit grade: the specification's scorecard (needs no labels), the supervised "
+            "model, or both (the gate keeps the better as champion)."
+        ),
+    ] = CreditMethod.both,
     workdir: Workdir = None,
 ) -> None:
     """Tune, test against the oracle and the baselines, refit, register, and gate the champion.
 
-    Three or more labelled months split by month; fewer split by customer."""
+    Three or more labelled months split by month; fewer split by customer. The credit scorecard
+    is fitted first; the supervised credit model replaces it as champion only by beating it."""
     from telcoml.pipeline import train_models
 
     with _bars() as bars:  # all: every task with labels
@@ -491,6 +508,7 @@ def train(
             test_month=test_month,
             train_months=train_months,
             refit=refit,
+            credit_method=credit_method.value,
         )
     _print_quality_table(results)
 

@@ -227,13 +227,16 @@ def train_models(
     timeout: float | None = None,
     seed: int = 7,
     progress: Progress = _no_progress,
+    credit_method: str = "both",
     **split,
 ) -> list[TrainResult]:
     """Tune, train, evaluate against the oracle, register and gate each task's model.
 
-    ``tasks``: names of tasks (None: every task with labels). ``trials``: None suits the table
-    (``training.tune.TuningBudget.suited``). ``split``: ``test_month``, ``train_months`` and
-    ``refit`` of ``training.train.train_task``. One progress bar per task.
+    ``tasks``: names of tasks (None: every task with labels, and the credit scorecard, which
+    needs none). ``trials``: None suits the table (``training.tune.TuningBudget.suited``).
+    ``credit_method``: the credit scorecard, the supervised credit model, or both
+    (``training.train.train_all``). ``split``: ``test_month``, ``train_months`` and ``refit`` of
+    ``training.train.train_task``. One progress bar per task.
     """
     from core.tasks import task as lookup
     from training.train import train_all
@@ -247,6 +250,7 @@ def train_models(
         budget,
         names,
         progress=lambda name, total: progress(name, total, 0),
+        credit_method=credit_method,
         **split,
     )
 
@@ -526,9 +530,20 @@ def bring_your_own_data(
         byod = run_byod(settings, mapping_path, replace=replace)
     result = ByodRunResult(byod, write_quality_report(settings, byod.report, f"byod_{byod.province}"))
     on_stage("checked", result)
-    if train and byod.models_trainable:  # a labelled model lacking indicators is not attempted
+    # a labelled model lacking indicators is not attempted; the credit scorecard needs no labels
+    tasks = list(byod.models_trainable)
+    credit = lib.CREDIT_GRADE
+    if byod.credit_scorecard and credit not in tasks:
+        tasks.append(credit)
+    if train and tasks:
         result.training = train_models(
-            settings, byod.models_trainable, byod.province, trials=trials, seed=seed, progress=progress
+            settings,
+            tasks,
+            byod.province,
+            trials=trials,
+            seed=seed,
+            progress=progress,
+            credit_method="both" if credit in byod.models_trainable else "scorecard",
         )
         on_stage("training", result)
     return result

@@ -201,7 +201,9 @@ def fit_credit_scorecard(
         if data is not None:
             log_reference(model, data.frames, t.label)
         else:
-            log_reference(model, {"train": frame.assign(**{t.label: np.nan})}, t.label)
+            # no held-out part to judge quality on: the fitting month's customers, for drift only
+            unlabelled = frame.assign(**{t.label: np.nan})
+            log_reference(model, {"test": unlabelled.iloc[:0], "valid": unlabelled}, t.label)
     return TrainResult(
         t.name,
         province,

@@ -94,7 +94,7 @@ def reference_frame(
     test = parts["test"]
     if len(test) > max_rows:
         test = test.sample(max_rows, random_state=seed)
-    pieces = [_rows_for(model, test, label, "test", tested)]
+    pieces = [_rows_for(model, test, label, "test", tested)] if len(test) else []
     have = test["province"].astype(str).value_counts()
     provinces = sorted(
         set(have.index) | {str(p) for part in parts.values() for p in part["province"].unique()}

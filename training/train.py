@@ -20,6 +20,7 @@ import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
 
+from core import indicators as lib
 from core.settings import Settings
 from core.tasks import TASKS, Task, task
 from features.provinces import load_province
@@ -286,23 +287,39 @@ def train_task(
     )
 
 
+#: Which credit methods ``train_all`` fits: the specification's scorecard (no labels needed), the
+#: supervised model (where credit labels exist), or both (the gate keeps the better as champion).
+CREDIT_METHODS = ("both", "scorecard", "supervised")
+
+
 def train_all(
     settings: Settings,
     province: str | None = None,
     budget: TuningBudget = TuningBudget(),
     tasks: list[str] | None = None,
     progress=None,
+    credit_method: str = "both",
     **kwargs,
 ) -> list[TrainResult]:
-    """Every task with labels (or the named ones), one after another.
+    """Every task with labels (or the named ones), one after another; for the credit grade, the
+    specification's scorecard first (it needs no labels), then the supervised model, which becomes
+    the champion only by beating it on the same held-out customers (``credit_method``).
 
     A province that brought its own data may have labels for some tasks only; a model its
     province file withholds (a mandatory indicator dropped from every model) is left out.
     """
+    from training.fit_scorecard import fit_credit_scorecard
+
+    if credit_method not in CREDIT_METHODS:
+        from core.errors import ConfigurationError
+
+        raise ConfigurationError(f"credit method {credit_method!r}: one of {', '.join(CREDIT_METHODS)}")
+    config = load_province(settings, province)
+    withheld = config.models_withheld if config else {}
+    credit = lib.CREDIT_GRADE  # the credit evaluation's one model
+    scorecard = credit_method != "supervised" and credit not in withheld and (not tasks or credit in tasks)
     if not tasks:
-        labels = load_labels(settings, province)
-        config = load_province(settings, province)
-        withheld = config.models_withheld if config else {}
+        labels = _labels_or_empty(settings, province) if scorecard else load_labels(settings, province)
         for name, dropped in withheld.items():
             log.warning(
                 "%s is not trained for %s: its file drops %s from every model", name, province, dropped
@@ -312,17 +329,35 @@ def train_all(
             for name, t in TASKS.items()
             if t.label in labels.columns and labels[t.label].notna().any() and name not in withheld
         ]
-    return [
-        train_task(
-            settings,
-            name,
-            province,
-            budget,
-            progress=progress(name, budget.trials) if progress else None,
-            **kwargs,
+    if credit_method == "scorecard":
+        tasks = [name for name in tasks if name != credit]
+    results = []
+    if scorecard:
+        split = {k: v for k, v in kwargs.items() if k in ("test_month", "train_months")}
+        results.append(fit_credit_scorecard(settings, province, **split))
+    for name in tasks:
+        results.append(
+            train_task(
+                settings,
+                name,
+                province,
+                budget,
+                progress=progress(name, budget.trials) if progress else None,
+                **kwargs,
+            )
         )
-        for name in tasks
-    ]
+    return results
+
+
+def _labels_or_empty(settings: Settings, province: str | None) -> pd.DataFrame:
+    """The labels, or none at all (a province may bring indicators only: its credit scorecard
+    needs none)."""
+    from core.errors import NotReadyError
+
+    try:
+        return load_labels(settings, province)
+    except NotReadyError:
+        return pd.DataFrame()
 
 
 def quality_table(results: list[TrainResult]) -> pd.DataFrame:
@@ -331,6 +366,7 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         t = TASKS[r.task]
+        headline = r.metrics[f"test_{t.headline}"]
         rows.append(
             {
                 "task": r.task,
@@ -338,14 +374,16 @@ def quality_table(results: list[TrainResult]) -> pd.DataFrame:
                 "province": r.province or "all",
                 "metric": t.headline,
                 "metric_label": t.kind.headline_label,
-                "model": r.metrics[f"test_{t.headline}"],
+                "model": headline,
                 "oracle": r.metrics.get(f"oracle_{t.headline}", float("nan")),
                 "ratio": r.metrics["oracle_ratio"],
                 **{
                     short: r.metrics.get(f"baseline_{key}_{t.headline}", float("nan"))
                     for key, short in BASELINES.items()
                 },
-                "extra": t.kind.summary(r.metrics),
+                "extra": t.kind.summary(r.metrics)
+                if np.isfinite(r.metrics[f"test_{t.headline}"])
+                else "untested",
                 "split": r.split,
                 "version": r.version,
                 "champion": "promoted" if r.promoted else f"refused ({r.gate_reason})",

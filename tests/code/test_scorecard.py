@@ -215,11 +215,15 @@ def test_normalisation_turns_each_indicator_so_that_higher_is_better_credit():
         sc.credit_direction("number_level", config)
 
 
-def test_a_fit_without_outcome_refuses_an_indicator_of_unknown_direction():
+def test_an_indicator_of_unknown_direction_is_dropped_by_default_and_refused_when_listed():
     frame = _customers()
     frame["number_level"] = np.random.default_rng(3).integers(0, 5, len(frame))
+    default = sc.fit_scorecard(frame)  # the group's default set: nothing says which way it points
+    assert "number_level" not in default.weights
+    assert default.screening.loc["number_level", "dropped_at"] == "direction"
+    listed = [*sc._mandatory_ids(), "number_level"]
     with pytest.raises(ConfigurationError, match="number_level"):
-        sc.fit_scorecard(frame)
+        sc.fit_scorecard(frame, sc.ScorecardConfig(indicators=listed))
     card = sc.fit_scorecard(frame, sc.ScorecardConfig(directions={"number_level": 1}))
     assert card.details["directions"]["number_level"] == "+1 (configuration directions)"
 

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from core.io import atomic_write_text, remove_stale_temporaries
 from core.settings import Settings
 from features.custom import MAX_FORMULA_CHARS, MAX_FORMULA_DEPTH, formula_names
-from features.provinces import EXAMPLES_DIR
+from features.provinces import EXAMPLES_DIR, MAX_GUIDANCE_CHARS
 from features.yamlfile import MAX_ALIASES, MAX_FILE_BYTES, MAX_VALUES
 from telcoml.cli import app
 
@@ -98,6 +98,37 @@ BOMBS = {
     "yaml_many_values": (
         "province: GD\nname_en: [" + ",".join(["1"] * 50_000) + "]\n",
         [":2:", f"more than {MAX_VALUES:,} keys and values"],
+    ),
+    # the guidance an agent reads during the call: every string bounded, every value in range
+    "guidance_text_100_kb": (
+        "province: GD\nguidance:\n  5:\n    complaint_handling:\n      en: "
+        + "x" * 100_000
+        + "\n      zh: 好\n",
+        [":5:", "guidance.5.complaint_handling.en", f"at most {MAX_GUIDANCE_CHARS} characters"],
+    ),
+    "guidance_text_with_terminal_escapes": (
+        'province: GD\nguidance:\n  2:\n    verification: {en: "ok\\x1b[2J\\x1b[31mREFUND", zh: 查证}\n',
+        [":4:", "guidance.2.verification.en", "without control characters"],
+    ),
+    "guidance_negative_gift_ceiling": (
+        "province: GD\nguidance:\n  5:\n    gift_ceiling: {value: -100000}\n",
+        [":4:", "guidance.5.gift_ceiling.value", "a gift ceiling in yuan from 0 to 500, got -100000"],
+    ),
+    "guidance_400_digit_gift_ceiling": (
+        "province: GD\nguidance:\n  5:\n    gift_ceiling: {value: " + "9" * 400 + "}\n",
+        [":4:", "guidance.5.gift_ceiling.value", "from 0 to 500, got a number of 400 digits"],
+    ),
+    "guidance_time_limit_of_a_century": (
+        "province: GD\nguidance:\n  1:\n    time_limit: {value: 876000}\n",
+        [":4:", "guidance.1.time_limit.value", "a time limit in hours from 1 to 720"],
+    ),
+    "guidance_unknown_grade_and_topic": (
+        "province: GD\nguidance:\n  6:\n    free_phone: {value: true}\n",
+        [":3:", "unknown credit grade 6"],
+    ),
+    "guidance_a_mapping_for_a_flag": (
+        "province: GD\nguidance:\n  4:\n    agent_priority: {value: {a: [1, 2, 3]}}\n",
+        [":4:", "guidance.4.agent_priority.value", "boolean"],
     ),
 }
 

@@ -1,8 +1,9 @@
 """Answers in the business's words: each task's block (grade, score, probability or ranking,
 with reasons), the handling guidance, and the provenance of the whole answer.
 
-Pure apart from the models: every task's kind words its own block (``core.kinds``), the
-task declarations hold the guidance (``core.tasks.guidance``).
+Pure apart from the models: every task's kind words its own block and applies its rules
+over the model (``core.kinds``), the task declarations hold the guidance, derived from the
+decided grade (``core.tasks.guidance``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def score_frame(
             explained = [[] for _ in range(len(features))]
         for block, why in zip(blocks[name], explained):
             block["reasons"] = why
+        # rules over the model (the black list caps the credit grade), named first in the reasons
+        model.task.kind.overrule(name, blocks[name], features)
     out = []
     for i in range(len(features)):
         answer = {name: blocks[name][i] for name in TASKS if name in blocks}

@@ -42,6 +42,7 @@ from core import indicators as lib
 from core.errors import ConfigurationError
 from core.scorecard_config import ScorecardConfig
 from core.tasks import CREDIT_GRADES, TASKS
+from features.outcomes import CreditOutcome
 from features.yamlfile import YamlFile
 
 #: Where the example province files shipped with the code live.
@@ -446,6 +447,9 @@ class ProvinceConfig(_Strict):
     #: (``core.guidance``).
     guidance: dict[CreditGrade, GradeGuidance] = Field(default_factory=dict)
     drift_thresholds: dict[DriftKey, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    #: Which credit events make a bad credit outcome, within how many months (``features.outcomes``;
+    #: default: every event type within 3 months).
+    credit_outcome: CreditOutcome = Field(default_factory=CreditOutcome)
     #: How the province builds its credit scorecard (the specification's method, needing no grade
     #: labels): weighting method, the experts' AHP judgements, cut-offs (``core.scorecard_config``).
     scorecard: ScorecardConfig | None = None

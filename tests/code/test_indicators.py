@@ -203,3 +203,35 @@ def test_label_truth_reads_only_the_task_contract():
     for task, inputs in INPUTS.items():
         contract = {i.id for i in lib.for_task(task)}
         assert set(inputs) <= contract, (task, set(inputs) - contract)
+
+
+def test_small_gifts_count_within_twelve_months_up_to_the_snapshot(people):
+    subscribers, lists = people
+    index = pd.Index(subscribers["msisdn"])
+    gifts = {
+        "2025-02": [(NUMBERS[0], 50.0)],  # in January's 12 months, not in February's
+        "2026-01": [(NUMBERS[0], 20.0)],
+        "2026-02": [(NUMBERS[0], 10.0), (NUMBERS[1], 5.0)],  # after the January snapshot
+    }
+    history = []
+    for month in pd.period_range("2025-02", "2026-02", freq="M").astype(str):
+        t = _month(month, [10.0, 10.0, 10.0])
+        if month in gifts:
+            t["small_gifts"] = pd.DataFrame(gifts[month], columns=["msisdn", "amount"])
+        history.append(aggregate_month(index, t))
+    jan = indicators_at(subscribers, lists, history[:-1], "2026-01").set_index("msisdn")
+    feb = indicators_at(subscribers, lists, history, "2026-02").set_index("msisdn")
+    assert jan.loc[NUMBERS[0], "gift_count_12m"] == 2 and jan.loc[NUMBERS[0], "gift_amount_12m"] == 70.0
+    assert jan.loc[NUMBERS[1], "gift_count_12m"] == 0 and jan.loc[NUMBERS[1], "gift_amount_12m"] == 0.0
+    assert feb.loc[NUMBERS[0], "gift_count_12m"] == 2 and feb.loc[NUMBERS[0], "gift_amount_12m"] == 30.0
+    assert feb.loc[NUMBERS[1], "gift_count_12m"] == 1 and feb.loc[NUMBERS[1], "gift_amount_12m"] == 5.0
+    # the black-list entry of Feb 15 shows from the February snapshot on
+    assert jan.loc[NUMBERS[1], "black_list_flag"] == 0 and feb.loc[NUMBERS[1], "black_list_flag"] == 1
+
+
+def test_the_credit_contract_reads_the_imported_lists_and_gifts():
+    credit = {i.id: i for i in lib.for_task(lib.CREDIT_GRADE)}
+    directions = {k: credit[k].credit_direction for k in ("red_list_flag", "black_list_flag")}
+    assert directions == {"red_list_flag": 1, "black_list_flag": -1}
+    assert credit["gift_count_12m"].sources == ("small_gifts",) and "gift_amount_12m" in credit
+    assert {"red_list_flag", "black_list_flag"} <= {i.id for i in lib.for_task(lib.CHURN)}

@@ -215,6 +215,32 @@ def test_rows_outside_the_partition_month_are_rejected(raw):
     assert p.dimension == "timeliness" and p.rows == [0] and M0 in p.message
 
 
+def test_bad_credit_events_and_gifts_are_rejected_naming_column_and_rows(raw):
+    lines = pd.read_parquet(_part(raw, "subscribers", "GD"))["msisdn"].astype(str).iloc[:3].tolist()
+    events = pd.DataFrame(
+        {
+            "event_id": ["E1", "E2", "E3"],
+            "msisdn": lines,
+            "event_time": pd.to_datetime([f"{M1}-05 10:00", f"{M1}-06 11:00", f"{M2}-02 09:00"]),
+            "event_type": ["complaint_unfounded", "fraud", "refund_reversed"],
+            "amount": [np.nan, 10.0, -3.0],
+        }
+    )
+    events.to_parquet(_part(raw, "credit_events", "GD", M1), index=False)
+    _rewrite(_part(raw, "small_gifts", "SC", M2), lambda f: f.assign(amount=f["amount"] * 0 + 5_000.0))
+    rejects = _rejects(raw)
+    p = _only(rejects, table="credit_events", column="event_type")
+    assert p.rows == [1] and "'fraud' not among the codes" in p.message
+    assert str(_only(rejects, table="credit_events", column="amount")) == (
+        f"credit_events province=GD month={M1}: column amount rows [2]: "
+        "value -3.0 outside valid range [0, 100000] (accuracy)"
+    )
+    late = _only(rejects, table="credit_events", column="event_time")
+    assert late.dimension == "timeliness" and late.rows == [2]
+    gifts = _only(rejects, table="small_gifts", column="amount")
+    assert gifts.province == "SC" and "outside valid range [0.01, 500]" in gifts.message
+
+
 def test_cross_table_authenticity(raw, refund_month):
     bills = pd.read_parquet(_part(raw, "monthly_bills", "GD", M2))
     billed = bills["msisdn"].astype(str).iloc[0]

@@ -38,6 +38,8 @@ from features.schemas import CREDIT_EVENT_TYPES
 OUTCOME_COLUMN = "credit_bad_event"
 DEFAULT_HORIZON_MONTHS = 3
 MAX_HORIZON_MONTHS = 12
+#: Month numbers (months since year 0) stay below this: a customer's code times it plus a month is a pair.
+_PAIR = 1_000_000
 
 
 def _event_type(value: str) -> str:
@@ -103,13 +105,16 @@ def credit_bad_event(
     month = _month_number(snapshots["month"])
     matured = month + definition.horizon_months <= _month_number([data_end])[0]
     counted = events[events["event_type"].astype(str).isin(definition.events)]
-    seen = pd.MultiIndex.from_arrays(
-        [counted["msisdn"].astype(str).to_numpy(), _event_month_number(counted["event_time"])]
-    ).unique()
-    msisdn = snapshots["msisdn"].astype(str).to_numpy()
-    bad = np.zeros(len(snapshots), dtype=bool)
+    # (customer, month) pairs as one integer each: a customer's code, then the month number
+    n = len(snapshots)
+    codes, _ = pd.factorize(
+        np.concatenate([snapshots["msisdn"].astype(str).to_numpy(), counted["msisdn"].astype(str).to_numpy()])
+    )
+    customer = codes.astype(np.int64) * _PAIR
+    seen = np.unique(customer[n:] + _event_month_number(counted["event_time"]))
+    bad = np.zeros(n, dtype=bool)
     for ahead in range(1, definition.horizon_months + 1):
-        bad |= pd.MultiIndex.from_arrays([msisdn, month + ahead]).isin(seen)
+        bad |= np.isin(customer[:n] + month + ahead, seen)
     return pd.Series(np.where(matured, bad.astype(float), np.nan), index=snapshots.index, name=OUTCOME_COLUMN)
 
 

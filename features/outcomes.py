@@ -78,9 +78,10 @@ DEFAULT_OUTCOME = CreditOutcome()
 
 
 def _month_number(months) -> np.ndarray:
-    """'YYYY-MM' strings (or Periods) -> months since year 0."""
-    p = pd.PeriodIndex(pd.Series(months).astype(str), freq="M")
-    return (p.year * 12 + p.month - 1).to_numpy(np.int64)
+    """'YYYY-MM' strings (or Periods) -> months since year 0 (each distinct month parsed once)."""
+    position, distinct = pd.factorize(pd.Series(months).astype(str))
+    p = pd.PeriodIndex(distinct, freq="M")
+    return (p.year * 12 + p.month - 1).to_numpy(np.int64)[position]
 
 
 def _event_month_number(times: pd.Series) -> np.ndarray:

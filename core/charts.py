@@ -94,6 +94,23 @@ def binary(task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, dire
     return paths
 
 
+def grade_event_rates(task, y: np.ndarray, graded: np.ndarray, directory: Path) -> Path:
+    """The share of each grade's customers a bad event followed: it should fall from grade 1 to 5."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    grades = np.arange(1, len(task.classes) + 1)
+    rates = [y[graded == g].mean() if (graded == g).any() else np.nan for g in grades]
+    counts = [int((graded == g).sum()) for g in grades]
+    ax.bar(grades, rates, color="#3182bd")
+    for g, r, n in zip(grades, rates, counts):
+        if np.isfinite(r):
+            ax.text(g, r, f"{r:.1%}\nn={n}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(grades)
+    ax.set_xlabel("credit grade (1 worst .. 5 best)")
+    ax.set_ylabel("share with a bad credit event after")
+    ax.set_title(f"{task.name_en}: outcome by grade")
+    return _save(fig, directory / "event_rate_by_grade.png")
+
+
 def scorecard(
     weights: dict[str, float], prior: dict[str, float], score: np.ndarray, cutoffs, directory: Path
 ) -> Path:

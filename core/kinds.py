@@ -59,6 +59,9 @@ class Kind:
     headline_label: str  # its short name in tables
     #: what a positive / negative contribution means, (English, Chinese)
     effect: tuple[tuple[str, str], tuple[str, str]]
+    #: +1 when the model's output rises as the library's ``credit_direction`` says credit improves
+    #: (a grade), -1 when it falls (a risk): the sign of its monotone constraints
+    monotone_sign: int = 1
     prediction_is_category: bool = False  # the recorded prediction, as drift tests read it
     target_is_category: bool = False  # the label, as drift tests read it
     recorded_dtype: str | None = None  # pandas dtype of the recorded prediction column
@@ -177,6 +180,41 @@ class OrdinalLink:
         return cls(list(map(float, np.cumsum([first, *np.exp(gaps)]))), float(np.exp(log_scale)))
 
 
+def missed_judgement_rate(true, graded) -> float:
+    """漏判率, missed judgement: of the customers whose credit is truly poor, the share graded high.
+
+    The specification (指标结果测试): "漏判：信用度本来比较差，评估结果比较高，落入高端" — "missed
+    judgement: the credit is in truth rather poor, the evaluation comes out rather high, falling into
+    the high end". Truly poor: true grade 1 or 2 (信用极差, 信用较差); the high end: graded 4 or 5
+    (信用较好, 信用极好). NaN when no customer is truly poor.
+    """
+    t, g = np.asarray(true, int), np.asarray(graded, int)
+    poor = t <= 2
+    return float((g[poor] >= 4).mean()) if poor.any() else float("nan")
+
+
+def misjudgement_rate(true, graded) -> float:
+    """误判率, misjudgement: of the customers whose credit is normal, the share graded low.
+
+    The specification (指标结果测试): "误判：信用度本来正常，属于中等水平，评估结果比较低，落入低端" —
+    "misjudgement: the credit is in truth normal, of the middle level, the evaluation comes out
+    rather low, falling into the low end". Normal is the middle level: true grade 3 (信用一般, average)
+    only; the low end: graded 1 or 2 (信用极差, 信用较差). A truly good or excellent customer graded
+    low is a worse error the specification does not name (``good_graded_low_rate``). NaN when no
+    customer is of average credit.
+    """
+    t, g = np.asarray(true, int), np.asarray(graded, int)
+    normal = t == 3
+    return float((g[normal] <= 2).mean()) if normal.any() else float("nan")
+
+
+def good_graded_low_rate(true, graded) -> float:
+    """Of the customers of truly good or excellent credit (4-5), the share graded 1-2."""
+    t, g = np.asarray(true, int), np.asarray(graded, int)
+    good = t >= 4
+    return float((g[good] <= 2).mean()) if good.any() else float("nan")
+
+
 def expected_grade(p: np.ndarray) -> np.ndarray:
     return p @ np.arange(1, p.shape[1] + 1)
 
@@ -243,19 +281,17 @@ class OrdinalGrade(Kind):
         return OrdinalLink(calibration["cuts"], calibration["scale"]).probabilities(raw)
 
     def metrics(self, y, p):
-        """Kappa and the credit specification's two error rates.
-
-        Missed judgement: truly poor or extremely poor (1-2) graded good or excellent (4-5).
-        Misjudgement: truly average or better (3-5) graded poor or extremely poor (1-2).
-        """
+        """Kappa and the credit specification's two error rates against true grades: 漏判率 (truly
+        1-2 graded 4-5, ``missed_judgement_rate``) and 误判率 (truly 3, "属于中等水平", graded 1-2,
+        ``misjudgement_rate``), and the rate of truly good or excellent customers graded 1-2."""
         from sklearn.metrics import cohen_kappa_score
 
         graded, true_grade = predicted_grade(p), y.astype(int)
-        poor, normal = true_grade <= 2, true_grade >= 3
         return {
             "quadratic_weighted_kappa": float(cohen_kappa_score(true_grade, graded, weights="quadratic")),
-            "missed_judgement_rate": float((graded[poor] >= 4).mean()) if poor.any() else float("nan"),
-            "misjudgement_rate": float((graded[normal] <= 2).mean()) if normal.any() else float("nan"),
+            "missed_judgement_rate": missed_judgement_rate(true_grade, graded),
+            "misjudgement_rate": misjudgement_rate(true_grade, graded),
+            "good_graded_low_rate": good_graded_low_rate(true_grade, graded),
             "exact_accuracy": float((graded == true_grade).mean()),
         }
 
@@ -456,6 +492,92 @@ class Binary(Kind):
         # six decimals: a campaign ranks customers by it, and 4 decimals tied most of a low-risk base
         probability = np.round(np.asarray(p, np.float64), CRM_PROBABILITY_DECIMALS)
         return {f"{task_name}_probability": probability, f"{task_name}_band": levels_of(p, self.bands)}
+
+
+class RiskGrade(OrdinalGrade):
+    """Ordered grades learned from an outcome instead of grade labels (the credit grade: no province
+    has a column of true grades, every province has the evidence that follows).
+
+    XGBoost estimates the probability of a bad event in the months after the snapshot (the credit
+    outcome, ``features.outcomes``); the grades are bands of that risk, cut where ``shares`` of the
+    calibration rows fall, riskiest first (grade 1 the riskiest 5%, ..., grade 5 the safest 10% with
+    the group's default shares). A grade's "probabilities" are 1 for its band: the band is a rule on
+    the estimated risk. Judged on the outcome: how well the grades separate the customers a bad
+    event followed (``grade_auc``, ties within a grade counted half), the event rate of the low and
+    the high grades, and the outcome's 漏判 (a customer a bad event followed, graded 4-5). The
+    specification's 误判率 needs true grades: it is measured against the generator's truth.
+    """
+
+    name, objective, eval_metric, headline = "risk_grade", "binary:logistic", "logloss", "grade_auc"
+    selection_metric = ("auc", True)
+    headline_label = "AUC"
+    # the model's output is the risk of a bad event: more of it lowers the grade
+    effect = (("lowers the credit grade", "降低信用等级"), ("raises the credit grade", "提升信用等级"))
+    monotone_sign = -1
+
+    def __init__(
+        self,
+        grades: tuple[tuple[int, str, str], ...],
+        shares: tuple[float, ...],
+        caps: tuple[GradeCap, ...] = (),
+    ):
+        super().__init__(grades, caps)
+        self.shares = tuple(shares)
+
+    fit_linear = Binary.fit_linear
+    judgeable = Binary.judgeable
+
+    def fit_calibration(self, raw_valid, y_valid, y_train) -> dict:
+        riskiest = np.cumsum(self.shares)[:-1]  # 0.05, 0.20, 0.70, 0.90 of customers at or above
+        cutoffs = np.quantile(np.asarray(raw_valid, dtype=float), 1.0 - riskiest)
+        return {
+            "risk_cutoffs": [float(c) for c in cutoffs],
+            "event_rate": float(np.nanmean(np.asarray(y_train, dtype=float))),
+        }
+
+    def grades_of_risk(self, risk: np.ndarray, calibration: dict) -> np.ndarray:
+        """1 + the number of risk cut-offs (descending) the risk stays below."""
+        cutoffs = np.asarray(calibration["risk_cutoffs"], dtype=float)
+        return 1 + (np.asarray(risk, dtype=float)[:, None] < cutoffs[None, :]).sum(axis=1)
+
+    def calibrate(self, raw, calibration):
+        grades = self.grades_of_risk(raw, calibration)
+        p = np.zeros((len(grades), len(self.grades)))
+        p[np.arange(len(grades)), grades - 1] = 1.0
+        return p
+
+    def metrics(self, y, p):
+        from sklearn.metrics import roc_auc_score
+
+        y = np.asarray(y, dtype=float)
+        graded = predicted_grade(p) if np.ndim(p) == 2 else np.asarray(p, int)
+        bad = y == 1
+        low, high = graded <= 2, graded >= 4
+        low_rate = float(y[low].mean()) if low.any() else float("nan")
+        high_rate = float(y[high].mean()) if high.any() else float("nan")
+        both = bad.any() and (~bad).any()
+        score = expected_grade(p) if np.ndim(p) == 2 else graded
+        return {
+            "grade_auc": float(roc_auc_score(~bad, score)) if both else float("nan"),
+            "missed_judgement_rate": float((graded[bad] >= 4).mean()) if bad.any() else float("nan"),
+            "low_grade_event_rate": low_rate,
+            "high_grade_event_rate": high_rate,
+            "event_rate": float(y.mean()) if len(y) else float("nan"),
+        }
+
+    def summary(self, m):
+        return (
+            f"events: grades 1-2 {m['test_low_grade_event_rate']:.1%}, "
+            f"4-5 {m['test_high_grade_event_rate']:.1%}"
+        )
+
+    def plots(self, task, y, p, oracle_p, directory):
+        from core import charts
+
+        return [charts.grade_event_rates(task, np.asarray(y, float), predicted_grade(p), directory)]
+
+    def expected_rate(self, p):
+        return None
 
 
 class Ranking(Kind):

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 
 from core import indicators as lib
 from core.guidance import Advice, Handling
-from core.kinds import Binary, GradeCap, Kind, Levels, OrdinalGrade, Ranking, Score
+from core.kinds import Binary, GradeCap, Kind, Levels, Ranking, RiskGrade, Score
+from core.scorecard_config import DEFAULT_GRADE_SHARES
 
 #: The specification's five credit grades, worst first: (code, Chinese, English).
 CREDIT_GRADES = (
@@ -143,11 +144,13 @@ class Task:
     def monotone_constraints(self) -> tuple[int, ...] | None:
         """XGBoost monotone constraints from the library's known credit directions.
 
-        Only numeric indicators can carry one; more arrears never improves a grade.
+        Only numeric indicators can carry one; more arrears never improves a grade (nor lowers
+        the risk of a bad credit event: the kind's ``monotone_sign``).
         """
         if not self.monotone:
             return None
-        return tuple(i.credit_direction if i.kind != "category" else 0 for i in self.indicators)
+        sign = self.kind.monotone_sign
+        return tuple(sign * i.credit_direction if i.kind != "category" else 0 for i in self.indicators)
 
 
 def _label(task: str, name_zh: str, name_en: str, formula: str, unit: str, kind, **extra) -> lib.Indicator:
@@ -160,16 +163,21 @@ TASKS: dict[str, Task] = {
         Task(
             "credit_grade",
             lib.CREDIT_GRADE,
-            OrdinalGrade(CREDIT_GRADES, caps=(BLACK_LIST_RULE,)),
-            "credit_grade",
+            # learned from the credit outcome (a bad credit event in the months after), not from
+            # grade labels no province has; the specification's scorecard needs neither
+            # (``training.scorecard``)
+            RiskGrade(CREDIT_GRADES, DEFAULT_GRADE_SHARES, caps=(BLACK_LIST_RULE,)),
+            "credit_bad_event",
             _label(
-                "credit_grade",
-                "信用等级",
-                "Credit grade",
-                "1 worst .. 5 best",
-                "grade",
+                "credit_bad_event",
+                "信用不良事件",
+                "Bad credit event",
+                "1 if a bad credit event (complaint verified unfounded, refund reversed, double refund, "
+                "arrears written off, black-listed) followed within the outcome's horizon "
+                "(features.outcomes)",
+                "flag",
                 "int",
-                valid_range=(1, 5),
+                valid_range=(0, 1),
             ),
             tuple(f"p_credit_grade_{g[0]}" for g in CREDIT_GRADES),
             "客户投诉信用分级",

@@ -42,10 +42,10 @@ def score_frame(
     blocks: dict[str, list[dict]] = {}
     for name, model in models.models.items():
         model_input = encoder.model_input(name, matrix)
-        p = model.calibrate(model.booster.inplace_predict(model_input))
-        blocks[name] = model.task.kind.answer_blocks(p, model.calibration, models.config)
+        p = model.serve(model_input)
+        blocks[name] = model.answer_blocks(model_input, p, models.config)
         if name in reason_tasks:
-            contributions = model.contributions(None, model.dmatrix(model_input))
+            contributions = model.serve_contributions(model_input)
             explained = reasons(
                 model, features, top=top_reasons, contributions=contributions, probabilities=p
             )

@@ -34,7 +34,8 @@ from serving.champions import ModelSet, load_champions
 
 #: The CRM interface file's fixed columns around the tasks' own (``Task.crm_fields``).
 HEAD_COLUMNS = [("msisdn", pa.string()), ("province", pa.string()), ("snapshot_month", pa.string())]
-TAIL_COLUMNS = [("model_versions", pa.string()), ("scored_at", pa.string())]
+#: model_methods: how each evaluation was answered (``credit_grade=scorecard;churn=xgboost;...``)
+TAIL_COLUMNS = [("model_methods", pa.string()), ("model_versions", pa.string()), ("scored_at", pa.string())]
 
 
 def interface_schema() -> pa.Schema:
@@ -104,6 +105,7 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
     }
     # the province's cut-offs and handling apply, if its file has them; the black list caps the grade
     columns.update(crm_columns(p, models.config, indicators))
+    columns["model_methods"] = np.full(n, ";".join(f"{k}={v}" for k, v in models.methods.items()))
     columns["model_versions"] = np.full(n, ";".join(f"{k}={v}" for k, v in models.versions.items()))
     columns["scored_at"] = np.full(n, scored_at)
     schema = interface_schema()

@@ -72,6 +72,11 @@ class ModelSet:
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder", Encoder(self.models))
 
+    @property
+    def methods(self) -> dict[str, str]:
+        """task -> how its champion answers (``xgboost``, ``scorecard``)."""
+        return {name: m.method for name, m in self.models.items()}
+
     def probabilities(self, features, matrix: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every task's calibrated output from one shared matrix."""
         matrix = self.encoder.matrix(features) if matrix is None else matrix

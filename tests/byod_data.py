@@ -77,7 +77,7 @@ month: TJ_YF
 columns:
 {columns}
 labels:
-  XY_DJ: credit_grade
+  XY_BL: credit_grade
   LS_BZ: churn
 codes:
   customer_category:
@@ -102,7 +102,7 @@ def own_table(offline_dir: Path, truth_dir: Path, province: str) -> pd.DataFrame
     indicators = pd.concat(frames, ignore_index=True)
     labels = pd.read_parquet(truth_dir / "labels" / f"{province}.parquet")
     rows = indicators.merge(
-        labels[["msisdn", "month", "credit_grade", "churned_next_month"]], on=["msisdn", "month"]
+        labels[["msisdn", "month", "credit_bad_event", "churned_next_month"]], on=["msisdn", "month"]
     )
     out = rows[["msisdn", "month", *COLUMNS]].rename(
         columns={"msisdn": "SHOUJI_HAO", "month": "TJ_YF", **COLUMNS}
@@ -110,7 +110,8 @@ def own_table(offline_dir: Path, truth_dir: Path, province: str) -> pd.DataFrame
     out["TJ_YF"] = out["TJ_YF"].str.replace("-", "")
     out["KH_LB"] = out["KH_LB"].map(CATEGORY_ZH)
     out["PP"] = out["PP"].map(BRAND_ZH)
-    out["XY_DJ"] = rows["credit_grade"]
+    # 信用不良: a bad credit event followed (empty where the outcome has not matured yet)
+    out["XY_BL"] = rows["credit_bad_event"].map({1.0: "Y", 0.0: "N"})
     out["LS_BZ"] = rows["churned_next_month"].map({1: "Y", 0: "N"})
     out["ZDY_PF"] = (rows["monthly_consumption"] // 10).clip(0, 50)
     segment = np.select(

@@ -102,7 +102,7 @@ def reasons(
         for j in order:
             ind = by_id[names[j]]
             value = columns[ind.id][row]
-            up, down = t.kind.effect
+            up, down = model.effect
             en, zh = up if contrib[row, j] > 0 else down
             shown = _format(value, ind.unit)
             items.append(

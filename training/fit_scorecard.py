@@ -33,6 +33,7 @@ from core.errors import NotReadyError
 from core.scorecard_config import ScorecardConfig
 from core.settings import Settings
 from core.tasks import task
+from features.outcomes import OUTCOME_COLUMN
 from features.provinces import load_province
 from training import evaluate
 from training.data import (
@@ -50,7 +51,7 @@ from training.scorecard import fit_scorecard
 from training.train import TrainResult, champion_comparison
 
 #: The credit outcome label (``features.outcomes``): 1 when a bad credit event followed the snapshot.
-OUTCOME = "credit_bad_event"
+OUTCOME = OUTCOME_COLUMN
 
 
 def _labels(settings: Settings, province: str | None) -> pd.DataFrame | None:

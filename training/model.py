@@ -66,6 +66,11 @@ class TaskModel:
         return self.task.feature_names
 
     @property
+    def effect(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """What a positive / negative contribution means (the kind's words)."""
+        return self.task.kind.effect
+
+    @property
     def feature_types(self) -> list[str]:
         return ["c" if ind.kind == "category" else "q" for ind in self.task.indicators]
 
@@ -161,6 +166,8 @@ class ScorecardModel:
     """
 
     method = "scorecard"
+    #: contributions are score points: more of them raises the grade, whatever the task's kind
+    effect = (("raises the credit grade", "提升信用等级"), ("lowers the credit grade", "降低信用等级"))
 
     def __init__(self, task_name: str | Task, card):
         self.task: Task = task_name if isinstance(task_name, Task) else task(task_name)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from core import indicators as lib
 from core.errors import ConfigurationError
+from core.kinds import good_graded_low_rate, misjudgement_rate, missed_judgement_rate
 from core.scorecard_config import (  # the configuration a province file's ``scorecard:`` section holds
     DEFAULT_CATEGORY_SCORES,
     DEFAULT_GRADE_SHARES,
@@ -564,40 +565,11 @@ def cutoffs_for_kappa(score: np.ndarray, true: np.ndarray, passes: int = 3, bins
 # -- the test: the specification's two error rates ----------------------------------------------
 
 
-def missed_judgement_rate(true, graded) -> float:
-    """漏判率, missed judgement: of the customers whose credit is truly poor, the share graded high.
-
-    The specification (指标结果测试): "漏判：信用度本来比较差，评估结果比较高，落入高端" — "missed
-    judgement: the credit is in truth rather poor, the evaluation comes out rather high, falling into
-    the high end". Truly poor: true grade 1 or 2 (信用极差, 信用较差); the high end: graded 4 or 5
-    (信用较好, 信用极好). NaN when no customer is truly poor.
-    """
-    t, g = np.asarray(true, int), np.asarray(graded, int)
-    poor = t <= 2
-    return float((g[poor] >= 4).mean()) if poor.any() else float("nan")
-
-
-def misjudgement_rate(true, graded) -> float:
-    """误判率, misjudgement: of the customers whose credit is normal, the share graded low.
-
-    The specification (指标结果测试): "误判：信用度本来正常，属于中等水平，评估结果比较低，落入低端" —
-    "misjudgement: the credit is in truth normal, of the middle level, the evaluation comes out
-    rather low, falling into the low end". Normal is the middle level: true grade 3 (信用一般, average)
-    only; the low end: graded 1 or 2 (信用极差, 信用较差). A truly good or excellent customer graded
-    low is a worse error the specification does not name; ``test_report`` counts it apart
-    (``good_graded_low_rate``). NaN when no customer is of average credit.
-    """
-    t, g = np.asarray(true, int), np.asarray(graded, int)
-    normal = t == 3
-    return float((g[normal] <= 2).mean()) if normal.any() else float("nan")
-
-
 def test_report(true, graded) -> dict:
-    """指标结果测试: quadratic kappa, the specification's 漏判率 and 误判率, the rate of truly good or
-    excellent customers graded low, the rate the supervised model calls misjudgement (true 3-5
-    graded 1-2, for comparison), exact agreement and the true × graded table."""
+    """指标结果测试 against true grades: quadratic kappa, the specification's 漏判率 and 误判率, the rate
+    of truly good or excellent customers graded low, the broader rate of truly average or better
+    customers graded 1-2, exact agreement and the true × graded table."""
     t, g = np.asarray(true, int), np.asarray(graded, int)
-    good = t >= 4
     broad = t >= 3
     table = confusion_table(t, g)
     return {
@@ -605,7 +577,7 @@ def test_report(true, graded) -> dict:
         "quadratic_weighted_kappa": quadratic_kappa(table),
         "missed_judgement_rate": missed_judgement_rate(t, g),
         "misjudgement_rate": misjudgement_rate(t, g),
-        "good_graded_low_rate": float((g[good] <= 2).mean()) if good.any() else float("nan"),
+        "good_graded_low_rate": good_graded_low_rate(t, g),
         "average_or_better_graded_low_rate": float((g[broad] <= 2).mean()) if broad.any() else float("nan"),
         "exact_accuracy": float((t == g).mean()) if len(t) else float("nan"),
         "confusion": table.tolist(),

@@ -203,7 +203,12 @@ def test_the_crm_file_carries_the_capped_grade_and_its_handling():
         False,
     ]  # 2nd: tariff-sensitive
 
-    models = SimpleNamespace(probabilities=lambda frame: outputs, config=gd, versions={"credit_grade": "1"})
+    models = SimpleNamespace(
+        probabilities=lambda frame: outputs,
+        config=gd,
+        versions={"credit_grade": "1"},
+        methods={"credit_grade": "scorecard"},
+    )
     table = interface_rows(models, indicators, "2026-10", "2026-11-01T00:00:00+00:00")
     assert table.schema == interface_schema()
     types = {f.name: str(f.type) for f in table.schema}
@@ -220,4 +225,5 @@ def test_the_crm_file_carries_the_capped_grade_and_its_handling():
     }
     assert {k: types[k] for k in expected} == expected
     assert table.column("credit_grade").to_pylist() == [5, 5, 1, 2]
+    assert table.column("model_methods").to_pylist() == ["credit_grade=scorecard"] * n  # which method answered
     assert table.column("churn_probability").null_count == n  # no churn model: empty, as before

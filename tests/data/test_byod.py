@@ -41,7 +41,7 @@ def test_a_province_csv_becomes_its_feature_store_and_labels(case):
     ):
         assert len(list((settings.offline_dir / subject).glob("ZJ_*.parquet"))) == len(result.months)
     labels = pd.read_parquet(settings.labels_dir / "ZJ.parquet")
-    assert set(labels["credit_grade"].dropna()) <= {1, 2, 3, 4, 5} and set(labels["churned_next_month"]) <= {
+    assert set(labels["credit_bad_event"].dropna()) <= {0, 1} and set(labels["churned_next_month"]) <= {
         0,
         1,
     }
@@ -115,7 +115,7 @@ def test_a_model_lacking_indicators_is_not_trained_but_its_labels_are_stored(cas
     }
     warnings = [str(p) for p in result.report.warnings]
     assert any(
-        w.startswith(f"{mapping}: column XY_DJ (-> credit_grade)")
+        w.startswith(f"{mapping}: column XY_BL (-> credit_bad_event)")
         and "labels for credit_grade stored, but the model is not trained: its indicators are not all "
         "mapped: complaint_satisfaction"
         in w
@@ -123,7 +123,7 @@ def test_a_model_lacking_indicators_is_not_trained_but_its_labels_are_stored(cas
         for w in warnings
     ), warnings
     labels = pd.read_parquet(settings.labels_dir / "ZJ.parquet")
-    assert labels["credit_grade"].notna().any() and labels["churned_next_month"].notna().any()
+    assert labels["credit_bad_event"].notna().any() and labels["churned_next_month"].notna().any()
 
 
 #: A province whose churn model does without the credit grade's nine mandatory indicators.

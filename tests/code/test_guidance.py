@@ -225,5 +225,5 @@ def test_the_crm_file_carries_the_capped_grade_and_its_handling():
     }
     assert {k: types[k] for k in expected} == expected
     assert table.column("credit_grade").to_pylist() == [5, 5, 1, 2]
-    assert table.column("model_methods").to_pylist() == ["credit_grade=scorecard"] * n  # which method answered
+    assert table.column("model_methods").to_pylist() == ["credit_grade=scorecard"] * n  # who answered
     assert table.column("churn_probability").null_count == n  # no churn model: empty, as before

@@ -80,10 +80,7 @@ class ModelSet:
     def probabilities(self, features, matrix: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every task's calibrated output from one shared matrix."""
         matrix = self.encoder.matrix(features) if matrix is None else matrix
-        return {
-            name: m.serve(self.encoder.model_input(name, matrix))
-            for name, m in self.models.items()
-        }
+        return {name: m.serve(self.encoder.model_input(name, matrix)) for name, m in self.models.items()}
 
     def for_province(self, province: str | None) -> ModelSet:
         """The set answering a province's customers (the national one if it has nothing of its own)."""

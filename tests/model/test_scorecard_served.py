@@ -126,5 +126,3 @@ def test_an_inconsistent_ahp_in_a_province_file_is_refused_naming_the_ratio(tmp_
     path.write_text(PROVINCE_FILE + AHP_SECTION.replace("[1/2, 1, 2]", "[3, 1/3, 3]"))
     with pytest.raises(ConfigurationError, match=r"consistency ratio CR = [0-9.]+ > 0.1"):
         read_province(path)
-
-

@@ -90,3 +90,42 @@ def test_a_province_with_some_models_only_gets_the_same_columns_with_the_rest_em
     recorded = read_week(trained_world.settings, "2026-W02", "GD")
     assert len(recorded) == len(frame) and recorded["pred_channel_preference"].isna().all()
     assert recorded["pred_credit_grade"].tolist() == frame["credit_grade"].tolist()
+
+
+def test_the_black_list_caps_the_grade_wherever_it_is_decided(trained_world, champions):
+    """The file, the answers and the monitoring records agree on the capped grade; the rule is
+    named in the answer's reasons; the file's handling columns are the answer's guidance values."""
+    import numpy as np
+
+    from core.guidance import TOPICS
+    from core.tasks import TASKS
+    from monitoring.record import predictions_from_answers, predictions_from_interface
+    from serving.batch import interface_rows, latest_month_for, snapshot_chunks
+
+    s = trained_world.settings
+    models = champions.for_province("GD")
+    month = latest_month_for(s, "GD")
+    chunk = next(snapshot_chunks(s, "GD", month, 400))
+    modelled = TASKS["credit_grade"].kind.modelled(models.probabilities(chunk)["credit_grade"], models.config)
+    above, below = np.flatnonzero(modelled > 2)[:5], np.flatnonzero(modelled <= 2)[:3]
+    assert len(above)
+    rows = chunk.iloc[np.r_[above, below]].reset_index(drop=True)
+    rows["black_list_flag"] = 1
+    table = interface_rows(models, rows, month, "2026-11-01T00:00:00+00:00")
+    written = table.to_pandas()
+    answers = score_frame(models, rows)
+    grades = [2] * len(above) + modelled[below].tolist()
+    assert written["credit_grade"].tolist() == grades
+    assert [a["credit_grade"]["code"] for a in answers] == grades
+    for a, capped in zip(answers, [True] * len(above) + [False] * len(below)):
+        rules = [r["code"] for r in a["credit_grade"]["reasons"] if r.get("rule")]
+        assert rules == (["credit_grade:rule:black_list"] if capped else [])
+        if capped:
+            assert a["credit_grade"]["reasons"][0]["code"] == "credit_grade:rule:black_list"
+    assert predictions_from_answers(answers)["pred_credit_grade"].tolist() == grades
+    assert predictions_from_interface(table)["pred_credit_grade"].tolist() == grades
+    for a, (_, row) in zip(answers, written.iterrows()):
+        values = {g["topic"]: g.get("value") for g in a["guidance"]}
+        assert {t.crm_column: row[t.crm_column] for t in TOPICS.values()} == {
+            t.crm_column: values[name] for name, t in TOPICS.items()
+        }

@@ -541,6 +541,8 @@ class RiskGrade(OrdinalGrade):
         return 1 + (np.asarray(risk, dtype=float)[:, None] < cutoffs[None, :]).sum(axis=1)
 
     def calibrate(self, raw, calibration):
+        if "risk_cutoffs" not in calibration:  # a model registered before the outcome: grade labels
+            return OrdinalGrade.calibrate(self, raw, calibration)
         grades = self.grades_of_risk(raw, calibration)
         p = np.zeros((len(grades), len(self.grades)))
         p[np.arange(len(grades)), grades - 1] = 1.0
@@ -567,8 +569,8 @@ class RiskGrade(OrdinalGrade):
 
     def summary(self, m):
         return (
-            f"events: grades 1-2 {m['test_low_grade_event_rate']:.1%}, "
-            f"4-5 {m['test_high_grade_event_rate']:.1%}"
+            f"bad events: grades 1-2 {m['test_low_grade_event_rate']:.1%}, "
+            f"4-5 {m['test_high_grade_event_rate']:.1%}; missed {m['test_missed_judgement_rate']:.1%}"
         )
 
     def plots(self, task, y, p, oracle_p, directory):

@@ -106,6 +106,9 @@ class TaskDrift:
     outcome_expected: float | None = None
     outcome_observed: float | None = None
     outcome_p_value: float | None = None
+    #: the business's rates on the week's matured customers (the kind's metrics: for the credit
+    #: grade the outcome's 漏判率 and the event rates of grades 1-2 and 4-5)
+    business_rates: dict[str, float] = field(default_factory=dict)
     target_drift_score: float | None = None
     breaches: list[dict] = field(default_factory=list)
 

@@ -139,17 +139,18 @@ def province_reference(reference: pd.DataFrame, province: str) -> pd.DataFrame:
 
 def _judged(
     champion: Champion, reference: pd.DataFrame, current: pd.DataFrame, target: pd.Series, confidence: float
-) -> tuple[QualityChange | None, RateChange | None]:
+) -> tuple[QualityChange | None, RateChange | None, dict[str, float]]:
     """What this week's matured labels say against the province's held-out reference rows (the
     champion's test month, never rows it was fitted on): the headline metric's change with its
-    interval, and for an event model the event rate against the model's expectation. None
-    where the held-out rows cannot judge (too few, or one class). The model reads its own
-    inputs from the records, ``province`` included."""
+    interval, for an event model the event rate against the model's expectation, and the
+    business's rates of the week (the kind's metrics). None (empty) where the held-out rows
+    cannot judge (too few, or one class). The model reads its own inputs from the records,
+    ``province`` included."""
     t = champion.task
     held_out = reference[(reference["reference_part"] == "test") & reference["target"].notna()]
     known = target.notna().to_numpy()
     if len(held_out) < MIN_LABELS or known.sum() < MIN_LABELS:
-        return None, None
+        return None, None, {}
     model = load_task_model(f"models:/{champion.model_name}/{champion.version}")
     y_reference = t.kind.encode_label(held_out["target"].reset_index(drop=True))
     # the tested model's outputs: the served one was refit on these rows (older references: the served)
@@ -162,7 +163,9 @@ def _judged(
         if t.kind.judgeable(held_out["target"], MIN_PER_CLASS) and t.kind.judgeable(target, MIN_PER_CLASS)
         else None
     )
-    return change, outcome_rate_change(t, y_reference, p_reference, y_current, p_current)
+    rates = t.kind.metrics(y_current, p_current) if t.kind.judgeable(target, MIN_PER_CLASS) else {}
+    rates = {k: round(float(v), 4) for k, v in rates.items() if np.isfinite(v)}
+    return change, outcome_rate_change(t, y_reference, p_reference, y_current, p_current), rates
 
 
 @dataclass
@@ -197,6 +200,7 @@ class WeekResult:
                     "outcome": "—"
                     if d.outcome_observed is None
                     else f"{d.outcome_observed:.2%} vs {d.outcome_expected:.2%} expected",
+                    "business_rates": _business_rates(d),
                     "data_quality": "—"
                     if q is None
                     else (
@@ -209,6 +213,16 @@ class WeekResult:
                 }
             )
         return pd.DataFrame(rows)
+
+
+def _business_rates(d) -> str:
+    """The week's business rates in the kind's words (``Kind.summary``), or a dash."""
+    if not d.business_rates:
+        return "—"
+    try:
+        return TASKS[d.task].kind.summary({f"test_{k}": v for k, v in d.business_rates.items()})
+    except KeyError:  # a rate the week could not compute
+        return "—"
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -329,6 +343,7 @@ def _log_mlflow(settings: Settings, d: TaskDrift, files: list[Path], alert: dict
         ):
             if getattr(d, key) is not None:
                 metrics[key] = getattr(d, key)
+        metrics.update({f"week_{k}": v for k, v in d.business_rates.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
         for f in files:
             mlflow.log_artifact(str(f), "monitoring")
@@ -458,10 +473,10 @@ def monitor_week(
                 timestamp=stamp,
             )
             drift.labels_matured = matured
-            change, rate = (
+            change, rate, drift.business_rates = (
                 _judged(champion, reference, current, target, thresholds.confidence)
                 if with_target
-                else (None, None)
+                else (None, None, {})
             )
             if rate is not None:
                 drift.outcome_expected, drift.outcome_observed = (

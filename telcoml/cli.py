@@ -474,7 +474,11 @@ def train(
     province: Annotated[str | None, typer.Option(help="Train on one province's customers (e.g. GD).")] = None,
     seed: int = 7,
     test_month: Annotated[
-        str | None, typer.Option(help="Held-out month (default: the second-to-last).")
+        str | None,
+        typer.Option(
+            help="Held-out month (default: the second-to-last labelled); a task whose labels end "
+            "earlier (the credit outcome matures three months later) keeps its own default."
+        ),
     ] = None,
     train_months: Annotated[int, typer.Option(help="Months before the validation month to train on.")] = 4,
     refit: Annotated[

@@ -133,8 +133,12 @@ def choose_split(
 ) -> Split:
     """By month with ``MIN_TIME_SPLIT_MONTHS`` or more labelled months, by customer with fewer
     (a province's first export is often a single month); an asked-for test month needs the
-    split by month."""
+    split by month. An asked-for test month after the task's last labelled month (an outcome
+    that matures later, like the credit outcome's three months) leaves the task its own
+    default: every one of its labelled months comes before the asked-for one."""
     months = sorted(months)
+    if test_month and months and test_month > months[-1]:
+        test_month = None
     if len(months) >= MIN_TIME_SPLIT_MONTHS or test_month:
         return time_split(months, train_months, test_month)
     if not months:

@@ -50,7 +50,10 @@ def _rows_for(
     frame = rows[list(dict.fromkeys(["province", *indicators]))].reset_index(drop=True).copy()
     frame["target"] = rows[label].to_numpy()
     # the served model's predictions, as the weeks will record them (what prediction drift compares)
-    frame[model.task.prediction_column] = model.task.kind.decide(model.probabilities(rows[indicators]))
+    # the rules over the model (the black list caps the credit grade) as the served answers apply them
+    frame[model.task.prediction_column] = model.task.kind.decide(
+        model.probabilities(rows[indicators]), None, rows
+    )
     frame["reference_part"] = part
     p = (tested or model).probabilities(rows[indicators])
     for k, column in enumerate(np.asarray(p).reshape(len(frame), -1).T):

@@ -46,8 +46,8 @@ def test_one_labelled_month_trains_every_labelled_model(one_month):
         rows = int(params["rows_train"]) + int(params["rows_valid"]) + int(params["rows_test"])
         # the served model is refit on every labelled row: every customer of the snapshot
         assert int(params["rows_refit"]) == rows == table[table[_label_column(r.task)].notna()].shape[0]
-        # a small table: 40 trials unless asked (3 here), shallower trees, a cross-validation
-        assert params["small_table"] == "True" and int(params["best_max_depth"]) <= 5
+        # a small table: 40 trials unless asked (3 here), shallower trees (2-6), a cross-validation
+        assert params["small_table"] == "True" and int(params["best_max_depth"]) <= 6
         assert 0 < r.metrics[f"cv_{t.headline}_mean"] <= 1 and r.metrics["cv_folds"] >= 3
         for baseline in ("untuned_xgboost", "logistic"):
             assert f"baseline_{baseline}_{t.headline}" in r.metrics

@@ -105,12 +105,14 @@ def test_the_black_list_caps_the_grade_wherever_it_is_decided(trained_world, cha
     s = trained_world.settings
     models = champions.for_province("GD")
     month = latest_month_for(s, "GD")
-    chunk = next(snapshot_chunks(s, "GD", month, 400))
+    # black-listed customers the model itself grades above 2 (the flag is one of its indicators)
+    chunk = next(snapshot_chunks(s, "GD", month, 2000)).assign(black_list_flag=1)
     modelled = TASKS["credit_grade"].kind.modelled(models.probabilities(chunk)["credit_grade"], models.config)
     above, below = np.flatnonzero(modelled > 2)[:5], np.flatnonzero(modelled <= 2)[:3]
     assert len(above)
     rows = chunk.iloc[np.r_[above, below]].reset_index(drop=True)
-    rows["black_list_flag"] = 1
+    modelled = modelled[np.r_[above, below]]
+    above, below = np.arange(len(above)), np.arange(len(above), len(rows))
     table = interface_rows(models, rows, month, "2026-11-01T00:00:00+00:00")
     written = table.to_pandas()
     answers = score_frame(models, rows)

@@ -167,7 +167,7 @@ def prepare(data: Path, customers: int, months: int, seed: int, trials: int, reb
     data.mkdir(parents=True)
     from features.generate import GeneratorConfig
     from telcoml.pipeline import feature_store_stage, generate_stage, indicator_stage
-    from training.train import train_all
+    from training.train_all import train_all
     from training.tune import TuningBudget
 
     settings = Settings(workdir=data)

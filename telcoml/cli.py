@@ -69,7 +69,7 @@ class OutputFormat(StrEnum):
 
 
 class CreditMethod(StrEnum):
-    """``training.train.CREDIT_METHODS``."""
+    """``training.train_all.CREDIT_METHODS``."""
 
     both = "both"
     scorecard = "scorecard"

@@ -235,11 +235,11 @@ def train_models(
     ``tasks``: names of tasks (None: every task with labels, and the credit scorecard, which
     needs none). ``trials``: None suits the table (``training.tune.TuningBudget.suited``).
     ``credit_method``: the credit scorecard, the supervised credit model, or both
-    (``training.train.train_all``). ``split``: ``test_month``, ``train_months`` and ``refit`` of
+    (``training.train_all.train_all``). ``split``: ``test_month``, ``train_months`` and ``refit`` of
     ``training.train.train_task``. One progress bar per task.
     """
     from core.tasks import task as lookup
-    from training.train import train_all
+    from training.train_all import train_all
     from training.tune import TuningBudget
 
     names = [lookup(name).name for name in tasks] if tasks else None

@@ -8,7 +8,6 @@ province with the champion/challenger gate deciding the ``champion`` alias.
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
 
-from core import indicators as lib
 from core.settings import Settings
 from core.tasks import TASKS, Task, task
 from features.provinces import load_province
@@ -41,8 +39,6 @@ from training.tune import (
     study_name,
     tune,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -285,79 +281,6 @@ def train_task(
         split.method,
         decision.reason,
     )
-
-
-#: Which credit methods ``train_all`` fits: the specification's scorecard (no labels needed), the
-#: supervised model (where credit labels exist), or both (the gate keeps the better as champion).
-CREDIT_METHODS = ("both", "scorecard", "supervised")
-
-
-def train_all(
-    settings: Settings,
-    province: str | None = None,
-    budget: TuningBudget = TuningBudget(),
-    tasks: list[str] | None = None,
-    progress=None,
-    credit_method: str = "both",
-    **kwargs,
-) -> list[TrainResult]:
-    """Every task with labels (or the named ones), one after another; for the credit grade, the
-    specification's scorecard first (it needs no labels), then the supervised model, which becomes
-    the champion only by beating it on the same held-out customers (``credit_method``).
-
-    A province that brought its own data may have labels for some tasks only; a model its
-    province file withholds (a mandatory indicator dropped from every model) is left out.
-    """
-    from training.fit_scorecard import fit_credit_scorecard
-
-    if credit_method not in CREDIT_METHODS:
-        from core.errors import ConfigurationError
-
-        raise ConfigurationError(f"credit method {credit_method!r}: one of {', '.join(CREDIT_METHODS)}")
-    config = load_province(settings, province)
-    withheld = config.models_withheld if config else {}
-    credit = lib.CREDIT_GRADE  # the credit evaluation's one model
-    scorecard = credit_method != "supervised" and credit not in withheld and (not tasks or credit in tasks)
-    if not tasks:
-        labels = _labels_or_empty(settings, province) if scorecard else load_labels(settings, province)
-        for name, dropped in withheld.items():
-            log.warning(
-                "%s is not trained for %s: its file drops %s from every model", name, province, dropped
-            )
-        tasks = [
-            name
-            for name, t in TASKS.items()
-            if t.label in labels.columns and labels[t.label].notna().any() and name not in withheld
-        ]
-    if credit_method == "scorecard":
-        tasks = [name for name in tasks if name != credit]
-    results = []
-    if scorecard:
-        split = {k: v for k, v in kwargs.items() if k in ("test_month", "train_months")}
-        results.append(fit_credit_scorecard(settings, province, **split))
-    for name in tasks:
-        results.append(
-            train_task(
-                settings,
-                name,
-                province,
-                budget,
-                progress=progress(name, budget.trials) if progress else None,
-                **kwargs,
-            )
-        )
-    return results
-
-
-def _labels_or_empty(settings: Settings, province: str | None) -> pd.DataFrame:
-    """The labels, or none at all (a province may bring indicators only: its credit scorecard
-    needs none)."""
-    from core.errors import NotReadyError
-
-    try:
-        return load_labels(settings, province)
-    except NotReadyError:
-        return pd.DataFrame()
 
 
 def quality_table(results: list[TrainResult]) -> pd.DataFrame:

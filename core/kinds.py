@@ -90,6 +90,11 @@ class Kind:
         """The quality table's second figure, from ``test_`` metrics."""
         raise NotImplementedError
 
+    def truth_metrics(self, p: np.ndarray, oracle_p: np.ndarray) -> dict[str, float]:
+        """Metrics against the generator's truth itself where it is more than a label's odds (the
+        credit grade: the true grades); none for most kinds."""
+        return {}
+
     def plots(
         self, task, y: np.ndarray, p: np.ndarray, oracle_p: np.ndarray | None, directory: Path
     ) -> list[Path]:
@@ -297,6 +302,11 @@ class OrdinalGrade(Kind):
 
     def summary(self, m):
         return f"missed {m['test_missed_judgement_rate']:.1%}, misjudged {m['test_misjudgement_rate']:.1%}"
+
+    def truth_metrics(self, p, oracle_p):
+        """The specification's test (指标结果测试) against the true grades (the oracle's rounded
+        expected grade): kappa, 漏判率, 误判率."""
+        return OrdinalGrade.metrics(self, predicted_grade(oracle_p), p)
 
     def plots(self, task, y, p, oracle_p, directory):
         from core import charts
@@ -568,10 +578,16 @@ class RiskGrade(OrdinalGrade):
         }
 
     def summary(self, m):
-        return (
+        text = (
             f"bad events: grades 1-2 {m['test_low_grade_event_rate']:.1%}, "
             f"4-5 {m['test_high_grade_event_rate']:.1%}; missed {m['test_missed_judgement_rate']:.1%}"
         )
+        if np.isfinite(m.get("truth_misjudgement_rate", np.nan)):  # the synthetic world's true grades
+            text += (
+                f"; vs true grades 漏判 {m['truth_missed_judgement_rate']:.1%}, "
+                f"误判 {m['truth_misjudgement_rate']:.1%}"
+            )
+        return text
 
     def plots(self, task, y, p, oracle_p, directory):
         from core import charts

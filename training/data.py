@@ -152,8 +152,11 @@ def _by_province(directory: Path) -> dict[str, Path]:
 
 def load_labels(settings: Settings, province: str | None = None) -> pd.DataFrame:
     """Labels of every province (or one). A province that brought its own data and labels
-    (``telcoml byod``, in ``labels/``) is read from there instead of the generator's truth."""
-    files = {**_by_province(settings.truth_dir / "labels"), **_by_province(settings.labels_dir)}
+    (``telcoml byod``, in ``labels/``) is read from there instead of the generator's truth.
+    A province file defining the credit outcome otherwise (``credit_outcome:``) has it
+    computed from the province's credit events with its definition."""
+    own = _by_province(settings.labels_dir)
+    files = {**_by_province(settings.truth_dir / "labels"), **own}
     if province:
         files = {k: v for k, v in files.items() if k == province.upper()}
     if not files:
@@ -162,7 +165,34 @@ def load_labels(settings: Settings, province: str | None = None) -> pd.DataFrame
             + (f" for province {province}" if province else "")
             + ": run `telcoml generate`, or `telcoml byod` with label columns in the mapping"
         )
-    return pd.concat([pd.read_parquet(f) for f in files.values()], ignore_index=True)
+    return pd.concat(
+        [
+            pd.read_parquet(f) if code in own else _province_outcome(settings, code, pd.read_parquet(f))
+            for code, f in files.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def _province_outcome(settings: Settings, province: str, labels: pd.DataFrame) -> pd.DataFrame:
+    """A province's labels with the credit outcome of its province file's definition, from its
+    raw credit events (the labels as they are under the group's default, or without events)."""
+    from features.build import warehouse_months
+    from features.outcomes import DEFAULT_OUTCOME, OUTCOME_COLUMN, credit_bad_event
+    from features.provinces import load_province
+    from features.schemas import partition_path
+
+    config = load_province(settings, province)
+    if config is None or config.credit_outcome == DEFAULT_OUTCOME or OUTCOME_COLUMN not in labels:
+        return labels
+    months = warehouse_months(settings.raw_dir, province)
+    paths = [partition_path(settings.raw_dir, "credit_events", province, m) for m in months]
+    events = [pd.read_parquet(path) for path in paths if path.exists()]
+    if not months or not events:
+        return labels
+    events = pd.concat(events, ignore_index=True)
+    outcome = credit_bad_event(labels, events, months[-1], config.credit_outcome)
+    return labels.assign(**{OUTCOME_COLUMN: outcome.to_numpy()})
 
 
 def load_oracle(settings: Settings, province: str | None = None) -> pd.DataFrame | None:
@@ -212,10 +242,17 @@ def encode(frame: pd.DataFrame, t: Task) -> pd.DataFrame:
 
 
 def inputs_fingerprint(settings: Settings) -> str:
-    """A digest of every indicator snapshot, label and oracle file (path, size, modification time)."""
+    """A digest of every indicator snapshot, label, oracle and province file (path, size,
+    modification time)."""
     digest = hashlib.sha1()
-    for root in (settings.offline_dir, settings.truth_dir, settings.labels_dir):
-        for path in sorted(root.rglob("*.parquet")) if root.exists() else []:
+    # province files tailor indicators and may define the credit outcome otherwise
+    for root, pattern in (
+        (settings.offline_dir, "*.parquet"),
+        (settings.truth_dir, "*.parquet"),
+        (settings.labels_dir, "*.parquet"),
+        (settings.provinces_dir, "*.yaml"),
+    ):
+        for path in sorted(root.rglob(pattern)) if root.exists() else []:
             stat = path.stat()
             digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:12]

@@ -36,14 +36,17 @@ def has_oracle(t: Task, frame: pd.DataFrame) -> bool:
 
 
 def compare_with_oracle(t: Task, y: np.ndarray, model_p: np.ndarray, frame: pd.DataFrame) -> dict[str, float]:
-    """Model metrics, oracle metrics on the same rows, and the headline ratio (NaN without an oracle)."""
+    """Model metrics, oracle metrics on the same rows, the headline ratio (NaN without an oracle),
+    and the model against the truth itself where the kind has such metrics (``truth_``)."""
     model = metrics(t, y, model_p)
     out = {f"test_{k}": v for k, v in model.items()}
     if not has_oracle(t, frame):
         out["oracle_ratio"] = float("nan")
         return out
-    oracle = metrics(t, y, oracle_predictions(t, frame))
+    oracle_p = oracle_predictions(t, frame)
+    oracle = metrics(t, y, oracle_p)
     out.update({f"oracle_{k}": v for k, v in oracle.items()})
+    out.update({f"truth_{k}": v for k, v in t.kind.truth_metrics(model_p, oracle_p).items()})
     out["oracle_ratio"] = model[t.headline] / oracle[t.headline] if oracle[t.headline] else float("nan")
     return out
 

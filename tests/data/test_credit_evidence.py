@@ -107,3 +107,33 @@ def test_the_other_tables_do_not_depend_on_the_evidence(tmp_path, monkeypatch):
         b = pd.read_parquet(tmp_path / "without" / "truth" / kind / "GD.parquet")
         same = [c for c in a.columns if c != "credit_bad_event"]
         pd.testing.assert_frame_equal(a[same], b[same], obj=kind)
+
+
+def test_a_province_file_defines_the_credit_outcome_training_reads(tiny_world, tmp_path):
+    """``credit_outcome:`` in a province file: training's labels follow it, from the raw events."""
+    from features.outcomes import OUTCOME_COLUMN, CreditOutcome
+    from training.data import load_labels
+
+    settings = tiny_world.settings.model_copy(update={"provinces_dir": tmp_path})
+    default = load_labels(settings, "GD")
+    (tmp_path / "GD.yaml").write_text(
+        "province: GD\ncredit_outcome:\n  events: [arrears_written_off]\n  horizon_months: 1\n"
+    )
+    own = load_labels(settings, "GD")
+    months = sorted(own["month"].unique())
+    matured = own.groupby("month")[OUTCOME_COLUMN].apply(lambda s: s.notna().all())
+    assert matured.tolist() == [True] * (len(months) - 1) + [False]  # one month ahead: all but the last
+    assert default.groupby("month")[OUTCOME_COLUMN].apply(lambda s: s.notna().any()).sum() == len(months) - 3
+    first = months[0]  # matured under both: one event type over one month counts fewer bad customers
+    assert (
+        own.loc[own["month"] == first, OUTCOME_COLUMN].sum()
+        < default.loc[default["month"] == first, OUTCOME_COLUMN].sum()
+    )
+    raw = tiny_world.settings.raw_dir
+    events = pd.concat(
+        [pd.read_parquet(p) for p in sorted((raw / "credit_events").glob("province=GD/month=*/*.parquet"))]
+    )
+    expected = credit_bad_event(
+        own, events, months[-1], CreditOutcome(events=("arrears_written_off",), horizon_months=1)
+    )
+    np.testing.assert_array_equal(own[OUTCOME_COLUMN].to_numpy(), expected.to_numpy())

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     provinces_dir: Path | None = Field(
         None, description="Province files (GD.yaml, ...); default: <workdir>/provinces."
     )
+    feedback_store_url: str | None = Field(
+        None,
+        description="Where the CRM's feedback events are kept. Default: SQLite in the work "
+        "directory; production: postgresql+psycopg://...",
+    )
 
     @model_validator(mode="after")
     def _default_provinces_dir(self) -> Settings:
@@ -125,6 +130,11 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> Path:
         return (self.workdir / "mlartifacts").resolve()
+
+    @property
+    def feedback_store(self) -> str:
+        """The SQLAlchemy URL of the feedback store (``features.feedback``)."""
+        return self.feedback_store_url or f"sqlite:///{(self.workdir / 'feedback.db').resolve()}"
 
     @property
     def study_storage(self) -> str:

@@ -36,6 +36,9 @@ class Table:
     monthly: bool
     time_column: str | None = None
     description: str = ""
+    #: Rows come only from the CRM's feedback (``features.feedback_apply``): a province without
+    #: any has no partition, which is not a missing delivery.
+    fed_back: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -246,6 +249,20 @@ TABLES: dict[str, Table] = {
             time_column="gift_time",
             description="imported small gifts (小额赠送), in yuan: goodwill in complaint handling, "
             "customer care",
+        ),
+        Table(
+            "do_not_disturb",
+            (
+                MSISDN,
+                Column("since", "timestamp"),
+                Column("until", "date", nullable=True, max_null_share=1.0),
+                Column("channel", "str", nullable=True, codes=CHANNELS, max_null_share=1.0),
+            ),
+            key=("msisdn",),
+            monthly=False,
+            description="customers who asked not to be contacted (免打扰), until a date or for good, "
+            "on one channel or all; fed back by the CRM, read by the suppression rules",
+            fed_back=True,
         ),
     )
 }

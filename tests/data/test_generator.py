@@ -49,6 +49,8 @@ def test_phone_numbers_are_unique_eleven_digit_mobile_numbers():
 def test_every_raw_table_matches_its_schema(tiny_world):
     raw = tiny_world.settings.raw_dir
     for name, table in TABLES.items():
+        if table.fed_back:  # written only by the CRM's feedback (features.feedback_apply)
+            continue
         path = partition_path(raw, name, "GD", tiny_world.months[0] if table.monthly else None)
         frame = pd.read_parquet(path)
         assert list(frame.columns) == table.column_names, name

@@ -57,6 +57,22 @@ def _waves(answer: dict, config) -> tuple[str, str]:
     return f"Campaign service waves: {waves}.", f"营销服务波次：{waves}。"
 
 
+def _retain(answer: dict) -> bool:
+    """On the province's retention list (``retention``, set where a list's cut-off is known:
+    ``serving.retention``), else the high churn band."""
+    churn = answer["churn"]
+    return churn.get("retention", churn["band"] == "high")
+
+
+def _retention_words(answer: dict, config) -> tuple[str, str]:
+    if "retention" in answer["churn"]:
+        return (
+            "Core customer on the retention list: offer the retention (保有) package.",
+            "核心客户，列入保有名单：推荐保有方案。",
+        )
+    return "High churn risk: offer the retention (保有) package.", "高流失风险：推荐保有方案。"
+
+
 @dataclass(frozen=True)
 class Task:
     """One model: what it predicts, from which indicators, of which kind, with what advice."""
@@ -260,16 +276,7 @@ TASKS: dict[str, Task] = {
             ("churn_probability",),
             "流失倾向",
             "Churn propensity",
-            guidance=(
-                Advice(
-                    "retention",
-                    40,
-                    lambda a: a["churn"]["band"] == "high",
-                    _said(
-                        "High churn risk: offer the retention (保有) package.", "高流失风险：推荐保有方案。"
-                    ),
-                ),
-            ),
+            guidance=(Advice("retention", 40, _retain, _retention_words),),
         ),
         Task(
             "channel_preference",

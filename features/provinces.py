@@ -40,6 +40,7 @@ from pydantic import (
 from core import guidance as handling
 from core import indicators as lib
 from core.errors import ConfigurationError
+from core.retention_config import RetentionConfig
 from core.scorecard_config import ScorecardConfig
 from core.tasks import CREDIT_GRADES, TASKS
 from features.outcomes import CreditOutcome
@@ -453,6 +454,9 @@ class ProvinceConfig(_Strict):
     #: How the province builds its credit scorecard (the specification's method, needing no grade
     #: labels): weighting method, the experts' AHP judgements, cut-offs (``core.scorecard_config``).
     scorecard: ScorecardConfig | None = None
+    #: Core customer retention (核心客户保有): who is core, the two warning methods and the
+    #: retention list's capacity (``core.retention_config``; default: the group's).
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @field_validator("province")
     @classmethod

@@ -9,6 +9,7 @@ decided grade (``core.tasks.guidance``).
 from __future__ import annotations
 
 from core.tasks import TASKS, guidance
+from serving import retention
 from serving.champions import ModelSet
 from training.explain import reasons
 
@@ -55,6 +56,9 @@ def score_frame(
             block["reasons"] = why
         # rules over the model (the black list caps the credit grade), named first in the reasons
         model.task.kind.overrule(name, blocks[name], features)
+        if models.retention is not None and name == models.retention.task:
+            # the retention list's cut-off, not a fixed band, decides the retention advice
+            retention.mark(blocks[name], p, features, models.config, models.retention)
     out = []
     for i in range(len(features)):
         answer = {name: blocks[name][i] for name in TASKS if name in blocks}

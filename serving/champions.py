@@ -18,6 +18,7 @@ from core.errors import TelcomlError
 from core.settings import Settings
 from core.tasks import TASKS
 from features.provinces import ProvinceConfig, load_provinces
+from serving.retention import RetentionCutoff, read_cutoff
 from training.model import TaskModel
 from training.registry import champion_version, configure_mlflow, load_task_model
 
@@ -68,6 +69,8 @@ class ModelSet:
     config: ProvinceConfig | None = None
     #: province -> its set: its own champions where it has them, the national ones otherwise
     provinces: dict[str, ModelSet] = field(default_factory=dict)
+    #: the province's retention list cut-off (``telcoml retention``): who gets the retention advice
+    retention: RetentionCutoff | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder", Encoder(self.models))
@@ -100,10 +103,12 @@ def load_champions(settings: Settings, province: str | None = None) -> ModelSet:
     national = _champions(client, None)
     configs = {c.province: c for c in load_provinces(settings)}
     provinces = {}
-    for code in sorted(set(configs) | _provinces_with_models(client)):
+    for code in sorted(set(configs) | _provinces_with_models(client) | _provinces_with_lists(settings)):
         merged = {**national, **_champions(client, code)}
         if merged:
-            provinces[code] = _model_set(merged, configs.get(code))
+            provinces[code] = _model_set(
+                merged, configs.get(code), retention=read_cutoff(settings.workdir, code)
+            )
     if not national and not provinces:
         raise TelcomlError(f"no champion in {settings.tracking_uri}: run `telcoml train` first")
     models = _model_set(national, None, provinces)
@@ -147,11 +152,19 @@ def _provinces_with_models(client: MlflowClient) -> set[str]:
     return codes
 
 
-def _model_set(entries: dict, config: ProvinceConfig | None, provinces: dict | None = None) -> ModelSet:
+def _provinces_with_lists(settings: Settings) -> set[str]:
+    """Provinces with a retention list's cut-off (their customers' retention advice reads it)."""
+    return {p.stem.removeprefix("cutoff_") for p in (settings.workdir / "retention").glob("cutoff_*.json")}
+
+
+def _model_set(
+    entries: dict, config: ProvinceConfig | None, provinces: dict | None = None, retention=None
+) -> ModelSet:
     return ModelSet(
         {k: v[0] for k, v in entries.items()},
         {k: v[1] for k, v in entries.items()},
         names={k: v[2] for k, v in entries.items()},
         config=config,
         provinces=provinces or {},
+        retention=retention,
     )

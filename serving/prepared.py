@@ -29,7 +29,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,6 +58,7 @@ FIELDS = ("province", "generation", "answer", "indicators")
 _ANSWER_CODE = [
     Path(__file__),
     Path(__file__).with_name("answers.py"),
+    Path(__file__).with_name("retention.py"),
     Path(lib.__file__),
     Path(kinds.__file__),
     Path(tasks.__file__),
@@ -92,6 +93,7 @@ def generation(watermark: str, models: ModelSet, code: str) -> str:
         code,
         json.dumps(sorted(models.names.items())),
         models.config.model_dump_json() if models.config is not None else "",
+        json.dumps(asdict(models.retention)) if models.retention is not None else "",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 

@@ -124,15 +124,9 @@ class TaskModel:
 
     # -- persistence ---------------------------------------------------------------------
     def metadata(self) -> dict:
-        meta = {
-            "task": self.task.name,
-            "calibration": self.calibration,
-            "best_iteration": self.best_iteration,
-        }
-        if self.task.tailored_indicators is not None:  # a province's model: its own indicator set
-            meta["province"] = self.task.province
-            meta["indicators"] = [asdict(i) for i in self.task.indicators]
-        return meta
+        return _metadata(
+            self.task, method=self.method, calibration=self.calibration, best_iteration=self.best_iteration
+        )
 
     def save(self, directory) -> None:
         directory = Path(directory)
@@ -266,11 +260,7 @@ class ScorecardModel:
 
     # -- persistence ---------------------------------------------------------------------
     def metadata(self) -> dict:
-        meta = {"task": self.task.name, "method": self.method}
-        if self.task.tailored_indicators is not None:
-            meta["province"] = self.task.province
-            meta["indicators"] = [asdict(i) for i in self.task.indicators]
-        return meta
+        return _metadata(self.task, method=self.method)
 
     def save(self, directory) -> None:
         directory = Path(directory)
@@ -297,6 +287,15 @@ def load_model(directory) -> TaskModel | ScorecardModel:
     """A saved model of either method (``task_model.json`` says which; older ones are XGBoost)."""
     meta = json.loads((Path(directory) / "task_model.json").read_text())
     return MODEL_CLASSES[meta.get("method", TaskModel.method)].load(directory)
+
+
+def _metadata(t: Task, **fields) -> dict:
+    """``task_model.json``: the task, the model's own fields, and a province's indicator set."""
+    meta = {"task": t.name, **fields}
+    if t.tailored_indicators is not None:  # a province's model: its own indicator set
+        meta["province"] = t.province
+        meta["indicators"] = [asdict(i) for i in t.indicators]
+    return meta
 
 
 def _task_of(meta: dict) -> Task:

@@ -222,10 +222,16 @@ def rounded_grade(score: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(score), 1, 5).astype(int)
 
 
+def _label(t) -> str:
+    """The generator's label of a task: for the credit grade its grade draw (this benchmark measures
+    how learnable the truth's grades are; the platform's credit model learns the outcome instead)."""
+    return "credit_grade" if t.name == "credit_grade" else t.label
+
+
 def redraw(task_name: str, oracle: pd.DataFrame, labels: pd.DataFrame, draws: int, seed: int) -> list:
     """The test month's labels as generated, then ``draws - 1`` fresh draws from the oracle."""
     t = TASKS[task_name]
-    first = labels[t.label].to_numpy()
+    first = labels[_label(t)].to_numpy()
     if task_name == "channel_preference":
         first = pd.Series(first).map({c: k for k, c in enumerate(lib.CHANNELS)}).to_numpy()
     out = [first]
@@ -269,7 +275,7 @@ def evaluate(name: str, snapshots, oracle, labels, masks, args) -> tuple[float, 
     is_train, is_valid, is_test = masks
     t = TASKS[name]
     names = columns(t.evaluation, args.features)
-    y = labels[t.label]
+    y = labels[_label(t)]
     if name == "channel_preference":
         y = y.map({c: k for k, c in enumerate(lib.CHANNELS)})
     y = y.to_numpy(float)

@@ -538,6 +538,44 @@ def batch_score(
 
 @app.command()
 @user_errors
+def retention(
+    province: Annotated[str, typer.Option(help="Province whose retention list to write (e.g. GD).")],
+    month: Annotated[str | None, typer.Option(help="Snapshot month (default: the latest).")] = None,
+    health_month: Annotated[
+        str | None, typer.Option(help="Past list month of the health report (default: newest matured).")
+    ] = None,
+    workdir: Workdir = None,
+) -> None:
+    """Core customers kept (核心客户保有): the province's retention list, its cut-off for serving,
+    and the health of a past month's warned customers (保有后健康度)."""
+    from serving.champions import load_champions
+    from serving.retention_list import run_retention
+
+    settings = _settings(workdir)
+    with console.status(f"retention list of {province.upper()}"):
+        result = run_retention(settings, load_champions(settings), province, month, health_month)
+    n = result.counts
+    console.print(
+        f"{result.province} {result.month}: {n['customers']:,} customers, {n['core']:,} core; warned by "
+        f"thresholds {n['threshold_warned']:,}, by the composite index {n['composite_warned']:,}; "
+        f"{n['on_list']:,} on the list (churn probability ≥ {result.cutoff:.4f}) -> {result.parquet}, "
+        f"{result.csv}; cut-off for serving in {result.cutoff_file} (POST /reload, then `telcoml prepare`)"
+    )
+    if result.health is not None:
+        console.print(f"health of the {result.health['list_month']} list -> {result.health_report}")
+        for g in result.health["groups"]:
+            share = "-" if g["retained_share"] is None else f"{g['retained_share']:.1%}"
+            console.print(
+                f"  {g['group']}: {g['customers']:,} customers, retained {share}, bill change "
+                f"{g['monthly_consumption_change_median']}, voice {g['voice_minutes_change_median']}, "
+                f"data {g['data_mb_change_median']} (medians of the retained)"
+            )
+    for note in result.notes:
+        console.print(note)
+
+
+@app.command()
+@user_errors
 def prepare(
     province: Annotated[list[str] | None, typer.Option(help="Only these provinces (repeatable).")] = None,
     workdir: Workdir = None,

@@ -13,8 +13,9 @@ Every changed partition is rebuilt in memory and checked with the gate's ``check
 reject and nothing is written. Then each partition is replaced atomically and the events are
 marked applied. Rows are keyed (a credit event by the CRM's ``event_id``, a contact by number,
 time and channel, a list entry by number and list), so applying the same events again (after a
-crash between the writes and the marking) adds no row. Events of a month the warehouse does not
-hold yet stay pending: that month's delivery would replace a partition written before it.
+crash between the writes and the marking) adds no row. Events of a month (or a province) the
+warehouse does not hold yet stay pending: that month's delivery would replace a partition written
+before it.
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ def apply_feedback(settings: Settings) -> AppliedFeedback:
             months[province] = set(warehouse_months(raw, province))
         rows = rows_of(event)
         month = event.time.strftime("%Y-%m")
-        if any(TABLES[t].monthly for t, _, _ in rows) and month not in months[province]:
+        # a province the warehouse has no month of yet: even its lists wait for its first delivery
+        monthly = any(TABLES[t].monthly for t, _, _ in rows)
+        if not months[province] or (monthly and month not in months[province]):
             result.waiting += 1
             continue
         for table, row, key in rows:

@@ -720,6 +720,49 @@ def keys_create(
     console.print(f"TELCOML_API_KEY={key}")
 
 
+feedback_app = typer.Typer(help="Feedback from the CRM: complaint outcomes, campaign contacts, lists, DND.")
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("ingest")
+@user_errors
+def feedback_ingest(
+    files: Annotated[list[Path], typer.Argument(help="CSV or JSONL files the CRM dropped.", exists=True)],
+    workdir: Workdir = None,
+) -> None:
+    """Store the events of each file (one file is all or nothing; an event sent before is skipped)."""
+    from features.feedback import ingest_feedback_files
+
+    for result in ingest_feedback_files(_settings(workdir).feedback_store, files):
+        console.print(f"{result['file']}: {result['stored']} stored, {result['duplicate']} duplicate")
+
+
+@feedback_app.command("status")
+@user_errors
+def feedback_status(workdir: Workdir = None) -> None:
+    """Events per type and province, how many wait to be applied, the last event's time."""
+    from features.feedback import FeedbackStore
+
+    rows = FeedbackStore(_settings(workdir).feedback_store).status()
+    table = Table("event type", "province", "events", "pending", "last event")
+    for row in rows:
+        table.add_row(
+            row["event_type"], row["province"], str(row["events"]), str(row["pending"]), row["last_event"]
+        )
+    console.print(table if rows else "no feedback stored yet")
+
+
+@feedback_app.command("apply")
+@user_errors
+def feedback_apply(workdir: Workdir = None) -> None:
+    """Write the pending events into the raw tables the next `telcoml build` reads (quality-gated)."""
+    from features.feedback_apply import apply_feedback
+
+    done = apply_feedback(_settings(workdir))
+    rows = ", ".join(f"{n} {table}" for table, n in done.rows.items()) or "no rows"
+    console.print(f"{done.applied} event(s) applied ({rows}); {done.waiting} wait for their month's delivery")
+
+
 @app.command()
 @user_errors
 def serve(

@@ -1,5 +1,6 @@
 """Feedback events from the CRM: validation, the store's idempotence, file ingest."""
 
+import json
 import os
 
 import pytest
@@ -129,3 +130,29 @@ def test_postgres_store_keeps_events_once():
         ids = conn.execute(sa.select(EVENTS.c.event_id).where(EVENTS.c.event_id.like("pgtest-%"))).scalars()
         assert sorted(ids) == ["pgtest-1", "pgtest-2"]
         conn.execute(sa.delete(EVENTS).where(EVENTS.c.event_id.like("pgtest-%")))
+
+
+def test_cli_ingests_reports_and_applies(tmp_path):
+    from typer.testing import CliRunner
+
+    from telcoml.cli import app
+
+    runner, work = CliRunner(), ["--workdir", str(tmp_path / "work")]
+
+    def run(*args):
+        r = runner.invoke(app, [*args, *work])
+        return r.exit_code, " ".join(r.output.split())  # as read, however rich wrapped it
+
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps(contact(province="GD")) + "\n" + json.dumps(listing(province="GD")) + "\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "type,event_id,province,time,msisdn,list_type,action\nlist_change,l-5,GD,2026-04-05,139,red,add\n"
+    )
+    assert run("feedback", "ingest", str(good)) == (0, f"{good}: 2 stored, 0 duplicate")
+    code, out = run("feedback", "ingest", str(bad))
+    assert code == 1 and f"{bad}, line 2, field 'msisdn'" in out
+    code, out = run("feedback", "status")
+    assert code == 0 and "campaign_contact" in out and "list_change" in out
+    code, out = run("feedback", "apply")  # no warehouse yet: everything waits
+    assert code == 0 and "0 event(s) applied" in out and "2 wait" in out

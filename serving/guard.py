@@ -70,12 +70,15 @@ class RequestGuard:
         internal: Iterable[str] = (),
         keyed: Iterable[str] = (),
         max_bytes: int = MAX_BODY_BYTES,
+        larger: dict[str, int] | None = None,
     ):
         self.app = app
         self.routes = frozenset(routes)
         self.internal = frozenset(internal)
         self.keyed = frozenset(keyed)
         self.max_bytes = max_bytes
+        #: routes whose bodies may be larger (``/feedback``: 500 events of ~250 bytes)
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -89,10 +92,11 @@ class RequestGuard:
         ):
             return await _refuse(send, 404, "not_found", "no such endpoint; the API is in /docs.json")
         if scope.get("method") == "POST":
+            limit = self.larger.get(path, self.max_bytes)
             length = headers.get(b"content-length")
             media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
-            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-                return await _refuse(send, 413, "body_too_large", f"request body over {self.max_bytes} bytes")
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                return await _refuse(send, 413, "body_too_large", f"request body over {limit} bytes")
             if media != b"application/json":
                 return await _refuse(
                     send, 415, "unsupported_media_type", "send the request body as application/json"
@@ -109,10 +113,8 @@ class RequestGuard:
                 if message["type"] != "http.request":  # the client went away
                     return
                 body += message.get("body", b"")
-                if len(body) > self.max_bytes:
-                    return await _refuse(
-                        send, 413, "body_too_large", f"request body over {self.max_bytes} bytes"
-                    )
+                if len(body) > limit:
+                    return await _refuse(send, 413, "body_too_large", f"request body over {limit} bytes")
                 if not message.get("more_body", False):
                     break
             receive = _replay(bytes(body), receive)

@@ -2,6 +2,7 @@
 
 ``POST /score`` answers for one caller while the agent is on the line; ``POST
 /score_batch`` scores a list (per-item errors, the good ones still scored); ``POST
+/feedback`` takes back what the CRM did (``features.feedback``); ``POST
 /reload`` swaps in the registry's current champions without dropping requests.
 
 Prepared answers first: a customer whose answer was prepared for the current online
@@ -37,9 +38,10 @@ import os
 import secrets
 import threading
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import bentoml
+import sqlalchemy.exc
 from bentoml.exceptions import BentoMLException
 from pydantic import Field
 from starlette.responses import Response
@@ -48,6 +50,7 @@ from core.logs import get_logger
 from core.msisdn import MSISDN_PATTERN, mask_msisdn
 from core.settings import get_settings
 from core.tasks import TASKS
+from features.feedback import MAX_EVENTS, FeedbackError, FeedbackStore, parse_events
 from monitoring.record import ScoreLog
 from serving.answers import customer_answer, score_frame
 from serving.champions import ModelSet, load_champions
@@ -65,6 +68,8 @@ from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
 
 log = get_logger("telcoml.serving", logging.INFO)
 MAX_BATCH = 500
+#: Largest /feedback body: 500 events of ~250 bytes with room to spare.
+FEEDBACK_BODY_BYTES = 256 * 1024
 #: Adaptive batching of ``score_items``: at most this many customers per merged batch, and
 #: a request waiting longer than this is refused (503) rather than queued without bound.
 MAX_BATCH_ITEMS = 64
@@ -146,6 +151,7 @@ class TelcomlService:
             ScoreLog(self.settings, f"api-{os.getpid()}", flush_seconds=self.settings.record_flush_seconds)
         )
         self._reload_lock = threading.Lock()
+        self._feedback: FeedbackStore | None = None  # opened on the first feedback (a database may be down)
         # signs the items the public endpoints hand to ``score_items``; never leaves the process
         self._grant_key = secrets.token_bytes(32)
         guard_server_logs()  # BentoML has configured its handlers by now
@@ -429,6 +435,42 @@ class TelcomlService:
         """
         return self._score(items)
 
+    @bentoml.api(route="/feedback")
+    async def feedback(self, body: dict[str, Any], /, ctx: bentoml.Context) -> dict:
+        """What the CRM did: one event, or ``{"events": [...]}`` (up to 500). Each ``event_id`` is
+        stored once (again: ``duplicate``); one bad event and nothing of the request is stored."""
+        caller = self._caller(ctx)
+        if caller is None:
+            return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
+        items = body.get("events") if set(body) == {"events"} else [body]
+        if not isinstance(items, list) or not items:
+            return _error(ctx, 422, "invalid_event", 'send one event, or {"events": [...]} with at least one')
+        if len(items) > MAX_EVENTS:
+            return _error(
+                ctx, 413, "batch_too_large", f"at most {MAX_EVENTS} events per request, got {len(items)}"
+            )
+        try:
+            events = parse_events(items, caller.province)
+        except FeedbackError as err:
+            if err.forbidden:
+                return _error(ctx, 403, "forbidden", str(err), field=err.field)
+            return _error(ctx, 422, "invalid_event", str(err), field=err.field)
+        try:
+            if self._feedback is None:
+                self._feedback = FeedbackStore(self.settings.feedback_store)
+            statuses = await asyncio.to_thread(self._feedback.add, events)
+        except sqlalchemy.exc.SQLAlchemyError as err:
+            log.warning("feedback store unavailable: %s", type(err).__name__)
+            return _error(ctx, 503, "store_unavailable", "the feedback store is not answering; retry shortly")
+        stored = statuses.count("stored")
+        log.info("feedback of %d from key %s: %d stored", len(events), caller.name, stored)
+        return {
+            "results": [{"event_id": e.event_id, "status": s} for e, s in zip(events, statuses)],
+            "stored": stored,
+            "duplicate": len(statuses) - stored,
+            "count": len(statuses),
+        }
+
     @bentoml.api(route="/reload")
     def reload(self, ctx: bentoml.Context) -> dict:
         """Load the registry's current champions, then swap them in at once (group keys only)."""
@@ -474,7 +516,13 @@ ROUTES = tuple(api.route for api in TelcomlService.apis.values())
 INTERNAL_ROUTES = ("/score_items",)
 bound_metric_labels(ROUTES)
 KEYED_ROUTES = tuple(r for r in ROUTES if r not in INTERNAL_ROUTES)
-TelcomlService.add_asgi_middleware(RequestGuard, routes=ROUTES, internal=INTERNAL_ROUTES, keyed=KEYED_ROUTES)
+TelcomlService.add_asgi_middleware(
+    RequestGuard,
+    routes=ROUTES,
+    internal=INTERNAL_ROUTES,
+    keyed=KEYED_ROUTES,
+    larger={"/feedback": FEEDBACK_BODY_BYTES},
+)
 
 
 __all__ = ["TelcomlService"]

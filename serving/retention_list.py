@@ -11,6 +11,7 @@ how their bill and usage moved; it goes beside the weekly monitoring reports.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.errors import NotReadyError
+from core import indicators as lib
+from core.errors import ConfigurationError, NotReadyError
 from core.io import atomic_write_parquet, atomic_write_text
 from core.settings import Settings
 from features.build import offline_snapshots
@@ -28,6 +30,7 @@ from serving.champions import ModelSet
 from serving.retention import CHURN_TASK, RetentionCutoff, assess, settings_of, write_cutoff
 from training.data import load_labels
 
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 #: What the health report compares between a list's month and the month after.
 HEALTH_INDICATORS = ("monthly_consumption", "voice_minutes", "data_mb")
 
@@ -97,6 +100,11 @@ def run_retention(
     """Write the province's retention list and cut-off for ``month`` (default: the latest snapshot),
     and the health report of ``health_month`` (default: the newest month whose labels matured)."""
     province = province.upper()
+    if province not in lib.PROVINCES:
+        raise ConfigurationError(f"unknown province {province!r}; valid codes: {', '.join(lib.PROVINCES)}")
+    for given in (month, health_month):
+        if given is not None and not _MONTH.fullmatch(given):
+            raise ConfigurationError(f"month {given!r} is not a month like 2026-06")
     models = models.for_province(province)
     month = month or latest_month_for(settings, province)
     table, cutoff, _ = assess_month(settings, models, province, month)

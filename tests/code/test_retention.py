@@ -161,3 +161,15 @@ def test_a_good_retention_section_overrides_the_group_defaults(tmp_path):
     config = read_province(path).retention
     assert config.core_rule.min_arpu_3m == 80 and config.core_rule.min_tenure_months == 24
     assert config.capacity.count == 300 and list(config.warning_rules) == ["arrears"]
+
+
+def test_the_command_refuses_an_unknown_province_or_month_before_reading_anything(tmp_path):
+    from core.settings import Settings
+    from serving.retention_list import run_retention
+
+    settings = Settings(workdir=tmp_path)
+    with pytest.raises(ConfigurationError, match="unknown province '../X'"):
+        run_retention(settings, None, "../x")
+    with pytest.raises(ConfigurationError, match="month '2026-6' is not a month"):
+        run_retention(settings, None, "GD", month="2026-6")
+    assert not any(tmp_path.iterdir())

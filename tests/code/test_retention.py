@@ -173,3 +173,20 @@ def test_the_command_refuses_an_unknown_province_or_month_before_reading_anythin
     with pytest.raises(ConfigurationError, match="month '2026-6' is not a month"):
         run_retention(settings, None, "GD", month="2026-6")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_section_past_its_limits_is_refused(tmp_path):
+    rules = "".join(f"    r{k}: {{indicator: arrears_amount, at_least: 1}}\n" for k in range(21))
+    assert "retention.warning_rules" in _refused(tmp_path, "retention:\n  warning_rules:\n" + rules)
+    assert "retention.capacity.count" in _refused(tmp_path, "retention:\n  capacity: {count: 1e12}\n")
+    assert "retention.composite" in _refused(tmp_path, "retention:\n  composite: {weights: {arpu_3m: 0}}\n")
+
+
+def test_a_new_cut_off_makes_prepared_answers_stale():
+    from serving.champions import ModelSet
+    from serving.prepared import generation
+
+    cutoff = RetentionCutoff("GD", "2026-06", 0.09, 2, 40, "now")
+    without, listed = ModelSet({}, {}), ModelSet({}, {}, retention=cutoff)
+    moved = ModelSet({}, {}, retention=RetentionCutoff("GD", "2026-07", 0.08, 2, 40, "later"))
+    assert len({generation("w", m, "c") for m in (without, listed, moved)}) == 3

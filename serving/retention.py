@@ -78,17 +78,19 @@ def rule_values(frame: pd.DataFrame, rule: ThresholdRule, previous: pd.DataFrame
 def threshold_warnings(
     frame: pd.DataFrame, config: RetentionConfig, previous: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """指标配置预警判别法: one boolean column per rule (fired), ``rules_fired`` (their names, ``;``
-    joined) and ``threshold_warned`` (at least ``rules_to_warn`` fired). A missing value never fires."""
+    """指标配置预警判别法: one boolean column per rule, ``rule_<name>`` (fired), ``rules_fired`` (their
+    names, ``;`` joined) and ``threshold_warned`` (at least ``rules_to_warn`` fired). A missing value
+    never fires."""
     fired = {}
     for name, rule in config.warning_rules.items():
         values = rule_values(frame, rule, previous)
         with np.errstate(invalid="ignore"):
             hit = values >= rule.threshold if rule.at_least is not None else values <= rule.threshold
         fired[name] = hit & ~np.isnan(values)
-    out = pd.DataFrame(fired, index=frame.index)
+    # prefixed: a rule's name never clashes with the list's other columns
+    out = pd.DataFrame({f"rule_{name}": hit for name, hit in fired.items()}, index=frame.index)
     out["rules_fired"] = [";".join(n for n, f in zip(fired, row) if f) for row in zip(*fired.values())]
-    out["threshold_warned"] = out[list(fired)].sum(axis=1).to_numpy() >= config.rules_to_warn
+    out["threshold_warned"] = np.sum(list(fired.values()), axis=0) >= config.rules_to_warn
     return out
 
 

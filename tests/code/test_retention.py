@@ -47,11 +47,11 @@ def test_core_customers_are_valuable_and_loyal_or_in_a_core_category():
 
 def test_each_threshold_rule_fires_on_its_own_customers_and_is_named():
     warned = threshold_warnings(FRAME, RetentionConfig(), PREVIOUS)
-    assert warned["bill_drop"].tolist() == [True, False, True]  # -0.3 is at the threshold
-    assert warned["arrears"].tolist() == [False, True, False]  # a missing value never fires
-    assert warned["complaints"].tolist() == [False, True, False]
+    assert warned["rule_bill_drop"].tolist() == [True, False, True]  # -0.3 is at the threshold
+    assert warned["rule_arrears"].tolist() == [False, True, False]  # a missing value never fires
+    assert warned["rule_complaints"].tolist() == [False, True, False]
     # voice minutes 100 after 400 (-75%), none the month before, 50 after 100 (-50%)
-    assert warned["usage_falling"].tolist() == [True, False, True]
+    assert warned["rule_usage_falling"].tolist() == [True, False, True]
     assert warned["rules_fired"].tolist() == [
         "bill_drop;usage_falling",
         "arrears;complaints",
@@ -190,3 +190,12 @@ def test_a_new_cut_off_makes_prepared_answers_stale():
     without, listed = ModelSet({}, {}), ModelSet({}, {}, retention=cutoff)
     moved = ModelSet({}, {}, retention=RetentionCutoff("GD", "2026-07", 0.08, 2, 40, "later"))
     assert len({generation("w", m, "c") for m in (without, listed, moved)}) == 3
+
+
+def test_a_rule_named_like_a_column_of_the_list_keeps_its_own_column():
+    from core.retention_config import ThresholdRule
+
+    config = RetentionConfig(warning_rules={"core": ThresholdRule(indicator="arrears_amount", at_least=1)})
+    table, _ = assess(FRAME, np.array([0.3, 0.9, 0.1]), config)
+    assert table["core"].tolist() == [True, False, True]
+    assert table["rule_core"].tolist() == [False, True, False]

@@ -133,7 +133,7 @@ def fit_credit_scorecard(
                 "weighting": card.method,
                 "feature_service": t.service,
                 "split": split.method if split else "none (no credit labels)",
-                "test_score_basis": "held-out part (no labels used in fitting)" if data else "none",
+                "test_score_basis": "held-out part, never used in fitting" if data else "none (no labels)",
             }
         )
         mlflow.log_params(

@@ -66,6 +66,15 @@ PROVINCES = (
 
 #: The service channels of the documents, in the order campaigns list them.
 CHANNELS = ("online_hall", "hotline_10086", "sms_hall", "business_hall", "outbound")
+#: Each channel's name in the business's words, (Chinese, English): Chinese text names a channel
+#: this way, never by its code.
+CHANNEL_NAMES: dict[str, tuple[str, str]] = {
+    "online_hall": ("网上营业厅/APP", "online hall and app"),
+    "hotline_10086": ("10086热线", "10086 hotline"),
+    "sms_hall": ("短信营业厅", "SMS hall"),
+    "business_hall": ("营业厅", "business hall"),
+    "outbound": ("外呼", "outbound call"),
+}
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,16 @@ def _said(en: str, zh: str):
 
 
 def _waves(answer: dict, config) -> tuple[str, str]:
-    waves = " → ".join(answer["channel_preference"]["ranking"][:3])
-    return f"Campaign service waves: {waves}.", f"营销服务波次：{waves}。"
+    """The service waves (服务波次): ordered touches over time, wave k on the k-th channel of the
+    ranking when the wave before drew no response; channels named in each language's words."""
+    first, *later = [lib.CHANNEL_NAMES[c] for c in answer["channel_preference"]["ranking"][:3]]
+    en = f"Service waves: wave 1 on the {first[1]}" + "".join(
+        f"; no response: wave {k} on the {name[1]}" for k, name in enumerate(later, 2)
+    )
+    zh = f"服务波次：第1波通过{first[0]}" + "".join(
+        f"；未响应则第{k}波通过{name[0]}" for k, name in enumerate(later, 2)
+    )
+    return en + ".", zh + "。"
 
 
 def _retain(answer: dict) -> bool:

@@ -574,6 +574,80 @@ def retention(
         console.print(note)
 
 
+campaign_app = typer.Typer(help="Campaigns out (客服营销服务流程): targets, suppression, waves, export.")
+app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("plan")
+@user_errors
+def campaign_plan(
+    definition: Annotated[Path | None, typer.Argument(help="The campaign's YAML file.")] = None,
+    name: Annotated[str | None, typer.Option(help="Campaign name (replaces the file's).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="retention|care|tariff_communication|...")] = None,
+    province: Annotated[str | None, typer.Option(help="Province of the campaign (e.g. GD).")] = None,
+    start: Annotated[str | None, typer.Option(help="Date of wave 1 (2026-07-01).")] = None,
+    offer_en: Annotated[str | None, typer.Option(help="The offer, in English.")] = None,
+    offer_zh: Annotated[str | None, typer.Option(help="The offer, in Chinese.")] = None,
+    contact_cap: Annotated[int | None, typer.Option(help="Most contacts per customer in 90 days.")] = None,
+    control_share: Annotated[float | None, typer.Option(help="Random hold-out share, 0-0.5.")] = None,
+    export: Annotated[bool, typer.Option(help="Write the list, suppressed and control files.")] = False,
+    output_dir: Annotated[Path | None, typer.Option(help="Default: <workdir>/campaigns/<name>.")] = None,
+    workdir: Workdir = None,
+) -> None:
+    """Preview a campaign on its province's latest snapshot: who is selected, suppressed (and why),
+    held out as control and contacted; ``--export`` writes the outbound system's files."""
+    import datetime as dt
+
+    from serving.campaign_config import campaign_of, read_campaign
+    from serving.campaign_run import run_campaign
+    from serving.champions import load_champions
+
+    given = {"name": name, "purpose": purpose, "province": province and province.upper()}
+    given |= {"contact_cap": contact_cap, "control_share": control_share}
+    if start is not None:
+        try:
+            given["start"] = dt.date.fromisoformat(start)
+        except ValueError:
+            raise TelcomlError(f"--start: {start!r} is not a date like 2026-07-01") from None
+    offer = {k: v for k, v in (("en", offer_en), ("zh", offer_zh)) if v is not None}
+    overrides = {k: v for k, v in given.items() if v is not None} | ({"offer": offer} if offer else {})
+    campaign = read_campaign(definition, overrides) if definition else campaign_of(overrides)
+    settings = _settings(workdir)
+    with console.status(f"campaign {campaign.name} on {campaign.province}"):
+        result = run_campaign(
+            settings, load_champions(settings), campaign, export=export, output_dir=output_dir
+        )
+    _print_campaign(result.preview)
+    for label, path in result.files.items():
+        console.print(f"{label}: {path}")
+
+
+def _print_campaign(preview: dict) -> None:
+    counts = Table(
+        "campaign", "province", "month", "customers", "selected", "suppressed", "control", "to contact"
+    )
+    counts.add_row(
+        preview["campaign"],
+        preview["province"],
+        preview["month"],
+        f"{preview['customers']:,}",
+        f"{preview['selected']:,}",
+        f"{sum(preview['suppressed'].values()):,}",
+        f"{preview['control']:,}",
+        f"{preview['to_contact']:,}",
+    )
+    console.print(counts)
+    reasons = Table("suppressed because", "customers")
+    for reason, n in preview["suppressed"].items():
+        reasons.add_row(reason, f"{n:,}")
+    console.print(reasons)
+    profile = Table("profile", "value", "selected", "to contact")
+    for column, values in preview["profile"].items():
+        for value, n in values.items():
+            profile.add_row(column, value, f"{n['selected']:,}", f"{n['to_contact']:,}")
+    console.print(profile)
+
+
 @app.command()
 @user_errors
 def prepare(

@@ -141,7 +141,7 @@ def test_targets_filter_on_decisions_and_indicator_ranges():
 @pytest.mark.parametrize(
     "reason, changes, purpose, gift",
     [
-        ("contact_cap", {"contacts_outbound_3m": [3, 3], "contacts_hotline_10086_3m": [2, 1]}, "cross_sell", 0),
+        ("contact_cap", {"contacts_outbound_3m": [3, 3], "contacts_sms_hall_3m": [2, 1]}, "cross_sell", 0),
         ("do_not_disturb", {}, "cross_sell", 0),
         ("black_list", {"black_list_flag": [1, 0]}, "cross_sell", 0),
         ("open_complaint", {"days_since_last_complaint": [12.0, 45.0]}, "cross_sell", 0),

@@ -212,3 +212,11 @@ def test_the_waves_guidance_names_channels_in_chinese_not_by_code():
     assert not any(code in item["text_zh"] for code in lib.CHANNELS)
     assert "第1波通过网上营业厅/APP" in item["text_zh"] and "第2波通过10086热线" in item["text_zh"]
     assert item["text_en"].startswith("Service waves: wave 1 on the online hall and app")
+
+
+def test_cities_come_from_the_subscriber_master_and_are_required_when_asked():
+    frame, decided = customers(3)
+    c = campaign(targets={"cities": ["广州", "深圳"]})
+    assert targeted(c, frame, decided, pd.Series(["广州", "佛山", "深圳"])).tolist() == [True, False, True]
+    with pytest.raises(ConfigurationError, match="targets.cities"):
+        targeted(c, frame, decided)

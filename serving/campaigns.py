@@ -132,16 +132,15 @@ def suppression(
     or None for a customer the campaign may contact."""
     n = len(frame)
     msisdn = frame["msisdn"].astype(str).to_numpy()
-    days = pd.to_numeric(frame.get("days_since_last_complaint"), errors="coerce")
-    flag = pd.to_numeric(frame.get("black_list_flag"), errors="coerce")
     tariff = decided.get("tariff_sensitivity_level")
     grade = decided.get("credit_grade")
     rules = {
         "contact_cap": contacts_so_far(frame) >= campaign.contact_cap,
         "do_not_disturb": np.isin(msisdn, list(do_not_disturb)),
-        "black_list": _flags(flag, n) == 1,
+        "black_list": _numbers(frame, "black_list_flag", 0.0) == 1,
         # the library keeps no complaint's state: a complaint within open_complaint_days is taken as open
-        "open_complaint": _flags(days, n, np.inf) <= campaign.open_complaint_days,
+        "open_complaint": _numbers(frame, "days_since_last_complaint", np.inf)
+        <= campaign.open_complaint_days,
         "tariff_sensitive": (
             np.full(n, campaign.purpose in OFFER_PURPOSES)
             & (tariff.to_numpy() == "high" if tariff is not None else np.zeros(n, dtype=bool))
@@ -157,10 +156,11 @@ def suppression(
     return reason
 
 
-def _flags(values: pd.Series | None, n: int, missing: float = 0.0) -> np.ndarray:
-    if values is None:
-        return np.full(n, missing)
-    return values.fillna(missing).to_numpy(dtype=float)
+def _numbers(frame: pd.DataFrame, column: str, missing: float) -> np.ndarray:
+    """An indicator's values as floats, ``missing`` where unknown or where the data lacks it."""
+    if column not in frame:
+        return np.full(len(frame), missing)
+    return pd.to_numeric(frame[column], errors="coerce").fillna(missing).to_numpy(dtype=float)
 
 
 def control_group(campaign: Campaign, msisdns) -> np.ndarray:
@@ -181,9 +181,9 @@ def wave_plan(campaign: Campaign, rankings) -> pd.DataFrame:
     for k in range(1, campaign.waves.max_waves + 1):
         channel = ranked[k - 1] if k - 1 in ranked else pd.Series([None] * len(ranked))
         columns[f"wave_{k}_channel"] = channel.to_numpy(dtype=object)
-        columns[f"wave_{k}_channel_zh"] = channel.map(lambda c: lib.CHANNEL_NAMES[c][0]).to_numpy(
-            dtype=object
-        )
+        columns[f"wave_{k}_channel_zh"] = channel.map(
+            lambda c: lib.CHANNEL_NAMES[c][0] if c in lib.CHANNEL_NAMES else None
+        ).to_numpy(dtype=object)
         day = campaign.start + dt.timedelta(days=(k - 1) * campaign.waves.days_between)
         columns[f"wave_{k}_date"] = np.full(len(ranked), day, dtype=object)
     return pd.DataFrame(columns)

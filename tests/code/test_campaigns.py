@@ -220,3 +220,14 @@ def test_cities_come_from_the_subscriber_master_and_are_required_when_asked():
     assert targeted(c, frame, decided, pd.Series(["广州", "佛山", "深圳"])).tolist() == [True, False, True]
     with pytest.raises(ConfigurationError, match="targets.cities"):
         targeted(c, frame, decided)
+
+
+def test_a_snapshot_without_some_indicators_or_evaluations_is_planned_on_what_it_has():
+    frame, decided = customers(2)
+    frame = frame.drop(columns=["days_since_last_complaint", "black_list_flag", "contacts_outbound_3m"])
+    decided = decided.drop(columns=["credit_grade", "tariff_sensitivity_level", "channel_ranking"])
+    gift = campaign(purpose="care", offer={"en": "A gift.", "zh": "赠送。", "gift_yuan": 5})
+    assert suppression(gift, frame, decided, set()).tolist() == [None, None]
+    assert wave_plan(gift, [None, None])["wave_1_channel_zh"].isna().all()
+    with pytest.raises(ConfigurationError, match="targets.credit_grade needs credit_grade"):
+        targeted(campaign(targets={"credit_grade": {"at_least": 3}}), frame, decided)

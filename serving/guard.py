@@ -71,6 +71,7 @@ class RequestGuard:
         keyed: Iterable[str] = (),
         max_bytes: int = MAX_BODY_BYTES,
         larger: dict[str, int] | None = None,
+        objects: Iterable[str] = (),
     ):
         self.app = app
         self.routes = frozenset(routes)
@@ -79,6 +80,9 @@ class RequestGuard:
         self.max_bytes = max_bytes
         #: routes whose bodies may be larger (``/feedback``: 500 events of ~250 bytes)
         self.larger = dict(larger or {})
+        #: routes taking the whole body as one JSON object (BentoML's root input): the guard parses
+        #: it first, as BentoML answers a body that is not JSON there with a 500
+        self.objects = frozenset(objects)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -117,8 +121,17 @@ class RequestGuard:
                     return await _refuse(send, 413, "body_too_large", f"request body over {limit} bytes")
                 if not message.get("more_body", False):
                     break
+            if path in self.objects and not _json_object(bytes(body)):
+                return await _refuse(send, 400, "invalid_request", "the request body must be one JSON object")
             receive = _replay(bytes(body), receive)
         await self.app(scope, receive, _ErrorShape(send))
+
+
+def _json_object(body: bytes) -> bool:
+    try:
+        return isinstance(json.loads(body), dict)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
 
 
 def _replay(body: bytes, receive):

@@ -522,6 +522,7 @@ TelcomlService.add_asgi_middleware(
     internal=INTERNAL_ROUTES,
     keyed=KEYED_ROUTES,
     larger={"/feedback": FEEDBACK_BODY_BYTES},
+    objects=("/feedback",),
 )
 
 

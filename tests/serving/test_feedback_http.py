@@ -49,3 +49,16 @@ def test_feedback_refuses_another_province_and_oversized_batches(server, keys):
     assert r.status_code == 413 and r.json()["error"] == "batch_too_large"
     r = post(server, {"events": [contact(f"full-{i}") for i in range(500)]}, keys["GD"])
     assert r.status_code == 200 and r.json()["stored"] == 500
+
+
+def test_a_body_that_is_not_one_json_object_is_a_400_not_a_server_error(server, keys):
+    """BentoML answers a root-input body that is not JSON with a 500: the edge refuses it first
+    (schemathesis found ``\\x00``)."""
+    for body in (b"\x00", b"[]", b'"event"', b"{", b"\xff\xfe", b"[" * 5000 + b"]" * 5000):
+        r = httpx.post(
+            f"{server.url}/feedback",
+            content=body,
+            headers={"X-API-Key": keys["GD"], "Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request", (body[:10], r.text)

@@ -10,6 +10,7 @@ mandatory indicators and six each province may choose.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -631,6 +632,20 @@ def service_name(evaluation: str, province: str | None = None, version: int = CO
 def credit_indicators(role: CreditRole | None = None) -> list[Indicator]:
     """The credit specification's indicators: mandatory, optional, or both."""
     return [i for i in CATALOGUE if i.credit_role and (role is None or i.credit_role == role)]
+
+
+def numeric_indicator(indicator_id: str) -> str:
+    """``indicator_id`` if it names a numeric indicator of the library (a category has no threshold,
+    range or standard score); otherwise a ValueError naming the closest and the valid ones (what
+    configuration files' validators raise)."""
+    numeric = [i.id for i in CATALOGUE if i.kind != "category"]
+    if indicator_id not in numeric:
+        close = difflib.get_close_matches(str(indicator_id), numeric, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown or non-numeric indicator {indicator_id!r}{hint}; valid: {', '.join(numeric)}"
+        )
+    return indicator_id
 
 
 def encoded(indicator: Indicator, values) -> np.ndarray:

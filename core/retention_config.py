@@ -10,7 +10,6 @@ library's (``core.indicators``). ``serving.retention`` applies the section.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Annotated, Literal
 
@@ -28,25 +27,13 @@ MAX_WEIGHT = 10.0
 CHANGE_RANGE = (-1.0, 10.0)
 
 
-def _numeric(indicator_id: str) -> str:
-    """A numeric indicator of the library (a category has no threshold or standard score)."""
-    numeric = [i.id for i in lib.CATALOGUE if i.kind != "category"]
-    if indicator_id not in numeric:
-        close = difflib.get_close_matches(str(indicator_id), numeric, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"unknown or non-numeric indicator {indicator_id!r}{hint}; valid: {', '.join(numeric)}"
-        )
-    return indicator_id
-
-
 def _rule_name(name: str) -> str:
     if not _RULE_NAME.fullmatch(name):
         raise ValueError(f"rule name {name!r} must be lower_snake_case (a-z, 0-9, _), at most 40 characters")
     return name
 
 
-NumericIndicator = Annotated[str, AfterValidator(_numeric)]
+NumericIndicator = Annotated[str, AfterValidator(lib.numeric_indicator)]
 RuleName = Annotated[str, AfterValidator(_rule_name)]
 Category = Literal[_CATEGORIES]  # type: ignore[valid-type]
 

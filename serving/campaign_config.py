@@ -9,7 +9,6 @@ error names the file, line and key (``spring.yaml:7: targets.credit_grade.at_lea
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -54,17 +53,6 @@ def _city(name: str) -> str:
     if not _CITY.fullmatch(name):
         raise ValueError(f"city {name!r} must be 1-40 characters without control characters or slashes")
     return name
-
-
-def _numeric(indicator_id: str) -> str:
-    numeric = [i.id for i in lib.CATALOGUE if i.kind != "category"]
-    if indicator_id not in numeric:
-        close = difflib.get_close_matches(str(indicator_id), numeric, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"unknown or non-numeric indicator {indicator_id!r}{hint}; valid: {', '.join(numeric)}"
-        )
-    return indicator_id
 
 
 def _listed():
@@ -115,7 +103,7 @@ class Targets(_Strict):
     complaint_sensitivity_levels: list[Level] | None = _listed()
     best_channels: list[Channel] | None = _listed()
     #: library indicator -> its range, e.g. ``roaming_minutes_3m: {at_least: 60}``
-    indicators: dict[Annotated[str, AfterValidator(_numeric)], Between] = Field(
+    indicators: dict[Annotated[str, AfterValidator(lib.numeric_indicator)], Between] = Field(
         default_factory=dict, max_length=MAX_CONDITIONS
     )
 

@@ -174,6 +174,15 @@ def load_labels(settings: Settings, province: str | None = None) -> pd.DataFrame
     )
 
 
+def labels_if_any(settings: Settings, province: str | None = None) -> pd.DataFrame:
+    """``load_labels``, or an empty frame when there are none (a province may bring indicators
+    only: its credit scorecard needs no labels)."""
+    try:
+        return load_labels(settings, province)
+    except NotReadyError:
+        return pd.DataFrame()
+
+
 def _province_outcome(settings: Settings, province: str, labels: pd.DataFrame) -> pd.DataFrame:
     """A province's labels with the credit outcome of its province file's definition, from its
     raw credit events (the labels as they are under the group's default, or without events)."""
@@ -408,6 +417,7 @@ __all__ = [
     "encode",
     "load_truth",
     "load_labels",
+    "labels_if_any",
     "load_oracle",
     "label_months",
     "evaluation_frame",

@@ -39,7 +39,7 @@ from training import evaluate
 from training.data import (
     choose_split,
     label_months,
-    load_labels,
+    labels_if_any,
     make_dataset,
     snapshot_frame,
     snapshot_months,
@@ -54,21 +54,14 @@ from training.train import TrainResult, champion_comparison
 OUTCOME = OUTCOME_COLUMN
 
 
-def _labels(settings: Settings, province: str | None) -> pd.DataFrame | None:
-    try:
-        return load_labels(settings, province)
-    except NotReadyError:
-        return None
-
-
 def _before(months: list[str], month: str) -> str | None:
     earlier = [m for m in months if m < month]
     return earlier[-1] if earlier else None
 
 
-def _with_outcome(frame: pd.DataFrame, labels: pd.DataFrame | None) -> pd.Series | None:
+def _with_outcome(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.Series | None:
     """The matured credit outcome of the frame's customers, or None when none has matured."""
-    if labels is None or OUTCOME not in labels:
+    if OUTCOME not in labels:
         return None
     known = labels.loc[labels[OUTCOME].notna(), ["msisdn", "month", OUTCOME]]
     outcome = frame[["msisdn", "month"]].merge(known, on=["msisdn", "month"], how="left")[OUTCOME]
@@ -93,8 +86,8 @@ def fit_credit_scorecard(
     config = load_province(settings, province)
     t = task(lib.CREDIT_GRADE).tailored(config)
     card_config = (config.scorecard if config is not None else None) or ScorecardConfig()
-    labels = _labels(settings, province)
-    labelled = labels is not None and t.label in labels and labels[t.label].notna().any()
+    labels = labels_if_any(settings, province)
+    labelled = t.label in labels and labels[t.label].notna().any()
     months = snapshot_months(settings, province)
     if not months:
         raise NotReadyError(

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-
 from core import indicators as lib
-from core.errors import ConfigurationError, NotReadyError
+from core.errors import ConfigurationError
 from core.settings import Settings
 from core.tasks import TASKS
 from features.provinces import load_province
-from training.data import load_labels
+from training.data import labels_if_any, load_labels
 from training.fit_scorecard import fit_credit_scorecard
 from training.train import TrainResult, train_task
 from training.tune import TuningBudget
@@ -52,7 +50,7 @@ def train_all(
     credit = lib.CREDIT_GRADE  # the credit evaluation's one model
     scorecard = credit_method != "supervised" and credit not in withheld and (not tasks or credit in tasks)
     if not tasks:
-        labels = _labels_or_empty(settings, province) if scorecard else load_labels(settings, province)
+        labels = labels_if_any(settings, province) if scorecard else load_labels(settings, province)
         for name, dropped in withheld.items():
             log.warning(
                 "%s is not trained for %s: its file drops %s from every model", name, province, dropped
@@ -80,15 +78,6 @@ def train_all(
             )
         )
     return results
-
-
-def _labels_or_empty(settings: Settings, province: str | None) -> pd.DataFrame:
-    """The labels, or none at all (a province may bring indicators only: its credit scorecard
-    needs none)."""
-    try:
-        return load_labels(settings, province)
-    except NotReadyError:
-        return pd.DataFrame()
 
 
 __all__ = ["train_all", "CREDIT_METHODS"]

@@ -47,8 +47,10 @@ evidently-ui: install ## The Evidently UI on the weekly reports, http://127.0.0.
 bench: install ## Feature-store benchmarks (rows/s, memory, online latency); see benchmarks/
 	$(BIN)/python benchmarks/bench_features.py
 
-lock: ## Re-resolve requirements.lock from pyproject.toml
+# The image's lock holds the main dependencies only, pinned to the versions the tests ran on (-c).
+lock: ## Re-resolve requirements.lock (dev) and requirements-runtime.lock (the Bento image) from pyproject.toml
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements.lock
+	$(UV) pip compile pyproject.toml --python-version 3.11 -q -c requirements.lock -o requirements-runtime.lock
 
 clean: ## Remove the demo work directory
 	rm -rf $(WORKDIR)

@@ -134,7 +134,8 @@ def _error(ctx: bentoml.Context, status: int, code: str, message: str, **extra) 
     name="telcoml",
     traffic={"timeout": 30, "concurrency": 64},
     workers=int(os.environ.get("TELCOML_SERVE_WORKERS", "1")),
-    image=bentoml.images.Image(python_version="3.11").requirements_file("requirements.lock"),
+    # the runtime lock: main dependencies only, no test or notebook tools (`make lock` writes it)
+    image=bentoml.images.Image(python_version="3.11").requirements_file("requirements-runtime.lock"),
 )
 class TelcomlService:
     """Loads every task's champion and the Feast online store once, then answers the CRM."""

@@ -1,6 +1,7 @@
 """A Bento can be built from the service."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,12 @@ def test_bentoml_build_packages_the_service(tmp_path):
     assert bentos
     packaged = bentos[0]
     assert (packaged / "src" / "serving" / "service.py").exists()
-    assert (packaged / "src" / "requirements.lock").exists()
+    assert (packaged / "src" / "requirements-runtime.lock").exists()
+    # the image installs the runtime lock: the main dependencies' closure, no test tool
+    image_requirements = (packaged / "env" / "python" / "requirements.txt").read_text()
+    installed = re.findall(r"^([A-Za-z0-9._-]+)==", image_requirements, re.M)
+    assert {"bentoml", "feast", "xgboost"} <= set(installed), installed
+    assert not {"pytest", "schemathesis", "ipykernel", "ruff", "nbclient"} & set(installed)
     assert not (packaged / "src" / "tests").exists()
     # the service imports from the Bento alone (run where BentoML runs it, in src/): every
     # project module it loads comes from there

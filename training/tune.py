@@ -2,12 +2,14 @@
 
 One study per task and province, stored in SQLite by default or PostgreSQL by URL so
 several workers can tune the same study. Each trial is a nested MLflow run under the
-study's parent run.
+study's parent run, and carries that run's id (user attribute ``mlflow_run_id``) for
+optuna-dashboard; a pruned trial's run ends ``KILLED`` (stopped on purpose), not ``FAILED``.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, replace
 
 import mlflow
@@ -187,6 +189,13 @@ def cross_validated(params: dict, folds, budget: TuningBudget, t: Task) -> tuple
     return float(curve.min()), int(curve.idxmin())
 
 
+def end_pruned(pruned: optuna.TrialPruned) -> None:
+    """End the active trial run as stopped on purpose (``KILLED``, tag ``state=pruned``): the
+    exception leaving its ``with`` block would otherwise mark a pruned trial ``FAILED``."""
+    mlflow.set_tags({"state": "pruned", "pruned": str(pruned)})
+    mlflow.end_run(status="KILLED")
+
+
 def study_name(t: Task, province: str | None, data_tag: str) -> str:
     return f"{t.name}-{(province or 'all').lower()}-{data_tag}"
 
@@ -216,7 +225,13 @@ def tune(
     def objective(trial: optuna.Trial) -> float:
         params = {**shared, **suggest(trial, small)}
         started = time.perf_counter()
-        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
+        description = (
+            f"Trial {trial.number} of the Optuna study `{name}`: one set of XGBoost settings for "
+            f"{t.name}, judged by {objective_name}{' over folds of customers' if folds else ''}."
+        )
+        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, description=description) as run:
+            trial.set_user_attr("mlflow_run_id", run.info.run_id)  # the dashboard's way to the run
+            mlflow.set_tag("optuna.trial", trial.number)
             mlflow.log_params(trial.params)
             if folds is not None:  # a small table: one validation part is too noisy to choose by
                 value, best_iteration, booster = *cross_validated(params, folds, budget, t), None
@@ -229,8 +244,8 @@ def tune(
                         budget,
                         callbacks=[PruneEvery(trial, f"validation-{t.kind.eval_metric}")],
                     )
-                except optuna.TrialPruned:
-                    mlflow.set_tag("state", "pruned")
+                except optuna.TrialPruned as pruned:
+                    end_pruned(pruned)
                     raise
                 value, best_iteration = float(booster.best_score), int(booster.best_iteration)
             trial.set_user_attr("best_iteration", best_iteration)
@@ -259,6 +274,15 @@ def tune(
         pruner=pruner,
         load_if_exists=True,
     )
+    # the dashboard names the objective; a cross-validated score that grows is minimized negated
+    larger_is_better = folds is not None and t.kind.selection_metric[1]
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged through 5.0
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([f"negated {objective_name}" if larger_is_better else objective_name])
+    parent = mlflow.active_run()
+    if parent is not None:
+        study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
+        study.set_user_attr("mlflow_experiment_id", parent.info.experiment_id)
     if not study.trials:  # the search starts from XGBoost's defaults (a small table's: smaller trees too)
         for start in (XGBOOST_DEFAULTS, SMALL_TABLE_START) if small else (XGBOOST_DEFAULTS,):
             study.enqueue_trial(start, skip_if_exists=True)
@@ -314,5 +338,6 @@ __all__ = [
     "matrices",
     "fit",
     "study_name",
+    "end_pruned",
     "completed",
 ]

@@ -134,6 +134,42 @@ def scorecard(
     return _save(fig, directory / "scorecard.png")
 
 
+def campaign_response(
+    overall: dict, by_segment: pd.DataFrame, by_count: pd.DataFrame, best: int | None, directory: Path
+) -> Path:
+    """Left: the uplift (contacted minus control take-up) per best channel and overall, with its
+    interval. Right: acceptances and objections per attempt by the n-th contact in 90 days, the
+    best contact frequency marked."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    rows = [("all", overall)] + [(r["best_channel"], r) for r in by_segment.to_dict("records")]
+    rows = [(name, r) for name, r in rows if r.get("uplift") is not None]
+    if rows:
+        y = np.arange(len(rows))[::-1]
+        mid = np.array([r["uplift"] for _, r in rows]) * 100
+        err = np.array([[r["uplift"] - r["low"], r["high"] - r["uplift"]] for _, r in rows]).T * 100
+        left.errorbar(mid, y, xerr=err, fmt="o", color="#2171b5", capsize=4)
+        left.set_yticks(y, [f"{name} (n={r['contacted']:,}+{r['control']:,})" for name, r in rows])
+    left.axvline(0, color="grey", linewidth=1)
+    left.set_xlabel("uplift, percentage points (95% interval)")
+    left.set_title("Take-up: contacted minus control")
+    if len(by_count):
+        right.plot(by_count["contact_number"], by_count["acceptance_rate"] * 100, "o-", label="accepted")
+        right.plot(
+            by_count["contact_number"],
+            by_count["objection_rate"] * 100,
+            "s-",
+            color="#de2d26",
+            label="objected",
+        )
+        if best is not None:
+            right.axvline(best, color="#31a354", linestyle="--", label=f"best frequency: {best}")
+        right.legend()
+    right.set_xlabel("n-th contact in 90 days")
+    right.set_ylabel("% of attempts")
+    right.set_title("Answers by contact frequency")
+    return _save(fig, directory / "campaign_response.png")
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

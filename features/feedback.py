@@ -1,12 +1,13 @@
 """Feedback from the CRM: what happened after a score was used, kept durably.
 
-The CRM reports four kinds of event (the 2009 spec's 工单处理信息/反馈结果, the campaign
-flow's 客户响应记录, do-not-disturb requests and red/black list changes), over HTTP
-(``POST /feedback``) or as nightly files (``telcoml feedback ingest``). Every event carries
-the CRM's ``event_id``: an event sent twice is stored once and the second time answered
-``duplicate``. A request or file is validated whole before anything is stored, and stored
-in one transaction, so it is all in or all out. ``features.feedback_apply`` turns stored
-events into rows of the raw tables.
+The CRM reports five kinds of event (the 2009 spec's 工单处理信息/反馈结果, the campaign
+flow's 客户响应记录, offers taken (业务办理, contacted or not), do-not-disturb requests and
+red/black list changes), over HTTP (``POST /feedback``) or as nightly files (``telcoml feedback
+ingest``). Every event carries the CRM's ``event_id``: an event sent twice is stored once and the
+second time answered ``duplicate`` (``conflict``, and not stored, when the id comes back with other
+content). A request or file is validated whole before anything is stored, and stored in one
+transaction, so it is all in or all out. ``features.feedback_apply`` turns stored events into rows
+of the raw tables.
 
 The store is SQLAlchemy over SQLite in the work directory by default, PostgreSQL in
 production (``TELCOML_FEEDBACK_STORE_URL``).
@@ -21,6 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
+import pandas as pd
 import sqlalchemy as sa
 from pydantic import (
     BaseModel,
@@ -100,6 +102,17 @@ class CampaignContact(_Event):
     outcome: Literal["reached", "accepted", "declined", "complained", "opted_out"]
 
 
+class OfferTaken(_Event):
+    """A customer took a campaign's offer (业务办理), reported by the order system whether or not the
+    customer was contacted: the control group's take-up is what a campaign's uplift is measured
+    against (``serving.campaign_report``)."""
+
+    type: Literal["offer_taken"]
+    campaign_id: Identifier
+    msisdn: Msisdn
+    channel: Channel | None = None
+
+
 class DoNotDisturb(_Event):
     """A customer's do-not-disturb request (免打扰): until a date or for good, one channel or all."""
 
@@ -119,8 +132,14 @@ class ListChange(_Event):
     reason: Text | None = None
 
 
-Event = Annotated[ComplaintOutcome | CampaignContact | DoNotDisturb | ListChange, Field(discriminator="type")]
-EVENT_TYPES = ("complaint_outcome", "campaign_contact", "do_not_disturb", "list_change")
+Event = Annotated[
+    ComplaintOutcome | CampaignContact | OfferTaken | DoNotDisturb | ListChange, Field(discriminator="type")
+]
+EVENT_TYPES = ("complaint_outcome", "campaign_contact", "offer_taken", "do_not_disturb", "list_change")
+#: What storing an event answers: new, the same event again, or an id already stored with other content.
+STATUSES = ("stored", "duplicate", "conflict")
+#: The events a campaign's report reads (``FeedbackStore.campaign_events``).
+CAMPAIGN_EVENT_TYPES = ("campaign_contact", "offer_taken")
 _ADAPTER: TypeAdapter = TypeAdapter(Event)
 
 
@@ -197,7 +216,9 @@ class FeedbackStore:
         self.engine = _engine(url)
 
     def add(self, events: Sequence[_Event]) -> list[str]:
-        """Store the events in one transaction; ``stored`` or ``duplicate`` for each, in order."""
+        """Store the events in one transaction; for each, in order, ``stored``, ``duplicate`` (the same
+        event again) or ``conflict`` (an id already stored with other content: not stored, the first
+        stays)."""
         for attempt in range(3):
             try:
                 return self._add(events)
@@ -210,17 +231,18 @@ class FeedbackStore:
         ids = [e.event_id for e in events]
         now = datetime.now(UTC).replace(tzinfo=None)
         with self.engine.begin() as conn:
-            known: set[str] = set()
+            known: dict[str, str] = {}
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                query = sa.select(EVENTS.c.event_id).where(EVENTS.c.event_id.in_(chunk))
-                known.update(conn.execute(query).scalars())
+                query = sa.select(EVENTS.c.event_id, EVENTS.c.payload).where(EVENTS.c.event_id.in_(chunk))
+                known.update(conn.execute(query).tuples())
             statuses, rows = [], []
             for event in events:
+                payload = event.model_dump_json()
                 if event.event_id in known:
-                    statuses.append("duplicate")
+                    statuses.append("duplicate" if known[event.event_id] == payload else "conflict")
                     continue
-                known.add(event.event_id)
+                known[event.event_id] = payload
                 statuses.append("stored")
                 rows.append(
                     {
@@ -228,7 +250,7 @@ class FeedbackStore:
                         "event_type": event.type,
                         "province": event.province,
                         "event_time": event.time,
-                        "payload": event.model_dump_json(),
+                        "payload": payload,
                         "received_at": now,
                         "applied_at": None,
                     }
@@ -242,6 +264,25 @@ class FeedbackStore:
         query = sa.select(EVENTS.c.payload).where(EVENTS.c.applied_at.is_(None)).order_by(EVENTS.c.event_time)
         with self.engine.connect() as conn:
             return [_ADAPTER.validate_json(p) for p in conn.execute(query).scalars()]
+
+    def campaign_events(self, campaign_id: str, province: str) -> pd.DataFrame:
+        """A campaign's contacts and offers taken in one province, one row per event (the events'
+        fields; ``type`` says which), oldest first; empty with those columns when none came back."""
+        query = (
+            sa.select(EVENTS.c.payload)
+            .where(EVENTS.c.event_type.in_(CAMPAIGN_EVENT_TYPES), EVENTS.c.province == province)
+            .order_by(EVENTS.c.event_time)
+        )
+        rows = []
+        with self.engine.connect() as conn:
+            for payload in conn.execute(query).scalars():
+                item = json.loads(payload)
+                if item.get("campaign_id") == campaign_id:
+                    rows.append(item)
+        columns = ["event_id", "type", "time", "msisdn", "wave", "channel", "outcome", "campaign_id"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["time"] = pd.to_datetime(frame["time"])
+        return frame
 
     def mark_applied(self, event_ids: Iterable[str]) -> None:
         ids = list(event_ids)
@@ -310,9 +351,7 @@ def ingest_feedback_files(store_url: str, paths: Sequence[Path]) -> list[dict]:
     results = []
     for path in paths:
         statuses = store.add(read_feedback_file(Path(path)))
-        results.append(
-            {"file": str(path), "stored": statuses.count("stored"), "duplicate": statuses.count("duplicate")}
-        )
+        results.append({"file": str(path), **{s: statuses.count(s) for s in STATUSES}})
     return results
 
 
@@ -325,6 +364,7 @@ __all__ = [
     "FeedbackError",
     "FeedbackStore",
     "ListChange",
+    "OfferTaken",
     "ingest_feedback_files",
     "parse_events",
     "read_feedback_file",

@@ -6,6 +6,7 @@ What each event becomes:
   a small gift given in handling -> ``small_gifts`` (``complaint_goodwill``): credit evidence;
 * a campaign contact -> ``channel_contacts`` (``campaign_response``: accepted is True, declined,
   complained or opted out False, reached without an answer empty): the channel indicators;
+* an offer taken -> nothing: it measures its campaign (``serving.campaign_report``);
 * a list change -> ``red_black_list`` (an entry added, or removed);
 * a do-not-disturb request -> ``do_not_disturb`` (one row per customer, the latest request).
 
@@ -32,7 +33,14 @@ from core.errors import DataQualityError
 from core.io import atomic_write_parquet
 from core.settings import Settings
 from features.build import warehouse_months
-from features.feedback import CampaignContact, ComplaintOutcome, DoNotDisturb, FeedbackStore, ListChange
+from features.feedback import (
+    CampaignContact,
+    ComplaintOutcome,
+    DoNotDisturb,
+    FeedbackStore,
+    ListChange,
+    OfferTaken,
+)
 from features.quality import REJECT, check_frame
 from features.schemas import TABLES, partition_path
 
@@ -79,6 +87,8 @@ def rows_of(event) -> list[tuple[str, dict | None, tuple]]:
             "campaign_response": response,
         }
         return [("channel_contacts", row, ())]
+    if isinstance(event, OfferTaken):  # measures a campaign (serving.campaign_report); no raw row
+        return []
     if isinstance(event, ListChange):
         key = (event.msisdn, event.list_type)
         if event.action == "remove":

@@ -131,8 +131,9 @@ def outbound(result: Plan, points: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_export(result: Plan, listed: pd.DataFrame, directory: Path) -> dict[str, Path]:
-    """The list (Parquet and CSV), ``suppressed_<name>.csv`` (masked numbers) and
-    ``control_<name>.parquet``: each written whole or not at all, owner-only."""
+    """The list (Parquet and CSV), ``suppressed_<name>.csv`` (masked numbers),
+    ``control_<name>.parquet`` and the definition (``campaign_<name>.json``, read back by the
+    campaign's report): each written whole or not at all, owner-only."""
     name = result.campaign.name
     selected = result.selected
     files = {
@@ -140,7 +141,9 @@ def write_export(result: Plan, listed: pd.DataFrame, directory: Path) -> dict[st
         "list_csv": directory / f"campaign_{name}.csv",
         "suppressed": directory / f"suppressed_{name}.csv",
         "control": directory / f"control_{name}.parquet",
+        "definition": directory / f"campaign_{name}.json",
     }
+    atomic_write_text(result.campaign.model_dump_json(indent=2), files["definition"])
     atomic_write_parquet(listed, files["list_parquet"])
     atomic_write_text(listed.to_csv(index=False), files["list_csv"])
     suppressed = selected[selected["status"] == "suppressed"]

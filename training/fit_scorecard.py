@@ -48,6 +48,7 @@ from training.model import ScorecardModel
 from training.reference import log_reference
 from training.registry import configure_mlflow, gate, log_task_model
 from training.scorecard import fit_scorecard
+from training.tracking import describe_run, log_frames
 from training.train import TrainResult, champion_comparison
 
 #: The credit outcome label (``features.outcomes``): 1 when a bad credit event followed the snapshot.
@@ -143,6 +144,8 @@ def fit_credit_scorecard(
                 **({k: v for k, v in split.describe().items()} if split else {}),
             }
         )
+        parts = {"fit": frame, **({"test": data.frames["test"]} if data is not None else {})}
+        log_frames(parts, t.service, settings.project, t.label, province or "all")
         mlflow.log_metrics({f"weight.{i}": w for i, w in card.weights.items()})
         mlflow.log_metrics({f"cutoff.{k + 1}_{k + 2}": c for k, c in enumerate(card.cutoffs)})
         consistency = card.details["weighting"].get("consistency_ratio")
@@ -191,6 +194,21 @@ def fit_credit_scorecard(
             held_out if held_out is not None else float("nan"),
             against,
             settings.gate_margin,
+        )
+        describe_run(
+            [
+                f"The specification's credit **scorecard** ({province or 'all provinces'}, "
+                f"{card.method} weights) fitted on the {fit_month} snapshot ({len(frame):,} customers) "
+                f"from the Feast FeatureService `{t.service}`.",
+                (
+                    f"Held-out {t.headline} {held_out:.4f}."
+                    if held_out is not None and np.isfinite(held_out)
+                    else "No credit labels: not tested."
+                )
+                + f" Registered as {name} version {version}: "
+                + ("champion" if decision.promoted else "challenger")
+                + f" ({decision.reason}).",
+            ]
         )
         if data is not None:
             log_reference(model, data.frames, t.label)

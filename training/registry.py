@@ -14,7 +14,6 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,10 @@ from mlflow.exceptions import MlflowException
 
 from core.settings import Settings
 from core.tasks import Task
-from training.model import ScorecardModel, TaskModel, load_model
+from training.model import ScorecardModel, TaskModel
+
+# TaskModelPyfunc is also named here: versions registered before training.pyfunc unpickle it from here
+from training.pyfunc import MODEL_CODE, TaskModelPyfunc, model_requirements
 
 if TYPE_CHECKING:  # an annotation only: serving loads the registry without the baselines
     from training.baselines import BaselineCheck
@@ -53,20 +55,11 @@ def configure_mlflow(settings: Settings, experiment: str) -> str:
     return experiment_id
 
 
-class TaskModelPyfunc(mlflow.pyfunc.PythonModel):
-    """The registry's view of a model of either method: indicators in, business outputs out."""
-
-    def load_context(self, context):
-        self.model = load_model(context.artifacts["task_model"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.model.predict(model_input)
-
-
 def log_task_model(
     model: TaskModel | ScorecardModel, example: pd.DataFrame, metadata: dict, registered_name: str
 ):
-    """Log the model as a pyfunc with signature and input example, and register a version."""
+    """Log the model as a pyfunc with signature, input example, its code and pinned requirements
+    (``training.pyfunc``: it loads outside this checkout), and register a version."""
     from mlflow.models import infer_signature
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +73,8 @@ def log_task_model(
             input_example=example,
             registered_model_name=registered_name,
             metadata=metadata,
-            pip_requirements=[f"{p}=={version(p)}" for p in ("xgboost", "pandas", "scipy", "mlflow")],
+            code_paths=list(MODEL_CODE),
+            pip_requirements=model_requirements(),
         )
     return info
 

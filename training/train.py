@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import optuna
 import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
@@ -28,6 +29,7 @@ from training.data import Dataset, choose_split, customer_parts, label_months, l
 from training.model import TaskModel, finalize
 from training.reference import log_reference
 from training.registry import configure_mlflow, gate, load_task_model, log_task_model
+from training.tracking import describe_run, log_frames
 from training.tune import (
     SMALL_TABLE_ROWS,
     TuningBudget,
@@ -146,6 +148,28 @@ def champion_comparison(
     return against_champion
 
 
+def run_description(
+    t: Task, province: str | None, data: Dataset, study, result: dict, version: str, decision
+) -> list[str]:
+    """The parent run's description: what was trained on which data, how well, and what became of it."""
+    split, headline = data.split, result[f"test_{t.headline}"]
+    ratio = result.get("oracle_ratio", float("nan"))
+    pruned = completed(study, optuna.trial.TrialState.PRUNED)
+    return [
+        f"**{t.name}** ({province or 'all provinces'}) from the Feast FeatureService "
+        f"`{data.lineage['feature_service']}`, split by {split.method}: "
+        + ", ".join(f"{k} {v:,} rows" for k, v in data.lineage["rows"].items())
+        + ".",
+        f"Optuna study `{study.study_name}`: {len(study.trials)} trials ({pruned} pruned), "
+        f"best trial {study.best_trial.number}.",
+        f"Held-out {t.headline} {headline:.4f}"
+        + (f", {ratio:.1%} of the oracle's" if np.isfinite(ratio) else "")
+        + f". Registered as {t.model_name(province)} version {version}: "
+        + ("champion" if decision.promoted else "challenger")
+        + f" ({decision.reason}).",
+    ]
+
+
 def train_task(
     settings: Settings,
     task_name: str,
@@ -200,6 +224,7 @@ def train_task(
             }
         )
         mlflow.log_dict(data.lineage, "lineage.json")
+        log_frames(data.frames, data.lineage["feature_service"], settings.project, t.label, province or "all")
         study, booster = tune(t, data, budget, settings.study_storage, name, progress=progress)
         if booster is None:
             booster = refit_best(t, data, study, budget)
@@ -265,6 +290,7 @@ def train_task(
         )
         mlflow.log_text(json.dumps(result, indent=2), "evaluation/metrics.json")
         log_reference(served, data.frames, t.label, tested=candidate)  # what weekly monitoring compares with
+        describe_run(run_description(t, province, data, study, result, version, decision))
     return TrainResult(
         t.name,
         province,

@@ -324,8 +324,9 @@ def refit_all(t: Task, data: Dataset, params: dict, rounds: int, budget: TuningB
     )
 
 
-def completed(study: optuna.Study) -> int:
-    return sum(tr.state == optuna.trial.TrialState.COMPLETE for tr in study.trials)
+def completed(study: optuna.Study, state=optuna.trial.TrialState.COMPLETE) -> int:
+    """The study's trials in ``state`` (complete by default)."""
+    return sum(tr.state == state for tr in study.trials)
 
 
 __all__ = [

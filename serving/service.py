@@ -64,7 +64,7 @@ from serving.guard import (
 from serving.online import OnlineFeatures, StoreUnavailable
 from serving.prepared import PreparedAnswers, unpack
 from serving.scorelog import DeferredScoreLog
-from serving.security import ALL_PROVINCES, ApiKey, load_keys, may_score, verify
+from serving.security import ALL_PROVINCES, ApiKey, KeyRing, may_score
 
 log = get_logger("telcoml.serving", logging.INFO)
 MAX_BATCH = 500
@@ -142,7 +142,7 @@ class TelcomlService:
 
     def __init__(self) -> None:
         self.settings = get_settings()
-        self.keys: list[ApiKey] = load_keys(self.settings)
+        self.keys = KeyRing(self.settings)  # re-read within seconds of `telcoml keys create|revoke`
         self.models: ModelSet = load_champions(self.settings)
         self.online = OnlineFeatures(self.settings)
         self.prepared = PreparedAnswers(self.settings) if self.settings.prepared_answers else None
@@ -166,12 +166,21 @@ class TelcomlService:
         return bool(self.models.models or self.models.provinces)
 
     # -- helpers --------------------------------------------------------------------------
-    def _caller(self, ctx: bentoml.Context) -> ApiKey | None:
+    @staticmethod
+    def _presented(ctx: bentoml.Context) -> str | None:
         headers = ctx.request.headers
         presented = headers.get("x-api-key")
         if not presented and headers.get("authorization", "").lower().startswith("bearer "):
             presented = headers["authorization"][7:].strip()
-        return verify(self.keys, presented)
+        return presented
+
+    def _caller(self, ctx: bentoml.Context) -> ApiKey | None:
+        """The caller's valid key, or None (missing, unknown, revoked, expired: ``_unauthorized``)."""
+        return self.keys.caller(self._presented(ctx))
+
+    def _unauthorized(self, ctx: bentoml.Context) -> dict:
+        """The 401, saying whether the key is unknown, revoked or expired."""
+        return _error(ctx, 401, "unauthorized", self.keys.refusal(self._presented(ctx)))
 
     def _grant(self, msisdn: str, scope: str, reasons: str) -> str:
         return hmac.new(self._grant_key, f"{msisdn}|{scope}|{reasons}".encode(), hashlib.sha256).hexdigest()
@@ -337,7 +346,7 @@ class TelcomlService:
         started = time.perf_counter()
         caller = self._caller(ctx)
         if caller is None:
-            return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
+            return self._unauthorized(ctx)
         if not MSISDN_PATTERN.match(msisdn):
             return _error(
                 ctx,
@@ -384,7 +393,7 @@ class TelcomlService:
         """Score a list in one pass: per-item results or errors; good items are still scored."""
         caller = self._caller(ctx)
         if caller is None:
-            return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
+            return self._unauthorized(ctx)
         if len(msisdns) > MAX_BATCH:
             return _error(
                 ctx, 413, "batch_too_large", f"at most {MAX_BATCH} numbers per batch, got {len(msisdns)}"
@@ -442,7 +451,7 @@ class TelcomlService:
         stored once (again: ``duplicate``); one bad event and nothing of the request is stored."""
         caller = self._caller(ctx)
         if caller is None:
-            return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
+            return self._unauthorized(ctx)
         items = body.get("events") if set(body) == {"events"} else [body]
         if not isinstance(items, list) or not items:
             return _error(ctx, 422, "invalid_event", 'send one event, or {"events": [...]} with at least one')
@@ -483,7 +492,7 @@ class TelcomlService:
         with self._reload_lock:
             previous = self.models.versions
             self.models = load_champions(self.settings)  # a single reference swap
-            self.keys = load_keys(self.settings)
+            self.keys.refresh(force=True)
         log.info("reloaded champions %s -> %s", previous, self.models.versions)
         return {
             "previous": previous,
@@ -497,7 +506,7 @@ class TelcomlService:
         """Which champion versions are answering (a province's key sees its own province's)."""
         caller = self._caller(ctx)
         if caller is None:
-            return _error(ctx, 401, "unauthorized", "missing or unknown API key (header X-API-Key)")
+            return self._unauthorized(ctx)
         return {
             "versions": self.models.versions,
             "models": self.models.names,

@@ -785,13 +785,77 @@ app.add_typer(keys_app, name="keys")
 def keys_create(
     name: str,
     province: Annotated[str, typer.Option(help="Province code, or * for all.")] = "*",
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, help="Refused from this many days on (default: no expiry).")
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="Last day the key works, YYYY-MM-DD (UTC; default: no expiry).")
+    ] = None,
     workdir: Workdir = None,
 ) -> None:
     """Create a named key; the plain key is printed once and only its hash is stored."""
-    from serving.security import create_key
+    import datetime as dt
 
-    key = create_key(_settings(workdir), name, province)
+    from serving.security import create_key, key_expiry
+
+    try:
+        until = dt.date.fromisoformat(expires) if expires is not None else None
+    except ValueError:
+        raise TelcomlError(f"--expires: {expires!r} is not a date like 2027-06-30") from None
+    key = create_key(_settings(workdir), name, province, key_expiry(expires_in_days, until))
     console.print(f"TELCOML_API_KEY={key}")
+
+
+_KEY_COLUMNS = ["name", "province", "status", "created", "expires", "last_used", "revoked"]
+
+
+@keys_app.command("list")
+@user_errors
+def keys_list(workdir: Workdir = None, fmt: Format = OutputFormat.table) -> None:
+    """Every key: name, province, status, created, expiry, last use (to the minute), revocation;
+    never the key itself, which is not stored."""
+    from datetime import UTC, datetime
+
+    from serving.security import last_used, load_keys
+
+    settings = _settings(workdir)
+    now, used = datetime.now(UTC), last_used(settings)
+    records = [
+        {
+            "name": k.name,
+            "province": k.province,
+            "status": k.status(now),
+            "created": k.created,
+            "expires": k.expires,
+            "last_used": used[k.name].isoformat(timespec="seconds") if k.name in used else None,
+            "revoked": k.revoked,
+        }
+        for k in load_keys(settings)
+    ]
+    if fmt is not OutputFormat.table:
+        return _emit(records, _KEY_COLUMNS, fmt)
+    table = Table(title="API keys (stored hashed)")
+    for col in _KEY_COLUMNS:
+        table.add_column(col.replace("_", " "))
+    for r in records:
+        table.add_row(*(r[c] or "-" for c in _KEY_COLUMNS))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@user_errors
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The key's name (`telcoml keys list`).")],
+    workdir: Workdir = None,
+) -> None:
+    """Revoke a key: a running server refuses it within seconds; `keys list` still shows it."""
+    from serving.security import RECHECK_SECONDS, revoke_key
+
+    key = revoke_key(_settings(workdir), name)
+    console.print(
+        f"API key {key.name} ({key.province}) revoked at {key.revoked}; running servers refuse it "
+        f"within {RECHECK_SECONDS:g} s"
+    )
 
 
 feedback_app = typer.Typer(help="Feedback from the CRM: complaint outcomes, campaign contacts, lists, DND.")

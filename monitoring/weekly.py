@@ -9,9 +9,10 @@ data-quality report. Out:
   ``data_quality.html``/``.json``), ``summary.md``/``summary.csv`` across provinces and
   tasks, ``alerts.json``; every alert is also appended to ``monitoring/alerts.jsonl``;
 * an Evidently workspace (``monitoring/workspace``) with a project per province and
-  task, a snapshot per week, so ``evidently ui`` shows the trend;
-* an MLflow run per province and task in the champion's experiment, tagged with the
-  week and the champion version, with the summary as metrics and the reports attached.
+  task and one per province's data quality, each with a dashboard (``monitoring.dashboards``);
+* an MLflow run per province and task in the ``telcoml/monitoring`` experiment, tagged with
+  the province, task, week and champion version, described in words, with the summary as
+  metrics and the reports attached.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from core.logs import get_logger
 from core.settings import Settings
 from core.tasks import TASKS, Task
 from features.provinces import load_province
+from monitoring.dashboards import REPORT_MODE, EvidentlyProjects
 from monitoring.data_quality import QualityResult, quality_report
 from monitoring.drift import TaskDrift, Thresholds, breaches, drift_report
 from monitoring.journal import recover_journal
@@ -58,10 +60,17 @@ LABEL_DELAY = timedelta(days=31)
 #: this many churners or stayers: an AUC on a dozen churners is noise).
 MIN_LABELS = 200
 MIN_PER_CLASS = 30
+#: Every weekly monitoring run goes here, tagged with province, task, week and champion version
+#: (the training experiments keep training runs only).
+MONITORING_EXPERIMENT = "telcoml/monitoring"
+MONITORING_EXPERIMENT_DESCRIPTION = (
+    "Weekly monitoring: one run per province, task and ISO week, against the champion answering "
+    "that province (tags province, task, week, model_name, model_version, alert). Metrics: drift "
+    "of indicators and prediction, quality once labels mature; the week's reports are attached. "
+    "Written by `telcoml monitor`."
+)
 #: Exit code of ``telcoml monitor`` when an alert was raised (errors exit 1).
 ALERT_EXIT_CODE = 3
-#: Reports are for the operations team to read (mkstemp alone makes them 0600).
-REPORT_MODE = 0o644
 
 
 def thresholds_for(settings: Settings, province: str) -> Thresholds:
@@ -237,83 +246,45 @@ def _save_snapshot(snapshot, html: Path) -> None:
     os.replace(tmp, html)
 
 
-class EvidentlyProjects:
-    """The Evidently workspace: a project per province and task, one snapshot per week."""
+def run_description(d: TaskDrift, alert: dict | None) -> str:
+    """What a monitoring run says in MLflow's description: which model, which week, the verdict."""
+    scope = "national" if d.model == TASKS[d.task].model_name() else "province's own"
+    lines = [
+        f"Weekly monitoring of {d.task} in {d.province}, {d.week}: {d.rows_current:,} customers answered "
+        f"by {d.model} v{d.version} ({scope} champion).",
+        f"Indicators drifted: {d.drifted_features} of {d.features}; prediction drift "
+        f"{d.prediction_drift_score} (p = {d.prediction_p_value}).",
+    ]
+    if d.quality_current is not None:
+        lines.append(
+            f"Quality: {d.quality_metric} {d.quality_current} against {d.quality_champion} on the province's "
+            f"held-out customers ({d.labels_matured:,} labels matured)."
+        )
+    else:
+        lines.append(f"Quality not judged: {d.labels_matured:,} labels matured.")
+    if alert:
+        crossed = "; ".join(f"{b['check']} {b['value']} ≥ {b['threshold']}" for b in alert["breaches"])
+        lines.append(f"ALERT: {crossed}")
+        lines.append(alert["action"])
+    else:
+        lines.append("No alert.")
+    return "\n\n".join(lines)
 
-    def __init__(self, settings: Settings):
-        from evidently.ui.workspace import Workspace
 
-        self.path = monitoring_dir(settings) / "workspace"
-        self.workspace = Workspace(str(self.path))
-        self.index_path = self.path / "telcoml_index.json"
-        self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
+def _monitoring_experiment(settings: Settings) -> str:
+    """The one experiment of monitoring runs (apart from the training experiments), described."""
+    from training.registry import configure_mlflow
 
-    def project_id(self, name: str, prediction_column: str | None) -> str:
-        found = self.workspace.search_project(name)
-        if found:
-            return str(found[0].id)
-        project = self.workspace.create_project(name, description=f"telcoml weekly monitoring: {name}")
-        self._dashboard(project, prediction_column)
-        return str(project.id)
-
-    @staticmethod
-    def _dashboard(project, prediction_column: str | None) -> None:
-        from evidently.sdk.models import PanelMetric
-        from evidently.sdk.panels import line_plot_panel
-
-        try:
-            if prediction_column:
-                project.dashboard.add_panel(
-                    line_plot_panel(
-                        "Share of drifted indicators",
-                        [
-                            PanelMetric(
-                                legend="share",
-                                metric="DriftedColumnsCount",
-                                metric_labels={"value_type": "share"},
-                            )
-                        ],
-                        size="half",
-                    )
-                )
-                project.dashboard.add_panel(
-                    line_plot_panel(
-                        "Prediction drift",
-                        [
-                            PanelMetric(
-                                legend=prediction_column,
-                                metric="ValueDrift",
-                                metric_labels={"column": prediction_column},
-                            )
-                        ],
-                        size="half",
-                    )
-                )
-        except Exception as err:  # the dashboard is a convenience; the snapshots are what matter
-            log.warning("could not add dashboard panels to %s: %s", project.name, err)
-
-    def add(self, project_name: str, week: str, snapshot, prediction_column: str | None = None) -> str:
-        """Add the week's snapshot, replacing the one of an earlier run of the same week."""
-        pid = self.project_id(project_name, prediction_column)
-        key = f"{project_name}|{week}"
-        if key in self.index:
-            try:
-                self.workspace.delete_run(pid, self.index[key])
-            except Exception:  # already gone
-                pass
-        ref = self.workspace.add_run(pid, snapshot, name=week)
-        self.index[key] = str(ref.id)
-        _atomic_text(self.index_path, json.dumps(self.index, indent=1))
-        return str(ref.id)
+    experiment_id = configure_mlflow(settings, MONITORING_EXPERIMENT)
+    MlflowClient().set_experiment_tag(experiment_id, "mlflow.note.content", MONITORING_EXPERIMENT_DESCRIPTION)
+    return experiment_id
 
 
 def _log_mlflow(settings: Settings, d: TaskDrift, files: list[Path], alert: dict | None) -> str:
-    from training.registry import configure_mlflow
-
-    configure_mlflow(
-        settings, TASKS[d.task].experiment_name(None if d.model == TASKS[d.task].model_name() else d.province)
-    )
-    with mlflow.start_run(run_name=f"monitor-{d.week}-{d.province}") as run:
+    _monitoring_experiment(settings)
+    with mlflow.start_run(
+        run_name=f"{d.week}-{d.province}-{d.task}", description=run_description(d, alert)
+    ) as run:
         mlflow.set_tags(
             {
                 "monitoring": "weekly",
@@ -322,6 +293,7 @@ def _log_mlflow(settings: Settings, d: TaskDrift, files: list[Path], alert: dict
                 "task": d.task,
                 "model_name": d.model,
                 "model_version": d.version,
+                "champion": f"{d.model}/{d.version}",
                 "alert": "yes" if alert else "no",
             }
         )
@@ -399,7 +371,7 @@ def monitor_week(
     missing = [p for p in wanted if p not in set(records["province"])]
     if missing:
         raise NotReadyError(f"no scores recorded for province(s) {', '.join(missing)} in week {week}")
-    configure_mlflow(settings, "telcoml/monitoring")
+    configure_mlflow(settings, MONITORING_EXPERIMENT)
     client = MlflowClient()
     out_dir = monitoring_dir(settings) / "reports" / week
     projects = EvidentlyProjects(settings)
@@ -416,7 +388,7 @@ def monitor_week(
         _atomic_text(
             folder / "data_quality.json", json.dumps(quality.as_dict(), indent=2, ensure_ascii=False)
         )
-        projects.add(f"{province} · data quality", week, snapshot)
+        projects.add_quality_week(quality, snapshot, stamp)
         result.quality.append(quality)
         for name in tasks or list(TASKS):
             t = TASKS[name]
@@ -505,7 +477,7 @@ def monitor_week(
                     default=str,
                 ),
             )
-            projects.add(f"{province} · {name}", week, snap, TASKS[name].prediction_column)
+            projects.add_task_week(drift, thresholds, snap, stamp)
             if log_to_mlflow:
                 _log_mlflow(settings, drift, [html, summary], alert)
             result.drift.append(drift)

@@ -85,6 +85,8 @@ def test_stable_month_raises_no_alert(monitored):
 def test_cli_exit_codes_and_outputs_that_open(monitored):
     from evidently.ui.workspace import Workspace
 
+    from monitoring.dashboards import dashboard_data
+
     stable, drift = monitored.results["stable"], monitored.results["drift"]
     assert _run(monitored, "--week", stable).exit_code == 0
     ran = _run(monitored, "--week", drift)
@@ -110,14 +112,30 @@ def test_cli_exit_codes_and_outputs_that_open(monitored):
 
     workspace = Workspace(str(monitored.settings.workdir / "monitoring" / "workspace"))
     project = workspace.search_project("GD · tariff_sensitivity")[0]
-    assert len(workspace.list_runs(project.id)) == 2  # one snapshot per week, re-runs replace theirs
+    assert len(workspace.list_runs(project.id)) == 4  # a report and its figures per week, re-runs replace
+    drawn = dashboard_data(workspace.path)
+    assert {"GD · data quality", "GD · tariff_sensitivity", "GD · churn"} <= set(drawn)
+    for name, panels in drawn.items():  # every panel draws values from the stored snapshots
+        assert panels, f"{name} has no panels"
+        for title, series in panels.items():
+            assert any(v is not None for s in series.values() for v in s), f"{name} / {title} is empty"
+    share = drawn["GD · tariff_sensitivity"]["Prediction drift (distance from the reference)"]
+    assert share["pred_tariff_sensitivity drift"][-1] == summary["prediction_drift_score"]  # weeks in order
 
     mlflow.set_tracking_uri(monitored.settings.tracking_uri)
     runs = mlflow.search_runs(
-        experiment_names=["telcoml/tariff_sensitivity/all"],
-        filter_string=f"tags.week = '{drift}' and tags.monitoring = 'weekly'",
+        experiment_names=["telcoml/monitoring"],
+        filter_string=f"tags.week = '{drift}' and tags.task = 'tariff_sensitivity' and tags.province = 'GD'",
     )
     assert len(runs) >= 1 and runs["metrics.drifted_feature_share"].iloc[0] > 0
+    assert "ALERT" in runs["tags.mlflow.note.content"].iloc[0]  # the run's description gives the verdict
+    client = mlflow.MlflowClient()
+    for experiment in client.search_experiments():  # monitoring runs are not mixed into training's
+        found = client.search_runs([experiment.experiment_id], max_results=1000)
+        # serving still names an experiment to reach the registry (training.registry.configure_mlflow)
+        assert found or experiment.name in ("Default", "telcoml/serving"), f"{experiment.name} is empty"
+        weekly = [r for r in found if r.data.tags.get("monitoring") == "weekly"]
+        assert len(weekly) == (len(found) if experiment.name == "telcoml/monitoring" else 0), experiment.name
     assert mlflow.MlflowClient().get_model_version("telcoml-tariff_sensitivity", "1").tags[
         "monitoring.last_week"
     ] in (stable, drift)

@@ -1,5 +1,6 @@
-"""The Evidently dashboards: every project has panels, and what the UI draws comes from the
-stored snapshots (read through Evidently's own storage, as `evidently ui` reads it)."""
+"""What the operations team opens: the Evidently dashboards (every project has panels, and what
+the UI draws comes from the stored snapshots, read through Evidently's own storage as `evidently
+ui` reads it) and the monitoring runs' descriptions in MLflow."""
 
 from __future__ import annotations
 
@@ -126,3 +127,21 @@ def test_a_second_run_adds_no_panel_and_replaces_the_weeks_snapshots(workspace):
     assert [p.id for p in after.panels] == [p.id for p in before.panels] + [after.panels[-1].id]
     assert len(again.workspace.list_runs(churn.id)) == runs
     assert all(p.id in after.tabs[0].panels for p in after.panels if p.title != "our notes")
+
+
+def test_a_monitoring_run_says_what_it_found():
+    from monitoring.drift import breaches
+    from monitoring.weekly import _alert, run_description
+
+    quiet = _drift("2026-W45", 0.077, 0.04, 0.79)
+    said = run_description(quiet, None)
+    assert "churn in GD, 2026-W45" in said and "telcoml-churn v3 (national champion)" in said
+    assert "1 of 13" in said and "roc_auc 0.79 against 0.81" in said and "No alert." in said
+
+    moved = _drift("2026-W46", 0.559, 0.21, None)
+    moved.prediction_p_value = 1e-9
+    moved.breaches = breaches(moved, Thresholds())
+    said = run_description(moved, _alert(moved, moved.breaches))
+    assert "ALERT: drifted_feature_share 0.559 ≥ 0.3; prediction_drift_score 0.21 ≥ 0.15" in said
+    assert "Quality not judged: 0 labels matured." in said
+    assert "telcoml train --task churn`" in said and "No alert." not in said

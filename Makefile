@@ -5,9 +5,11 @@ BIN     := $(VENV)/bin
 UV      := $(PY) -m uv
 WORKDIR ?= telcoml-work
 CUSTOMERS ?= 20000
+# where studies live: TELCOML_OPTUNA_STORAGE (e.g. PostgreSQL) or the work directory's SQLite file
+OPTUNA_STORAGE ?= $(or $(TELCOML_OPTUNA_STORAGE),sqlite:///$(WORKDIR)/optuna.db)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all lint format monitor evidently-ui bench lock clean
+.PHONY: help install demo test test-all lint format monitor evidently-ui optuna-dashboard bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,6 +45,9 @@ monitor: install ## Weekly drift and data-quality reports for last week (exit 3 
 
 evidently-ui: install ## The Evidently UI on the weekly reports, http://127.0.0.1:8000
 	$(BIN)/evidently ui --workspace $(WORKDIR)/monitoring/workspace --port 8000
+
+optuna-dashboard: install ## Optuna's dashboard on the studies (OPTUNA_STORAGE), http://127.0.0.1:8080
+	$(BIN)/optuna-dashboard $(OPTUNA_STORAGE) --host 127.0.0.1 --port 8080
 
 bench: install ## Feature-store benchmarks (rows/s, memory, online latency); see benchmarks/
 	$(BIN)/python benchmarks/bench_features.py

@@ -20,9 +20,10 @@ from training.model import load_model
 #: The packages a logged model's pickle and its ``task_model`` loader import from.
 MODEL_CODE = tuple(str(Path(__file__).resolve().parents[1] / package) for package in ("core", "training"))
 
-#: Distributions that code imports to load and predict (numbers, booster, settings' types),
-#: plus MLflow's own serving and unpickling.
-MODEL_DISTRIBUTIONS = ("mlflow", "cloudpickle", "numpy", "pandas", "pydantic", "scipy", "xgboost")
+#: Distributions that code imports to load and predict (numbers, frames, the booster, the task
+#: declarations' pydantic types), plus MLflow's own serving and unpickling; a fresh virtual
+#: environment with these alone serves the model (tests/model/test_tracking.py).
+MODEL_DISTRIBUTIONS = ("mlflow", "cloudpickle", "numpy", "pandas", "pydantic", "xgboost")
 
 
 def model_requirements() -> list[str]:

@@ -2,8 +2,15 @@
 registered model that carries its code and requirements."""
 
 import json
+import os
 import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
 
+import httpx
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -63,3 +70,78 @@ def test_the_registered_model_carries_its_code_and_pinned_requirements(churn_run
     requirements = (tmp_path / "requirements.txt").read_text().split()
     pinned = {line.split("==")[0] for line in requirements if "==" in line}
     assert {"mlflow", "xgboost", "pandas", "numpy", "pydantic", "cloudpickle"} <= pinned
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_registered_model_serves_from_a_fresh_environment_outside_the_checkout(churn_run, tmp_path):
+    """``mlflow models serve`` in a new virtual environment holding only the model's requirements.txt,
+    started outside this checkout without PYTHONPATH: the model brings its own code."""
+    import mlflow
+
+    from training.registry import load_task_model
+
+    _, result = churn_run
+    uri = f"models:/{result.model_name}/{result.version}"
+    model_dir = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp_path / "model"))
+    venv = tmp_path / "venv"
+    uv = [shutil.which("python3") or "python3", "-m", "uv"]  # as the Makefile runs it
+    subprocess.run([*uv, "venv", "-q", "--python", "3.11", str(venv)], check=True)
+    started = time.perf_counter()
+    python, requirements = str(venv / "bin" / "python"), str(model_dir / "requirements.txt")
+    subprocess.run([*uv, "pip", "install", "-q", "--python", python, "-r", requirements], check=True)
+    print(f"requirements installed in {time.perf_counter() - started:.0f} s")
+    port = _free_port()
+    outside = ("PYTHONPATH", "VIRTUAL_ENV", "MLFLOW_TRACKING_URI")
+    env = {k: v for k, v in os.environ.items() if k not in outside}
+    env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
+    server = subprocess.Popen(
+        [
+            str(venv / "bin" / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(1)
+        body = (model_dir / "serving_input_example.json").read_text()  # MLflow's own, NaN for missing
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/invocations",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        served = pd.DataFrame(answer.json()["predictions"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    rows = pd.DataFrame(**json.loads(body)["dataframe_split"])
+    expected = load_task_model(uri).predict(rows)
+    assert list(served.columns) == list(expected.columns) and len(served) == len(rows) > 0
+    pd.testing.assert_frame_equal(served, expected.reset_index(drop=True), check_dtype=False)

@@ -235,7 +235,7 @@ class FeedbackStore:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 query = sa.select(EVENTS.c.event_id, EVENTS.c.payload).where(EVENTS.c.event_id.in_(chunk))
-                known.update(conn.execute(query).tuples())
+                known.update((row.event_id, row.payload) for row in conn.execute(query))
             statuses, rows = [], []
             for event in events:
                 payload = event.model_dump_json()
@@ -284,13 +284,27 @@ class FeedbackStore:
         frame["time"] = pd.to_datetime(frame["time"])
         return frame
 
+    def applied(self, provinces: Iterable[str]) -> list[_Event]:
+        """Events of these provinces already applied to the raw tables."""
+        query = sa.select(EVENTS.c.payload).where(
+            EVENTS.c.applied_at.is_not(None), EVENTS.c.province.in_(list(provinces))
+        )
+        with self.engine.connect() as conn:
+            return [_ADAPTER.validate_json(p) for p in conn.execute(query).scalars()]
+
+    def reopen(self, event_ids: Iterable[str]) -> None:
+        """Mark events pending again (their rows are to be written anew)."""
+        self._set_applied(event_ids, None)
+
     def mark_applied(self, event_ids: Iterable[str]) -> None:
+        self._set_applied(event_ids, datetime.now(UTC).replace(tzinfo=None))
+
+    def _set_applied(self, event_ids: Iterable[str], when: datetime | None) -> None:
         ids = list(event_ids)
-        now = datetime.now(UTC).replace(tzinfo=None)
         with self.engine.begin() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                conn.execute(sa.update(EVENTS).where(EVENTS.c.event_id.in_(chunk)).values(applied_at=now))
+                conn.execute(sa.update(EVENTS).where(EVENTS.c.event_id.in_(chunk)).values(applied_at=when))
 
     def status(self) -> list[dict]:
         """Per event type and province: events, pending ones, the last event's time."""

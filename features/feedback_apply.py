@@ -16,12 +16,18 @@ marked applied. Rows are keyed (a credit event by the CRM's ``event_id``, a cont
 time and channel, a list entry by number and list), so applying the same events again (after a
 crash between the writes and the marking) adds no row. Events of a month (or a province) the
 warehouse does not hold yet stay pending: that month's delivery would replace a partition written
-before it.
+before it. A later delivery of a month that already holds applied feedback (``telcoml ingest`` of a
+corrected file) reopens those events first (``reopen_for_delivery``) and applies them again after
+the files are replaced, so the redelivery drops none of them. Applying runs one at a time per work
+directory (a file lock; a second run waits).
 """
 
 from __future__ import annotations
 
+import fcntl
 from collections import defaultdict
+from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,11 +138,48 @@ def _changed(frame: pd.DataFrame, table: str, changes: list[tuple[dict | None, t
     return out.reset_index(drop=True)
 
 
+def _partition(event, table: str) -> tuple[str, str, str | None]:
+    return (table, event.province, event.time.strftime("%Y-%m") if TABLES[table].monthly else None)
+
+
+def reopen_for_delivery(settings: Settings, partitions: Iterable[tuple[str, str, str | None]]) -> int:
+    """Before a delivery replaces raw partitions (table, province, month or None): the applied
+    events with rows in them are marked pending again, so the next ``apply_feedback`` writes their
+    rows into the new files (rows are keyed: applying twice adds nothing). Returns how many."""
+    replaced = set(partitions)
+    store = FeedbackStore(settings.feedback_store)
+    reopen = [
+        event.event_id
+        for event in store.applied({province for _, province, _ in replaced})
+        if any(_partition(event, table) in replaced for table, _, _ in rows_of(event))
+    ]
+    store.reopen(reopen)
+    return len(reopen)
+
+
+@contextmanager
+def _one_at_a_time(settings: Settings):
+    """An exclusive lock of the work directory's raw tables: a second apply waits for the first."""
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    with open(settings.workdir / ".feedback-apply.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def apply_feedback(settings: Settings) -> AppliedFeedback:
-    """Apply every pending feedback event to the raw tables (see the module's text).
+    """Apply every pending feedback event to the raw tables (see the module's text); one apply at
+    a time per work directory (a second waits).
 
     DataQualityError, and nothing written or marked, when a rebuilt partition fails the gate.
     """
+    with _one_at_a_time(settings):
+        return _apply(settings)
+
+
+def _apply(settings: Settings) -> AppliedFeedback:
     store = FeedbackStore(settings.feedback_store)
     raw = settings.raw_dir
     result = AppliedFeedback()
@@ -155,7 +198,7 @@ def apply_feedback(settings: Settings) -> AppliedFeedback:
             result.waiting += 1
             continue
         for table, row, key in rows:
-            changes[(table, province, month if TABLES[table].monthly else None)].append((row, key))
+            changes[_partition(event, table)].append((row, key))
         applied.append(event.event_id)
 
     staged, problems = [], []
@@ -179,4 +222,4 @@ def apply_feedback(settings: Settings) -> AppliedFeedback:
     return result
 
 
-__all__ = ["AppliedFeedback", "apply_feedback", "rows_of"]
+__all__ = ["AppliedFeedback", "apply_feedback", "reopen_for_delivery", "rows_of"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,11 @@ def _csv_as_parquet(source: Path, table: Table, target: Path) -> None:
     pq.write_table(pa.Table.from_arrays(arrays, names=table.column_names), target)
 
 
-def ingest(source_dir: str | Path, raw_dir: str | Path) -> QualityReport:
+def ingest(
+    source_dir: str | Path,
+    raw_dir: str | Path,
+    before_publish: Callable[[list[tuple[str, str, str | None]]], object] | None = None,
+) -> QualityReport:
     """Check every partition under ``source_dir`` (laid out like raw/) and publish them.
 
     All of the source is checked first (``check_raw`` against the published ``raw_dir``);
@@ -60,8 +65,9 @@ def ingest(source_dir: str | Path, raw_dir: str | Path) -> QualityReport:
     partition is copied next to its destination under a hidden temporary name, and only
     when all copies are complete are they renamed over the destinations (``os.replace``),
     so a destination is always either its previous or its new content. Files not in the
-    source stay untouched; CSV partitions are stored as Parquet. Returns the report (the
-    caller writes it).
+    source stay untouched; CSV partitions are stored as Parquet. ``before_publish`` is called
+    with the partitions (table, province, month or None) once all are staged, before the first
+    rename. Returns the report (the caller writes it).
     """
     raw_dir = Path(raw_dir)
     report = check_raw(source_dir, reference_dir=raw_dir)
@@ -98,6 +104,8 @@ def ingest(source_dir: str | Path, raw_dir: str | Path) -> QualityReport:
                         )
                     ]
                 )
+        if before_publish is not None:
+            before_publish([(p.table, p.province, p.month) for p in report.partitions])
         for staged_file, dest in staged:
             os.replace(staged_file, dest)
     finally:

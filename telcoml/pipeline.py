@@ -92,11 +92,18 @@ def write_quality_report(settings: Settings, report: QualityReport, name: str) -
 
 def ingest_stage(settings: Settings, source: Path) -> QualityReport:
     """Raw tables from a folder laid out like raw/: all checked first, then each file replaced
-    atomically; the gate's report is written."""
+    atomically; the gate's report is written. Feedback already applied to a replaced file is applied
+    again to the new one (``features.feedback_apply.reopen_for_delivery``)."""
+    from features.feedback_apply import apply_feedback, reopen_for_delivery
     from features.ingest import ingest
 
-    report = ingest(source, settings.raw_dir)
+    reopened = []
+    report = ingest(
+        source, settings.raw_dir, lambda parts: reopened.append(reopen_for_delivery(settings, parts))
+    )
     write_quality_report(settings, report, "raw")
+    if sum(reopened):  # feedback applied to a replaced file: written into the new one
+        apply_feedback(settings)
     return report
 
 

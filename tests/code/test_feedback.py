@@ -58,6 +58,9 @@ def test_the_same_event_twice_is_stored_once_and_answered_duplicate(store):
     assert store.add(events) == ["stored", "stored"]
     assert store.add(parse_events([contact(), listing("l-2")], scope="GD")) == ["duplicate", "stored"]
     assert count(store) == 3
+    # the same id with other content is a conflict: not stored, the first kept
+    assert store.add(parse_events([contact(outcome="declined")], scope="GD")) == ["conflict"]
+    assert count(store) == 3 and store.pending()[0].outcome == "accepted"
     # a time with an offset is kept as naive UTC, as the raw tables hold it
     assert str(events[0].time) == "2026-04-03 02:00:00" and events[0].province == "GD"
     status = {(s["event_type"], s["province"]): s for s in store.status()}
@@ -109,7 +112,9 @@ def test_file_ingest_good_file_then_a_bad_line_stores_nothing_of_that_file(tmp_p
         ' "msisdn": "13912345678", "list_type": "grey", "action": "add"}\n'
     )
     url = str(store.engine.url)
-    assert ingest_feedback_files(url, [good]) == [{"file": str(good), "stored": 2, "duplicate": 0}]
+    assert ingest_feedback_files(url, [good]) == [
+        {"file": str(good), "stored": 2, "duplicate": 0, "conflict": 0}
+    ]
     with pytest.raises(FeedbackError) as err:
         ingest_feedback_files(url, [good, bad])
     assert f"{bad}, line 3" in str(err.value) and err.value.field == "list_type"

@@ -121,3 +121,42 @@ def test_a_row_the_gate_rejects_writes_nothing(world, monkeypatch):
     assert path.read_bytes() == before
     assert not partition_path(settings.raw_dir, "do_not_disturb", "GD").exists()
     assert len(store.pending()) == 5
+
+
+def test_a_redelivered_month_keeps_the_feedback_applied_to_it(world, tiny_world, tmp_path):
+    """`telcoml ingest` of a corrected month replaces its files: the feedback applied to the old
+    ones is written into the new ones."""
+    from telcoml.pipeline import ingest_stage
+
+    settings, month, msisdn = world
+    store = FeedbackStore(settings.feedback_store)
+    taken = {"type": "offer_taken", "event_id": "t-1", "campaign_id": "roam", "province": "GD"}
+    taken |= {"msisdn": msisdn, "time": f"{month}-11T09:00:00"}
+    store.add(parse_events([*events(msisdn, month), taken]))
+    assert apply_feedback(settings).applied == 6
+    contacts = partition_path(settings.raw_dir, "channel_contacts", "GD", month)
+    applied = pd.read_parquet(contacts)
+
+    # the warehouse delivers the month again, as it was before any feedback
+    delivered = partition_path(tmp_path / "delivery", "channel_contacts", "GD", month)
+    delivered.parent.mkdir(parents=True)
+    shutil.copy(partition_path(tiny_world.settings.raw_dir, "channel_contacts", "GD", month), delivered)
+    assert len(pd.read_parquet(delivered)) == len(applied) - 2
+    ingest_stage(settings, tmp_path / "delivery")
+    after = pd.read_parquet(contacts)
+    assert len(after) == len(applied)
+    assert (after["msisdn"] == msisdn).sum() == (applied["msisdn"] == msisdn).sum()
+    assert store.pending() == []
+
+
+def test_two_applies_at_once_write_each_row_once(world):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings, month, msisdn = world
+    FeedbackStore(settings.feedback_store).add(parse_events(events(msisdn, month)))
+    before = len(pd.read_parquet(partition_path(settings.raw_dir, "channel_contacts", "GD", month)))
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda _: apply_feedback(settings), range(2)))
+    assert sorted(d.applied for d in done) == [0, 5]
+    after = pd.read_parquet(partition_path(settings.raw_dir, "channel_contacts", "GD", month))
+    assert len(after) == before + 2

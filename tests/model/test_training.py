@@ -64,6 +64,14 @@ def test_first_versions_are_champions_with_their_artifacts(trained_world):
             [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'"
         )
         assert len(nested) == result.trials == 3
+        assert "FAILED" not in set(nested["status"])  # a pruned trial ends KILLED
+        contexts = {
+            {tag.key: tag.value for tag in i.tags}["mlflow.data.context"]: i.dataset
+            for i in run.inputs.dataset_inputs
+        }
+        assert set(contexts) == {"training", "validation", "testing"}
+        assert {d.source_type for d in contexts.values()} == {"feast"}
+        assert contexts["testing"].name == f"{t.evaluation}_v1-test"
         info = mlflow.models.get_model_info(f"models:/{t.model_name()}@champion")
         assert info.metadata["feature_service"] == f"{t.evaluation}_v1"
         assert info.metadata["indicators"] == t.feature_names

@@ -30,12 +30,19 @@ from core.tasks import TASKS, crm_columns
 from features.build import offline_file, offline_snapshots
 from features.provinces import custom_subject
 from monitoring.record import ScoreLog, live_week, monitoring_dir, predictions_from_interface
+from serving import retention
 from serving.champions import ModelSet, load_champions
 
 #: The CRM interface file's fixed columns around the tasks' own (``Task.crm_fields``).
 HEAD_COLUMNS = [("msisdn", pa.string()), ("province", pa.string()), ("snapshot_month", pa.string())]
 #: model_methods: how each evaluation was answered (``credit_grade=scorecard;churn=xgboost;...``)
-TAIL_COLUMNS = [("model_methods", pa.string()), ("model_versions", pa.string()), ("scored_at", pa.string())]
+#: retention_listed: on the province's retention list (``telcoml retention``); empty without a list
+TAIL_COLUMNS = [
+    ("retention_listed", pa.bool_()),
+    ("model_methods", pa.string()),
+    ("model_versions", pa.string()),
+    ("scored_at", pa.string()),
+]
 
 
 def interface_schema() -> pa.Schema:
@@ -105,6 +112,10 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
     }
     # the province's cut-offs and handling apply, if its file has them; the black list caps the grade
     columns.update(crm_columns(p, models.config, indicators))
+    if models.retention is not None and models.retention.task in p:
+        columns["retention_listed"] = retention.listed(
+            p[models.retention.task], indicators, models.config, models.retention
+        )
     columns["model_methods"] = np.full(n, ";".join(f"{k}={v}" for k, v in models.methods.items()))
     columns["model_versions"] = np.full(n, ";".join(f"{k}={v}" for k, v in models.versions.items()))
     columns["scored_at"] = np.full(n, scored_at)

@@ -29,7 +29,8 @@ OFFER_PURPOSES = ("cross_sell", "tariff_communication")
 #: At most this many conditions on library indicators, and of values listed per condition.
 MAX_CONDITIONS = 20
 MAX_LISTED = 200
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+#: A campaign name: it names the export's folder and files, so nothing that walks a path.
+CAMPAIGN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _CITY = re.compile(r"^[^\x00-\x1f\x7f-\x9f/\\]{1,40}$")
 
 Brand = Literal[lib.BY_ID["brand"].codes]  # type: ignore[valid-type]
@@ -41,7 +42,7 @@ Grade = Annotated[int, Field(ge=CREDIT_GRADES[0][0], le=CREDIT_GRADES[-1][0])]
 
 
 def _campaign_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
+    if not CAMPAIGN_NAME.fullmatch(name):
         raise ValueError(
             f"campaign name {name!r} must be lower case letters, digits, '_' or '-', at most 40 "
             "characters (it names the export's folder and files)"
@@ -180,4 +181,12 @@ def campaign_of(values: dict) -> Campaign:
         raise ConfigurationError("campaign: " + "; ".join(lines)) from None
 
 
-__all__ = ["Campaign", "OFFER_PURPOSES", "PURPOSES", "Targets", "campaign_of", "read_campaign"]
+__all__ = [
+    "CAMPAIGN_NAME",
+    "Campaign",
+    "OFFER_PURPOSES",
+    "PURPOSES",
+    "Targets",
+    "campaign_of",
+    "read_campaign",
+]

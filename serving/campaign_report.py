@@ -1,11 +1,12 @@
-"""`telcoml campaign report` and `simulate`: the wiring around ``serving.campaign_response``.
+"""`telcoml campaign report`, `wave` and `simulate`: the wiring around ``serving.campaign_response``.
 
 A report reads the campaign's export (``<workdir>/campaigns/<name>/``: the contacted list with its
 wave plan, the control group, the definition) and the campaign's events in the feedback store,
 measures them, and writes beside the weekly monitoring reports
 (``<workdir>/monitoring/campaigns/<name>/<as-of>/``: ``report.json``, ``report.html``, the tables as
 CSV and ``campaign_response.png``) and to MLflow (experiment ``telcoml/campaigns``, one run per
-report, the uplift and its interval as metrics). ``simulate`` is for the synthetic world only: the
+report, the uplift and its interval as metrics). ``wave`` writes the list of a later wave: the
+customers whose earlier waves drew no closing answer. ``simulate`` is for the synthetic world only: the
 world's customers answer the exported campaign by their hidden truth (``features.responses``), and
 the answers arrive as the CRM's nightly feedback file would, through the same validation and store.
 """
@@ -26,10 +27,12 @@ from core.io import atomic_write_text
 from core.settings import Settings
 from features.feedback import FeedbackStore, ingest_feedback_files
 from features.responses import simulate_responses, snapshot_oracle
+from features.schemas import partition_path
 from monitoring.record import monitoring_dir
 from serving.campaign_config import Campaign
-from serving.campaign_response import HARM_WEIGHT, measure, waves_of
+from serving.campaign_response import HARM_WEIGHT, due_for_wave, measure, waves_of
 from serving.campaign_run import campaign_dir
+from serving.campaigns import active_do_not_disturb
 
 EXPERIMENT = "telcoml/campaigns"
 _TABLES = ("by_best_channel", "by_wave", "by_channel", "by_contact_number")
@@ -169,6 +172,29 @@ def _log(settings: Settings, export: CampaignExport, report: dict, directory: Pa
         return run.info.run_id
 
 
+def wave_list(settings: Settings, name: str, wave: int) -> tuple[Path, int]:
+    """The outbound list of wave ``wave`` of exported campaign ``name``: the customers still due it
+    (``serving.campaign_response.due_for_wave``) less those who asked not to be disturbed since the
+    export, with the wave's channel and date first; written beside the export as
+    ``wave_<k>_<name>.csv``. Returns the file and its rows."""
+    export = read_export(settings, name)
+    c = export.campaign
+    events = FeedbackStore(settings.feedback_store).campaign_events(name, c.province)
+    try:
+        due = due_for_wave(export.contacted, events, wave)
+    except ValueError as err:
+        raise TelcomlError(f"campaign {name}: {err}") from None
+    day = c.start + dt.timedelta(days=(wave - 1) * c.waves.days_between)
+    dnd_path = partition_path(settings.raw_dir, "do_not_disturb", c.province)
+    dnd = active_do_not_disturb(pd.read_parquet(dnd_path) if dnd_path.exists() else None, day)
+    due = due[~due["msisdn"].astype(str).isin(dnd)]
+    first = ["msisdn", f"wave_{wave}_channel", f"wave_{wave}_channel_zh", f"wave_{wave}_date"]
+    keep = [*first, *(col for col in due if not col.startswith("wave_"))]
+    path = campaign_dir(settings, name) / f"wave_{wave}_{name}.csv"
+    atomic_write_text(due[keep].assign(wave=wave).to_csv(index=False), path)
+    return path, len(due)
+
+
 def simulate_campaign(settings: Settings, name: str, seed: int = 0) -> tuple[Path, dict]:
     """The synthetic world answers exported campaign ``name``: its feedback file
     (``<campaign dir>/responses_<name>.jsonl``), ingested into the feedback store."""
@@ -197,4 +223,4 @@ def simulate_campaign(settings: Settings, name: str, seed: int = 0) -> tuple[Pat
     return path, result
 
 
-__all__ = ["CampaignReport", "plain", "read_export", "report_campaign", "simulate_campaign"]
+__all__ = ["CampaignReport", "plain", "read_export", "report_campaign", "simulate_campaign", "wave_list"]

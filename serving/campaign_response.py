@@ -107,6 +107,18 @@ def attempts(contacted: pd.DataFrame, events: pd.DataFrame, as_of: dt.date) -> p
     return pd.concat(rows, ignore_index=True)
 
 
+def due_for_wave(contacted: pd.DataFrame, events: pd.DataFrame, wave: int) -> pd.DataFrame:
+    """The exported rows still due wave ``wave``: a channel planned for it, no closing answer to an
+    earlier wave and the offer not taken meanwhile (the outbound system's list for that wave)."""
+    if not 1 <= wave <= waves_of(contacted):
+        raise ValueError(f"wave {wave}: the campaign plans waves 1 to {waves_of(contacted)}")
+    answers = events[(events["type"] == "campaign_contact") & (events["wave"] < wave)]
+    closed = set(answers.loc[answers["outcome"] != "reached", "msisdn"].astype(str)) | took_offer(events)
+    msisdn = contacted["msisdn"].astype(str)
+    due = contacted[f"wave_{wave}_channel"].notna() & ~msisdn.isin(closed)
+    return contacted[due.to_numpy()].reset_index(drop=True)
+
+
 def answer_table(made: pd.DataFrame, by: str) -> pd.DataFrame:
     """Attempts, reached and each answer (``undecided``: reached, no answer yet) per value of ``by``,
     with the rates per attempt."""
@@ -170,4 +182,4 @@ def measure(contacted: pd.DataFrame, control: pd.DataFrame, events: pd.DataFrame
     }
 
 
-__all__ = ["HARM_WEIGHT", "OUTCOMES", "best_frequency", "measure", "uplift"]
+__all__ = ["HARM_WEIGHT", "OUTCOMES", "best_frequency", "due_for_wave", "measure", "uplift"]

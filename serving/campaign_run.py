@@ -66,23 +66,38 @@ def run_campaign(
     """Plan ``campaign`` on its province's snapshot (default: the latest) and preview it; with
     ``export``, write the files (under ``output_dir``, default ``<workdir>/campaigns/<name>``)."""
     province = campaign.province
-    models = models.for_province(province)
     month = month or latest_month_for(settings, province)
     frame = snapshot(settings, province, month)
-    decided = pd.DataFrame(crm_columns(models.probabilities(frame), models.config, frame))
     cities = None
     if campaign.targets.cities is not None:
         subscribers = _raw(settings, "subscribers", province)
         if subscribers is not None:
             cities = frame["msisdn"].map(subscribers.set_index("msisdn")["city"])
     dnd = active_do_not_disturb(_raw(settings, "do_not_disturb", province), campaign.start)
-    result = plan(campaign, month, frame, decided, dnd, cities)
+    directory = (output_dir or campaign_dir(settings, campaign.name)) if export else None
+    return campaign_on(models, campaign, month, frame, dnd, cities, directory)
+
+
+def campaign_on(
+    models: ModelSet,
+    campaign: Campaign,
+    month: str,
+    frame: pd.DataFrame,
+    do_not_disturb: set[str],
+    cities: pd.Series | None = None,
+    export_to: Path | None = None,
+) -> CampaignResult:
+    """The campaign on a snapshot already read: the champions decide, the plan and its preview;
+    the export's files written under ``export_to`` when given."""
+    models = models.for_province(campaign.province)
+    decided = pd.DataFrame(crm_columns(models.probabilities(frame), models.config, frame))
+    result = plan(campaign, month, frame, decided, do_not_disturb, cities)
     out = CampaignResult(result, preview(result))
-    if export:
+    if export_to is not None:
         contact = result.selected["status"] == "contact"
         rows = frame.set_index("msisdn").loc[result.selected.loc[contact, "msisdn"]].reset_index()
         listed = outbound(result, talking_points(models, campaign, rows))
-        out.files = write_export(result, listed, output_dir or campaign_dir(settings, campaign.name))
+        out.files = write_export(result, listed, export_to)
     return out
 
 

@@ -210,11 +210,16 @@ class RetentionCutoff:
     task: str = CHURN_TASK
 
 
-def mark(blocks: list[dict], probability: np.ndarray, features, config, cutoff: RetentionCutoff) -> None:
-    """Set each churn answer block's ``retention``: a core customer at or above the cut-off."""
+def listed(probability: np.ndarray, features, config, cutoff: RetentionCutoff) -> np.ndarray:
+    """Whether each customer is on the province's retention list: a core customer at or above the
+    cut-off."""
     core = core_customers(features, settings_of(config).core_rule)
-    listed = core & (np.asarray(probability, dtype=float) >= cutoff.cutoff)
-    for block, flag in zip(blocks, listed):
+    return core & (np.asarray(probability, dtype=float) >= cutoff.cutoff)
+
+
+def mark(blocks: list[dict], probability: np.ndarray, features, config, cutoff: RetentionCutoff) -> None:
+    """Set each churn answer block's ``retention`` (``listed``)."""
+    for block, flag in zip(blocks, listed(probability, features, config, cutoff)):
         block["retention"] = bool(flag)
 
 
@@ -240,6 +245,7 @@ def read_cutoff(workdir: Path, province: str) -> RetentionCutoff | None:
 
 __all__ = [
     "RetentionCutoff",
+    "listed",
     "assess",
     "composite_index",
     "composite_warned",

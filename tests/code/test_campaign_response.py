@@ -10,7 +10,7 @@ import pytest
 from core.indicators import CHANNELS
 from features.feedback import parse_events
 from features.responses import response_truth, simulate_responses
-from serving.campaign_response import attempts, best_frequency, measure, uplift
+from serving.campaign_response import attempts, best_frequency, due_for_wave, measure, uplift
 
 START = dt.date(2026, 7, 1)
 
@@ -108,3 +108,16 @@ def test_the_simulated_answers_follow_the_closed_form_truth_and_are_valid_feedba
     # channels the customer favours answer more: the truth's acceptance rises with p_channel
     high = oracle["p_channel_" + CHANNELS[0]] > 0.4
     assert truth.loc[high.to_numpy(), "uplift"].mean() > truth.loc[~high.to_numpy(), "uplift"].mean()
+
+
+def test_a_later_waves_list_holds_only_customers_without_a_closing_answer():
+    contacted = plan(4, waves=3)
+    answers = events(
+        ("campaign_contact", "13800000000", 1, "opted_out"),
+        ("campaign_contact", "13800000001", 1, "reached"),  # reached, undecided: still due
+        ("offer_taken", "13800000002", None, None),  # took it at a hall meanwhile
+    )
+    assert due_for_wave(contacted, answers, 2)["msisdn"].tolist() == ["13800000001", "13800000003"]
+    assert len(due_for_wave(contacted, answers, 1)) == 3  # wave 1: all but the one who took it already
+    with pytest.raises(ValueError, match="waves 1 to 3"):
+        due_for_wave(contacted, answers, 4)

@@ -62,3 +62,11 @@ def test_a_body_that_is_not_one_json_object_is_a_400_not_a_server_error(server, 
             timeout=30,
         )
         assert r.status_code == 400 and r.json()["error"] == "invalid_request", (body[:10], r.text)
+
+
+def test_an_event_id_resent_with_other_content_is_a_conflict_not_stored(server, keys):
+    assert post(server, contact("http-conflict"), keys["GD"]).json()["stored"] == 1
+    r = post(server, contact("http-conflict", outcome="accepted"), keys["GD"])
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "conflict"
+    assert (r.json()["stored"], r.json()["conflict"]) == (0, 1)
+    assert post(server, contact("http-conflict"), keys["GD"]).json()["duplicate"] == 1  # the first stayed

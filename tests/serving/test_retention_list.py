@@ -75,3 +75,16 @@ def test_the_answers_give_the_retention_advice_to_the_list_not_at_the_fixed_band
     expected = chosen["msisdn"].isin(on_list).to_numpy()
     assert (advised == expected).all()
     assert all(a["churn"]["retention"] == e for a, e in zip(answers, expected))
+
+
+def test_the_crm_file_says_who_is_on_the_retention_list(retention_world, tmp_path):
+    from serving.batch import score_province
+
+    settings, _, months = retention_world
+    models = load_champions(settings)
+    listed = pd.read_parquet(settings.workdir / "retention" / f"retention_GD_{months[-1]}.parquet")
+    on_list = set(listed.loc[listed["on_list"], "msisdn"])
+    gd = pd.read_parquet(score_province(settings, models, "GD", output_dir=tmp_path, record=False).parquet)
+    assert set(gd.loc[gd["retention_listed"].fillna(False), "msisdn"]) == on_list
+    he = pd.read_parquet(score_province(settings, models, "HE", output_dir=tmp_path, record=False).parquet)
+    assert he["retention_listed"].isna().all()  # no list computed for HE: the column stays empty

@@ -74,6 +74,12 @@ def _format_zh(value, unit: str) -> str:
     return f"{number}{_UNIT_ZH.get(unit, '')}"
 
 
+def value_words(value, unit: str, lang: str) -> str:
+    """An indicator's value as the reasons word it (``2,510.80 MB``; ``银行托收``), for pages
+    that show indicators beside the reasons (the console's customer view)."""
+    return _format_zh(value, unit) if lang == "zh" else _format(value, unit)
+
+
 def reasons(
     model: TaskModel,
     indicators: pd.DataFrame,

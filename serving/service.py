@@ -46,11 +46,13 @@ from bentoml.exceptions import BentoMLException
 from pydantic import Field
 from starlette.responses import Response
 
+from core.errors import TelcomlError
 from core.logs import get_logger
 from core.msisdn import MSISDN_PATTERN, mask_msisdn
 from core.settings import get_settings
 from core.tasks import TASKS
 from features.feedback import MAX_EVENTS, FeedbackError, FeedbackStore, parse_events
+from features.feedback import STATUSES as FEEDBACK_STATUSES
 from monitoring.record import ScoreLog
 from serving.answers import customer_answer, score_frame
 from serving.champions import ModelSet, load_champions
@@ -448,7 +450,8 @@ class TelcomlService:
     @bentoml.api(route="/feedback")
     async def feedback(self, body: dict[str, Any], /, ctx: bentoml.Context) -> dict:
         """What the CRM did: one event, or ``{"events": [...]}`` (up to 500). Each ``event_id`` is
-        stored once (again: ``duplicate``); one bad event and nothing of the request is stored."""
+        stored once (again: ``duplicate``; with other content: ``conflict``, not stored); one bad event
+        and nothing of the request is stored."""
         caller = self._caller(ctx)
         if caller is None:
             return self._unauthorized(ctx)
@@ -472,14 +475,77 @@ class TelcomlService:
         except sqlalchemy.exc.SQLAlchemyError as err:
             log.warning("feedback store unavailable: %s", type(err).__name__)
             return _error(ctx, 503, "store_unavailable", "the feedback store is not answering; retry shortly")
-        stored = statuses.count("stored")
-        log.info("feedback of %d from key %s: %d stored", len(events), caller.name, stored)
+        counts = {status: statuses.count(status) for status in FEEDBACK_STATUSES}
+        log.info("feedback of %d from key %s: %s", len(events), caller.name, counts)
         return {
             "results": [{"event_id": e.event_id, "status": s} for e, s in zip(events, statuses)],
-            "stored": stored,
-            "duplicate": len(statuses) - stored,
+            **counts,
             "count": len(statuses),
         }
+
+    def _campaign_caller(self, ctx: bentoml.Context, province: object) -> dict | None:
+        """None if the caller may run a campaign of ``province``, else the error to answer."""
+        caller = self._caller(ctx)
+        if caller is None:
+            return self._unauthorized(ctx)
+        if caller.province != ALL_PROVINCES and province != caller.province:
+            return _error(
+                ctx, 403, "forbidden", f"a {caller.province} key may only run {caller.province} campaigns"
+            )
+        return None
+
+    @bentoml.api(route="/campaigns/plan")
+    async def campaign_plan(self, body: dict[str, Any], /, ctx: bentoml.Context) -> dict:
+        """A campaign (the YAML's keys as JSON, plus ``"export": true`` to write the outbound files):
+        its counts, suppressions by reason, control group and profile on the latest snapshot."""
+        from pydantic import ValidationError
+
+        from serving.campaign_config import Campaign
+        from serving.campaign_run import run_campaign
+
+        definition = {k: v for k, v in body.items() if k != "export"}
+        refused = self._campaign_caller(ctx, definition.get("province"))
+        if refused is not None:
+            return refused
+        try:
+            campaign = Campaign.model_validate(definition, strict=False)
+        except ValidationError as err:
+            first = err.errors(include_url=False, include_input=False)[0]
+            field = ".".join(str(p) for p in first["loc"])
+            return _error(ctx, 422, "invalid_campaign", f"{field}: {first['msg']}", field=field)
+        export = body.get("export") is True
+        try:
+            result = await asyncio.to_thread(run_campaign, self.settings, self.models, campaign, None, export)
+        except TelcomlError as err:
+            return _error(ctx, 409, "not_ready", str(err))
+        files = {k: str(p.relative_to(self.settings.workdir)) for k, p in result.files.items()}
+        return {**result.preview, "files": files}
+
+    @bentoml.api(route="/campaigns/report")
+    async def campaign_report(self, body: dict[str, Any], /, ctx: bentoml.Context) -> dict:
+        """An exported campaign's response report (``{"name": ..., "as_of": "2026-07-31"}``): uplift
+        against the control group with its interval, answers by wave, channel and contact count."""
+        import datetime as dt
+
+        from serving.campaign_config import CAMPAIGN_NAME
+        from serving.campaign_report import plain, read_export, report_campaign
+
+        name, as_of = body.get("name"), body.get("as_of")
+        if not isinstance(name, str) or not CAMPAIGN_NAME.fullmatch(name):
+            return _error(ctx, 422, "invalid_campaign", "name: an exported campaign's name", field="name")
+        try:
+            day = dt.date.fromisoformat(as_of) if as_of is not None else None
+        except (TypeError, ValueError):
+            return _error(ctx, 422, "invalid_campaign", "as_of: a date like 2026-07-31", field="as_of")
+        try:
+            export = await asyncio.to_thread(read_export, self.settings, name)
+        except TelcomlError:
+            return _error(ctx, 404, "not_found", f"no exported campaign {name}")
+        refused = self._campaign_caller(ctx, export.campaign.province)
+        if refused is not None:
+            return refused
+        result = await asyncio.to_thread(report_campaign, self.settings, name, day, False)
+        return {"campaign": name, "province": export.campaign.province, **plain(result.report)}
 
     @bentoml.api(route="/reload")
     def reload(self, ctx: bentoml.Context) -> dict:

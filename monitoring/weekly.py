@@ -371,7 +371,7 @@ def monitor_week(
     missing = [p for p in wanted if p not in set(records["province"])]
     if missing:
         raise NotReadyError(f"no scores recorded for province(s) {', '.join(missing)} in week {week}")
-    configure_mlflow(settings, MONITORING_EXPERIMENT)
+    configure_mlflow(settings)  # the registry; the monitoring experiment is made when a run is logged
     client = MlflowClient()
     out_dir = monitoring_dir(settings) / "reports" / week
     projects = EvidentlyProjects(settings)

@@ -98,7 +98,7 @@ def load_champions(settings: Settings, province: str | None = None) -> ModelSet:
     cut-offs and guidance apply either way. A task without any champion is left out; no
     champion at all is a clear error. ``province`` gives that province's set directly.
     """
-    configure_mlflow(settings, "telcoml/serving")
+    configure_mlflow(settings)  # the registry only: serving logs no run
     client = MlflowClient()
     national = _champions(client, None)
     configs = {c.province: c for c in load_provinces(settings)}

@@ -36,12 +36,15 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 
 
-def configure_mlflow(settings: Settings, experiment: str) -> str:
-    """Point MLflow at the settings' tracking store and make sure the experiment exists."""
+def configure_mlflow(settings: Settings, experiment: str | None = None) -> str | None:
+    """Point MLflow at the settings' tracking store and make sure the experiment exists; without
+    one, only the store (reading the registry logs no run: no empty experiment is created)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
+    if experiment is None:
+        return None
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
     if found is None:

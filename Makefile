@@ -9,7 +9,7 @@ CUSTOMERS ?= 20000
 OPTUNA_STORAGE ?= $(or $(TELCOML_OPTUNA_STORAGE),sqlite:///$(WORKDIR)/optuna.db)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all lint format monitor evidently-ui optuna-dashboard bench lock clean
+.PHONY: help install install-browser demo test test-all lint format monitor evidently-ui optuna-dashboard console bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(UV) pip sync -q --python $(BIN)/python requirements.lock
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
+
+# The console's browser tests drive Debian's chromium through Playwright (never a downloaded browser).
+install-browser: install ## Install Debian's chromium for the console's browser tests (apt; sudo unless root)
+	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+	@/usr/bin/chromium --version
 
 demo: install ## Run the main job on embedded defaults (WORKDIR, CUSTOMERS)
 	$(BIN)/telcoml demo --workdir $(WORKDIR) --customers $(CUSTOMERS)
@@ -48,6 +54,9 @@ evidently-ui: install ## The Evidently UI on the weekly reports, http://127.0.0.
 
 optuna-dashboard: install ## Optuna's dashboard on the studies (OPTUNA_STORAGE), http://127.0.0.1:8080
 	$(BIN)/optuna-dashboard $(OPTUNA_STORAGE) --host 127.0.0.1 --port 8080
+
+console: install ## The web console on the demo's work directory, http://127.0.0.1:8700/console/
+	$(BIN)/telcoml console --workdir $(WORKDIR) --port 8700
 
 bench: install ## Feature-store benchmarks (rows/s, memory, online latency); see benchmarks/
 	$(BIN)/python benchmarks/bench_features.py

@@ -2,8 +2,11 @@
 
 entity -> sources -> feature views -> feature services, one short comment above each.
 Paths are the only thing that varies between machines, so the declarations take the
-offline directory as an argument; infrastructure lives in ``feature_store.yaml``
-(written by ``features.store``).
+offline directory as an argument, as ``features.store`` gives it: relative to the
+repository folder (``../offline``), which Feast resolves against the folder of
+``feature_store.yaml``, so the registry holds no absolute path and the work directory can
+move. Infrastructure lives in ``feature_store.yaml``; the folder's ``definitions.py``
+builds these same objects for the Feast CLI (both written by ``features.store``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def source(offline_dir: Path, subject: str) -> FileSource:
     """Month-end indicator snapshots of one subject: one Parquet file per province and month."""
     return FileSource(
         name=f"{subject}_snapshots",
-        path=str(Path(offline_dir).resolve() / subject / "*.parquet"),
+        path=str(Path(offline_dir) / subject / "*.parquet"),
         file_format=ParquetFormat(),
         timestamp_field="event_timestamp",
         created_timestamp_column="created_timestamp",
@@ -107,7 +110,7 @@ def answers_view(offline_dir: Path) -> FeatureView:
             name=f"{ANSWERS_VIEW}_push",
             batch_source=FileSource(
                 name=f"{ANSWERS_VIEW}_pushed",
-                path=str(Path(offline_dir).resolve() / ANSWERS_VIEW / "*.parquet"),
+                path=str(Path(offline_dir) / ANSWERS_VIEW / "*.parquet"),
                 file_format=ParquetFormat(),
                 timestamp_field="event_timestamp",
             ),

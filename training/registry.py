@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 
 from core.settings import Settings
 from core.tasks import Task
+from training import artifact_store
 from training.model import ScorecardModel, TaskModel
 
 # TaskModelPyfunc is also named here: versions registered before training.pyfunc unpickle it from here
@@ -38,9 +39,20 @@ CHALLENGER = "challenger"
 
 def configure_mlflow(settings: Settings, experiment: str | None = None) -> str | None:
     """Point MLflow at the settings' tracking store and make sure the experiment exists; without
-    one, only the store (reading the registry logs no run: no empty experiment is created)."""
+    one, only the store (reading the registry logs no run: no empty experiment is created).
+
+    The work directory's own store records its artifacts as ``workdir:/mlartifacts/...``
+    (``training.artifact_store``) so the work directory can be moved or copied; one written
+    with absolute locations is rewritten first. A store named by ``TELCOML_MLFLOW_TRACKING_URI``
+    keeps absolute locations.
+    """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    own_store = settings.mlflow_tracking_uri is None
+    artifacts = settings.artifact_root.relative_to(settings.workdir.resolve()).as_posix()  # mlartifacts
+    if own_store:
+        artifact_store.register()
+        artifact_store.adopt_absolute_locations(settings.workdir / "mlflow.db", artifacts)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     if experiment is None:
@@ -49,9 +61,8 @@ def configure_mlflow(settings: Settings, experiment: str | None = None) -> str |
     found = client.get_experiment_by_name(experiment)
     if found is None:
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
-        experiment_id = client.create_experiment(
-            experiment, artifact_location=settings.artifact_root.as_uri()
-        )
+        location = artifact_store.workdir_uri(artifacts) if own_store else settings.artifact_root.as_uri()
+        experiment_id = client.create_experiment(experiment, artifact_location=location)
     else:
         experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)

@@ -69,6 +69,19 @@ def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path, **write_opt
         raise
 
 
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    """Write bytes atomically (a file made elsewhere, e.g. on a Spark executor); 0600."""
+    path = Path(path)
+    fd, tmp = _temporary(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(text: str, path: Path, mode: int | None = None) -> None:
     """Write UTF-8 text atomically. The file keeps ``mkstemp``'s 0600 (API keys, configuration)
     unless ``mode`` says otherwise (reports others read: 0o644)."""

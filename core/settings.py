@@ -23,6 +23,20 @@ class Settings(BaseSettings):
     online_store: Literal["sqlite", "redis"] = "sqlite"
     redis_url: str = "127.0.0.1:6379"
     offline_store: Literal["duckdb", "file"] = "duckdb"
+    engine: Literal["pandas", "spark"] = Field(
+        "pandas",
+        description="What computes indicators (`telcoml build`) and batch scores (`telcoml batch-score`): "
+        "pandas on this machine, or Spark jobs (the production profile, `pip install 'telcoml[spark]'`).",
+    )
+    spark_master: str = Field(
+        "local[2]", description="Spark master URL: local[N], spark://host:7077, yarn, k8s://https://..."
+    )
+    spark_driver_memory: str = "2g"
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="More Spark settings as JSON, e.g. "
+        '{"spark.executor.instances": "8", "spark.executor.cores": "4", "spark.executor.memory": "8g"}.',
+    )
     project: str = "telcoml"
     mlflow_tracking_uri: str | None = Field(None, description="Default: SQLite in the work directory.")
     optuna_storage: str | None = Field(

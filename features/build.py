@@ -273,6 +273,18 @@ def split_by_subject(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
+def offline_views(frame: pd.DataFrame, created: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """A snapshot's offline files as written: one frame per feature view, stamped ``created``."""
+    views = {}
+    for subject, view in split_by_subject(frame).items():
+        # Microsecond timestamps: DuckDB cannot cast nanosecond ones with a time zone.
+        views[subject] = view.assign(
+            event_timestamp=view["event_timestamp"].astype("datetime64[us, UTC]"),
+            created_timestamp=pd.Series(created, index=view.index).astype("datetime64[us, UTC]"),
+        )
+    return views
+
+
 def offline_file(offline_dir: Path, subject: str, province: str, month: str) -> Path:
     """An indicator snapshot file: ``<subject>/<province>_<month>.parquet`` (the one naming rule)."""
     return Path(offline_dir) / subject / f"{province}_{month}.parquet"
@@ -326,13 +338,7 @@ def build_indicators(
             history.append(aggregate_month(index, read_raw_month(raw_dir, province, month)))
             history = history[-WINDOW_MONTHS:]
             frame = indicators_at(subscribers, red_black, history, month)
-            created = pd.Timestamp.now(tz="UTC")
-            for subject, view in split_by_subject(frame).items():
-                # Microsecond timestamps: DuckDB cannot cast nanosecond ones with a time zone.
-                view = view.assign(
-                    event_timestamp=view["event_timestamp"].astype("datetime64[us, UTC]"),
-                    created_timestamp=pd.Series(created, index=view.index).astype("datetime64[us, UTC]"),
-                )
+            for subject, view in offline_views(frame, pd.Timestamp.now(tz="UTC")).items():
                 atomic_write_parquet(view, offline_file(offline_dir, subject, province, month))
             rows += len(frame)
             if progress:
@@ -381,6 +387,7 @@ __all__ = [
     "aggregate_month",
     "indicators_at",
     "split_by_subject",
+    "offline_views",
     "build_indicators",
     "available_months",
     "warehouse_months",

@@ -135,7 +135,15 @@ def indicator_stage(settings: Settings, progress: Progress = _no_progress) -> tu
     configs = load_provinces(settings)  # a bad province file is refused before any work
     months = available_months(settings.raw_dir, provinces[0])
     advance = progress("indicators", len(provinces) * len(months), 0)
-    rows = build_indicators(settings.raw_dir, settings.offline_dir, provinces, months, progress=advance)
+    if settings.engine == "spark":  # the production profile: the same functions as Spark jobs
+        from core.spark import spark_session
+        from features.spark_build import build_indicators_spark
+
+        rows = build_indicators_spark(
+            spark_session(settings), settings.raw_dir, settings.offline_dir, provinces, months, advance
+        )
+    else:
+        rows = build_indicators(settings.raw_dir, settings.offline_dir, provinces, months, progress=advance)
     for config in configs:  # provinces' own formula indicators, same layout
         if config.province in provinces:
             build_custom_indicators(config, settings.raw_dir, settings.offline_dir, months)

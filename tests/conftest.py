@@ -71,6 +71,16 @@ def trained_world(tmp_path_factory) -> World:
 
 
 @pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for every Spark test (starting one costs tens of seconds)."""
+    from core.spark import spark_session
+
+    session = spark_session(Settings(spark_master="local[2]", spark_driver_memory="1g"))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     url = os.environ.get("TELCOML_REDIS_URL", "127.0.0.1:6379")
     import redis

@@ -51,6 +51,11 @@ def known_path(path: str, routes: Iterable[str]) -> bool:
     return path in routes or path in BENTOML_PATHS or path.startswith(BENTOML_PREFIXES)
 
 
+def mounted(path: str, mounts: Iterable[str]) -> str | None:
+    """The mounted app's prefix ``path`` is under (``/console``), or None."""
+    return next((m for m in mounts if path == m or path.startswith(m + "/")), None)
+
+
 def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": code, "message": message}, ensure_ascii=False).encode()
 
@@ -60,7 +65,8 @@ class RequestGuard:
 
     ``routes`` are the service's API paths; ``internal`` the ones only its own client may
     call; ``keyed`` the ones that need an API key (refused before the body is read when
-    no key is presented at all).
+    no key is presented at all). ``mounts`` are the prefixes of mounted apps (the console), which
+    bound, check and answer their own requests (forms, not JSON; HTML pages, not JSON errors).
     """
 
     def __init__(
@@ -72,8 +78,10 @@ class RequestGuard:
         max_bytes: int = MAX_BODY_BYTES,
         larger: dict[str, int] | None = None,
         objects: Iterable[str] = (),
+        mounts: Iterable[str] = (),
     ):
         self.app = app
+        self.mounts = tuple(mounts)
         self.routes = frozenset(routes)
         self.internal = frozenset(internal)
         self.keyed = frozenset(keyed)
@@ -88,6 +96,8 @@ class RequestGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
+        if mounted(path, self.mounts):
+            return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         if not known_path(path, self.routes) or (
             path in self.internal
@@ -244,8 +254,9 @@ def validation_summary(data) -> str:
 
 
 # -- /metrics: route templates only ------------------------------------------------------
-def bound_metric_labels(routes: Iterable[str]) -> None:
-    """Make BentoML's request metrics label unknown paths ``/{unmatched}``.
+def bound_metric_labels(routes: Iterable[str], mounts: Iterable[str] = ()) -> None:
+    """Make BentoML's request metrics label unknown paths ``/{unmatched}``, and every path of a
+    mounted app ``<prefix>/{page}``.
 
     BentoML 1.4 labels ``bentoml_service_request_*`` with the raw request path, so every
     path a client invents becomes a permanent series (a phone number as a path ends up in
@@ -257,7 +268,7 @@ def bound_metric_labels(routes: Iterable[str]) -> None:
 
     if getattr(instruments.RunnerTrafficMetricsMiddleware, "bounded", False):
         return
-    known = frozenset(routes)
+    known, prefixes = frozenset(routes), tuple(mounts)
     base = instruments.RunnerTrafficMetricsMiddleware
 
     class RouteTemplateMetrics(base):  # type: ignore[misc, valid-type]
@@ -267,8 +278,11 @@ def bound_metric_labels(routes: Iterable[str]) -> None:
             super().__init__(_RestorePath(app), **options)
 
         async def __call__(self, scope, receive, send):
-            if scope["type"] == "http" and not known_path(scope.get("path", ""), known):
-                scope = {**scope, "path": UNMATCHED, "telcoml.path": scope["path"]}
+            path = scope.get("path", "") if scope["type"] == "http" else None
+            if path is not None and not known_path(path, known):
+                mount = mounted(path, prefixes)
+                label = f"{mount}/{{page}}" if mount else UNMATCHED
+                scope = {**scope, "path": label, "telcoml.path": path}
             await super().__call__(scope, receive, send)
 
     instruments.RunnerTrafficMetricsMiddleware = RouteTemplateMetrics

@@ -56,6 +56,8 @@ from features.feedback import STATUSES as FEEDBACK_STATUSES
 from monitoring.record import ScoreLog
 from serving.answers import customer_answer, score_frame
 from serving.champions import ModelSet, load_champions
+from serving.console.app import PATH as CONSOLE_PATH
+from serving.console.app import console_app
 from serving.guard import (
     INTERNAL_HEADER,
     INTERNAL_TOKEN,
@@ -139,6 +141,8 @@ def _error(ctx: bentoml.Context, status: int, code: str, message: str, **extra) 
     # the runtime lock: main dependencies only, no test or notebook tools (`make lock` writes it)
     image=bentoml.images.Image(python_version="3.11").requirements_file("requirements-runtime.lock"),
 )
+# the web console (serving.console) on this service's own champions, stores and keys
+@bentoml.asgi_app(console_app(backend=bentoml.get_current_service), path=CONSOLE_PATH)
 class TelcomlService:
     """Loads every task's champion and the Feast online store once, then answers the CRM."""
 
@@ -590,7 +594,7 @@ class TelcomlService:
 #: Every API path, and those only this process's own client may call.
 ROUTES = tuple(api.route for api in TelcomlService.apis.values())
 INTERNAL_ROUTES = ("/score_items",)
-bound_metric_labels(ROUTES)
+bound_metric_labels(ROUTES, mounts=(CONSOLE_PATH,))
 KEYED_ROUTES = tuple(r for r in ROUTES if r not in INTERNAL_ROUTES)
 TelcomlService.add_asgi_middleware(
     RequestGuard,
@@ -599,6 +603,7 @@ TelcomlService.add_asgi_middleware(
     keyed=KEYED_ROUTES,
     larger={"/feedback": FEEDBACK_BODY_BYTES},
     objects=("/feedback",),
+    mounts=(CONSOLE_PATH,),
 )
 
 

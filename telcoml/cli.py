@@ -940,6 +940,27 @@ def serve(
     raise typer.Exit(subprocess.call(command, env=env, cwd=Path(__file__).resolve().parent.parent))
 
 
+@app.command("console")
+@user_errors
+def web_console(
+    workdir: Workdir = None,
+    port: int = 8700,
+    host: str = "127.0.0.1",
+    online_store: OnlineStore = None,
+    https_only: Annotated[
+        bool, typer.Option(help="Mark the session cookie Secure (the console is behind TLS).")
+    ] = False,
+) -> None:
+    """The web console (agents' customer view; sign in with an API key), on the registry's champions."""
+    from serving.console.app import PATH, serve_console
+    from serving.console.lookup import Backend
+
+    settings = _settings(workdir, online_store)
+    backend = Backend(settings)  # champions and stores now: a missing one is said before serving
+    console.print(f"console of {settings.workdir} on http://{host}:{port}{PATH}/ (keys: telcoml keys create)")
+    serve_console(settings, host, port, backend, https_only)
+
+
 # --- indicators and provinces ---------------------------------------------------------------------
 
 _LIBRARY_COLUMNS = ["id", "name_zh", "name_en", "definition", "unit", "range", "credit_spec"]

@@ -17,6 +17,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from core.names import PROVINCES
+
 Subject = Literal["profile", "billing_payment", "complaints_service", "usage", "channel_contacts"]
 Kind = Literal["int", "float", "category"]
 CreditRole = Literal["mandatory", "optional"]
@@ -29,41 +31,6 @@ CHANNEL_PREFERENCE = "channel_preference"
 EVALUATIONS = (CREDIT_GRADE, SENSITIVITY, CHURN, CHANNEL_PREFERENCE)
 #: Version of every feature contract; a new one is a new FeatureService beside the old.
 CONTRACT_VERSION = 1
-
-#: The 31 provincial companies by their ISO 3166-2:CN codes (the generator's four first).
-PROVINCES = (
-    "GD",
-    "SC",
-    "HE",
-    "ZJ",
-    "JS",
-    "SD",
-    "HA",
-    "HB",
-    "HN",
-    "FJ",
-    "BJ",
-    "TJ",
-    "SX",
-    "NM",
-    "LN",
-    "JL",
-    "HL",
-    "SH",
-    "AH",
-    "JX",
-    "GX",
-    "HI",
-    "CQ",
-    "GZ",
-    "YN",
-    "XZ",
-    "SN",
-    "GS",
-    "QH",
-    "NX",
-    "XJ",
-)
 
 #: The service channels of the documents, in the order campaigns list them.
 CHANNELS = ("online_hall", "hotline_10086", "sms_hall", "business_hall", "outbound")

@@ -31,9 +31,9 @@ from pathlib import Path
 from core import indicators as lib
 from core.errors import ConfigurationError
 from core.io import atomic_write_text
+from core.names import ALL_PROVINCES
 from core.settings import Settings
 
-ALL_PROVINCES = "*"
 #: A key's name: what an operator reads in the key file and logs (``crm-gd``, ``bench.serving``):
 #: letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit, at most 64 characters.
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core import names
 from core.errors import TelcomlError
 
 if TYPE_CHECKING:
@@ -59,7 +60,35 @@ Workdir = Annotated[
     Path | None,
     typer.Option("--workdir", "-w", help="Work directory (default: $TELCOML_WORKDIR or ./telcoml-work)."),
 ]
-OnlineStore = Annotated[str | None, typer.Option("--online-store", help="sqlite (default) or redis.")]
+
+
+def _choices(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    """Options with a fixed set of values are enums: ``--help`` and shell completion list them, and a
+    wrong value is refused (exit 2) naming them. The names come from ``core.names``, which imports
+    nothing, so starting the command line (each TAB) stays fast."""
+    return StrEnum(name, {v: v for v in values})
+
+
+TaskName = _choices("TaskName", (*names.TASKS, "all"))
+Evaluation = _choices("Evaluation", names.EVALUATIONS)
+ProvinceCode = _choices("ProvinceCode", names.PROVINCES)
+KeyScope = _choices("KeyScope", (*names.PROVINCES, names.ALL_PROVINCES))
+CampaignPurpose = _choices("CampaignPurpose", names.CAMPAIGN_PURPOSES)
+OnlineStoreName = _choices("OnlineStoreName", names.ONLINE_STORES)
+OnlineStore = Annotated[
+    OnlineStoreName | None, typer.Option("--online-store", help="The online store (default: sqlite).")
+]
+#: Province options and arguments accept gd as GD.
+Provinces = Annotated[
+    list[ProvinceCode] | None, typer.Option(case_sensitive=False, help="Only these provinces (repeatable).")
+]
+
+
+def _chosen(value: StrEnum | list[StrEnum] | None) -> str | list[str] | None:
+    """A choice option's value as the plain string (or strings) the stages take."""
+    if isinstance(value, list):
+        return [v.value for v in value]
+    return None if value is None else value.value
 
 
 class OutputFormat(StrEnum):
@@ -168,10 +197,10 @@ def main() -> None:
 # --- shared helpers -------------------------------------------------------------------------------
 
 
-def _settings(workdir: Path | None, online_store: str | None = None) -> Settings:
+def _settings(workdir: Path | None, online_store: OnlineStoreName | None = None) -> Settings:
     from core.settings import get_settings
 
-    return get_settings(workdir=workdir, online_store=online_store)
+    return get_settings(workdir=workdir, online_store=_chosen(online_store))
 
 
 def user_errors(func):
@@ -463,7 +492,7 @@ def _print_quality_table(results) -> None:
 @app.command()
 @user_errors
 def train(
-    task: Annotated[str, typer.Option("--task", "-t", help="A task name, or 'all'.")] = "all",
+    task: Annotated[TaskName, typer.Option("--task", "-t", help="A task, or all.")] = TaskName("all"),
     trials: Annotated[
         int | None,
         typer.Option(
@@ -471,7 +500,9 @@ def train(
         ),
     ] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds of tuning per task.")] = None,
-    province: Annotated[str | None, typer.Option(help="Train on one province's customers (e.g. GD).")] = None,
+    province: Annotated[
+        ProvinceCode | None, typer.Option(case_sensitive=False, help="Train on one province's customers.")
+    ] = None,
     seed: int = 7,
     test_month: Annotated[
         str | None,
@@ -503,8 +534,8 @@ def train(
     with _bars() as bars:  # all: every task with labels
         results = train_models(
             _settings(workdir),
-            None if task == "all" else [task],
-            province,
+            None if task == "all" else [task.value],
+            _chosen(province),
             trials,
             timeout,
             seed,
@@ -520,7 +551,9 @@ def train(
 @app.command("batch-score")
 @user_errors
 def batch_score(
-    province: Annotated[str, typer.Option(help="Province whose customers to score (e.g. GD).")],
+    province: Annotated[
+        ProvinceCode, typer.Option(case_sensitive=False, help="Province whose customers to score.")
+    ],
     month: Annotated[str | None, typer.Option(help="Snapshot month (default: the latest).")] = None,
     chunk_rows: Annotated[int, typer.Option(help="Customers per chunk (bounds memory).")] = 200_000,
     workdir: Workdir = None,
@@ -529,7 +562,7 @@ def batch_score(
     from telcoml.pipeline import batch_score_stage
 
     with _bars() as bars:
-        result = batch_score_stage(_settings(workdir), province, month, chunk_rows, progress=bars)
+        result = batch_score_stage(_settings(workdir), province.value, month, chunk_rows, progress=bars)
     console.print(
         f"{result.rows:,} customers of {result.province} ({result.month}) in {result.seconds:.1f}s "
         f"({result.rows / max(result.seconds, 1e-9):,.0f}/s) -> {result.parquet}, {result.csv}"
@@ -539,7 +572,9 @@ def batch_score(
 @app.command()
 @user_errors
 def retention(
-    province: Annotated[str, typer.Option(help="Province whose retention list to write (e.g. GD).")],
+    province: Annotated[
+        ProvinceCode, typer.Option(case_sensitive=False, help="Province whose retention list to write.")
+    ],
     month: Annotated[str | None, typer.Option(help="Snapshot month (default: the latest).")] = None,
     health_month: Annotated[
         str | None, typer.Option(help="Past list month of the health report (default: newest matured).")
@@ -552,8 +587,8 @@ def retention(
     from serving.retention_list import run_retention
 
     settings = _settings(workdir)
-    with console.status(f"retention list of {province.upper()}"):
-        result = run_retention(settings, load_champions(settings), province, month, health_month)
+    with console.status(f"retention list of {province.value}"):
+        result = run_retention(settings, load_champions(settings), province.value, month, health_month)
     n = result.counts
     console.print(
         f"{result.province} {result.month}: {n['customers']:,} customers, {n['core']:,} core; warned by "
@@ -583,8 +618,10 @@ app.add_typer(campaign_app, name="campaign")
 def campaign_plan(
     definition: Annotated[Path | None, typer.Argument(help="The campaign's YAML file.")] = None,
     name: Annotated[str | None, typer.Option(help="Campaign name (replaces the file's).")] = None,
-    purpose: Annotated[str | None, typer.Option(help="retention|care|tariff_communication|...")] = None,
-    province: Annotated[str | None, typer.Option(help="Province of the campaign (e.g. GD).")] = None,
+    purpose: Annotated[CampaignPurpose | None, typer.Option(help="What the campaign is for.")] = None,
+    province: Annotated[
+        ProvinceCode | None, typer.Option(case_sensitive=False, help="Province of the campaign.")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="Date of wave 1 (2026-07-01).")] = None,
     offer_en: Annotated[str | None, typer.Option(help="The offer, in English.")] = None,
     offer_zh: Annotated[str | None, typer.Option(help="The offer, in Chinese.")] = None,
@@ -602,7 +639,7 @@ def campaign_plan(
     from serving.campaign_run import run_campaign
     from serving.champions import load_champions
 
-    given = {"name": name, "purpose": purpose, "province": province and province.upper()}
+    given = {"name": name, "purpose": _chosen(purpose), "province": _chosen(province)}
     given |= {"contact_cap": contact_cap, "control_share": control_share}
     if start is not None:
         try:
@@ -651,7 +688,7 @@ def _print_campaign(preview: dict) -> None:
 @app.command()
 @user_errors
 def prepare(
-    province: Annotated[list[str] | None, typer.Option(help="Only these provinces (repeatable).")] = None,
+    province: Provinces = None,
     workdir: Workdir = None,
     online_store: OnlineStore = None,
 ) -> None:
@@ -664,7 +701,7 @@ def prepare(
 
     settings = _settings(workdir, online_store)
     with _bars() as bars:
-        result = prepare_stage(settings, province, progress=bars)
+        result = prepare_stage(settings, _chosen(province), progress=bars)
     console.print(
         f"{result.answers:,} answers prepared for {', '.join(result.provinces)} in {result.seconds:.0f}s "
         f"({result.answers / max(result.seconds, 1e-9):,.0f}/s) into the {settings.online_store} "
@@ -784,7 +821,9 @@ app.add_typer(keys_app, name="keys")
 @user_errors
 def keys_create(
     name: str,
-    province: Annotated[str, typer.Option(help="Province code, or * for all.")] = "*",
+    province: Annotated[
+        KeyScope, typer.Option(case_sensitive=False, help="The key's province, or * for all.")
+    ] = KeyScope("*"),
     expires_in_days: Annotated[
         int | None, typer.Option(min=1, help="Refused from this many days on (default: no expiry).")
     ] = None,
@@ -802,7 +841,7 @@ def keys_create(
         until = dt.date.fromisoformat(expires) if expires is not None else None
     except ValueError:
         raise TelcomlError(f"--expires: {expires!r} is not a date like 2027-06-30") from None
-    key = create_key(_settings(workdir), name, province, key_expiry(expires_in_days, until))
+    key = create_key(_settings(workdir), name, province.value, key_expiry(expires_in_days, until))
     console.print(f"TELCOML_API_KEY={key}")
 
 
@@ -970,10 +1009,12 @@ _PROVINCE_COLUMNS = ["id", "name_zh", "name_en", "definition", "unit", "range", 
 @app.command()
 @user_errors
 def indicators(
-    task: Annotated[str | None, typer.Option(help="Only the indicators of this task.")] = None,
+    task: Annotated[Evaluation | None, typer.Option(help="Only the indicators of this evaluation.")] = None,
     province: Annotated[
-        str | None,
-        typer.Option(help="A province's effective set (its file in the provinces directory), e.g. GD."),
+        ProvinceCode | None,
+        typer.Option(
+            case_sensitive=False, help="A province's effective set (its file in the provinces directory)."
+        ),
     ] = None,
     workdir: Workdir = None,
     fmt: Format = OutputFormat.table,
@@ -981,8 +1022,9 @@ def indicators(
     """List the indicator library, or a province's effective set: names, definitions, units and roles."""
     from core import indicators as lib
 
+    task = _chosen(task)
     if province:
-        return _province_indicators(_settings(workdir), province, task, fmt)
+        return _province_indicators(_settings(workdir), province.value, task, fmt)
     chosen = lib.for_task(task) if task else list(lib.CATALOGUE)
     records = [
         {
@@ -1083,7 +1125,9 @@ _VALIDATE_COLUMNS = ["province", "optional", "custom", "models", "services", "no
 @province_app.command("validate")
 @user_errors
 def province_validate(
-    code: Annotated[str | None, typer.Argument(help="Province code; all files if omitted.")] = None,
+    code: Annotated[
+        ProvinceCode | None, typer.Argument(case_sensitive=False, help="Province; all files if omitted.")
+    ] = None,
     workdir: Workdir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
@@ -1093,7 +1137,7 @@ def province_validate(
     from features.provinces import load_provinces, require_province
 
     settings = _settings(workdir)
-    configs = [require_province(settings, code)] if code else load_provinces(settings)
+    configs = [require_province(settings, code.value)] if code else load_provinces(settings)
     if not configs:
         raise TelcomlError(f"no province files in {settings.provinces_dir}")
     records = [
@@ -1195,8 +1239,8 @@ def monitor(
     since: Annotated[
         str | None, typer.Option("--from", help="Backfill: every week from this one to --week.")
     ] = None,
-    province: Annotated[list[str] | None, typer.Option(help="Only these provinces (repeatable).")] = None,
-    task: Annotated[list[str] | None, typer.Option(help="Only these tasks (repeatable).")] = None,
+    province: Provinces = None,
+    task: Annotated[list[TaskName] | None, typer.Option(help="Only these tasks (repeatable).")] = None,
     workdir: Workdir = None,
 ) -> None:
     """Weekly drift and data-quality reports against each champion; exit 3 when an alert is raised."""
@@ -1208,8 +1252,8 @@ def monitor(
             _settings(workdir),
             week,
             since,
-            province,
-            task,
+            _chosen(province),
+            _chosen(task),
             status=screen.status,
             on_stage=screen.then(_print_monitor_stage),
         )
@@ -1222,7 +1266,7 @@ def monitor(
 @user_errors
 def replay(
     month: Annotated[str, typer.Option(help="Snapshot month to replay, e.g. 2026-10.")],
-    province: Annotated[list[str] | None, typer.Option(help="Only these provinces (repeatable).")] = None,
+    province: Provinces = None,
     workdir: Workdir = None,
 ) -> None:
     """Backfill monitoring history: score a past snapshot into the records of the week it went live."""
@@ -1237,7 +1281,7 @@ def replay(
                 advance[p] = bars(f"replay {p}", None)
             advance[p](n)
 
-        week = replay_month(settings, month, [p.upper() for p in province] if province else None, progress)
+        week = replay_month(settings, month, _chosen(province), progress)
     console.print(f"{month} snapshot recorded under week {week}: run `telcoml monitor --week {week}`")
 
 

@@ -23,11 +23,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.errors import ConfigurationError
 from core.io import atomic_write_text, remove_stale_temporaries
 from core.settings import Settings
 from features.custom import MAX_FORMULA_CHARS, MAX_FORMULA_DEPTH, formula_names
 from features.provinces import EXAMPLES_DIR, MAX_GUIDANCE_CHARS
 from features.yamlfile import MAX_ALIASES, MAX_FILE_BYTES, MAX_VALUES
+from serving.security import create_key
 from telcoml.cli import app
 
 runner = CliRunner()
@@ -189,8 +191,11 @@ def test_a_key_for_an_unknown_province_or_with_a_bad_name_is_refused(tmp_path):
     keys = tmp_path / "serving" / "api_keys.json"
     refused = runner.invoke(app, ["keys", "create", "crm-zz", "--province", "ZZ", "--workdir", str(tmp_path)])
     output = _one_line(refused)
-    assert refused.exit_code == 1 and "Traceback" not in refused.output, output
-    assert "unknown province 'ZZ'" in output and "GD, SC" in output and "or * for all provinces" in output
+    # refused by the command line itself (a choice), naming the codes; the library refuses it too
+    assert refused.exit_code == 2 and "Traceback" not in refused.output, output
+    assert "'ZZ' is not one of" in output and "'gd', 'sc'" in output and "'*'" in output
+    with pytest.raises(ConfigurationError, match=r"unknown province 'ZZ'.*GD, SC.*or \* for all provinces"):
+        create_key(Settings(workdir=tmp_path), "crm-zz", "ZZ")
     assert not keys.exists()  # nothing written
     for name in ("crm gd", "../../etc/passwd", "x" * 65, ".hidden", ""):
         bad = runner.invoke(app, ["keys", "create", name, "--province", "GD", "--workdir", str(tmp_path)])

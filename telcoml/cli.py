@@ -659,6 +659,89 @@ def campaign_plan(
         console.print(f"{label}: {path}")
 
 
+@campaign_app.command("simulate")
+@user_errors
+def campaign_simulate(
+    name: Annotated[str, typer.Argument(help="An exported campaign's name.")],
+    seed: Annotated[int, typer.Option(help="Seed of the world's answers.")] = 0,
+    workdir: Workdir = None,
+) -> None:
+    """Synthetic world only: its customers answer the exported campaign by their hidden truth; the
+    answers go into the feedback store as the CRM's nightly file would."""
+    from serving.campaign_report import simulate_campaign
+
+    with console.status(f"the synthetic world answers campaign {name}"):
+        path, result = simulate_campaign(_settings(workdir), name, seed)
+    console.print(f"{path}: {result['stored']:,} stored, {result['duplicate']:,} duplicate")
+
+
+@campaign_app.command("wave")
+@user_errors
+def campaign_wave(
+    name: Annotated[str, typer.Argument(help="An exported campaign's name.")],
+    wave: Annotated[
+        int, typer.Argument(help="The wave to send (2 or later: the earlier waves' answers decide).")
+    ],
+    workdir: Workdir = None,
+) -> None:
+    """The outbound list of a later wave: the customers whose earlier waves drew no closing answer
+    (accepted, declined, complained, opted out) and who did not take the offer or ask not to be
+    disturbed since."""
+    from serving.campaign_report import wave_list
+
+    path, rows = wave_list(_settings(workdir), name, wave)
+    console.print(f"wave {wave} of {name}: {rows:,} customers still due -> {path}")
+
+
+@campaign_app.command("report")
+@user_errors
+def campaign_report(
+    name: Annotated[str, typer.Argument(help="An exported campaign's name.")],
+    as_of: Annotated[str | None, typer.Option(help="Count waves due by this day (default: today).")] = None,
+    mlflow_run: Annotated[bool, typer.Option(help="Also log the report as an MLflow run.")] = True,
+    workdir: Workdir = None,
+) -> None:
+    """Response management: take-up of the contacted against the control group (uplift, 95% interval),
+    answers by wave, channel and contact frequency, the best frequency; written beside the weekly
+    monitoring reports and to MLflow."""
+    import datetime as dt
+
+    from serving.campaign_report import report_campaign
+
+    day = None
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise TelcomlError(f"--as-of: {as_of!r} is not a date like 2026-07-31") from None
+    result = report_campaign(_settings(workdir), name, day, log_to_mlflow=mlflow_run)
+    o, r = result.report["overall"], result.report
+
+    def pct(x):
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    table = Table("group", "customers", "took the offer", "rate")
+    table.add_row("contacted", f"{o['contacted']:,}", f"{o['took_contacted']:,}", pct(o["rate_contacted"]))
+    table.add_row("control", f"{o['control']:,}", f"{o['took_control']:,}", pct(o["rate_control"]))
+    console.print(table)
+    console.print(
+        f"uplift {pct(o['uplift'])} (95% interval {pct(o['low'])} to {pct(o['high'])}); "
+        f"best contact frequency: {r['best_contact_frequency'] or '-'} in 90 days"
+    )
+    if len(r["by_wave"]):
+        waves = Table("wave", "attempts", "reached", "accepted", "declined", "complained", "opted out")
+        for w in r["by_wave"].itertuples():
+            waves.add_row(
+                *(f"{v:,}" for v in (w.wave, w.attempts, w.reached, w.accepted, w.declined)),
+                f"{w.complained:,}",
+                f"{w.opted_out:,}",
+            )
+        console.print(waves)
+    console.print(f"report: {result.directory / 'report.html'}")
+    if result.run_id:
+        console.print(f"MLflow run: {result.run_id} (experiment telcoml/campaigns)")
+
+
 def _print_campaign(preview: dict) -> None:
     counts = Table(
         "campaign", "province", "month", "customers", "selected", "suppressed", "control", "to contact"
@@ -911,7 +994,14 @@ def feedback_ingest(
     from features.feedback import ingest_feedback_files
 
     for result in ingest_feedback_files(_settings(workdir).feedback_store, files):
-        console.print(f"{result['file']}: {result['stored']} stored, {result['duplicate']} duplicate")
+        conflicts = (
+            f", {result['conflict']} conflicting (an event id sent before with other content: not stored)"
+            if result["conflict"]
+            else ""
+        )
+        console.print(
+            f"{result['file']}: {result['stored']} stored, {result['duplicate']} duplicate{conflicts}"
+        )
 
 
 @feedback_app.command("status")

@@ -1,0 +1,250 @@
+"""The web console end to end: ``telcoml console`` and the console mounted in the BentoML service, on the
+trained world, driven by headless Chromium (Debian's, ``make install-browser``) through Playwright.
+
+Screenshots go to ``$TELCOML_TEST_ARTIFACTS`` (default ``tests/artifacts/``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from core.msisdn import mask_msisdn
+from tests.servers import ROOT, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("TELCOML_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
+pytestmark = [pytest.mark.slow]
+
+
+class ConsoleServer:
+    """``telcoml console`` in a subprocess, its log in the work directory."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/console"
+        self.log_path = workdir / f"console-{self.port}.log"
+        self.log = open(self.log_path, "w")
+        telcoml = Path(sys.executable).with_name("telcoml")
+        self.process = subprocess.Popen(
+            [str(telcoml), "console", "--workdir", str(workdir), "--port", str(self.port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TELCOML_WORKDIR": str(workdir)},
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.log_path.read_text()[-3000:])
+            try:
+                if httpx.get(f"{self.url}/login", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"console not ready; log: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def console(trained_world, keys):
+    srv = ConsoleServer(trained_world.settings.workdir)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM.exists():  # CI installs it (make install-browser): missing is a failure, not a skip
+        pytest.fail(f"{CHROMIUM} is missing: run `make install-browser`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, request):
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    tab = context.new_page()
+    yield tab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def sign_in(page, url: str, key: str) -> None:
+    page.goto(f"{url}/")
+    page.fill("#key", key)
+    page.click("#sign-in")
+    page.wait_for_selector("#msisdn")
+
+
+def look_up(page, msisdn: str) -> None:
+    page.fill("#msisdn", msisdn)
+    with page.expect_navigation():
+        page.click("#look-up")
+
+
+@pytest.fixture(scope="module")
+def complaining(trained_world) -> str:
+    """A Guangdong customer of the latest snapshot with two complaints in three months (the group's
+    warning line)."""
+    s = trained_world.settings
+    month = trained_world.months[-1]
+    frame = pd.read_parquet(next((s.offline_dir / "complaints_service").glob(f"GD_{month}*.parquet")))
+    return str(frame.loc[frame["complaint_count_3m"] >= 2, "msisdn"].iloc[0])
+
+
+def score(server, key: str, msisdn: str) -> dict:
+    response = httpx.post(
+        f"{server.url}/score", json={"msisdn": msisdn}, headers={"X-API-Key": key}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.browser
+def test_an_agent_reads_grade_guidance_and_warning(console, page, keys, complaining, server):
+    sign_in(page, console.url, keys["GD"])
+    assert keys["GD"] not in page.url
+    look_up(page, complaining)
+    answer = score(server, keys["GD"], complaining)  # the console reads what /score answers
+    grade = answer["credit_grade"]
+    assert page.inner_text("#grade .code") == str(grade["code"])
+    assert page.inner_text("#grade .label") == grade["label_zh"]
+    assert page.inner_text("#guidance li.lead") == answer["guidance"][0]["text_zh"]
+    warning = page.locator('.warning[data-code="complaints_over_threshold"]')
+    assert warning.count() == 1 and "投诉超过本省预警线" in warning.inner_text()
+    assert (
+        page.locator(".warning").first.evaluate("e => getComputedStyle(e).backgroundColor")
+        == "rgb(198, 40, 40)"
+    )
+    assert page.locator("#evaluations .evaluation").count() == len(
+        [
+            t
+            for t in answer
+            if t
+            in ("credit_grade", "tariff_sensitivity", "complaint_sensitivity", "churn", "channel_preference")
+        ]
+    )
+    assert page.locator('#indicators tr[data-indicator="latest_complaint"] td').inner_text() != "无"
+    assert answer["features_as_of"] in page.inner_text("#provenance")
+    assert answer["models"]["credit_grade"] in page.inner_text("#provenance")
+
+    page.click("#language")  # English, kept for the session
+    look_up(page, complaining)
+    assert page.inner_text("#grade .label") == grade["label_en"]
+    assert "Complaints over the province's warning line" in page.inner_text("#warnings")
+    assert page.inner_text("#guidance li.lead") == answer["guidance"][0]["text_en"]
+
+
+@pytest.mark.browser
+def test_a_gd_key_cannot_open_a_hebei_customer(console, page, keys, customers):
+    sign_in(page, console.url, keys["GD"])
+    look_up(page, customers["HE"])
+    out_of_scope = page.inner_text("#lookup-error")
+    assert page.locator("#grade").count() == 0
+    look_up(page, "13000000000")  # no one's number
+    assert page.inner_text("#lookup-error") == out_of_scope
+    # and the Hebei key opens it
+    page.click("#sign-out")
+    sign_in(page, console.url, keys["HE"])
+    look_up(page, customers["HE"])
+    assert page.locator("#grade .code").count() == 1
+
+
+@pytest.mark.browser
+def test_a_handling_outcome_is_recorded_and_stored(console, page, keys, customers, trained_world):
+    from features.feedback import FeedbackStore
+
+    sign_in(page, console.url, keys["GD"])
+    look_up(page, customers["GD"])
+    order = f"WO-console-{time.time_ns()}"
+    page.fill('input[name="work_order_id"]', order)
+    page.select_option('select[name="verified"]', "unfounded")
+    page.fill('input[name="gift_amount"]', "5")
+    page.fill('input[name="handling_hours"]', "3.5")
+    page.fill('input[name="satisfaction"]', "4")
+    with page.expect_navigation():
+        page.click("#record")
+    assert page.inner_text("#outcome-status").startswith("已保存")
+    event_id = page.get_attribute("#outcome-status", "data-event")
+    stored = {e.event_id: e for e in FeedbackStore(trained_world.settings.feedback_store).pending()}
+    event = stored[event_id]
+    assert (event.type, event.work_order_id, event.msisdn, event.province) == (
+        "complaint_outcome",
+        order,
+        customers["GD"],
+        "GD",
+    )
+    assert (event.verified, event.gift_amount, event.handling_hours, event.satisfaction) == (
+        "unfounded",
+        5.0,
+        3.5,
+        4,
+    )
+
+    page.fill('input[name="work_order_id"]', "WO-2")  # a gift over the ceiling of 500 yuan
+    page.fill('input[name="handling_hours"]', "1")
+    page.evaluate("document.querySelector('input[name=gift_amount]').removeAttribute('max')")
+    page.fill('input[name="gift_amount"]', "800")
+    with page.expect_navigation():
+        page.click("#record")
+    assert page.inner_text("#outcome-error").startswith("gift_amount")
+
+
+@pytest.mark.browser
+def test_the_service_serves_the_console_too(server, page, keys, customers):
+    sign_in(page, f"{server.url}/console", keys["group"])
+    look_up(page, customers["HE"])
+    answer = score(server, keys["group"], customers["HE"])
+    assert page.inner_text("#grade .code") == str(answer["credit_grade"]["code"])
+    assert "(全部省份)" in page.inner_text("#signed-in")
+
+
+def test_sign_in_session_and_forms_are_guarded(console, keys, customers):
+    with httpx.Client(base_url=console.url, timeout=30) as client:
+        login = client.get("/login")
+        csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
+        assert client.post("/login", data={"key": "tcm_wrong", "csrf": csrf}).status_code == 401
+        assert client.post("/login", data={"key": keys["GD"]}).status_code == 403  # no CSRF token
+        signed = client.post("/login", data={"key": keys["GD"], "csrf": csrf})
+        assert signed.status_code == 303 and keys["GD"] not in signed.headers["location"]
+        cookie = signed.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and keys["GD"] not in cookie
+        page = client.get("/customer")
+        assert page.status_code == 200 and "content-security-policy" in page.headers
+        csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+        assert csrf != signed.text  # a new token after sign-in
+        form = {"csrf": csrf, "action": "search"}
+        assert client.post("/customer", data={**form, "msisdn": customers["GD"]}).status_code == 200
+        assert client.post("/customer", data={**form, "msisdn": "1381234234"}).status_code == 422
+        assert (
+            client.post("/customer", data={"action": "search", "msisdn": customers["GD"]}).status_code == 403
+        )
+        assert client.post("/customer", data={**form, "msisdn": "1" * 9000}).status_code == 413
+        assert client.post("/customer", json={**form, "msisdn": customers["GD"]}).status_code == 415
+        client.post("/logout", data={"csrf": csrf})
+        assert client.get("/customer").status_code == 303  # signed out: to the sign-in page
+    with httpx.Client(base_url=console.url, timeout=30) as stranger:
+        assert stranger.post("/customer", data={**form, "msisdn": customers["GD"]}).status_code == 303
+    log = console.log_path.read_text()
+    assert customers["GD"] not in log and mask_msisdn(customers["GD"]) in log

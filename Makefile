@@ -9,7 +9,7 @@ CUSTOMERS ?= 20000
 OPTUNA_STORAGE ?= $(or $(TELCOML_OPTUNA_STORAGE),sqlite:///$(WORKDIR)/optuna.db)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-browser demo test test-all lint format monitor evidently-ui optuna-dashboard console bench lock clean
+.PHONY: help install install-browser demo test test-all lint format monitor evidently-ui optuna-dashboard console bench lock clean spark-build spark-score bench-spark
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -24,9 +24,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	@touch $@
 
 # The console's browser tests drive Debian's chromium through Playwright (never a downloaded browser).
-install-browser: install ## Install Debian's chromium for the console's browser tests (apt; sudo unless root)
-	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+# Chinese fonts so that the screenshots kept as test artifacts show the Chinese pages.
+install-browser: install ## Install Debian's chromium (and CJK fonts) for the console's browser tests (apt; sudo unless root)
+	@dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium fonts-noto-cjk; }
 	@/usr/bin/chromium --version
 
 demo: install ## Run the main job on embedded defaults (WORKDIR, CUSTOMERS)
@@ -60,6 +61,20 @@ console: install ## The web console on the demo's work directory, http://127.0.0
 
 bench: install ## Feature-store benchmarks (rows/s, memory, online latency); see benchmarks/
 	$(BIN)/python benchmarks/bench_features.py
+
+# The production profile (issue 20) on Spark: local mode by default; a cluster by its master URL,
+# executors by TELCOML_SPARK_CONF (README, "Production profile (Spark)"). Run on a generated world.
+SPARK_MASTER ?= local[2]
+spark-build: install ## Indicators as Spark jobs (TELCOML_ENGINE=spark; WORKDIR, SPARK_MASTER)
+	TELCOML_ENGINE=spark TELCOML_SPARK_MASTER='$(SPARK_MASTER)' $(BIN)/telcoml build --workdir $(WORKDIR)
+
+spark-score: install ## Every province's CRM file as Spark jobs, partitioned Parquet and CSV (WORKDIR, SPARK_MASTER)
+	for p in $$(ls $(WORKDIR)/raw/subscribers | sed 's/province=//'); do \
+	  TELCOML_ENGINE=spark TELCOML_SPARK_MASTER='$(SPARK_MASTER)' \
+	    $(BIN)/telcoml batch-score --province $$p --workdir $(WORKDIR) || exit 1; done
+
+bench-spark: install ## The Spark path against the pandas path, rows/s and equality (benchmarks/bench_spark.py)
+	$(BIN)/python benchmarks/bench_spark.py --master '$(SPARK_MASTER)'
 
 # The image's lock holds the main dependencies only, pinned to the versions the tests ran on (-c).
 lock: ## Re-resolve requirements.lock (dev) and requirements-runtime.lock (the Bento image) from pyproject.toml

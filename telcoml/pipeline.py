@@ -292,6 +292,11 @@ def batch_score_stage(
     from serving.batch import score_province
     from serving.champions import load_champions
 
+    if settings.engine == "spark":  # the production profile: each executor loads the champions itself
+        from core.spark import spark_session
+        from serving.spark_batch import score_province_spark
+
+        return score_province_spark(spark_session(settings), settings, province, month)
     models = load_champions(settings)
     # one thread per model: on 2 shared cores OpenMP contention halved the rate (benchmarks/README.md)
     return score_province(

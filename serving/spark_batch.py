@@ -1,0 +1,113 @@
+"""Batch scoring as a Spark job (the production profile, ``TELCOML_ENGINE=spark``).
+
+Spark reads a province-month's snapshot from the offline store's files (every subject,
+joined on the phone number) and spreads it over the executors; each partition loads the
+champions the settings' MLflow registry names once, and scores its batches with the same
+``interface_rows`` as ``serving.batch.score_province``, so a customer's CRM row is the same
+either way (``tests/serving/test_spark_batch.py``). The CRM file is written by Spark, as
+Parquet and as CSV, partitioned by province and snapshot month:
+``crm_interface/spark/{parquet,csv}/province=GD/snapshot_month=2026-04/part-*``; scoring a
+province again replaces its partitions only.
+
+Not yet: the scores are not recorded for weekly monitoring on this path (``score_province``
+records them), and Spark writes a double in CSV as Java prints it (``1.0E-4``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from core import indicators as lib
+from core.errors import NotReadyError
+from core.settings import Settings
+from features.build import offline_file
+from features.provinces import custom_subject
+from serving.batch import BatchResult, interface_rows, interface_schema, latest_month_for
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+#: The CRM file's partition columns (folders), in this order.
+PARTITIONS = ["province", "snapshot_month"]
+
+
+def spark_output_dir(settings: Settings) -> Path:
+    return settings.workdir / "crm_interface" / "spark"
+
+
+def snapshot_frame(spark: SparkSession, settings: Settings, province: str, month: str) -> DataFrame:
+    """The province-month's indicators, every subject joined on the phone number (as
+    ``serving.batch.snapshot_chunks`` joins them, ``features_as_of`` included)."""
+    from pyspark.sql import functions as F
+
+    custom = offline_file(settings.offline_dir, custom_subject(province), province, month)
+    subjects = [*lib.SUBJECTS, *([custom_subject(province)] if custom.exists() else [])]
+    paths = {s: offline_file(settings.offline_dir, s, province, month) for s in subjects}
+    if not all(p.exists() for p in paths.values()):
+        raise NotReadyError(f"no indicator snapshot for {province} {month} in {settings.offline_dir}")
+    frames = [spark.read.parquet(str(p)) for p in paths.values()]
+    joined = frames[0].withColumnRenamed("event_timestamp", "features_as_of").drop("created_timestamp")
+    for frame in frames[1:]:
+        joined = joined.join(frame.drop("event_timestamp", "created_timestamp"), "msisdn")
+    return joined.withColumn("msisdn", F.col("msisdn").cast("string"))
+
+
+def score_partitions(settings: Settings, province: str, month: str, scored_at: str):
+    """The function each partition runs: champions loaded once, then ``interface_rows`` per batch."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from serving.champions import load_champions, with_threads
+
+        models = None
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            if models is None:  # one registry read per partition, one XGBoost thread per task slot
+                models = with_threads(load_champions(settings), 1).for_province(province)
+            yield from interface_rows(models, batch.to_pandas(), month, scored_at).to_batches()
+
+    return run
+
+
+def score_province_spark(
+    spark: SparkSession,
+    settings: Settings,
+    province: str,
+    month: str | None = None,
+    output_dir: Path | None = None,
+) -> BatchResult:
+    """``serving.batch.score_province`` as a Spark job; ``parquet`` and ``csv`` of the result are
+    the partitioned folders (the province-month's partition is in ``province=XX/snapshot_month=M``)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    started = time.perf_counter()
+    province = province.upper()
+    month = month or latest_month_for(settings, province)
+    out = Path(output_dir or spark_output_dir(settings))
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+    indicators = snapshot_frame(spark, settings, province, month)
+    indicators = indicators.repartition(spark.sparkContext.defaultParallelism)
+    scored = indicators.mapInArrow(
+        score_partitions(settings, province, month, scored_at), from_arrow_schema(interface_schema())
+    ).persist()  # scored once, written twice
+    try:
+        rows = scored.count()
+        if rows == 0:
+            raise NotReadyError(f"no customers in the {province} {month} snapshot")
+        writer = scored.write.mode("overwrite").partitionBy(*PARTITIONS)
+        writer.parquet(str(out / "parquet"))
+        writer.option("header", True).csv(str(out / "csv"))
+    finally:
+        scored.unpersist()
+    return BatchResult(province, month, rows, time.perf_counter() - started, out / "parquet", out / "csv")
+
+
+def partition_dir(root: Path, province: str, month: str) -> Path:
+    """The folder of one province-month in the partitioned CRM file."""
+    return Path(root) / f"province={province}" / f"snapshot_month={month}"

@@ -1,0 +1,62 @@
+"""Batch scoring as a Spark job (local mode) against score_province and the live answers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from serving.answers import score_frame
+from serving.batch import interface_schema, score_province
+from serving.champions import load_champions
+from serving.online import OnlineFeatures
+from serving.spark_batch import partition_dir, score_province_spark
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+
+def _partition(root, province, month) -> pd.DataFrame:
+    """One province-month of the partitioned CRM file, with its folder columns, as score_province
+    writes it (same columns, same order, same types)."""
+    folder = partition_dir(root, province, month)
+    table = pq.read_table(sorted(folder.glob("*.parquet")))
+    frame = table.to_pandas().assign(province=province, snapshot_month=month)
+    return frame[interface_schema().names]
+
+
+def test_spark_batch_scores_equal_score_province_and_the_live_answers(trained_world, spark, tmp_path):
+    s = trained_world.settings
+    month = trained_world.months[-1]
+    champions = load_champions(s)
+    expected = pd.read_parquet(score_province(s, champions, "GD", record=False, output_dir=tmp_path).parquet)
+    result = score_province_spark(spark, s, "gd", output_dir=tmp_path / "spark")
+    assert (result.province, result.month, result.rows) == ("GD", month, len(expected))
+
+    built = _partition(result.parquet, "GD", month)
+    assert built["scored_at"].nunique() == 1
+    by_msisdn = ["msisdn"]
+    built = built.drop(columns="scored_at").sort_values(by_msisdn).reset_index(drop=True)
+    expected = expected.drop(columns="scored_at").sort_values(by_msisdn).reset_index(drop=True)
+    pd.testing.assert_frame_equal(built, expected, check_exact=True)  # dtypes too, NaN where NaN
+
+    csv = pd.read_csv(sorted(partition_dir(result.csv, "GD", month).glob("*.csv"))[0], dtype={"msisdn": str})
+    assert set(csv["msisdn"]) <= set(expected["msisdn"]) and len(csv)
+
+    # the live path (online store, score_frame) answers a sample of them the same
+    sample = expected.sample(20, random_state=1)
+    online = OnlineFeatures(s).fetch(sample["msisdn"].tolist())
+    answers = score_frame(champions.for_province("GD"), online)
+    assert [a["credit_grade"]["code"] for a in answers] == sample["credit_grade"].tolist()
+    assert [a["channel_preference"]["best_channel"] for a in answers] == sample["best_channel"].tolist()
+    assert [a["churn"]["probability"] for a in answers] == sample["churn_probability"].round(4).tolist()
+
+
+def test_scoring_a_province_again_replaces_its_partition_only(trained_world, spark, tmp_path):
+    s = trained_world.settings
+    month = trained_world.months[-1]
+    out = tmp_path / "spark"
+    first = score_province_spark(spark, s, "HE", output_dir=out)
+    score_province_spark(spark, s, "GD", output_dir=out)
+    again = score_province_spark(spark, s, "GD", output_dir=out)
+    assert len(_partition(out / "parquet", "HE", month)) == first.rows
+    assert len(_partition(out / "parquet", "GD", month)) == again.rows

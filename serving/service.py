@@ -24,6 +24,8 @@ Every API takes an ``X-API-Key`` header; keys are scoped by province. Errors are
 ``{"error": code, "message": ...}`` with a 4xx/5xx status, never a traceback and never
 the input echoed; bodies, paths, logs and ``/metrics`` are bounded at the edge
 (``serving.guard``).
+The web console (``serving.console``) is mounted at ``/console`` on this service's own champions,
+stores and keys; it bounds and answers its own requests (HTML forms and pages).
 Configuration comes from the environment (``TELCOML_WORKDIR`` etc., see settings).
 """
 

@@ -43,8 +43,8 @@ APPEAL = {
 class ResponseModel:
     """The world's response parameters (log-odds unless said otherwise)."""
 
-    accept: float = -1.6  # a reached customer of average appeal on an average channel
-    appeal: float = 0.8  # per unit of the purpose's appeal
+    accept: float = -2.2  # a reached customer of average appeal on an average channel (10%)
+    appeal: float = 0.5  # per unit of the purpose's appeal
     channel: float = 0.8  # per unit of log(channels x the customer's p_channel)
     fatigue: float = 0.18  # per contact in 90 days before this one
     reach_floor: float = 0.30  # share reached on a channel the customer never uses

@@ -13,7 +13,7 @@ when either says so.
 * **By contact count**: the n-th contact in 90 days (contacts before the campaign plus the wave):
   acceptances and objections (opt-outs, complaints) per attempt. The best contact frequency is the
   last n whose contact still pays: acceptances above ``HARM_WEIGHT`` times the objections, for
-  every n up to it with at least ``MIN_ATTEMPTS`` attempts.
+  every n up to it (counts with fewer than ``MIN_ATTEMPTS`` attempts are not read).
 
 Reading the files and the store and writing the report is ``serving.campaign_report``.
 """
@@ -133,12 +133,12 @@ def answer_table(made: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def best_frequency(by_count: pd.DataFrame) -> int | None:
-    """The last contact number worth making (see the module's text); None if even the first does not pay
-    or too few attempts were made to say."""
+    """The last contact number worth making (see the module's text); None if the first one read does
+    not pay or none had enough attempts to read."""
     best = None
     for row in by_count.sort_values("contact_number").itertuples():
-        if row.attempts < MIN_ATTEMPTS:
-            break
+        if row.attempts < MIN_ATTEMPTS:  # too few to read: neither pays nor stops
+            continue
         if row.acceptance_rate - HARM_WEIGHT * row.objection_rate <= 0:
             break
         best = int(row.contact_number)

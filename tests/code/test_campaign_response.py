@@ -66,7 +66,9 @@ def test_the_best_frequency_is_the_last_contact_that_still_pays():
         }
     )
     assert best_frequency(table) == 2  # 0.10 - 3 x 0.04 < 0 at the third
-    assert best_frequency(table.assign(attempts=[100, 10, 100, 100])) == 1  # too few to read past 1
+    assert best_frequency(table.assign(attempts=[10, 100, 100, 100])) == 2  # the first is not read
+    assert best_frequency(table.assign(attempts=[100, 100, 10, 100])) == 2  # nor the third: the 4th stops
+    assert best_frequency(table.assign(attempts=10)) is None
     assert best_frequency(table.assign(objection_rate=0.2)) is None
 
 

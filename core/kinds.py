@@ -123,9 +123,17 @@ class Kind:
         return None
 
     # -- explaining --------------------------------------------------------------------
+    def told(self, p: np.ndarray) -> np.ndarray | None:
+        """The output each customer's reasons explain, where the model has several (None: one)."""
+        return None
+
     def explained(self, contributions: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """Per-customer contributions (n, features + 1) to the outcome the customer is told."""
-        return contributions
+        """Per-customer contributions (n, features + 1) to the outcome the customer is told;
+        contributions already computed for that outcome alone (2-D) are returned as they are."""
+        told = self.told(p)
+        if told is None or contributions.ndim == 2:
+            return contributions
+        return contributions[np.arange(len(p)), told]
 
     # -- answering ---------------------------------------------------------------------
     def decide(self, p: np.ndarray, config=None, features=None) -> np.ndarray:
@@ -651,8 +659,8 @@ class Ranking(Kind):
 
         return raw
 
-    def explained(self, contributions, p):
-        return contributions[np.arange(len(p)), p.argmax(axis=1)]
+    def told(self, p):
+        return p.argmax(axis=1)  # the most likely channel's reasons
 
     def decide(self, p, config=None, features=None):
         return np.asarray(self.classes, dtype=object)[np.argmax(p, axis=1)]

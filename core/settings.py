@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="/score answers from prepared answers (`telcoml prepare`) "
         "while they match the online indicators and champions; off: always live.",
     )
+    auto_prepare: bool = Field(
+        True,
+        description="Prepare answers in the background after `telcoml materialize`, a new champion "
+        "from `telcoml train`, and `POST /reload` (log: <workdir>/serving/prepare/prepare.log); "
+        "0 for tests and CI.",
+    )
     prepared_check_seconds: float = Field(
         15.0,
         description="How often the service re-reads the Feast registry "

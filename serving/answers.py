@@ -46,7 +46,7 @@ def score_frame(
         p = model.serve(model_input)
         blocks[name] = model.answer_blocks(model_input, p, models.config)
         if name in reason_tasks:
-            contributions = model.serve_contributions(model_input)
+            contributions = model.serve_told_contributions(model_input, p)
             explained = reasons(
                 model, features, top=top_reasons, contributions=contributions, probabilities=p
             )

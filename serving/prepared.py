@@ -42,6 +42,7 @@ from feast.errors import FeatureViewNotFoundException
 from core import guidance, kinds, tasks
 from core import indicators as lib
 from core.errors import NotReadyError
+from core.io import atomic_write_text
 from core.logs import get_logger
 from core.settings import Settings
 from features.build import offline_file, offline_snapshots
@@ -140,12 +141,16 @@ def prepare_answers(
     provinces: Sequence[str] | None = None,
     chunk_size: int = 2000,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    skip_current: bool = False,
 ) -> PreparedResult:
     """Compute every customer's answer from the online store and push it to ``crm_answers``.
 
     Each chunk is pushed as it is scored (a customer's previous answer stays until
     replaced, and an older generation is never served). ``progress(province, total)``
-    returns a callable advanced by the customers done.
+    returns a callable advanced by the customers done. Each province done is recorded
+    with its generation (``prepared_state``); ``skip_current`` skips a province whose
+    recorded generation is the current one (a background prepare after a reload that
+    changed nothing for it).
     """
     started = time.perf_counter()
     store = apply_repository(settings)  # registers crm_answers in a repository applied before it existed
@@ -158,6 +163,9 @@ def prepare_answers(
             raise NotReadyError(f"no indicator snapshot for province {province} in {settings.offline_dir}")
         own = models.for_province(province)
         stamp = generation(watermark, own, code)
+        if skip_current and _recorded(settings).get(province) == stamp:
+            log.info("answers of %s are current (generation %s): not prepared again", province, stamp)
+            continue
         numbers = customers[province]
         advance = progress(province, len(numbers)) if progress else None
         done[province] = 0
@@ -178,8 +186,30 @@ def prepare_answers(
                 f"none of the {len(numbers):,} customers of {province}'s latest snapshot is in the "
                 f"{settings.online_store} online store: run `telcoml materialize` first"
             )
+        _record(settings, province, stamp)
         log.info("prepared %d answers for %s (generation %s)", done[province], province, stamp)
     return PreparedResult(done, time.perf_counter() - started)
+
+
+def prepared_state(settings: Settings) -> Path:
+    """Where the generation last prepared in full is recorded per province, for this online store."""
+    store = settings.online_store
+    if store == "redis":  # one file per Redis: two servers' answers are not each other's
+        store += "-" + hashlib.sha256(settings.redis_url.encode()).hexdigest()[:8]
+    return settings.workdir / "serving" / "prepare" / f"state-{store}.json"
+
+
+def _recorded(settings: Settings) -> dict[str, str]:
+    try:
+        return json.loads(prepared_state(settings).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _record(settings: Settings, province: str, stamp: str) -> None:
+    path = prepared_state(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json.dumps({**_recorded(settings), province: stamp}, sort_keys=True), path)
 
 
 def _push(store: FeatureStore, features, models: ModelSet, stamp: str) -> int:
@@ -296,6 +326,7 @@ class PreparedAnswers:
 
 __all__ = [
     "prepare_answers",
+    "prepared_state",
     "PreparedAnswers",
     "Prepared",
     "PreparedResult",

@@ -57,6 +57,7 @@ from features.feedback import MAX_EVENTS, FeedbackError, FeedbackStore, parse_ev
 from features.feedback import STATUSES as FEEDBACK_STATUSES
 from monitoring.record import ScoreLog
 from serving.answers import customer_answer, score_frame
+from serving.autoprepare import start_background_prepare
 from serving.champions import ModelSet, load_champions
 from serving.console.app import PATH as CONSOLE_PATH
 from serving.console.app import console_app
@@ -566,11 +567,14 @@ class TelcomlService:
             self.models = load_champions(self.settings)  # a single reference swap
             self.keys.refresh(force=True)
         log.info("reloaded champions %s -> %s", previous, self.models.versions)
+        # answers for the set now answering: provinces already current are skipped
+        preparing = start_background_prepare(self.settings, "POST /reload") if self.prepared else None
         return {
             "previous": previous,
             "current": self.models.versions,
             "loaded_at": self.models.loaded_at,
             "provinces": {p: m.names for p, m in self.models.provinces.items()},
+            "preparing": preparing is not None,
         }
 
     @bentoml.api(route="/models")

@@ -412,13 +412,23 @@ def materialize(
     month: Annotated[str | None, typer.Option(help="Snapshot month (default: the latest).")] = None,
 ) -> None:
     """Register the Feast repository and load a snapshot into the online store."""
-    from telcoml.pipeline import feature_store_stage
+    from telcoml.pipeline import feature_store_stage, prepare_in_background
 
-    loaded = feature_store_stage(_settings(workdir, online_store), month)
+    settings = _settings(workdir, online_store)
+    loaded = feature_store_stage(settings, month)
     console.print(
-        f"online store loaded with the {loaded} snapshot; prepared answers from before are no longer "
-        "served: run `telcoml prepare`"
+        f"online store loaded with the {loaded} snapshot; prepared answers from before are no longer served"
     )
+    _print_preparing(prepare_in_background(settings, f"materialized {loaded}"))
+
+
+def _print_preparing(log_path: Path | None) -> None:
+    if log_path is None:
+        console.print("run `telcoml prepare` (TELCOML_AUTO_PREPARE=0: no background prepare)")
+    else:
+        console.print(
+            f"preparing answers in the background; until done, calls are scored live (log: {log_path})"
+        )
 
 
 _VIEW_COLUMNS = ["subject", "indicator", "name_zh", "name_en", "value", "unit", "credit_spec"]
@@ -529,11 +539,12 @@ def train(
 
     Three or more labelled months split by month; fewer split by customer. The credit scorecard
     is fitted first; the supervised credit model replaces it as champion only by beating it."""
-    from telcoml.pipeline import train_models
+    from telcoml.pipeline import prepare_in_background, train_models
 
+    settings = _settings(workdir)
     with _bars() as bars:  # all: every task with labels
         results = train_models(
-            _settings(workdir),
+            settings,
             None if task == "all" else [task.value],
             _chosen(province),
             trials,
@@ -546,6 +557,9 @@ def train(
             credit_method=credit_method.value,
         )
     _print_quality_table(results)
+    promoted = [r.task for r in results if r.promoted]
+    if promoted:  # the answers' new champions: POST /reload makes the service use them
+        _print_preparing(prepare_in_background(settings, f"new champions: {', '.join(promoted)}"))
 
 
 @app.command("batch-score")

@@ -273,12 +273,25 @@ def train_models(
 def prepare_stage(
     settings: Settings, provinces: Sequence[str] | None = None, progress: Progress = _no_progress
 ) -> PreparedResult:
-    """Every customer's /score answer for the current indicators and champions, into the online store."""
+    """Every customer's /score answer for the current indicators and champions, into the online store
+    (after a background prepare of the same work directory, if one is running)."""
+    from serving.autoprepare import prepare_lock
     from serving.champions import load_champions, with_threads
     from serving.prepared import prepare_answers
 
-    models = with_threads(load_champions(settings), 0)  # TreeSHAP is most of the work: every core
-    return prepare_answers(settings, models, provinces, progress=lambda p, n: progress(f"prepare {p}", n, 0))
+    with prepare_lock(settings):
+        models = with_threads(load_champions(settings), 0)  # TreeSHAP is most of the work: every core
+        return prepare_answers(
+            settings, models, provinces, progress=lambda p, n: progress(f"prepare {p}", n, 0)
+        )
+
+
+def prepare_in_background(settings: Settings, why: str) -> Path | None:
+    """Start preparing answers in the background (``serving.autoprepare``); the log's path, or None
+    when ``TELCOML_AUTO_PREPARE=0``."""
+    from serving.autoprepare import start_background_prepare
+
+    return start_background_prepare(settings, why)
 
 
 def batch_score_stage(

@@ -14,6 +14,10 @@ from features.build import available_months, available_provinces, build_indicato
 from features.generate import GeneratorConfig, generate
 from features.store import apply_repository, materialize_latest
 
+# no background prepares after materialize, train or /reload (servers started by tests inherit it);
+# tests of the background prepare turn it on for themselves
+os.environ.setdefault("TELCOML_AUTO_PREPARE", "0")
+
 TINY = GeneratorConfig(
     customers=800, months=4, start_month="2026-01", provinces=("GD", "SC"), seed=11, drift_month="2026-04"
 )

@@ -248,3 +248,23 @@ def test_sign_in_session_and_forms_are_guarded(console, keys, customers):
         assert stranger.post("/customer", data={**form, "msisdn": customers["GD"]}).status_code == 303
     log = console.log_path.read_text()
     assert customers["GD"] not in log and mask_msisdn(customers["GD"]) in log
+
+
+def test_a_revoked_key_ends_its_session_within_seconds(console, trained_world):
+    from serving.security import create_key, revoke_key
+
+    s = trained_world.settings
+    key = create_key(s, "console-revoked", "GD")
+    time.sleep(1.1)  # a new key, like a revocation, is seen within the key ring's second
+    with httpx.Client(base_url=console.url, timeout=30) as client:
+        csrf = client.get("/login").text.split('name="csrf" value="')[1].split('"')[0]
+        assert client.post("/login", data={"key": key, "csrf": csrf}).status_code == 303
+        page = client.get("/customer")
+        assert page.status_code == 200
+        csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+        revoke_key(s, "console-revoked")
+        time.sleep(1.5)  # the key ring looks at the key file at most every second
+        ended = client.get("/customer")
+        assert ended.status_code == 303 and ended.headers["location"].endswith("/login?expired=1")
+        refused = client.post("/login", data={"key": key, "csrf": csrf})
+        assert refused.status_code == 401 and "revoked" in refused.text

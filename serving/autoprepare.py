@@ -82,10 +82,17 @@ def start_background_prepare(settings: Settings, why: str) -> Path | None:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives the command that asked, and its Ctrl-C
-            env={**os.environ, SETTINGS_ENV: settings.model_dump_json()},
+            env=_child_environment(settings),
         )
     threading.Thread(target=child.wait, name="prepare-reaper", daemon=True).start()  # no zombie in a server
     return log_path
+
+
+def _child_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment with its settings, without the metrics folder Feast made for it
+    (a temporary folder removed when this process exits; the child makes its own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_MULTIPROC")}
+    return {**env, SETTINGS_ENV: settings.model_dump_json()}
 
 
 def run_requested(settings: Settings, prepare: Callable[[], None]) -> int:

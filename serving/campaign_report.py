@@ -74,7 +74,7 @@ def read_export(settings: Settings, name: str) -> CampaignExport:
     control = pd.read_parquet(files["control"])
     if "best_channel" not in contacted and "wave_1_channel" in contacted:
         contacted["best_channel"] = contacted["wave_1_channel"]  # wave 1 is on the best channel
-    month = str(control["snapshot_month"].iat[0]) if len(control) else str(contacted["snapshot_month"].iat[0])
+    month = next((str(f["snapshot_month"].iat[0]) for f in (control, contacted) if len(f)), "")
     return CampaignExport(campaign, month, contacted, control)
 
 

@@ -9,8 +9,10 @@ Parquet and as CSV, partitioned by province and snapshot month:
 ``crm_interface/spark/{parquet,csv}/province=GD/snapshot_month=2026-04/part-*``; scoring a
 province again replaces its partitions only.
 
-Not yet: the scores are not recorded for weekly monitoring on this path (``score_province``
-records them), and Spark writes a double in CSV as Java prints it (``1.0E-4``).
+Each scored batch is also recorded for weekly monitoring, as ``score_province`` records it:
+the executor writes its own uniquely named file under the week and province (so the work
+directory must be storage every executor sees). A task Spark retries after it wrote its
+records records its customers twice. Spark writes a double in CSV as Java prints it (``1.0E-4``).
 """
 
 from __future__ import annotations
@@ -58,10 +60,12 @@ def snapshot_frame(spark: SparkSession, settings: Settings, province: str, month
     return joined.withColumn("msisdn", F.col("msisdn").cast("string"))
 
 
-def score_partitions(settings: Settings, province: str, month: str, scored_at: str):
-    """The function each partition runs: champions loaded once, then ``interface_rows`` per batch."""
+def score_partitions(settings: Settings, province: str, month: str, scored_at: str, record: bool = True):
+    """The function each partition runs: champions loaded once, then ``interface_rows`` per batch
+    (and its monitoring record, with ``record``)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from monitoring.record import predictions_from_interface, score_rows, write_partitioned
         from serving.champions import load_champions, with_threads
 
         models = None
@@ -70,7 +74,14 @@ def score_partitions(settings: Settings, province: str, month: str, scored_at: s
                 continue
             if models is None:  # one registry read per partition, one XGBoost thread per task slot
                 models = with_threads(load_champions(settings), 1).for_province(province)
-            yield from interface_rows(models, batch.to_pandas(), month, scored_at).to_batches()
+            indicators = batch.to_pandas()
+            table = interface_rows(models, indicators, month, scored_at)
+            if record:
+                predictions = predictions_from_interface(table)
+                write_partitioned(
+                    settings, score_rows(settings, indicators, predictions, models.names, "batch"), "batch"
+                )
+            yield from table.to_batches()
 
     return run
 
@@ -81,6 +92,7 @@ def score_province_spark(
     province: str,
     month: str | None = None,
     output_dir: Path | None = None,
+    record: bool = True,
 ) -> BatchResult:
     """``serving.batch.score_province`` as a Spark job; ``parquet`` and ``csv`` of the result are
     the partitioned folders (the province-month's partition is in ``province=XX/snapshot_month=M``)."""
@@ -94,7 +106,7 @@ def score_province_spark(
     indicators = snapshot_frame(spark, settings, province, month)
     indicators = indicators.repartition(spark.sparkContext.defaultParallelism)
     scored = indicators.mapInArrow(
-        score_partitions(settings, province, month, scored_at), from_arrow_schema(interface_schema())
+        score_partitions(settings, province, month, scored_at, record), from_arrow_schema(interface_schema())
     ).persist()  # scored once, written twice
     try:
         rows = scored.count()

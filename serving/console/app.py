@@ -29,19 +29,20 @@ from starlette.staticfiles import StaticFiles
 
 from core.logs import get_logger
 from core.settings import Settings
-from serving.console import customer
+from serving.console import campaign_reports, campaigns, customer, health, overview
 from serving.console.lookup import LazyBackend
-from serving.console.pages import Page, Visit
+from serving.console.pages import MAX_QUERY_CHARS, MAX_QUERY_FIELDS, Page, Visit
 from serving.console.session import COOKIE, Sessions, csrf_ok, new_token, session_key, signed_in
 from serving.console.words import LANGUAGES, words
 from serving.security import ALL_PROVINCES
 
 #: Every page of the console, in the navigation's order. A new page: its module's ``PAGE`` here.
-PAGES: tuple[Page, ...] = (customer.PAGE,)
+PAGES: tuple[Page, ...] = (customer.PAGE, campaigns.PAGE, campaign_reports.PAGE, overview.PAGE, health.PAGE)
 
-#: Largest form accepted (the outcome form is ~300 bytes), and most fields in it.
+#: Largest form accepted (the outcome form is ~300 bytes), and most fields in it (the campaign form,
+#: every condition's value ticked: 46).
 MAX_FORM_BYTES = 8 * 1024
-MAX_FORM_FIELDS = 30
+MAX_FORM_FIELDS = 60
 #: Longest API key accepted at sign-in (ours are 36 characters).
 MAX_KEY_CHARS = 200
 PATH = "/console"
@@ -192,12 +193,30 @@ def page_endpoint(page: Page):
                 return await _refused(console, request, session, err)
             if not csrf_ok(session, form):
                 return console.render(request, "message.html", {"message": "csrf"}, session, 403, key)
-        visit = Visit(key.name, key.province, session.get("lang", "zh"), form, backend)
+        query = {k: v[:MAX_QUERY_CHARS] for k, v in list(request.query_params.items())[:MAX_QUERY_FIELDS]}
+        visit = Visit(key.name, key.province, session.get("lang", "zh"), form, backend, query)
         context = await run_in_threadpool(page.handler, visit)
         status = context.pop("status", 200)
         return _timed(console.render(request, page.template, context, session, status, key), started)
 
     return endpoint
+
+
+async def campaign_download(request: Request) -> Response:
+    """An exported campaign's outbound CSV, as an attachment, for a signed-in key that may see it
+    (404 otherwise, the same as for no such campaign)."""
+    console: Console = request.app.state.console
+    session = console.session(request)
+    backend = console.backend()
+    key = session_key(backend.keys, session)
+    if key is None:
+        return console.redirect(request, "/login?expired=1" if session.get("key") else "/login")
+    name = request.path_params["name"]
+    path = await run_in_threadpool(campaigns.export_file, backend, key.province, name)
+    if path is None:
+        return console.render(request, "message.html", {"message": "not_found"}, session, 404, key)
+    log.info("console campaign %s downloaded by key %s", name, key.name)
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
 
 
 async def login(request: Request) -> Response:
@@ -295,6 +314,7 @@ def console_app(
         Route("/logout", logout, methods=["POST"]),
         Route("/lang", language, methods=["POST"]),
         Route("/static/plotly.min.js", plotly_js),
+        Route("/campaigns/{name}/download", campaign_download),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         *(Route(p.path, page_endpoint(p), methods=list(p.methods)) for p in PAGES),
     ]

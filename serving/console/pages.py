@@ -6,10 +6,13 @@ Page modules import this, not ``serving.console.app``, so the app can list them 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from serving.console.words import Language
+
+MAX_QUERY_FIELDS = 10
+MAX_QUERY_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class Visit:
     form: dict[str, str] | None
     #: settings, keys, models (``ModelSet``), online (``OnlineFeatures``), prepared answers
     backend: Any
+    #: the URL's query parameters (a GET's choices, e.g. ``?name=``), bounded: at most
+    #: ``MAX_QUERY_FIELDS`` of ``MAX_QUERY_CHARS`` each
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -302,12 +302,27 @@ def online_view(
     return result.to_df()
 
 
+def _require_own_sources(store: FeatureStore) -> None:
+    """A registry written before sources were relative names the offline files of the place the
+    work directory had then: once moved or copied, it would read nothing, or another's files."""
+    workdir = Path(store.repo_path).resolve().parent
+    for view in store.list_feature_views():
+        path = Path(view.batch_source.path)
+        if path.is_absolute() and not path.is_relative_to(workdir):
+            raise NotReadyError(
+                f"the feature registry in {store.repo_path} reads {view.name} from {path}, outside this "
+                "work directory (written before it was moved or copied): run `telcoml materialize` "
+                "(or `feast apply` in that folder) to register the repository here"
+            )
+
+
 def training_frame(
     store: FeatureStore, entity_df: pd.DataFrame, task: str, province: str | None = None
 ) -> pd.DataFrame:
     """Point-in-time correct indicators for (msisdn, event_timestamp) rows, by the task's service."""
     if entity_df.empty:
         raise NotReadyError("no customers to fetch indicators for (empty entity frame)")
+    _require_own_sources(store)
     return store.get_historical_features(
         entity_df=entity_df, features=feature_service(store, task, province)
     ).to_df()

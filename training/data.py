@@ -381,6 +381,8 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
     for name, part in parts.items():
         if part.empty:
             raise NotReadyError(f"the {name} part of the split {split} has no rows for {t.name}")
+    own_labels = (settings.labels_dir / f"{(province or '').upper()}.parquet").exists()
+    labels = settings.labels_dir if own_labels else settings.truth_dir
     lineage = {
         "feature_service": t.service,
         "indicators": t.feature_names,
@@ -390,12 +392,9 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
         "test_month": split.test,
         "province": province or "all",
         "rows": {k: int(len(v)) for k, v in parts.items()},
-        "offline_store": str(settings.offline_dir),
-        "labels": str(
-            settings.labels_dir
-            if (settings.labels_dir / f"{(province or '').upper()}.parquet").exists()
-            else settings.truth_dir
-        ),
+        # folders of the work directory, relative to it: the lineage holds when it moves
+        "offline_store": settings.offline_dir.relative_to(settings.workdir).as_posix(),
+        "labels": labels.relative_to(settings.workdir).as_posix(),
     }
     return Dataset(
         task=t,

@@ -35,6 +35,7 @@ from core.settings import Settings
 from core.tasks import task
 from features.outcomes import OUTCOME_COLUMN
 from features.provinces import load_province
+from features.store import lineage_tags, open_store
 from training import evaluate
 from training.data import (
     choose_split,
@@ -130,6 +131,7 @@ def fit_credit_scorecard(
                 "test_score_basis": "held-out part, never used in fitting" if data else "none (no labels)",
             }
         )
+        mlflow.set_tags(lineage_tags(open_store(settings), t.evaluation, t.province))  # feast ui's models
         mlflow.log_params(
             {
                 "weighting": card.method,

@@ -23,6 +23,7 @@ from mlflow import MlflowClient
 from core.settings import Settings
 from core.tasks import TASKS, Task, task
 from features.provinces import load_province
+from features.store import lineage_tags, open_store
 from training import evaluate, explain
 from training.baselines import BASELINES, best_baseline, check_against, judge_baselines
 from training.data import Dataset, choose_split, customer_parts, label_months, load_labels, make_dataset
@@ -224,6 +225,7 @@ def train_task(
             }
         )
         mlflow.log_dict(data.lineage, "lineage.json")
+        mlflow.set_tags(lineage_tags(open_store(settings), t.evaluation, t.province))  # feast ui's models
         log_frames(data.frames, data.lineage["feature_service"], settings.project, t.label, province or "all")
         study, booster = tune(t, data, budget, settings.study_storage, name, progress=progress)
         if booster is None:

@@ -224,6 +224,34 @@ async def campaign_download(request: Request) -> Response:
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
 
 
+async def overview_export(request: Request) -> Response:
+    """The managers' overview's current table as CSV (``overview.export_csv``): the overview form
+    posted here, CSRF checked, the key's scope; a choice off the lists gets 422."""
+    console: Console = request.app.state.console
+    session = console.session(request)
+    backend = console.backend()
+    key = session_key(backend.keys, session)
+    if key is None:
+        return console.redirect(request, "/login?expired=1" if session.get("key") else "/login")
+    try:
+        form = await read_form(request)
+    except FormRefused as err:
+        return await _refused(console, request, session, err)
+    if not csrf_ok(session, form):
+        return console.render(request, "message.html", {"message": "csrf"}, session, 403, key)
+    visit = Visit(key.name, key.province, session.get("lang", "zh"), form, backend)
+    status, filename, text = await run_in_threadpool(overview.export_csv, visit)
+    if status != 200:
+        message = "bad_form" if status == 422 else "not_found"
+        return console.render(request, "message.html", {"message": message}, session, status, key)
+    log.info("console overview %s exported by key %s", filename, key.name)
+    return Response(
+        text.encode("utf-8-sig"),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 async def login(request: Request) -> Response:
     """GET: the sign-in form (and a session holding its CSRF token). POST: the key checked like an
     API call's; a new session on success. The key travels in the form's body only."""
@@ -320,6 +348,7 @@ def console_app(
         Route("/lang", language, methods=["POST"]),
         Route("/static/plotly.min.js", plotly_js),
         Route("/campaigns/{name}/download", campaign_download),
+        Route("/overview/export", overview_export, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         *(Route(p.path, page_endpoint(p), methods=list(p.methods)) for p in PAGES),
     ]

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
-from serving.console.overview import adhoc_count, cross_table, grade_overview, read_choices
+from serving.console.overview import (
+    adhoc_count,
+    city_names,
+    comparison_figure,
+    cross_table,
+    export_rows,
+    grade_overview,
+    in_drill,
+    read_choices,
+    rows_csv,
+    subscriber_cities,
+    trend,
+    trend_figure,
+)
 
 
 @pytest.fixture
@@ -18,6 +33,8 @@ def frame() -> pd.DataFrame:
             "brand": ["gotone", "gotone", "easyown", "mzone", "easyown"],
             "payment_method": ["prepaid", "bank_debit", "prepaid", "prepaid", "postpaid_cash"],
             "complaint_count_3m": [2, 0, 4, 1, 0],
+            "churn_band": ["high", "low", "medium", "low", "high"],
+            "city": ["GD/Guangzhou", "GD/unknown", "HE/Shijiazhuang", "HE/Baoding", "HE/Shijiazhuang"],
         }
     )
 
@@ -79,3 +96,116 @@ def test_read_choices_accepts_only_the_fixed_choices():
     assert gd_defaults["drill"] == "GD" and gd_defaults["dimension"] == "customer_category"
     assert read_choices({"drill": "*"}, months, ["GD"])[1] is False
     assert read_choices({"drill": "HE"}, months, ["GD"])[1] is False
+
+
+def test_churn_bands_beside_the_grades_and_by_city(frame):
+    view = grade_overview(frame, "en")
+    assert [(b["code"], b["count"]) for b in view["bands"]] == [("low", 2), ("medium", 1), ("high", 2)]
+    assert view["bands"][2]["share"] == pytest.approx(0.4)
+    bands = cross_table(frame, "brand", "zh", "churn_band")
+    assert [c["label"] for c in bands["columns"]] == ["低", "中", "高"]
+    assert {r["value"]: r["counts"] for r in bands["rows"]} == {
+        "gotone": [1, 0, 1],
+        "easyown": [0, 1, 1],
+        "mzone": [1, 0, 0],
+    }
+    national = cross_table(frame, "city", "en")
+    assert [(r["label"], r["total"]) for r in national["rows"]] == [
+        ("GD · Guangzhou", 1),
+        ("GD · unknown", 1),
+        ("HE · Baoding", 1),
+        ("HE · Shijiazhuang", 2),
+    ]
+    hebei = cross_table(in_drill(frame, "HE"), "city", "zh")
+    assert [(r["label"], r["counts"]) for r in hebei["rows"]] == [
+        ("Baoding", [0, 0, 1, 0, 0]),
+        ("Shijiazhuang", [2, 0, 0, 0, 0]),
+    ]
+    with pytest.raises(ValueError, match="measure"):
+        cross_table(frame, "brand", "zh", "msisdn")
+
+
+def test_drill_national_province_city(frame):
+    assert len(in_drill(frame, "*")) == 5
+    assert in_drill(frame, "GD")["credit_grade"].tolist() == [1, 5]
+    assert in_drill(frame, "HE/Shijiazhuang")["complaint_count_3m"].tolist() == [4, 0]
+    assert in_drill(frame, "GD/unknown")["credit_grade"].tolist() == [5]
+    assert in_drill(frame, "HE/Guangzhou").empty
+    months, both = ["2026-06"], ["GD", "HE"]
+    cities = {"GD": ["Guangzhou", "unknown"], "HE": ["Baoding", "Shijiazhuang"]}
+    chosen, ok = read_choices(
+        {"drill": "HE/Baoding", "dimension": "city", "churn_band": "high"}, months, both, cities
+    )
+    assert ok and chosen["drill"] == "HE/Baoding" and chosen["churn_band"] == "high"
+    for bad in (
+        {"drill": "HE/Guangzhou"},
+        {"drill": "GD/Atlantis"},
+        {"drill": "GD/"},
+        {"churn_band": "huge"},
+    ):
+        assert read_choices(bad, months, both, cities)[1] is False, bad
+    # a GD key: its own cities only
+    assert read_choices({"drill": "GD/Guangzhou"}, months, ["GD"], {"GD": cities["GD"]})[1] is True
+    assert read_choices({"drill": "HE/Baoding"}, months, ["GD"], {"GD": cities["GD"]})[1] is False
+
+
+def test_trend_counts_and_shares_each_month(frame):
+    view = trend({"2026-06": frame, "2026-05": frame.iloc[:2]}, "en")
+    assert [r["month"] for r in view["rows"]] == ["2026-05", "2026-06"]
+    assert [r["customers"] for r in view["rows"]] == [2, 5]
+    assert [g["count"] for g in view["rows"][0]["credit_grade"]] == [1, 0, 0, 0, 1]
+    assert view["rows"][1]["churn_band"][0] == {"code": "low", "label": "low", "count": 2, "share": 0.4}
+    figure = json.loads(trend_figure(view, "credit_grade", "en"))
+    assert [t["type"] for t in figure["data"]] == ["scatter"] * 5
+    assert figure["data"][0]["y"] == [0.5, 0.6] and figure["data"][0]["customdata"] == [1, 3]
+    assert figure["data"][0]["name"] == "1 extremely poor"
+
+
+def test_region_comparison_is_a_grouped_bar_chart(frame):
+    figure = json.loads(comparison_figure(cross_table(frame, "province", "en"), "en"))
+    assert figure["layout"]["barmode"] == "group"
+    assert [t["type"] for t in figure["data"]] == ["bar"] * 5
+    assert figure["data"][0]["x"] == ["GD", "HE"]
+    assert figure["data"][0]["y"] == pytest.approx([0.5, 2 / 3]) and figure["data"][0]["customdata"] == [1, 2]
+    assert "</" not in comparison_figure(cross_table(frame, "province", "en"), "en")
+
+
+def test_export_rows_are_the_table_with_bands_and_the_adhoc_match(frame):
+    rows = export_rows(in_drill(frame, "HE"), "brand", {"credit_grade": "1", "brand": ""}, "en")
+    assert [r["brand"] for r in rows] == ["mzone", "easyown", "total"]
+    easyown = rows[1]
+    assert easyown["credit_grade_1"] == 2 and easyown["customers"] == 2 and easyown["matching"] == 2
+    assert (easyown["churn_band_medium"], easyown["churn_band_high"]) == (1, 1)
+    assert rows[-1] == {
+        "brand": "total",
+        "label": "Total",
+        "credit_grade_1": 2,
+        "credit_grade_2": 0,
+        "credit_grade_3": 1,
+        "credit_grade_4": 0,
+        "credit_grade_5": 0,
+        "churn_band_low": 1,
+        "churn_band_medium": 1,
+        "churn_band_high": 1,
+        "customers": 3,
+        "matching": 2,
+    }
+    assert "matching" not in export_rows(frame, "province", {"brand": ""})[0]
+    text = rows_csv([{"city": "=cmd()", "n": 1}])
+    assert text.splitlines() == ["city,n", "'=cmd(),1"]
+
+
+def test_cities_from_the_subscriber_master(tmp_path):
+    path = tmp_path / "subscribers" / "province=GD" / "part-0.parquet"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "msisdn": ["1", "2", "3", "4"],
+            "city": ["Shenzhen", None, " ", "Guangzhou"],
+            "brand": ["gotone"] * 4,
+        }
+    ).to_parquet(path)
+    cities = subscriber_cities(tmp_path, "GD")
+    assert cities.to_dict() == {"1": "GD/Shenzhen", "2": "GD/unknown", "3": "GD/unknown", "4": "GD/Guangzhou"}
+    assert city_names(tmp_path, "GD") == ["Guangzhou", "Shenzhen", "unknown"]
+    assert subscriber_cities(tmp_path, "HE").empty and city_names(tmp_path, "HE") == []

@@ -521,6 +521,32 @@ def region_frame(backend, provinces: list[str], drill: str, month: str) -> pd.Da
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 
+def current_views(
+    region: pd.DataFrame,
+    history: dict[str, pd.DataFrame],
+    drill: str,
+    dimension: str,
+    query: dict[str, str],
+    lang: Language = "zh",
+) -> dict:
+    """Every view of the page from graded frames: ``region`` the chosen month's region
+    (``region_frame``), ``history`` its frames per month for the trend."""
+    frame = in_drill(region, drill)
+    # regions side by side: the provinces (national) or the drill's province's cities
+    comparison = cross_table(region, "province" if drill == ALL_PROVINCES else "city", lang)
+    trend_view = trend({m: in_drill(f, drill) for m, f in history.items()}, lang)
+    return {
+        "overview": grade_overview(frame, lang),
+        "table": cross_table(frame, dimension, lang),
+        "bands_table": cross_table(frame, dimension, lang, "churn_band"),
+        "comparison": comparison,
+        "comparison_figure": comparison_figure(comparison, lang),
+        "trend": trend_view,
+        "trend_figures": {m: trend_figure(trend_view, m, lang) for m in MEASURES},
+        "adhoc": adhoc_count(frame, query) if any(query.values()) else None,
+    }
+
+
 def _scope_choices(visit: Visit) -> tuple[list[str], list[str], dict, dict, bool]:
     provinces, months = scope_snapshots(visit.backend, visit.scope)
     cities = {p: city_names(visit.backend.settings.raw_dir, p) for p in provinces}
@@ -590,27 +616,17 @@ def handle(visit: Visit) -> dict:
         context["error"] = "no_data"
         return context
     drill = choices["drill"]
-    region = region_frame(visit.backend, provinces, drill, choices["month"])
-    frame = in_drill(region, drill)
+    months_shown = months[-TREND_MONTHS:]
+    history = {m: region_frame(visit.backend, provinces, drill, m) for m in months_shown}
+    region = history.get(choices["month"])
+    if region is None:
+        region = region_frame(visit.backend, provinces, drill, choices["month"])
     query = {name: choices[name] for name in QUERY_FIELDS}
-    # regions side by side: the provinces (national) or the drill's province's cities
-    comparison = cross_table(region, "province" if drill == ALL_PROVINCES else "city", lang)
-    history = {
-        m: in_drill(region_frame(visit.backend, provinces, drill, m), drill) for m in months[-TREND_MONTHS:]
-    }
-    trend_view = trend(history, lang)
     context.update(
         drill_label=value_label("city", drill, lang)
         if CITY_SEP in drill
         else next((d["label"] for d in drills if d["value"] == drill), drill),
-        overview=grade_overview(frame, lang),
-        table=cross_table(frame, choices["dimension"], lang),
-        bands_table=cross_table(frame, choices["dimension"], lang, "churn_band"),
-        comparison=comparison,
-        comparison_figure=comparison_figure(comparison, lang),
-        trend=trend_view,
-        trend_figures={m: trend_figure(trend_view, m, lang) for m in MEASURES},
-        adhoc=adhoc_count(frame, query) if any(query.values()) else None,
+        **current_views(region, history, drill, choices["dimension"], query, lang),
     )
     return context
 
@@ -637,6 +653,7 @@ __all__ = [
     "adhoc_count",
     "comparison_figure",
     "cross_table",
+    "current_views",
     "distribution",
     "export_csv",
     "export_rows",

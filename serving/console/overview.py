@@ -31,8 +31,10 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from pandas.api.types import union_categoricals
 
 from core import indicators as lib
 from core.tasks import CHURN_BANDS, CREDIT_GRADES
@@ -74,6 +76,8 @@ COLUMNS = [
     "payment_method",
     "complaint_count_3m",
 ]
+#: Columns kept as categories (their values repeat: counting them is several times faster).
+CATEGORICAL = ["province", "churn_band", "city", "customer_category", "brand", "payment_method"]
 #: This page's own words, (Chinese, English).
 WORDS = {
     "credit_overview": ("信用总览", "Credit overview"),
@@ -195,7 +199,12 @@ def cross_table(
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension {dimension!r} is not one of {DIMENSIONS}")
     codes = measure_codes(measure)
-    table = pd.crosstab(frame[dimension], frame[measure]).reindex(columns=codes, fill_value=0)
+    if len(frame):
+        counts = frame.groupby([dimension, measure], observed=True).size().unstack(fill_value=0)
+        table = counts.reindex(columns=codes, fill_value=0)
+        table = table[table.sum(axis=1) > 0]
+    else:
+        table = pd.DataFrame(columns=codes, dtype=int)
     order = sorted(table.index) if dimension in ("province", "city") else lib.BY_ID[dimension].codes
     one_province = frame["province"].nunique() <= 1
     rows = [
@@ -250,9 +259,31 @@ def in_drill(frame: pd.DataFrame, drill: str) -> pd.DataFrame:
     """The customers of a drill: ``*`` all, ``GD`` a province, ``GD/Guangzhou`` a city."""
     if drill == ALL_PROVINCES:
         return frame
-    if CITY_SEP in drill:
-        return frame[frame["city"] == drill]
-    return frame[frame["province"] == drill]
+    column = "city" if CITY_SEP in drill else "province"
+    if (
+        column == "province"
+        and frame["province"].nunique() == 1
+        and len(frame)
+        and frame["province"].iloc[0] == drill
+    ):
+        return frame  # the region is the province: no copy
+    return frame[frame[column] == drill]
+
+
+def concat_graded(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Graded frames one after another, their categorical columns kept categorical (the union of
+    their categories) so counting stays fast."""
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    if len(frames) == 1:
+        return frames[0]
+    out = {}
+    for c in frames[0].columns:
+        if all(isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames):
+            out[c] = union_categoricals([f[c].array for f in frames], ignore_order=True)
+        else:
+            out[c] = np.concatenate([f[c].to_numpy() for f in frames])
+    return pd.DataFrame(out)
 
 
 def trend(frames: dict[str, pd.DataFrame], lang: Language = "zh") -> dict:
@@ -499,6 +530,8 @@ def graded_customers(backend, province: str, month: str, chunk_rows: int = 50_00
             )
         )
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    # counted many times per visit: categories count several times faster than Python strings
+    frame = frame.astype({c: "category" for c in CATEGORICAL})
     with _cache_lock:
         _cache[key] = frame
         while len(_cache) > CACHE_SIZE:
@@ -518,7 +551,7 @@ def region_frame(backend, provinces: list[str], drill: str, month: str) -> pd.Da
     drilled = provinces if drill == ALL_PROVINCES else [drill.partition(CITY_SEP)[0]]
     present = {p for p, _ in offline_snapshots(backend.settings.offline_dir, month=month)}
     frames = [graded_customers(backend, p, month) for p in drilled if p in present]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    return concat_graded(frames)
 
 
 def current_views(

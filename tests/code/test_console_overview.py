@@ -209,3 +209,21 @@ def test_cities_from_the_subscriber_master(tmp_path):
     assert cities.to_dict() == {"1": "GD/Shenzhen", "2": "GD/unknown", "3": "GD/unknown", "4": "GD/Guangzhou"}
     assert city_names(tmp_path, "GD") == ["Guangzhou", "Shenzhen", "unknown"]
     assert subscriber_cities(tmp_path, "HE").empty and city_names(tmp_path, "HE") == []
+
+
+def test_categorical_frames_concatenated_count_the_same(frame):
+    from serving.console.overview import CATEGORICAL, concat_graded
+
+    categorical = frame.astype({c: "category" for c in CATEGORICAL})
+    both = concat_graded([in_drill(categorical, "GD"), in_drill(categorical, "HE")])
+    assert isinstance(both["city"].dtype, pd.CategoricalDtype) and len(both) == 5
+    for dimension in ("province", "city", "brand"):
+        for measure in ("credit_grade", "churn_band"):
+            assert cross_table(both, dimension, "en", measure) == cross_table(frame, dimension, "en", measure)
+    # a province's region drilled to itself is the same frame, a city is its rows only
+    gd = in_drill(categorical, "GD")
+    assert in_drill(gd, "GD") is gd and in_drill(gd, "GD/unknown")["credit_grade"].tolist() == [5]
+    assert (
+        cross_table(frame.iloc[:0], "brand")["rows"] == []
+        and cross_table(frame.iloc[:0], "brand")["total"] == 0
+    )

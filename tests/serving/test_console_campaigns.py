@@ -15,7 +15,7 @@ from serving.campaign_config import Campaign
 from serving.campaign_report import report_campaign, simulate_campaign
 from serving.campaign_run import run_campaign
 from serving.champions import load_champions
-from tests.serving.test_console import chromium, console, sign_in  # noqa: F401 (fixtures)
+from tests.serving.test_console import ARTIFACTS, chromium, console, sign_in  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 NAME = "console-gd-keep"
@@ -43,20 +43,23 @@ def exported(console, chromium, keys):  # noqa: F811
     assert "control_share" in tab.inner_text('.field-error[data-field="control_share"]')
     assert tab.inner_text("#count-to_contact") == "—"
     tab.fill("#control-share", "0.3")
-    with tab.expect_navigation():
+    with tab.expect_navigation() as shown:
         tab.click("#preview")
+    print("preview:", shown.value.headers.get("server-timing"))
     preview = {k: _count(tab, k) for k in ("selected", "suppressed", "control", "to_contact")}
     assert preview["selected"] == preview["suppressed"] + preview["control"] + preview["to_contact"]
     excluded = sum(int(c) for c in tab.locator("#exclusions td.count").all_inner_texts())
     assert excluded == preview["suppressed"]
     tab.wait_for_selector('#profile-chart[data-drawn="1"]')
-    with tab.expect_navigation():
+    with tab.expect_navigation() as shown:
         tab.click("#export")
+    print("export:", shown.value.headers.get("server-timing"))
     assert _count(tab, "to_contact") == preview["to_contact"] > 0
     with tab.expect_download() as download:
         tab.click("#download")
     text = open(download.value.path(), encoding="utf-8").read()
-    tab.screenshot(path="/tmp/console_campaign_plan.png", full_page=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "console_campaign_plan.png"), full_page=True)
     yield preview, pd.read_csv(io.StringIO(text), dtype={"msisdn": str}), tab
     context.close()
 
@@ -75,8 +78,9 @@ def test_a_report_page_shows_the_measured_uplift(exported, trained_world, consol
     settings = trained_world.settings
     simulate_campaign(settings, NAME, seed=3)
     tab.goto(f"{console.url}/campaigns")
-    with tab.expect_navigation():
+    with tab.expect_navigation() as shown:
         tab.click(f'tr[data-campaign="{NAME}"] a.open-report')
+    print("report:", shown.value.headers.get("server-timing"))
     expected = report_campaign(settings, NAME, log_to_mlflow=False).report["overall"]
     assert tab.inner_text("#uplift") == f"{100 * expected['uplift']:.1f}%"
     assert f"{100 * expected['low']:.1f}%" in tab.inner_text("#interval")
@@ -85,7 +89,7 @@ def test_a_report_page_shows_the_measured_uplift(exported, trained_world, consol
     assert tab.locator("#by-wave tr[data-wave]").count() >= 1
     assert tab.locator("#by-channel tr[data-channel]").count() >= 1
     tab.wait_for_selector('#uplift-chart[data-drawn="1"]')
-    tab.screenshot(path="/tmp/console_campaign_report.png", full_page=True)
+    tab.screenshot(path=str(ARTIFACTS / "console_campaign_report.png"), full_page=True)
 
 
 def test_a_gd_key_cannot_open_or_download_a_hebei_campaign(exported, trained_world, console):  # noqa: F811

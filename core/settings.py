@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="Where the CRM's feedback events are kept. Default: SQLite in the work "
         "directory; production: postgresql+psycopg://...",
     )
+    mlflow_ui_url: str = Field(
+        "http://127.0.0.1:5000", description="The MLflow UI the console's model-health page links to."
+    )
+    evidently_ui_url: str = Field(
+        "http://127.0.0.1:8000", description="The Evidently UI (`make evidently-ui`) the console links to."
+    )
 
     @model_validator(mode="after")
     def _default_provinces_dir(self) -> Settings:

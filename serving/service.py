@@ -608,7 +608,7 @@ TelcomlService.add_asgi_middleware(
     internal=INTERNAL_ROUTES,
     keyed=KEYED_ROUTES,
     larger={"/feedback": FEEDBACK_BODY_BYTES},
-    objects=("/feedback",),
+    objects=("/feedback", "/campaigns/plan", "/campaigns/report"),
     mounts=(CONSOLE_PATH,),
 )
 

@@ -97,11 +97,15 @@ def registry_name(uri: str) -> str:
 
 
 def champion_rows(
-    champions: dict[str, dict], scores: dict[tuple[str, str], str | None], lang: Language
+    champions: dict[str, dict],
+    scores: dict[tuple[str, str], str | None],
+    lang: Language,
+    mlflow_ui: str | None = None,
 ) -> list:
     """One row per province and task, in the tasks' declared order. ``champions``: province ->
     ``{"uris": task -> URI, "methods": task -> method, "versions": task -> version, "loaded_at"}``;
-    ``scores``: (registered name, version) -> the held-out score tag (None when absent)."""
+    ``scores``: (registered name, version) -> the held-out score tag (None when absent);
+    ``mlflow_ui``: the MLflow UI's address, for a link to each version's page."""
     rows = []
     for province in sorted(champions):
         held = champions[province]
@@ -121,6 +125,9 @@ def champion_rows(
                     "metric": TASKS[task].headline,
                     "held_out": f"{float(score):.4f}" if score not in (None, "") else "—",
                     "loaded_at": held["loaded_at"],
+                    "link": f"{mlflow_ui.rstrip('/')}/#/models/{name}/versions/{version}"
+                    if mlflow_ui
+                    else None,
                 }
             )
     return rows
@@ -232,7 +239,10 @@ def handle(visit: Visit) -> dict:
     context: dict = {
         "w": {k: word(k, lang) for k in WORDS},
         "columns": [word(c, lang) for c in SUMMARY_COLUMNS],
-        "champions": champion_rows(champions, held_out_scores(backend.settings, keys), lang),
+        "champions": champion_rows(
+            champions, held_out_scores(backend.settings, keys), lang, backend.settings.mlflow_ui_url
+        ),
+        "evidently_ui": backend.settings.evidently_ui_url,
         "weeks": weeks,
         "week": week,
         "weekly": None,

@@ -23,6 +23,9 @@ def test_champion_rows_name_the_champion_and_its_held_out_score():
     assert rows[0]["held_out"] == "0.7123" and rows[1]["held_out"] == "—"
     assert rows[0]["method"] == "scorecard" and rows[0]["metric"] == "grade_auc"
     assert registry_name("models:/telcoml-credit_grade-he/2") == "telcoml-credit_grade-he"
+    assert rows[0]["link"] is None  # no MLflow UI named: no link
+    linked = champion_rows(champions, scores, "en", "http://mlflow.example:5000/")
+    assert linked[0]["link"] == "http://mlflow.example:5000/#/models/telcoml-credit_grade-he/versions/2"
 
 
 def test_weekly_rows_keep_the_keys_province_and_put_alerts_first():

@@ -208,6 +208,7 @@ def test_the_crm_file_carries_the_capped_grade_and_its_handling():
         config=gd,
         versions={"credit_grade": "1"},
         methods={"credit_grade": "scorecard"},
+        retention=None,  # no retention list computed
     )
     table = interface_rows(models, indicators, "2026-10", "2026-11-01T00:00:00+00:00")
     assert table.schema == interface_schema()

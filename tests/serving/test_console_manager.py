@@ -189,6 +189,8 @@ def test_model_health_shows_each_champion_and_its_held_out_score(console, page, 
         champion = champion_version(client, t.model_name())
         row = page.locator(f'#champions tr[data-province="GD"][data-task="{name}"]')
         assert row.locator("code.uri").inner_text() == f"models:/{t.model_name()}/{champion.version}"
+        link = row.locator("a.mlflow").get_attribute("href")
+        assert link.endswith(f"/#/models/{t.model_name()}/versions/{champion.version}")
         assert float(row.locator(".held-out").inner_text()) == pytest.approx(
             float(champion.tags["held_out_score"]), abs=5e-5
         )

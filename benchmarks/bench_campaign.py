@@ -25,7 +25,8 @@ Usage::
 
     python benchmarks/bench_campaign.py --workdir telcoml-work [--province GD] [--scale 1000000]
 
-Writes ``benchmarks/results/campaign-<date>.json``; the last line is ``key=value`` pairs.
+Writes ``benchmarks/results/campaign-<date>.json`` (``campaign-scale-<date>.json`` with a scale);
+the last line is ``key=value`` pairs.
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ def main() -> None:
     figures["environment"] = environment(("xgboost", "pandas", "statsmodels"))
     results = ROOT / "benchmarks" / "results"
     results.mkdir(exist_ok=True)
-    (results / f"campaign-{dt.date.today()}.json").write_text(json.dumps(figures, indent=2, default=str))
+    name = f"campaign-{dt.date.today()}.json" if not args.scale else f"campaign-scale-{dt.date.today()}.json"
+    (results / name).write_text(json.dumps(figures, indent=2, default=str))
     t = figures["targeting"]
     last = {
         "model_uplift_pp": round(100 * np.mean(t["model"]["true"]), 1),
@@ -198,7 +200,9 @@ def main() -> None:
     }
     if args.scale:
         s = figures["scale"]
-        last |= {"export_1m_s": s["plan_and_export_s"], "scoring_1m_s": s["scoring_s"]}
+        last |= {"customers": s["customers"], "scoring_s": s["scoring_s"], "plan_s": s["plan_s"]}
+        last |= {"plan_and_export_s": s["plan_and_export_s"]}
+        last["plan_vs_scoring"] = round(s["plan_s"] / s["scoring_s"], 2)
         last["export_vs_scoring"] = round(s["plan_and_export_s"] / s["scoring_s"], 2)
     print(" ".join(f"{k}={v}" for k, v in last.items()))
 

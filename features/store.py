@@ -180,7 +180,33 @@ def open_store(settings: Settings) -> FeatureStore:
     repo = settings.feature_repo_dir.resolve()
     config = RepoConfig(repo_path=repo, **cfg)
     protect_store_files(config)
-    return FeatureStore(repo_path=str(repo), config=config)  # relative paths are the folder's
+    store = FeatureStore(repo_path=str(repo), config=config)  # relative paths are the folder's
+    _own_online_tables(store, repo)
+    return store
+
+
+def _own_online_tables(store: FeatureStore, repo: Path) -> None:
+    """Point the registry's record of SQLite online tables at this folder's database.
+
+    Feast records each table with its absolute path; in a copied or moved work directory the
+    record still names the original's database, and the next ``feast apply`` there would tear
+    down the original's tables (it drops an old record's table where the record says). The
+    record is rewritten, without touching any table, whenever the platform opens the store.
+    """
+    if store.config.online_store.type != "sqlite" or not (repo / "registry.db").exists():
+        return
+    own = str((repo / store.config.online_store.path).resolve())
+    registry = store.registry
+    # the record as stored: reading it as Feast's SqliteTable objects would open (and create) the
+    # databases it names, the original's included
+    recorded = registry._get_registry_proto(project=store.project, allow_cache=False)
+    tables = [o.sqlite_table for o in recorded.infra.infra_objects if o.HasField("sqlite_table")]
+    if any(t.path != own for t in tables):
+        registry._prepare_registry_for_changes(store.project)
+        for o in registry.cached_registry_proto.infra.infra_objects:
+            if o.HasField("sqlite_table"):
+                o.sqlite_table.path = own
+        registry.commit()
 
 
 def repository(settings: Settings) -> list:

@@ -107,6 +107,9 @@ def test_feast_apply_and_materialize_keep_the_store(tiny_world, tmp_path):
     labels = tiny_world.labels[tiny_world.labels["month"] == latest]
     view = online_view(open_store(settings), list(labels["msisdn"].head(3)), "credit_grade")
     assert view["tenure_months"].notna().all()
+    # the copy's apply tore down nothing of the original's (Feast records tables by absolute path)
+    original = online_view(open_store(tiny_world.settings), list(labels["msisdn"].head(3)), "credit_grade")
+    assert original["tenure_months"].notna().all()
 
 
 @pytest.mark.slow

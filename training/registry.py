@@ -49,7 +49,9 @@ def configure_mlflow(settings: Settings, experiment: str | None = None) -> str |
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     own_store = settings.mlflow_tracking_uri is None
-    artifacts = settings.artifact_root.relative_to(settings.workdir.resolve()).as_posix()  # mlartifacts
+    # the artifact root's name inside the work directory, without resolving links (a test shares
+    # a trained world's store and artifacts through symbolic links)
+    artifacts = Path(os.path.relpath(settings.workdir / "mlartifacts", settings.workdir)).as_posix()
     if own_store:
         artifact_store.register()
         artifact_store.adopt_absolute_locations(settings.workdir / "mlflow.db", artifacts)

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
         description="More Spark settings as JSON, e.g. "
         '{"spark.executor.instances": "8", "spark.executor.cores": "4", "spark.executor.memory": "8g"}.',
     )
+    spark_num_workers: int | None = Field(
+        None, ge=1, description="XGBoost workers of a distributed fit (default: Spark's default parallelism)."
+    )
+    spark_tuning_sample: int = Field(
+        200_000,
+        ge=1_000,
+        description="With engine=spark, Optuna tunes on at most this many training rows (whole customers) "
+        "in memory; the final fits run over Spark on every row.",
+    )
     project: str = "telcoml"
     mlflow_tracking_uri: str | None = Field(None, description="Default: SQLite in the work directory.")
     optuna_storage: str | None = Field(

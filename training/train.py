@@ -21,12 +21,11 @@ import xgboost as xgb
 from mlflow import MlflowClient
 
 from core.settings import Settings
-from core.tasks import TASKS, Task, task
-from features.provinces import load_province
+from core.tasks import TASKS, Task
 from features.store import lineage_tags, open_store
 from training import evaluate, explain
 from training.baselines import BASELINES, best_baseline, check_against, judge_baselines
-from training.data import Dataset, choose_split, customer_parts, label_months, load_labels, make_dataset
+from training.data import Dataset, customer_parts
 from training.model import TaskModel, finalize
 from training.reference import log_reference
 from training.registry import configure_mlflow, gate, load_task_model, log_task_model
@@ -34,14 +33,17 @@ from training.tracking import describe_run, log_frames
 from training.tune import (
     SMALL_TABLE_ROWS,
     TuningBudget,
+    TuningWorker,
     base_params,
     completed,
     fit,
     refit_all,
     refit_best,
+    shares,
     study_name,
     tune,
 )
+from training.workers import TuningOrder, check_shared, helpers, task_data
 
 
 @dataclass
@@ -180,6 +182,7 @@ def train_task(
     train_months: int = 4,
     progress=None,
     refit: bool = True,
+    tuning_workers: int = 1,
 ) -> TrainResult:
     """Tune, test, refit, register and gate one task's model.
 
@@ -190,13 +193,15 @@ def train_task(
     the tuned number of rounds, and that model is registered. The test score reported is
     the one measured before the refit; the reference for weekly monitoring carries the
     tested model's predictions.
+
+    ``tuning_workers`` > 1: that many processes tune the study at once on a shared study
+    storage (``TELCOML_OPTUNA_STORAGE=postgresql+psycopg://...``), sharing its trials
+    (``training.workers``); this one then refits, tests, registers and gates the best.
     """
     started = time.perf_counter()
-    t = task(task_name).tailored(load_province(settings, province))  # a province file's own indicator set
-    split = choose_split(label_months(load_labels(settings, province), t), train_months, test_month)
-    data = make_dataset(settings, t, split, province)
+    check_shared(settings.study_storage, tuning_workers)
+    t, split, data, budget = task_data(settings, task_name, province, budget, test_month, train_months)
     rows = {k: len(v) for k, v in data.y.items()}
-    budget = budget.suited(rows["train"])
     configure_mlflow(settings, t.experiment_name(province))
     client = MlflowClient()
     name = study_name(t, province, f"{split.tag}-s{budget.seed}")
@@ -227,8 +232,30 @@ def train_task(
         mlflow.log_dict(data.lineage, "lineage.json")
         mlflow.set_tags(lineage_tags(open_store(settings), t.evaluation, t.province))  # feast ui's models
         log_frames(data.frames, data.lineage["feature_service"], settings.project, t.label, province or "all")
-        study, booster = tune(t, data, budget, settings.study_storage, name, progress=progress)
-        if booster is None:
+        distributed = settings.engine == "spark"  # the final fits over Spark (training.distributed)
+        tuned_on = data
+        if distributed:
+            from training import distributed as spark_fits
+
+            tuned_on = spark_fits.tuning_sample(data, settings.spark_tuning_sample, budget.seed)
+            workers = spark_fits.workers(settings)
+            mlflow.set_tags({"engine": "spark", "num_workers": workers})
+            mlflow.log_param("rows_tuned", len(tuned_on.y["train"]))
+        trial_shares = shares(budget.trials, tuning_workers)
+        order = TuningOrder(t.name, province, budget, test_month, train_months, parent.info.run_id)
+        study, booster = tune(
+            t,
+            tuned_on,
+            budget,
+            settings.study_storage,
+            name,
+            progress=progress,
+            worker=TuningWorker(0, trial_shares[0]),
+            alongside=helpers(settings, order, trial_shares) if tuning_workers > 1 else None,
+        )
+        if distributed:
+            booster = spark_fits.refit_best(settings, t, data, study, budget)
+        elif booster is None:
             booster = refit_best(t, data, study, budget)
         candidate = finalize(t, booster, data, int(booster.best_iteration))
         mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
@@ -250,7 +277,9 @@ def train_task(
             rounds = int(booster.best_iteration) + 1
             served = TaskModel(
                 t,
-                refit_all(t, data, study.best_params, rounds, budget),
+                spark_fits.refit_all(settings, t, data, study.best_params, rounds, budget)
+                if distributed
+                else refit_all(t, data, study.best_params, rounds, budget),
                 candidate.calibration,
                 int(booster.best_iteration),
             )

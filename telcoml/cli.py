@@ -533,6 +533,14 @@ def train(
             "model, or both (the gate keeps the better as champion)."
         ),
     ] = CreditMethod.both,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes tuning each study at once, sharing its trials (more than 1 needs "
+            "TELCOML_OPTUNA_STORAGE=postgresql+psycopg://...).",
+        ),
+    ] = 1,
     workdir: Workdir = None,
 ) -> None:
     """Tune, test against the oracle and the baselines, refit, register, and gate the champion.
@@ -555,11 +563,49 @@ def train(
             train_months=train_months,
             refit=refit,
             credit_method=credit_method.value,
+            tuning_workers=workers,
         )
     _print_quality_table(results)
     promoted = [r.task for r in results if r.promoted]
     if promoted:  # the answers' new champions: POST /reload makes the service use them
         _print_preparing(prepare_in_background(settings, f"new champions: {', '.join(promoted)}"))
+
+
+@app.command("tune-worker")
+@user_errors
+def tune_worker(
+    task: Annotated[TaskName, typer.Option("--task", "-t", help="The study's task.")],
+    parent_run: Annotated[str, typer.Option(help="The lead's MLflow parent run: trial runs nest under it.")],
+    share: Annotated[int, typer.Option(min=1, help="Trials this worker runs.")],
+    worker: Annotated[int, typer.Option(min=1, help="This worker's number (the lead is 0).")] = 1,
+    trials: Annotated[int | None, typer.Option(help="The study's whole budget, as the lead's.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds of tuning.")] = None,
+    province: Annotated[ProvinceCode | None, typer.Option(case_sensitive=False)] = None,
+    seed: int = 7,
+    test_month: str | None = None,
+    train_months: int = 4,
+    max_rounds: int = 600,
+    early_stopping_rounds: int = 30,
+    threads: int = 2,
+    workdir: Workdir = None,
+) -> None:
+    """Join a study the lead (`telcoml train --workers N`) opened and run a share of its trials.
+
+    The lead starts its helpers itself; on another machine, run this with the lead's settings
+    (TELCOML_OPTUNA_STORAGE, TELCOML_MLFLOW_TRACKING_URI, the work directory) and run id."""
+    from training.tune import TuningBudget
+    from training.workers import TuningOrder
+    from training.workers import tune_worker as run_worker
+
+    if task == "all":
+        raise typer.BadParameter("a worker tunes one task's study", param_hint="--task")
+    budget = TuningBudget(trials, timeout, max_rounds, early_stopping_rounds, seed, threads)
+    name = _chosen(province)
+    order = TuningOrder(
+        task.value, name.upper() if name else None, budget, test_month, train_months, parent_run
+    )
+    ran = run_worker(_settings(workdir), order, worker, share)
+    console.print(f"worker {worker}: {ran} trials of {task.value}")
 
 
 @app.command("batch-score")

@@ -37,14 +37,20 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 
 
+def tracking_server(uri: str) -> bool:
+    """Whether the tracking URI names an MLflow tracking server (not a database it reads itself)."""
+    return uri.startswith(("http://", "https://"))
+
+
 def configure_mlflow(settings: Settings, experiment: str | None = None) -> str | None:
     """Point MLflow at the settings' tracking store and make sure the experiment exists; without
     one, only the store (reading the registry logs no run: no empty experiment is created).
 
     The work directory's own store records its artifacts as ``workdir:/mlartifacts/...``
     (``training.artifact_store``) so the work directory can be moved or copied; one written
-    with absolute locations is rewritten first. A store named by ``TELCOML_MLFLOW_TRACKING_URI``
-    keeps absolute locations.
+    with absolute locations is rewritten first. A database named by ``TELCOML_MLFLOW_TRACKING_URI``
+    keeps absolute locations; a tracking server (``http(s)://``) keeps its experiments' artifacts
+    under its own artifact root, uploaded and downloaded through it (``make mlflow-server``).
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -62,8 +68,11 @@ def configure_mlflow(settings: Settings, experiment: str | None = None) -> str |
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        settings.artifact_root.mkdir(parents=True, exist_ok=True)
-        location = artifact_store.workdir_uri(artifacts) if own_store else settings.artifact_root.as_uri()
+        if tracking_server(settings.tracking_uri):  # the server's artifact root (--artifacts-destination)
+            location = None
+        else:
+            settings.artifact_root.mkdir(parents=True, exist_ok=True)
+            location = artifact_store.workdir_uri(artifacts) if own_store else settings.artifact_root.as_uri()
         experiment_id = client.create_experiment(experiment, artifact_location=location)
     else:
         experiment_id = found.experiment_id

@@ -4,12 +4,17 @@ One study per task and province, stored in SQLite by default or PostgreSQL by UR
 several workers can tune the same study. Each trial is a nested MLflow run under the
 study's parent run, and carries that run's id (user attribute ``mlflow_run_id``) for
 optuna-dashboard; a pruned trial's run ends ``KILLED`` (stopped on purpose), not ``FAILED``.
+Several workers (``training.workers``) share one study's trials: each trial records which
+process ran it (user attribute ``worker``, ``host:pid``).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 import mlflow
@@ -18,6 +23,7 @@ import optuna
 import xgboost as xgb
 from optuna_integration import XGBoostPruningCallback
 
+from core.errors import ConfigurationError
 from core.tasks import Task
 from training.data import Dataset, customer_parts
 
@@ -138,6 +144,49 @@ def study_storage(url: str, attempts: int = 3):
             time.sleep(0.5 * (attempt + 1))
 
 
+def wait_for_study(name: str, storage: str, parent_run_id: str, wait_seconds: float) -> None:
+    """Wait until the lead worker has opened study ``name`` for the parent run ``parent_run_id``
+    (the study's ``mlflow_parent_run_id``, set after its first trials are queued)."""
+    deadline = time.monotonic() + wait_seconds
+    opened = study_storage(storage)
+    while True:
+        try:
+            found = optuna.load_study(study_name=name, storage=opened)
+            if found.user_attrs.get("mlflow_parent_run_id") == parent_run_id:
+                return
+        except KeyError:  # not created yet
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"study {name!r} was not opened for run {parent_run_id} in {storage} "
+                f"within {wait_seconds:.0f} s: start the lead (`telcoml train --workers N`) first"
+            )
+        time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class TuningWorker:
+    """This process's part in a study tuned by several: its number (0: the lead, which opens the
+    study, queues its first trials and refits the best), its share of the trials (None: all of
+    the budget's), and the run its trial runs nest under (None: the active run)."""
+
+    index: int = 0
+    trials: int | None = None
+    parent_run_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Which process ran a trial: ``host:pid``."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def shares(trials: int, workers: int) -> list[int]:
+    """``trials`` split over ``workers`` as evenly as whole trials allow (the lead's first)."""
+    if workers < 1 or trials < workers:
+        raise ConfigurationError(f"{trials} trials cannot be shared by {workers} workers: at least one each")
+    return [trials // workers + (i < trials % workers) for i in range(workers)]
+
+
 def matrices(data: Dataset) -> tuple[xgb.DMatrix, xgb.DMatrix]:
     """Train and validation matrices, built once per study and reused by every trial."""
     dtrain = xgb.QuantileDMatrix(data.X["train"], label=data.y["train"], enable_categorical=True)
@@ -201,9 +250,21 @@ def study_name(t: Task, province: str | None, data_tag: str) -> str:
 
 
 def tune(
-    t: Task, data: Dataset, budget: TuningBudget, storage: str, name: str, progress=None
+    t: Task,
+    data: Dataset,
+    budget: TuningBudget,
+    storage: str,
+    name: str,
+    progress=None,
+    worker: TuningWorker = TuningWorker(),
+    alongside: AbstractContextManager | None = None,
 ) -> tuple[optuna.Study, xgb.Booster | None]:
     """Run (or continue) the study; every trial logged as a nested MLflow run.
+
+    ``worker``: this process's share of the trials when several tune the study; a helper
+    (index > 0) joins the study its lead opened, with its own sampler seed. ``alongside``:
+    entered once the study is open and its first trials are queued, left after this process's
+    trials (``training.workers.helpers``: the other workers run and are waited for there).
 
     Returns the study and the best booster trained in this run (None if the study's best
     trial came from an earlier run), so the final model needs no refit. A small table split
@@ -229,9 +290,15 @@ def tune(
             f"Trial {trial.number} of the Optuna study `{name}`: one set of XGBoost settings for "
             f"{t.name}, judged by {objective_name}{' over folds of customers' if folds else ''}."
         )
-        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, description=description) as run:
+        with mlflow.start_run(
+            run_name=f"trial-{trial.number}",
+            nested=True,
+            parent_run_id=worker.parent_run_id,
+            description=description,
+        ) as run:
             trial.set_user_attr("mlflow_run_id", run.info.run_id)  # the dashboard's way to the run
-            mlflow.set_tag("optuna.trial", trial.number)
+            trial.set_user_attr("worker", worker.name)
+            mlflow.set_tags({"optuna.trial": trial.number, "optuna.worker": worker.name})
             mlflow.log_params(trial.params)
             if folds is not None:  # a small table: one validation part is too noisy to choose by
                 value, best_iteration, booster = *cross_validated(params, folds, budget, t), None
@@ -262,38 +329,46 @@ def tune(
             best.update(value=value, booster=booster, number=trial.number)
         return value
 
-    sampler = optuna.samplers.TPESampler(
-        seed=budget.seed, n_startup_trials=min(8, max(budget.trials // 3, 2))
+    sampler = optuna.samplers.TPESampler(  # a helper samples apart from the lead (the same seed: same trials)
+        seed=budget.seed + 1000 * worker.index, n_startup_trials=min(8, max(budget.trials // 3, 2))
     )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=20)
-    study = optuna.create_study(
-        study_name=name,
-        storage=study_storage(storage),
-        direction="minimize",
-        sampler=sampler,
-        pruner=pruner,
-        load_if_exists=True,
-    )
-    # the dashboard names the objective; a cross-validated score that grows is minimized negated
-    larger_is_better = folds is not None and t.kind.selection_metric[1]
-    with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged through 5.0
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([f"negated {objective_name}" if larger_is_better else objective_name])
-    parent = mlflow.active_run()
-    if parent is not None:
-        study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
-        study.set_user_attr("mlflow_experiment_id", parent.info.experiment_id)
-    if not study.trials:  # the search starts from XGBoost's defaults (a small table's: smaller trees too)
-        for start in (XGBOOST_DEFAULTS, SMALL_TABLE_START) if small else (XGBOOST_DEFAULTS,):
-            study.enqueue_trial(start, skip_if_exists=True)
+    if worker.index:  # a helper: the lead opens the study and queues its first trials
+        wait_for_study(name, storage, worker.parent_run_id, wait_seconds=300)
+        study = optuna.load_study(
+            study_name=name, storage=study_storage(storage), sampler=sampler, pruner=pruner
+        )
+    else:
+        study = optuna.create_study(
+            study_name=name,
+            storage=study_storage(storage),
+            direction="minimize",
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=True,
+        )
+        # the dashboard names the objective; a cross-validated score that grows is minimized negated
+        larger_is_better = folds is not None and t.kind.selection_metric[1]
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged through 5.0
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([f"negated {objective_name}" if larger_is_better else objective_name])
+        if not study.trials:  # the search starts from XGBoost's defaults (a small table's: smaller trees too)
+            for start in (XGBOOST_DEFAULTS, SMALL_TABLE_START) if small else (XGBOOST_DEFAULTS,):
+                study.enqueue_trial(start, skip_if_exists=True)
+        parent = mlflow.active_run()
+        if parent is not None:  # last: helpers wait for it (``wait_for_study``)
+            study.set_user_attr("mlflow_experiment_id", parent.info.experiment_id)
+            study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
     callbacks = [lambda s, tr: progress(1)] if progress else []
-    study.optimize(
-        objective,
-        n_trials=budget.trials,
-        timeout=budget.timeout_seconds,
-        callbacks=callbacks,
-        gc_after_trial=False,
-    )
+    with alongside or nullcontext():
+        study.optimize(
+            objective,
+            n_trials=worker.trials or budget.trials,
+            timeout=budget.timeout_seconds,
+            callbacks=callbacks,
+            gc_after_trial=False,
+        )
+    # after every worker's trials: the best may be another worker's (then refit_best trains it)
     reusable = best["booster"] if best["number"] == study.best_trial.number else None
     return study, reusable
 
@@ -331,6 +406,9 @@ def completed(study: optuna.Study, state=optuna.trial.TrialState.COMPLETE) -> in
 
 __all__ = [
     "TuningBudget",
+    "TuningWorker",
+    "shares",
+    "wait_for_study",
     "tune",
     "refit_best",
     "refit_all",

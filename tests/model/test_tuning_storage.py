@@ -1,49 +1,84 @@
-"""Several workers tune one study through a PostgreSQL study storage."""
+"""Several workers tune one study through a PostgreSQL study storage; the lead registers its best."""
 
 import os
+import shutil
+import socket
 import uuid
-from multiprocessing import get_context
+from collections import Counter
 
 import optuna
 import pytest
+from mlflow import MlflowClient
 
-from training.tune import TuningBudget, tune
+from core.databases import drop_database, ensure_database
+from core.errors import ConfigurationError
+from core.settings import Settings
+from training.tune import TuningBudget, shares
+from training.workers import check_shared
 
-PG_URL = os.environ.get("TELCOML_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_SERVER = os.environ.get("TELCOML_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def _worker(args):
-    workdir, study, trials = args
-    import mlflow
+@pytest.fixture
+def fresh_postgres():
+    """A new, empty PostgreSQL database of this test's own, dropped afterwards."""
+    url = PG_SERVER.rsplit("/", 1)[0] + f"/telcoml_tune_{uuid.uuid4().hex[:10]}"
+    ensure_database(url)
+    yield url
+    drop_database(url)
 
-    from core.settings import Settings
-    from core.tasks import task
-    from training.data import load_truth, make_dataset, time_split
-    from training.registry import configure_mlflow
 
-    settings = Settings(workdir=workdir)
-    t = task("churn")
-    data = make_dataset(settings, t, time_split(sorted(load_truth(settings, "labels")["month"].unique()), 1))
-    configure_mlflow(settings, t.experiment_name())
-    with mlflow.start_run(run_name=f"worker-{os.getpid()}"):
-        tune(t, data, TuningBudget(trials=trials, max_rounds=30, seed=os.getpid()), PG_URL, study)
-    return os.getpid()
+def test_trials_are_shared_and_several_workers_need_a_shared_storage(tmp_path):
+    assert shares(7, 2) == [4, 3] and shares(6, 3) == [2, 2, 2] and shares(5, 1) == [5]
+    with pytest.raises(ConfigurationError, match="at least one each"):
+        shares(1, 2)
+    check_shared("sqlite:///x.db", 1)  # one worker: any storage
+    check_shared("postgresql+psycopg://u@h/db", 4)
+    with pytest.raises(ConfigurationError, match="TELCOML_OPTUNA_STORAGE=postgresql"):
+        check_shared(Settings(workdir=tmp_path).study_storage, 2)
 
 
 @pytest.mark.postgres
-def test_two_workers_share_one_postgres_study(tiny_world):
+@pytest.mark.slow
+def test_two_workers_tune_one_study_and_the_lead_registers_its_best(tiny_world, tmp_path, fresh_postgres):
     from core.tasks import task
-    from training.registry import configure_mlflow
+    from training.registry import configure_mlflow, load_task_model
+    from training.train import train_task
 
-    # create the tracking database once: SQLite MLflow stores cannot be migrated concurrently
-    configure_mlflow(tiny_world.settings, task("churn").experiment_name())
-    study = f"test-{uuid.uuid4().hex[:8]}"
-    try:
-        with get_context("spawn").Pool(2) as pool:
-            pids = pool.map(_worker, [(tiny_world.settings.workdir, study, 2)] * 2)
-        assert len(set(pids)) == 2
-        loaded = optuna.load_study(study_name=study, storage=PG_URL)
-        assert len(loaded.trials) == 4
-        assert loaded.best_value > 0
-    finally:
-        optuna.delete_study(study_name=study, storage=PG_URL)
+    workdir = tmp_path / "work"  # a copy: the shared tiny world keeps no champion of this test's
+    shutil.copytree(tiny_world.settings.workdir, workdir)
+    settings = Settings(workdir=workdir, optuna_storage=fresh_postgres)
+    budget = TuningBudget(trials=6, max_rounds=40, seed=3, threads=1)
+
+    result = train_task(settings, "churn", budget=budget, train_months=1, tuning_workers=2)
+
+    configure_mlflow(settings)
+    client = MlflowClient()
+    parent = client.get_run(result.run_id)
+    study = optuna.load_study(study_name=parent.data.tags["optuna.study"], storage=fresh_postgres)
+    trials = study.trials
+    # the budget shared: six trials in all, numbered once each, every one finished
+    assert len(trials) == budget.trials == result.trials
+    assert sorted(tr.number for tr in trials) == list(range(budget.trials))
+    finished = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    assert all(tr.state in finished for tr in trials)
+    # by two processes, three trials each: this one (the lead) and the helper it started
+    workers = Counter(tr.user_attrs["worker"] for tr in trials)
+    assert sorted(workers.values()) == [3, 3]
+    assert f"{socket.gethostname()}:{os.getpid()}" in workers
+    # every trial of both workers is a run nested under the lead's parent run
+    nested = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
+    assert {r.info.run_id for r in nested} == {tr.user_attrs["mlflow_run_id"] for tr in trials}
+    assert Counter(r.data.tags["optuna.worker"] for r in nested) == workers
+    # what was registered is the study's best trial, whichever worker ran it
+    best = study.best_trial
+    assert {k: parent.data.params[f"best_{k}"] for k in best.params} == {
+        k: str(v) for k, v in best.params.items()
+    }
+    version = client.get_model_version(result.model_name, result.version)
+    assert version.run_id == result.run_id
+    model = load_task_model(f"models:/{result.model_name}/{result.version}")
+    assert model.task.name == task("churn").name
+    assert model.best_iteration == best.user_attrs["best_iteration"]

@@ -1,0 +1,156 @@
+"""Several processes tuning one Optuna study on a shared storage (PostgreSQL), sharing its trials.
+
+The lead (``training.train.train_task`` with ``workers`` > 1) opens the study inside its parent
+MLflow run, queues the first trials and starts the helpers, one ``telcoml tune-worker`` process
+each (``helpers``); every process builds the same dataset (``task_data``), runs its share of
+the trials (``training.tune.shares``) with its own sampler seed and logs each trial as a run
+nested under the lead's parent run. Once all have finished, the lead refits, tests, registers
+and gates the study's best trial, whichever process ran it. A helper on another machine is the
+same command with the same settings (``telcoml tune-worker --parent-run <run id> ...``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from core.errors import ConfigurationError, TelcomlError
+from core.settings import Settings
+from core.tasks import Task, task
+from features.provinces import load_province
+from training.data import Dataset, Split, choose_split, label_months, load_labels, make_dataset
+from training.registry import configure_mlflow
+from training.tune import TuningBudget, TuningWorker, study_name, tune
+
+#: Study storages several processes can share (SQLite locks the whole file on every write).
+SHARED_STORAGES = ("postgresql", "mysql")
+
+
+def task_data(
+    settings: Settings,
+    task_name: str,
+    province: str | None,
+    budget: TuningBudget,
+    test_month: str | None = None,
+    train_months: int = 4,
+) -> tuple[Task, Split, Dataset, TuningBudget]:
+    """The task as the province tailors it, its split, its dataset and the budget suited to its
+    table: what the lead and every helper of a study build alike."""
+    t = task(task_name).tailored(load_province(settings, province))  # a province file's own indicator set
+    split = choose_split(label_months(load_labels(settings, province), t), train_months, test_month)
+    data = make_dataset(settings, t, split, province)
+    return t, split, data, budget.suited(len(data.y["train"]))
+
+
+def check_shared(storage: str, workers: int) -> None:
+    """Several workers need a study storage they can share: a clear error otherwise."""
+    if workers < 1:
+        raise ConfigurationError(f"workers: {workers}; at least 1")
+    if workers > 1 and not storage.startswith(SHARED_STORAGES):
+        raise ConfigurationError(
+            f"{workers} tuning workers need a study storage they can share, and it is "
+            f"{storage.split(':')[0] or 'in memory'}: set TELCOML_OPTUNA_STORAGE="
+            "postgresql+psycopg://user@host:5432/database"
+        )
+
+
+@dataclass(frozen=True)
+class TuningOrder:
+    """What a helper needs to join the lead's study: the task and its data, the whole budget,
+    and the lead's parent run."""
+
+    task: str
+    province: str | None
+    budget: TuningBudget
+    test_month: str | None
+    train_months: int
+    parent_run_id: str
+
+
+def tune_worker(settings: Settings, order: TuningOrder, index: int, trials: int) -> int:
+    """A helper's part: join the study the lead opened and run ``trials`` of its trials, each a
+    run nested under the lead's parent run. Returns the trials this process ran."""
+    if index < 1:
+        raise ConfigurationError("a helper's worker number is 1 or more (0 is the lead)")
+    check_shared(settings.study_storage, 2)
+    t, split, data, budget = task_data(
+        settings, order.task, order.province, order.budget, order.test_month, order.train_months
+    )
+    configure_mlflow(settings, t.experiment_name(order.province))
+    name = study_name(t, order.province, f"{split.tag}-s{budget.seed}")
+    worker = TuningWorker(index, trials, order.parent_run_id)
+    study, _ = tune(t, data, budget, settings.study_storage, name, worker=worker)
+    return sum(tr.user_attrs.get("worker") == worker.name for tr in study.trials)
+
+
+def worker_command(order: TuningOrder, index: int, trials: int) -> list[str]:
+    """The ``telcoml tune-worker`` command line of helper ``index``."""
+    b = order.budget
+    command = [sys.executable, "-m", "telcoml.cli", "tune-worker", "--task", order.task]
+    command += ["--parent-run", order.parent_run_id, "--worker", str(index), "--share", str(trials)]
+    command += ["--trials", str(b.trials), "--seed", str(b.seed), "--train-months", str(order.train_months)]
+    command += ["--max-rounds", str(b.max_rounds), "--early-stopping-rounds", str(b.early_stopping_rounds)]
+    command += ["--threads", str(b.threads)]
+    for option, value in (
+        ("--province", order.province),
+        ("--test-month", order.test_month),
+        ("--timeout", b.timeout_seconds),
+    ):
+        if value is not None:
+            command += [option, str(value)]
+    return command
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment with ``settings`` as ``TELCOML_*`` variables (a helper sees
+    the lead's work directory, stores and tracking server however the lead was configured)."""
+    env = dict(os.environ)
+    for key, value in settings.model_dump(mode="json").items():
+        if value is not None:
+            env[f"TELCOML_{key.upper()}"] = (
+                json.dumps(value) if isinstance(value, dict | list) else str(value)
+            )
+    return env
+
+
+@contextmanager
+def helpers(settings: Settings, order: TuningOrder, trial_shares: list[int]) -> Iterator[list[int]]:
+    """Start a ``telcoml tune-worker`` process for each share after the first (the lead's own),
+    and on leaving wait for them all: a helper that failed is an error naming its log
+    (``<workdir>/tuning/<parent run>-worker<n>.log``). Leaving by an error stops them."""
+    logs = settings.workdir / "tuning"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = settings_environment(settings)
+    started: list[tuple[subprocess.Popen, object]] = []
+    try:
+        for index, trials in enumerate(trial_shares[1:], 1):
+            log = (logs / f"{order.parent_run_id}-worker{index}.log").open("w")
+            started.append(
+                (
+                    subprocess.Popen(
+                        worker_command(order, index, trials), stdout=log, stderr=subprocess.STDOUT, env=env
+                    ),
+                    log,
+                )
+            )
+        yield [process.pid for process, _ in started]
+    except BaseException:
+        for process, _ in started:
+            process.terminate()
+        raise
+    finally:
+        failed = []
+        for index, (process, log) in enumerate(started, 1):
+            if process.wait() != 0:
+                failed.append(f"worker {index} (exit {process.returncode}, log {log.name})")
+            log.close()
+    if failed:
+        raise TelcomlError("tuning workers failed: " + "; ".join(failed))
+
+
+__all__ = ["task_data", "check_shared", "TuningOrder", "tune_worker", "helpers", "worker_command"]

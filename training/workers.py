@@ -81,6 +81,10 @@ def tune_worker(settings: Settings, order: TuningOrder, index: int, trials: int)
     t, split, data, budget = task_data(
         settings, order.task, order.province, order.budget, order.test_month, order.train_months
     )
+    if settings.engine == "spark":  # the lead tunes on the same sample (training.distributed)
+        from training.distributed import tuning_sample
+
+        data = tuning_sample(data, settings.spark_tuning_sample, budget.seed)
     configure_mlflow(settings, t.experiment_name(order.province))
     name = study_name(t, order.province, f"{split.tag}-s{budget.seed}")
     worker = TuningWorker(index, trials, order.parent_run_id)

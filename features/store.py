@@ -269,11 +269,15 @@ def source_files(store: FeatureStore, view) -> list[str]:
     return glob.glob(str(Path(store.repo_path) / view.batch_source.path))
 
 
-def materialize_latest(store: FeatureStore, month: str, views: Sequence[str] | None = None) -> None:
+def materialize_latest(
+    store: FeatureStore, month: str, views: Sequence[str] | None = None, how: str = "feast"
+) -> None:
     """Load the snapshot of ``month`` (the latest) into the online store.
 
     By default every indicator view with offline files: a province file may declare custom
     indicators before its data has arrived. Prepared answers are pushed, not materialized.
+    ``how``: Feast's ``materialize``, or ``stream`` (``features.stream_materialize``: the same
+    rows and registry record, a record batch at a time).
     """
     end = snapshot_time(month).to_pydatetime()
     start = (snapshot_time(month) - pd.Timedelta(days=1)).to_pydatetime()
@@ -283,7 +287,12 @@ def materialize_latest(store: FeatureStore, month: str, views: Sequence[str] | N
             for v in store.list_feature_views()
             if v.tags.get("kind") != "answers" and source_files(store, v)
         ]
-    store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views))
+    if how == "stream":
+        from features.stream_materialize import materialize_stream
+
+        materialize_stream(store, start, end + pd.Timedelta(seconds=1), list(views))
+    else:
+        store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views))
     protect_store_files(store.config)
 
 

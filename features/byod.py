@@ -700,7 +700,7 @@ def _publish(settings: Settings, month: str) -> None:
     from features.store import apply_repository, materialize_latest
 
     store = apply_repository(settings)
-    materialize_latest(store, month)
+    materialize_latest(store, month, how=settings.materialize)
 
 
 __all__ = [

@@ -184,7 +184,7 @@ def feature_store_stage(settings: Settings, month: str | None = None) -> str:
 
     store = apply_repository(settings)
     month = month or latest_month(settings)
-    materialize_latest(store, month)
+    materialize_latest(store, month, how=settings.materialize)
     return month
 
 

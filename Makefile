@@ -76,6 +76,24 @@ spark-score: install ## Every province's CRM file as Spark jobs, partitioned Par
 bench-spark: install ## The Spark path against the pandas path, rows/s and equality (benchmarks/bench_spark.py)
 	$(BIN)/python benchmarks/bench_spark.py --master '$(SPARK_MASTER)'
 
+# The production profile's PostgreSQL (README, "Production profile (Spark)"): an MLflow tracking server
+# on a PostgreSQL database with its own artifact root, and several processes tuning one Optuna study.
+MLFLOW_BACKEND ?= postgresql+psycopg://postgres@127.0.0.1:5432/telcoml_mlflow
+MLFLOW_ARTIFACTS ?= $(WORKDIR)/mlflow-server-artifacts
+MLFLOW_PORT ?= 5000
+TUNING_STORAGE ?= $(or $(TELCOML_OPTUNA_STORAGE),postgresql+psycopg://postgres@127.0.0.1:5432/telcoml_optuna)
+WORKERS ?= 2
+TASK ?= churn
+.PHONY: mlflow-server tune-workers
+mlflow-server: install ## MLflow tracking server on PostgreSQL (MLFLOW_BACKEND, created if missing; MLFLOW_ARTIFACTS), http://127.0.0.1:5000
+	$(BIN)/python -m core.databases create '$(MLFLOW_BACKEND)'
+	$(BIN)/mlflow server --backend-store-uri '$(MLFLOW_BACKEND)' --artifacts-destination '$(MLFLOW_ARTIFACTS)' \
+	  --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+tune-workers: install ## Train TASK with WORKERS processes tuning its study on PostgreSQL (TUNING_STORAGE, created if missing)
+	$(BIN)/python -m core.databases create '$(TUNING_STORAGE)'
+	TELCOML_OPTUNA_STORAGE='$(TUNING_STORAGE)' $(BIN)/telcoml train --task $(TASK) --workers $(WORKERS) --workdir $(WORKDIR)
+
 # The image's lock holds the main dependencies only, pinned to the versions the tests ran on (-c).
 lock: ## Re-resolve requirements.lock (dev) and requirements-runtime.lock (the Bento image) from pyproject.toml
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements.lock

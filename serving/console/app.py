@@ -178,6 +178,17 @@ async def _refused(console: Console, request: Request, session: dict, err: FormR
     return console.render(request, "message.html", {"message": err.word}, session, err.status)
 
 
+async def posted_form(console: Console, request: Request, session: dict, key=None) -> dict | Response:
+    """The posted form with its CSRF token checked, or the refusal page to answer with."""
+    try:
+        form = await read_form(request)
+    except FormRefused as err:
+        return await _refused(console, request, session, err)
+    if not csrf_ok(session, form):
+        return console.render(request, "message.html", {"message": "csrf"}, session, 403, key)
+    return form
+
+
 def page_endpoint(page: Page):
     """The route of a page: the session's key checked, the form read and its CSRF token checked,
     the handler run in a worker thread, its context rendered."""
@@ -192,12 +203,9 @@ def page_endpoint(page: Page):
             return console.redirect(request, "/login?expired=1" if session.get("key") else "/login")
         form = None
         if request.method == "POST":
-            try:
-                form = await read_form(request)
-            except FormRefused as err:
-                return await _refused(console, request, session, err)
-            if not csrf_ok(session, form):
-                return console.render(request, "message.html", {"message": "csrf"}, session, 403, key)
+            form = await posted_form(console, request, session, key)
+            if isinstance(form, Response):
+                return form
         query = {k: v[:MAX_QUERY_CHARS] for k, v in list(request.query_params.items())[:MAX_QUERY_FIELDS]}
         visit = Visit(key.name, key.province, session.get("lang", "zh"), form, backend, query)
         context = await run_in_threadpool(page.handler, visit)
@@ -233,12 +241,9 @@ async def overview_export(request: Request) -> Response:
     key = session_key(backend.keys, session)
     if key is None:
         return console.redirect(request, "/login?expired=1" if session.get("key") else "/login")
-    try:
-        form = await read_form(request)
-    except FormRefused as err:
-        return await _refused(console, request, session, err)
-    if not csrf_ok(session, form):
-        return console.render(request, "message.html", {"message": "csrf"}, session, 403, key)
+    form = await posted_form(console, request, session, key)
+    if isinstance(form, Response):
+        return form
     visit = Visit(key.name, key.province, session.get("lang", "zh"), form, backend)
     status, filename, text = await run_in_threadpool(overview.export_csv, visit)
     if status != 200:
@@ -287,12 +292,9 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     console: Console = request.app.state.console
     session = console.session(request)
-    try:
-        form = await read_form(request)
-    except FormRefused as err:
-        return await _refused(console, request, session, err)
-    if not csrf_ok(session, form):
-        return console.render(request, "message.html", {"message": "csrf"}, session, 403)
+    form = await posted_form(console, request, session)
+    if isinstance(form, Response):
+        return form
     response = console.redirect(request, "/login")
     response.headers.append("set-cookie", console.sessions.cleared(request.scope.get("root_path", "") or "/"))
     return response
@@ -302,11 +304,10 @@ async def language(request: Request) -> Response:
     """The language for this session (zh or en), then back to the page it was chosen on."""
     console: Console = request.app.state.console
     session = console.session(request)
-    try:
-        form = await read_form(request)
-    except FormRefused as err:
-        return await _refused(console, request, session, err)
-    if not csrf_ok(session, form) or form.get("lang") not in LANGUAGES:
+    form = await posted_form(console, request, session)
+    if isinstance(form, Response):
+        return form
+    if form.get("lang") not in LANGUAGES:
         return console.render(request, "message.html", {"message": "csrf"}, session, 403)
     back = form.get("next", "")
     back = back if back in {p.path for p in PAGES} or back == "/login" else PAGES[0].path

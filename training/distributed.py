@@ -128,9 +128,13 @@ def fit_distributed(
     ``rounds`` rounds; with ``early_stopping_rounds`` the validating rows stop it, and the
     booster keeps XGBoost's ``best_iteration`` attribute as the local fit does."""
     spark = spark_session(settings)
-    X = pd.concat([p[0] for p in parts], ignore_index=True)
-    y = np.concatenate([p[1] for p in parts])
-    validation = np.concatenate([np.full(len(p[1]), p[2]) for p in parts])
+    # rows shuffled (by the seed): xgboost.spark 3.2 reads a partition in Arrow batches (10,000
+    # rows) and fails on a batch without validating rows (KeyError 'values' in
+    # create_dmatrix_from_partitions), which the train part followed by the valid part gives
+    order = np.random.default_rng(params.get("seed", 0)).permutation(sum(len(p[1]) for p in parts))
+    X = pd.concat([p[0] for p in parts], ignore_index=True).iloc[order].reset_index(drop=True)
+    y = np.concatenate([p[1] for p in parts])[order]
+    validation = np.concatenate([np.full(len(p[1]), p[2]) for p in parts])[order]
     if params["objective"].startswith("multi:"):
         present, expected = len(np.unique(y[~validation])), int(params["num_class"])
         if present != expected:  # the classifier counts the classes in the labels

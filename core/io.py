@@ -69,6 +69,62 @@ def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path, **write_opt
         raise
 
 
+class AtomicParquetFiles:
+    """Parquet files written part by part (each ``write`` adds row groups) and published
+    together: every file grows in a hidden temporary beside its target and ``commit`` renames
+    them all, so a reader sees a whole file or the one before. Used as a context manager, an
+    error (or a kill) leaves no target touched and the temporaries are removed (or, after a
+    kill, left to ``remove_stale_temporaries``). Memory: one part, whatever the file's size.
+
+    A file's first part fixes its schema (dictionary columns with 32-bit indices, so any later
+    part's dictionary fits); later parts are cast to it."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, tuple[pq.ParquetWriter, str]] = {}
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        path = Path(path)
+        if path not in self._files:
+            fields = [
+                pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type), f.nullable, f.metadata)
+                if pa.types.is_dictionary(f.type)
+                else f
+                for f in table.schema
+            ]
+            schema = pa.schema(fields, metadata=table.schema.metadata)
+            fd, tmp = _temporary(path)
+            os.close(fd)
+            self._files[path] = (pq.ParquetWriter(tmp, schema), tmp)
+        writer, _ = self._files[path]
+        writer.write_table(table.cast(writer.schema))
+
+    def commit(self) -> None:
+        """Close every file and rename it over its target."""
+        for writer, _ in self._files.values():
+            writer.close()
+        for path, (_, tmp) in self._files.items():
+            os.replace(tmp, path)
+        self._files.clear()
+
+    def discard(self) -> None:
+        """Close and delete every temporary; no target is touched."""
+        for writer, tmp in self._files.values():
+            try:
+                writer.close()
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        self._files.clear()
+
+    def __enter__(self) -> AtomicParquetFiles:
+        return self
+
+    def __exit__(self, kind, *_exc) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+
+
 def atomic_write_bytes(data: bytes, path: Path) -> None:
     """Write bytes atomically (a file made elsewhere, e.g. on a Spark executor); 0600."""
     path = Path(path)

@@ -27,7 +27,9 @@ the oracle's ``p_credit_bad_event`` (``features.labels``) its probability.
 
 Deterministic by seed (each province has its own stream), vectorised with NumPy, and
 streamed province by province and month by month; the working arrays hold the open
-lines only (closed ones are archived), so memory is bounded by one province-month.
+lines only (closed ones are archived). A province larger than ``chunk_customers`` is
+simulated in chunks of lines that live apart (nothing in the world couples two lines),
+each appended to the province's files as it is done: memory is bounded by one chunk.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from core.indicators import CHANNELS, CHURN
-from core.io import atomic_write_parquet, month_list, snapshot_time
+from core.io import AtomicParquetFiles, atomic_write_parquet, month_list, snapshot_time
 from features.build import WINDOW_MONTHS, MonthAggregate, aggregate_month, indicators_at
 from features.evidence import (
     RATE_EVENT_TYPES,
@@ -167,7 +170,11 @@ class GeneratorConfig:
     of the warm-up; the base then grows by ``growth`` a month, new lines replacing closed ones.
     ``drift_month``: from this month a tariff change sends bills and billing inquiries up,
     and a competitor's offer raises M-Zone churn. None: no drift. ``drift_provinces``: the
-    provinces the market changes in (None: every one)."""
+    provinces the market changes in (None: every one). ``chunk_customers``: a province larger
+    than this is simulated in chunks of at most this many first lines (each chunk's lines with
+    streams, numbers and ids of their own, written as row groups of the same files), so memory
+    holds one chunk whatever the province's size; a province within it is one chunk, as it
+    always was. None: every province is one chunk."""
 
     customers: int = 10_000
     months: int = 12
@@ -178,6 +185,7 @@ class GeneratorConfig:
     drift_provinces: tuple[str, ...] | None = None
     warmup_months: int = WINDOW_MONTHS - 1
     growth: float = 0.001
+    chunk_customers: int | None = 250_000
     month_names: list[str] = field(init=False)
     warmup_names: list[str] = field(init=False)
 
@@ -192,6 +200,8 @@ class GeneratorConfig:
                 f"warmup_months={self.warmup_months}: at least {WINDOW_MONTHS - 1} months are needed "
                 f"so that the {WINDOW_MONTHS}-month windows are full from the first recorded month"
             )
+        if self.chunk_customers is not None and self.chunk_customers < 1:
+            raise ConfigurationError(f"chunk_customers={self.chunk_customers}: at least 1 (or None)")
         first = pd.Period(self.start_month, "M") - self.warmup_months
         object.__setattr__(self, "month_names", month_list(self.start_month, self.months))
         object.__setattr__(self, "warmup_names", month_list(str(first), self.warmup_months))
@@ -206,6 +216,12 @@ class GeneratorConfig:
         sizes = np.floor(shares / shares.sum() * self.customers).astype(int)
         sizes[0] += self.customers - sizes.sum()
         return dict(zip(self.provinces, sizes.tolist()))
+
+    def chunk_sizes(self, size: int) -> list[int]:
+        """A province of ``size`` first lines in as few chunks of at most ``chunk_customers``
+        as can be, as even as can be (the first ones one line larger)."""
+        chunks = 1 if self.chunk_customers is None else max(-(-size // self.chunk_customers), 1)
+        return [size // chunks + (k < size % chunks) for k in range(chunks)]
 
 
 def _numbers(i: np.ndarray, prefixes: np.ndarray) -> np.ndarray:
@@ -477,10 +493,11 @@ def _event_times(
     return start + (offset + np.floor(rng.random(count) * (seconds - offset))).astype("timedelta64[s]")
 
 
-def _ids(kind: str, province: str, month: str, count: int) -> np.ndarray:
-    """Work-order style identifiers, e.g. CGD2026010000042."""
+def _ids(kind: str, province: str, month: str, count: int, start: int = 0) -> np.ndarray:
+    """Work-order style identifiers, e.g. CGD2026010000042, numbered from ``start`` (the
+    province-month's events an earlier chunk numbered)."""
     prefix = f"{kind}{province}{month.replace('-', '')}"
-    return np.array([f"{prefix}{i:07d}" for i in range(count)], dtype=object)
+    return np.array([f"{prefix}{i:07d}" for i in range(start, start + count)], dtype=object)
 
 
 def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
@@ -495,6 +512,8 @@ def simulate_month(
     world: World,
     rng: np.random.Generator,
     share: np.ndarray | None = None,
+    complaints_from: int = 0,
+    refunds_from: int = 0,
 ) -> dict[str, pd.DataFrame]:
     """The raw partitions of one month for the customers whose line is open.
 
@@ -502,7 +521,8 @@ def simulate_month(
     less in the month a new line opened): usage, allowances and contacts scale with it,
     events fall after the opening, and a first partial month has no arrears yet.
     ``fee_history`` holds each month's bills (NaN: none, or a partial first month), for the
-    bill shock.
+    bill shock. ``complaints_from``, ``refunds_from``: the first complaint and refund ids'
+    numbers (after an earlier chunk's of the province-month).
     """
     t = pop.traits
     n = len(active)
@@ -642,7 +662,7 @@ def simulate_month(
     answered = rng.random(k) < 0.55
     sat_mean = 4.3 - 0.5 * grievance[comp_idx] - 1.2 * (outcome == 2) - 0.4 * (outcome == 3)
     satisfaction = np.where(answered, np.clip(np.round(sat_mean + rng.normal(0, 0.7, k)), 1, 5), np.nan)
-    comp_ids = _ids("C", pop.master["province"].iat[0], month, k)
+    comp_ids = _ids("C", pop.master["province"].iat[0], month, k, complaints_from)
     complaints = pd.DataFrame(
         {
             "complaint_id": comp_ids,
@@ -671,7 +691,7 @@ def simulate_month(
     ref_abuser = t["abuser"][idx][ref_cust]
     refunds = pd.DataFrame(
         {
-            "refund_id": _ids("R", pop.master["province"].iat[0], month, r),
+            "refund_id": _ids("R", pop.master["province"].iat[0], month, r, refunds_from),
             "msisdn": _categorical(idx[ref_cust], numbers),
             "refund_time": ref_time,
             "amount": np.round(np.minimum(np.exp(rng.normal(3.0, 0.8, r)), 2000), 2),
@@ -778,11 +798,15 @@ def simulate_evidence(
     return events, gifts
 
 
-def _numbered(frame: pd.DataFrame, id_column: str, kind: str, province: str, month: str) -> pd.DataFrame:
-    """A month's events in time order, each with its work-order style id first."""
+def _numbered(
+    frame: pd.DataFrame, id_column: str, kind: str, province: str, month: str, start: int = 0
+) -> pd.DataFrame:
+    """A month's events in time order, each with its work-order style id first (numbered from
+    ``start``: after an earlier chunk's of the province-month)."""
     time = next(c for c in frame.columns if c.endswith("_time"))
     frame = frame.sort_values([time, "msisdn"], kind="stable").reset_index(drop=True)
-    return frame.assign(**{id_column: _ids(kind, province, month, len(frame))})[[id_column, *frame.columns]]
+    ids = _ids(kind, province, month, len(frame), start)
+    return frame.assign(**{id_column: ids})[[id_column, *frame.columns]]
 
 
 def new_lines(
@@ -822,21 +846,54 @@ def _expected_growth(open_lines: int, planned: float, growth: float) -> float:
     return max(growth * open_lines + PLAN_PULL * (planned - open_lines), 0.0)
 
 
-def simulate_province(
+def chunk_streams(seed: int, p_index: int, chunk: int) -> tuple[np.random.Generator, ...]:
+    """A chunk's three streams: its lines, its trial months, its credit evidence. Chunk 0 keeps
+    the province's own ([seed, p], [seed, p, 1], [seed, p, 2]), so a province of one chunk is as
+    it was; chunk c > 0 appends c ([seed, p, 0, c], [seed, p, 1, c], [seed, p, 2, c]). A seed
+    sequence pads its key with zeros ([s, p] is [s, p, 0, 0]), so c != 0 keeps them apart."""
+    if chunk == 0:
+        keys = [[seed, p_index], [seed, p_index, 1], [seed, p_index, 2]]
+    else:
+        keys = [[seed, p_index, k, chunk] for k in range(3)]
+    return tuple(np.random.default_rng(k) for k in keys)
+
+
+def new_line_indices(
+    config: GeneratorConfig, p_index: int, chunk: int, chunks: int, opened: int, count: int
+) -> np.ndarray:
+    """Global line indices (``_numbers``) of the next ``count`` new lines of a province's chunk
+    (of ``chunks``), after the ``opened`` it opened before: past the first lines' indices
+    (``customers``), a chunk's k-th new line takes ``customers + (k * chunks + chunk) *
+    provinces + p_index``, so no two lines of any province or chunk ever share a number. One
+    chunk: ``customers + k * provinces + p_index``, as it always was."""
+    k = opened + np.arange(count, dtype=np.int64)
+    return config.customers + (k * chunks + chunk) * len(config.provinces) + p_index
+
+
+#: Writes one raw table's frame for a month (None: a master table) of the province simulated.
+RawWriter = Callable[[pd.DataFrame, str, "str | None"], None]
+
+
+def simulate_chunk(
     config: GeneratorConfig,
     p_index: int,
+    chunk: int,
+    chunks: int,
     size: int,
     offset: int,
-    raw_dir: Path,
-    counts: dict[str, int],
-    progress: Callable[[int], None] | None = None,
+    write: RawWriter,
+    written: dict[tuple[str, str | None], int],
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """One province over the warm-up and the recorded months: writes its monthly raw partitions
-    and returns its subscribers, red/black list, oracle and labels (recorded months only)."""
+    """One chunk of a province (``size`` of its first lines, global indices from ``offset``, and
+    the lines that replace them) over the warm-up and the recorded months: writes its monthly
+    raw partitions and returns its subscribers, red/black list, oracle and labels (recorded
+    months only). Its lines live apart from the other chunks' (nothing couples two lines of a
+    province); its new lines' numbers (``new_line_indices``) and its events' ids (after the
+    ``written`` rows of earlier chunks, per table and month) are its own."""
     province = config.provinces[p_index]
-    rng = np.random.default_rng([config.seed, p_index])
+    rng, trial_rng, evidence_rng = chunk_streams(config.seed, p_index, chunk)
     months = config.simulated_names
-    trial_rng = np.random.default_rng([config.seed, p_index, 1])  # the trial months' own stream
     trial: dict = {}  # what the trial months leave: history, bills, a missing line's sums
 
     def settle(lines: Population) -> np.ndarray:
@@ -858,7 +915,6 @@ def simulate_province(
     closed, oracles, labels = [], [], []
     opened = 0
     # Credit events and small gifts draw from a stream of their own: the other tables stay as they were.
-    evidence_rng = np.random.default_rng([config.seed, p_index, 2])
     before = str(pd.Period(months[0], "M") - 1)
     known = credit_known(indicators_at(pop.master, pop.red_black, history, before))
     scored_events: dict[str, pd.DataFrame] = {}
@@ -866,15 +922,26 @@ def simulate_province(
         drifting = config.drift_provinces is None or province in config.drift_provinces
         world = World.at(month, config.drift_month if drifting else None)
         index = pd.Index(pop.master["msisdn"])
-        tables = simulate_month(pop, np.ones(len(index), dtype=bool), fees, month, world, rng, share)
+        tables = simulate_month(
+            pop,
+            np.ones(len(index), dtype=bool),
+            fees,
+            month,
+            world,
+            rng,
+            share,
+            complaints_from=written.get(("complaints", month), 0),
+            refunds_from=written.get(("refunds", month), 0),
+        )
         fees[:] = fees[-3:]
         scored_events[month], gifts = simulate_evidence(
             pop, known, tables["complaints"], month, evidence_rng, share
         )
-        tables["small_gifts"] = _numbered(gifts, "gift_id", "G", province, month)
+        tables["small_gifts"] = _numbered(
+            gifts, "gift_id", "G", province, month, written.get(("small_gifts", month), 0)
+        )
         for name, frame in tables.items():
-            atomic_write_parquet(frame, partition_path(raw_dir, name, province, month))
-            counts[name] = counts.get(name, 0) + len(frame)
+            write(frame, name, month)
         history.append(aggregate_month(index, tables))
         history = history[-WINDOW_MONTHS:]
         snapshot = indicators_at(pop.master, pop.red_black, history, month)
@@ -906,7 +973,7 @@ def simulate_province(
         planned = size * (1 + config.growth) ** (t + 1)
         grown = rng.poisson(_expected_growth(len(index), planned, config.growth)) if keep.any() else 0
         like = np.concatenate([leaving, rng.choice(np.flatnonzero(keep), grown)]).astype(np.int64)
-        numbers = config.customers + (opened + np.arange(len(like))) * len(config.provinces) + p_index
+        numbers = new_line_indices(config, p_index, chunk, chunks, opened, len(like))
         new, new_share = new_lines(pop, like, numbers, str(nxt), rng)
         opened += len(like)
         history = [
@@ -940,9 +1007,8 @@ def simulate_province(
     events = []
     for month in months:
         frame = pd.concat([scored_events[month], listed[listed_month == month]], ignore_index=True)
-        frame = _numbered(frame, "event_id", "E", province, month)
-        atomic_write_parquet(frame, partition_path(raw_dir, "credit_events", province, month))
-        counts["credit_events"] = counts.get("credit_events", 0) + len(frame)
+        frame = _numbered(frame, "event_id", "E", province, month, written.get(("credit_events", month), 0))
+        write(frame, "credit_events", month)
         events.append(frame)
     oracle = pd.concat(oracles, ignore_index=True) if oracles else pd.DataFrame()
     label = pd.concat(labels, ignore_index=True) if labels else pd.DataFrame()
@@ -952,24 +1018,98 @@ def simulate_province(
     return subscribers, red_black.reset_index(drop=True), oracle, label
 
 
+#: Arrow types of the declared column kinds, for a chunk's column that holds no value at all.
+_ARROW_KINDS = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("ns"),
+    "date": pa.date32(),
+}
+
+
+def _arrow(frame: pd.DataFrame, table: str | None) -> pa.Table:
+    """A chunk's rows as Arrow. A column without a single value (Arrow's null type: say, no
+    refund in this chunk's month points to a complaint) takes its declared type, so that the
+    next chunk's values fit the file's schema the first chunk fixes."""
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    declared = TABLES.get(table)
+    if declared is None or not any(pa.types.is_null(f.type) for f in arrow.schema):
+        return arrow
+    fields = [
+        pa.field(f.name, _ARROW_KINDS[declared.column(f.name).kind])
+        if pa.types.is_null(f.type) and f.name in declared.column_names
+        else f
+        for f in arrow.schema
+    ]
+    return arrow.cast(pa.schema(fields, metadata=arrow.schema.metadata))
+
+
+def simulate_province(
+    config: GeneratorConfig,
+    p_index: int,
+    size: int,
+    offset: int,
+    raw_dir: Path,
+    truth_dir: Path,
+    counts: dict[str, int],
+    progress: Callable[[float], None] | None = None,
+) -> None:
+    """One province over the warm-up and the recorded months, chunk by chunk
+    (``GeneratorConfig.chunk_sizes``): its monthly raw partitions, subscribers and red/black
+    list, and its oracle and labels (recorded months only).
+
+    One chunk: each file written whole, as it always was. Several: each chunk's rows are
+    appended to every file as row groups of its own (the files the readers know, one per
+    province-month), in hidden temporaries renamed when the province is done: memory holds one
+    chunk, and a killed run replaces no file."""
+    province = config.provinces[p_index]
+    sizes = config.chunk_sizes(size)
+    written: dict[tuple[str, str | None], int] = {}  # rows of earlier chunks per table and month
+    with AtomicParquetFiles() as files:
+
+        def put(frame: pd.DataFrame, path: Path, table: str | None = None) -> None:
+            if len(sizes) == 1:
+                atomic_write_parquet(frame, path)
+            else:
+                files.write(_arrow(frame, table), path)
+
+        def write(frame: pd.DataFrame, table: str, month: str | None = None) -> None:
+            put(frame, partition_path(raw_dir, table, province, month), table)
+            counts[table] = counts.get(table, 0) + len(frame)
+            written[(table, month)] = written.get((table, month), 0) + len(frame)
+
+        start = 0
+        for chunk, n in enumerate(sizes):
+            # a recorded month of the province is done when every chunk has lived it
+            tick = progress if progress is None or len(sizes) == 1 else _share_of(progress, n / size)
+            subscribers, red_black, oracle, labels = simulate_chunk(
+                config, p_index, chunk, len(sizes), n, offset + start, write, written, tick
+            )
+            start += n
+            write(subscribers, "subscribers")
+            write(red_black, "red_black_list")
+            put(oracle, Path(truth_dir) / "oracle" / f"{province}.parquet")
+            put(labels, Path(truth_dir) / "labels" / f"{province}.parquet")
+            del subscribers, red_black, oracle, labels
+
+
+def _share_of(progress: Callable[[float], None], share: float) -> Callable[[float], None]:
+    return lambda n=1: progress(n * share)
+
+
 def generate(
-    config: GeneratorConfig, raw_dir: Path, truth_dir: Path, progress: Callable[[int], None] | None = None
+    config: GeneratorConfig, raw_dir: Path, truth_dir: Path, progress: Callable[[float], None] | None = None
 ) -> dict[str, int]:
     """Write raw tables (warm-up and recorded months), labels and oracle probabilities (recorded
-    months); returns row counts per table. ``progress`` is called once per recorded month."""
+    months); returns row counts per table. ``progress`` is called once per recorded month of a
+    province (with the chunk's share of it, for a province of several chunks)."""
     counts: dict[str, int] = {}
     offset = 0
-    for p_index, (province, size) in enumerate(config.province_sizes().items()):
-        subscribers, red_black, oracle, labels = simulate_province(
-            config, p_index, size, offset, raw_dir, counts, progress
-        )
+    for p_index, size in enumerate(config.province_sizes().values()):
+        simulate_province(config, p_index, size, offset, raw_dir, truth_dir, counts, progress)
         offset += size
-        atomic_write_parquet(subscribers, partition_path(raw_dir, "subscribers", province))
-        atomic_write_parquet(red_black, partition_path(raw_dir, "red_black_list", province))
-        counts["subscribers"] = counts.get("subscribers", 0) + len(subscribers)
-        counts["red_black_list"] = counts.get("red_black_list", 0) + len(red_black)
-        atomic_write_parquet(oracle, Path(truth_dir) / "oracle" / f"{province}.parquet")
-        atomic_write_parquet(labels, Path(truth_dir) / "labels" / f"{province}.parquet")
     return counts
 
 
@@ -979,6 +1119,8 @@ __all__ = [
     "make_msisdns",
     "ported_msisdns",
     "new_lines",
+    "new_line_indices",
+    "simulate_chunk",
     "simulate_province",
     "PROVINCES",
     "snapshot_time",

@@ -353,12 +353,24 @@ def generate(
         str, typer.Option(help="Month the world changes (tariff change, competitor offer); '' for none.")
     ] = "2026-10",
     provinces: Annotated[str, typer.Option(help="Comma-separated province codes.")] = "GD,SC,HE,ZJ",
+    chunk_customers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="A province larger than this is simulated in chunks of at most this many first lines "
+            "(memory holds one chunk). Default: the generator's (250,000).",
+        ),
+    ] = None,
 ) -> None:
     """Generate synthetic operator data, pass it through the quality gate and publish it."""
+    import dataclasses
+
     from telcoml.pipeline import generate_stage
 
     settings = _settings(workdir)
     config = _generator_config(customers, months, start_month, seed, drift_month, provinces)
+    if chunk_customers is not None:
+        config = dataclasses.replace(config, chunk_customers=chunk_customers)
     with _bars() as bars:
         report = generate_stage(settings, config, progress=bars)
     _print_quality(report)

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.io import AtomicParquetFiles
 from features.build import available_months, build_indicators
 from features.generate import GeneratorConfig, chunk_streams, generate, new_line_indices
 from features.quality import check_raw
@@ -115,6 +117,33 @@ def test_the_indicator_build_reads_a_chunked_world(chunked, tmp_path):
     rows = build_indicators(chunked / "raw", tmp_path / "offline", ["GD", "SC"], months)
     labels = sum(len(pd.read_parquet(chunked / "truth" / "labels" / f"{p}.parquet")) for p in ("GD", "SC"))
     assert rows == labels
+
+
+def test_files_written_in_parts_replace_nothing_until_the_province_is_done(tmp_path):
+    target = tmp_path / "usage" / "part-0.parquet"
+    target.parent.mkdir()
+    pq.write_table(pa.table({"msisdn": ["old"]}), target)
+    with pytest.raises(RuntimeError), AtomicParquetFiles() as files:
+        files.write(pa.table({"msisdn": ["a"]}), target)
+        raise RuntimeError("killed between two chunks")
+    assert pq.read_table(target).column("msisdn").to_pylist() == ["old"]
+    assert [p.name for p in target.parent.iterdir()] == ["part-0.parquet"]  # no temporary left
+    small = pa.table({"msisdn": pa.array(["a"]).dictionary_encode()})  # int32 indices...
+    with AtomicParquetFiles() as files:
+        files.write(small, target)
+        files.write(
+            pa.table(
+                {
+                    "msisdn": pa.array(["b", "c"])
+                    .dictionary_encode()
+                    .cast(pa.dictionary(pa.int8(), pa.string()))
+                }
+            ),
+            target,
+        )  # ...and a part of other indices
+        assert pq.read_table(target).column("msisdn").to_pylist() == ["old"]  # not yet renamed
+    assert pq.read_table(target).column("msisdn").to_pylist() == ["a", "b", "c"]
+    assert pq.ParquetFile(target).metadata.num_row_groups == 2
 
 
 def _bytes(root: Path) -> dict[str, str]:

@@ -120,7 +120,13 @@ def main() -> int:
 
     def prepare() -> None:
         models = with_threads(load_champions(settings), 0)
-        result = prepare_answers(settings, models, skip_current=True)
+        if settings.engine == "spark":  # the production profile: a Spark job
+            from core.spark import spark_session
+            from serving.spark_prepare import prepare_answers_spark
+
+            result = prepare_answers_spark(spark_session(settings), settings, models, skip_current=True)
+        else:
+            result = prepare_answers(settings, models, skip_current=True)
         print(
             f"{datetime.now(UTC).isoformat(timespec='seconds')} {result.answers:,} answers prepared "
             f"({', '.join(f'{p} {n:,}' for p, n in result.provinces.items()) or 'all current'}) "

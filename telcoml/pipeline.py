@@ -281,6 +281,17 @@ def prepare_stage(
 
     with prepare_lock(settings):
         models = with_threads(load_champions(settings), 0)  # TreeSHAP is most of the work: every core
+        if settings.engine == "spark":  # the production profile: executors score and write the answers
+            from core.spark import spark_session
+            from serving.spark_prepare import prepare_answers_spark
+
+            return prepare_answers_spark(
+                spark_session(settings),
+                settings,
+                models,
+                provinces,
+                progress=lambda p, n: progress(f"prepare {p}", n, 0),
+            )
         return prepare_answers(
             settings, models, provinces, progress=lambda p, n: progress(f"prepare {p}", n, 0)
         )

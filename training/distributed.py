@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 LABEL, VALIDATION = "label", "is_validation"
+#: Rows per Arrow batch that the workers read their partition in; 0: no limit, one batch each.
+BATCH_ROWS, ONE_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch", "0"
 #: Parameters the estimators set themselves: threads are Spark's task cpus, the classifier
 #: chooses its objective and classes from the labels.
 _SET_BY_SPARK = ("nthread", "n_jobs")
@@ -128,9 +130,9 @@ def fit_distributed(
     ``rounds`` rounds; with ``early_stopping_rounds`` the validating rows stop it, and the
     booster keeps XGBoost's ``best_iteration`` attribute as the local fit does."""
     spark = spark_session(settings)
-    # rows shuffled (by the seed): xgboost.spark 3.2 reads a partition in Arrow batches (10,000
-    # rows) and fails on a batch without validating rows (KeyError 'values' in
-    # create_dmatrix_from_partitions), which the train part followed by the valid part gives
+    # xgboost.spark 3.2 fails on an Arrow batch of a partition without training or without
+    # validating rows (KeyError 'values' in create_dmatrix_from_partitions): the rows are
+    # shuffled (by the seed) and each partition is read as one batch (ONE_BATCH, set in the fit)
     order = np.random.default_rng(params.get("seed", 0)).permutation(sum(len(p[1]) for p in parts))
     X = pd.concat([p[0] for p in parts], ignore_index=True).iloc[order].reset_index(drop=True)
     y = np.concatenate([p[1] for p in parts])[order]
@@ -142,9 +144,13 @@ def fit_distributed(
                 f"{t.name}: {present} of {expected} classes in the training rows; "
                 "xgboost.spark needs every class present (train with TELCOML_ENGINE=pandas)"
             )
-    model = estimator(t, params, rounds, workers(settings), early_stopping_rounds).fit(
-        spark_frame(spark, X, y, validation)
-    )
+    frame = spark_frame(spark, X, y, validation)
+    before = spark.conf.get(BATCH_ROWS, None)
+    spark.conf.set(BATCH_ROWS, ONE_BATCH)
+    try:
+        model = estimator(t, params, rounds, workers(settings), early_stopping_rounds).fit(frame)
+    finally:
+        spark.conf.unset(BATCH_ROWS) if before is None else spark.conf.set(BATCH_ROWS, before)
     return model.get_booster()
 
 

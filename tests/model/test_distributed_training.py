@@ -7,6 +7,7 @@ import shutil
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -103,3 +104,26 @@ def test_a_distributed_champion_registers_and_serves(trained_world, spark, tmp_p
     assert [a["churn"]["probability"] for a in answers] == expected
     earlier = load_task_model(f"models:/{before.model_name}/{before.version}")
     assert not np.allclose(earlier.probabilities(indicators[earlier.feature_names]), expected, atol=1e-4)
+
+
+def test_partitions_longer_than_an_arrow_batch_train(spark, tmp_path):
+    """xgboost.spark 3.2 fails on a batch of a partition without validating rows (KeyError
+    'values'): two partitions of 10,003 rows would end in batches of 3 rows at Spark's default
+    10,000 rows per batch (measured: it failed so)."""
+    t = task("churn")
+    rows = 20_006
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({c: rng.random(rows) for c in t.feature_names})
+    for ind in t.indicators:
+        if ind.kind == "category":
+            X[ind.id] = pd.Categorical.from_codes(rng.integers(0, len(ind.codes), rows), list(ind.codes))
+    y = (X["arpu_3m"] + rng.normal(0, 0.3, rows) > 0.7).astype(float).to_numpy()
+    valid = rng.random(rows) < 0.2
+    parts = [
+        (X[~valid].reset_index(drop=True), y[~valid], False),
+        (X[valid].reset_index(drop=True), y[valid], True),
+    ]
+    params = {**base_params(t, 1, 1), "eta": 0.3, "max_depth": 3}
+    booster = distributed.fit_distributed(spark_settings(tmp_path), t, params, 30, parts, 5)
+    assert 1 <= int(booster.attr("best_iteration")) < booster.num_boosted_rounds() <= 30
+    assert spark.conf.get(distributed.BATCH_ROWS) == "10000"  # the session's own setting is back

@@ -161,7 +161,6 @@ def path_environment(path: str, workdir: Path, args: argparse.Namespace) -> dict
             TELCOML_REDIS_URL=args.redis_url,
             # one Feast project per size: the sizes' online rows never mix in the shared Redis
             TELCOML_PROJECT=f"scale_{workdir.name.replace('-', '_')}",
-            TELCOML_GENERATOR_CHUNK_CUSTOMERS=str(args.chunk),
             TELCOML_MATERIALIZE="stream",
         )
     else:
@@ -169,10 +168,11 @@ def path_environment(path: str, workdir: Path, args: argparse.Namespace) -> dict
     return env
 
 
-def stage_argv(stage: str, size: int, args: argparse.Namespace) -> list[str]:
+def stage_argv(stage: str, path: str, size: int, args: argparse.Namespace) -> list[str]:
     cli = [str(Path(sys.executable).with_name("telcoml"))]
     if stage == "generate":
-        return [*cli, "generate", "--customers", str(size), "--months", str(args.months), "--seed", "7"]
+        argv = [*cli, "generate", "--customers", str(size), "--months", str(args.months), "--seed", "7"]
+        return argv + (["--chunk-customers", str(args.chunk)] if path == "spark" else [])
     if stage == "train":
         return [*cli, "train", "--task", args.task, "--trials", str(args.trials), "--no-refit"]
     if stage in ("batch-score", "prepare"):
@@ -204,7 +204,7 @@ def measure_path(path: str, size: int, args: argparse.Namespace, results: list[M
     for stage in args.stages:
         m = Measure(stage, path, size)
         try:
-            m.wall_s, m.cpu_s, m.peak_mib = run_stage(stage_argv(stage, size, args), env, log_path)
+            m.wall_s, m.cpu_s, m.peak_mib = run_stage(stage_argv(stage, path, size, args), env, log_path)
             m.rows = province_customers(workdir) if stage in ("batch-score", "prepare") else size
         except Exception as err:  # noqa: BLE001 - a failed stage is a result, the run goes on
             m.ok, m.error = False, str(err)
@@ -282,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=2, help="Optuna trials of the trained task")
     parser.add_argument("--task", default="churn", help="the task trained (one, to keep the run in hours)")
     parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--chunk", type=int, default=100_000, help="the Spark path's generator chunk")
+    parser.add_argument(
+        "--chunk", type=int, default=100_000, help="the Spark path's generator chunk (embedded: the default)"
+    )
     parser.add_argument("--redis-url", default=os.environ.get("TELCOML_REDIS_URL", "127.0.0.1:6379"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/telcoml-scale"))
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the work directories")

@@ -205,7 +205,16 @@ def train_task(
     configure_mlflow(settings, t.experiment_name(province))
     client = MlflowClient()
     name = study_name(t, province, f"{split.tag}-s{budget.seed}")
-    with mlflow.start_run(run_name=f"study-{name}") as parent:
+    trial_shares = shares(budget.trials, tuning_workers)
+    with (
+        mlflow.start_run(run_name=f"study-{name}") as parent,
+        # several workers: the helpers start now, their start-up beside the lead's logging
+        helpers(
+            settings,
+            TuningOrder(t.name, province, budget, test_month, train_months, parent.info.run_id),
+            trial_shares,
+        ) as crew,
+    ):
         mlflow.set_tags(
             {
                 "task": t.name,
@@ -241,8 +250,6 @@ def train_task(
             workers = spark_fits.workers(settings)
             mlflow.set_tags({"engine": "spark", "num_workers": workers})
             mlflow.log_param("rows_tuned", len(tuned_on.y["train"]))
-        trial_shares = shares(budget.trials, tuning_workers)
-        order = TuningOrder(t.name, province, budget, test_month, train_months, parent.info.run_id)
         study, booster = tune(
             t,
             tuned_on,
@@ -251,7 +258,7 @@ def train_task(
             name,
             progress=progress,
             worker=TuningWorker(0, trial_shares[0]),
-            alongside=helpers(settings, order, trial_shares) if tuning_workers > 1 else None,
+            alongside=crew.joined(),  # the best is chosen once every worker's trials are in
         )
         if distributed:
             booster = spark_fits.refit_best(settings, t, data, study, budget)

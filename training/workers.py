@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 from core.errors import ConfigurationError, TelcomlError
 from core.settings import Settings
@@ -122,39 +123,63 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def helpers(settings: Settings, order: TuningOrder, trial_shares: list[int]) -> Iterator[list[int]]:
-    """Start a ``telcoml tune-worker`` process for each share after the first (the lead's own),
-    and on leaving wait for them all: a helper that failed is an error naming its log
-    (``<workdir>/tuning/<parent run>-worker<n>.log``). Leaving by an error stops them."""
-    logs = settings.workdir / "tuning"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = settings_environment(settings)
-    started: list[tuple[subprocess.Popen, object]] = []
-    try:
-        for index, trials in enumerate(trial_shares[1:], 1):
-            log = (logs / f"{order.parent_run_id}-worker{index}.log").open("w")
-            started.append(
-                (
-                    subprocess.Popen(
-                        worker_command(order, index, trials), stdout=log, stderr=subprocess.STDOUT, env=env
-                    ),
-                    log,
-                )
-            )
-        yield [process.pid for process, _ in started]
-    except BaseException:
-        for process, _ in started:
-            process.terminate()
-        raise
-    finally:
+class Helpers:
+    """The lead's helpers, one ``telcoml tune-worker`` process for each share after the first (the
+    lead's own), started at once: their start (imports, dataset) overlaps the lead's own work
+    before its trials, and they join the study when the lead opens it (``wait_for_study``).
+    Each writes ``<workdir>/tuning/<parent run>-worker<n>.log``."""
+
+    def __init__(self, settings: Settings, order: TuningOrder, trial_shares: list[int]):
+        logs = settings.workdir / "tuning"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = settings_environment(settings)
+        self.started: list[tuple[subprocess.Popen, IO]] = []
+        try:
+            for index, trials in enumerate(trial_shares[1:], 1):
+                log = (logs / f"{order.parent_run_id}-worker{index}.log").open("w")
+                command = worker_command(order, index, trials)
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+                self.started.append((process, log))
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait(self) -> None:
+        """Wait for every helper: one that failed is an error naming its log."""
         failed = []
-        for index, (process, log) in enumerate(started, 1):
+        for index, (process, log) in enumerate(self.started, 1):
             if process.wait() != 0:
                 failed.append(f"worker {index} (exit {process.returncode}, log {log.name})")
             log.close()
-    if failed:
-        raise TelcomlError("tuning workers failed: " + "; ".join(failed))
+        if failed:
+            raise TelcomlError("tuning workers failed: " + "; ".join(failed))
+
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """Around the lead's own trials: on leaving, the helpers' are done too."""
+        yield
+        self.wait()
+
+    def stop(self) -> None:
+        """Stop the helpers still running (the lead failed)."""
+        for process, log in self.started:
+            if process.poll() is None:
+                process.terminate()
+            process.wait()
+            log.close()
 
 
-__all__ = ["task_data", "check_shared", "TuningOrder", "tune_worker", "helpers", "worker_command"]
+@contextmanager
+def helpers(settings: Settings, order: TuningOrder, trial_shares: list[int]) -> Iterator[Helpers]:
+    """The lead's helpers for the block: started on entering, waited for on leaving (a failed
+    helper is an error), stopped if the block fails."""
+    crew = Helpers(settings, order, trial_shares)
+    try:
+        yield crew
+    except BaseException:
+        crew.stop()
+        raise
+    crew.wait()
+
+
+__all__ = ["task_data", "check_shared", "TuningOrder", "tune_worker", "helpers", "Helpers", "worker_command"]

@@ -76,7 +76,10 @@ def test_training_registers_on_the_server_and_serving_loads_from_it(tiny_world, 
 
     url, artifacts = mlflow_server
     workdir = tmp_path / "work"
-    shutil.copytree(tiny_world.settings.workdir, workdir)
+    # without the tiny world's own tracking store (earlier tests may have made one): none is made here
+    shutil.copytree(
+        tiny_world.settings.workdir, workdir, ignore=shutil.ignore_patterns("mlflow.db*", "mlartifacts")
+    )
     settings = Settings(workdir=workdir, mlflow_tracking_uri=url)
 
     result = train_task(

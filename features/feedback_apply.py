@@ -48,16 +48,8 @@ from features.feedback import (
     OfferTaken,
 )
 from features.quality import REJECT, check_frame
-from features.schemas import TABLES, partition_path
+from features.schemas import ARROW_TYPES, TABLES, partition_path
 
-_ARROW = {
-    "str": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("ns"),
-    "date": pa.date32(),
-}
 _RESPONSE = {"accepted": True, "declined": False, "complained": False, "opted_out": False, "reached": None}
 
 
@@ -121,7 +113,7 @@ def _read(path: Path, table: str) -> tuple[pd.DataFrame, pa.Schema]:
                 frame[col] = frame[col].astype(object)
         return frame, stored.schema.remove_metadata()
     spec = TABLES[table]
-    schema = pa.schema([(c.name, _ARROW[c.kind]) for c in spec.columns])
+    schema = pa.schema([(c.name, ARROW_TYPES[c.kind]) for c in spec.columns])
     return pd.DataFrame({c: pd.Series(dtype=object) for c in spec.column_names}), schema
 
 

@@ -64,7 +64,7 @@ from features.labels import (
     truth_for_snapshot,
 )
 from features.outcomes import OUTCOME_COLUMN, credit_bad_event
-from features.schemas import GIFT_REASONS, TABLES, partition_path
+from features.schemas import ARROW_TYPES, GIFT_REASONS, TABLES, partition_path
 
 
 @dataclass(frozen=True)
@@ -1018,17 +1018,6 @@ def simulate_chunk(
     return subscribers, red_black.reset_index(drop=True), oracle, label
 
 
-#: Arrow types of the declared column kinds, for a chunk's column that holds no value at all.
-_ARROW_KINDS = {
-    "str": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("ns"),
-    "date": pa.date32(),
-}
-
-
 def _arrow(frame: pd.DataFrame, table: str | None) -> pa.Table:
     """A chunk's rows as Arrow. A column without a single value (Arrow's null type: say, no
     refund in this chunk's month points to a complaint) takes its declared type, so that the
@@ -1038,7 +1027,7 @@ def _arrow(frame: pd.DataFrame, table: str | None) -> pa.Table:
     if declared is None or not any(pa.types.is_null(f.type) for f in arrow.schema):
         return arrow
     fields = [
-        pa.field(f.name, _ARROW_KINDS[declared.column(f.name).kind])
+        pa.field(f.name, ARROW_TYPES[declared.column(f.name).kind])
         if pa.types.is_null(f.type) and f.name in declared.column_names
         else f
         for f in arrow.schema

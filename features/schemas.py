@@ -12,9 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from core.errors import NotReadyError
 from core.indicators import CHANNELS, PROVINCES
+
+#: The Arrow type a column of each declared kind is written as (a column with no value yet included).
+ARROW_TYPES = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("ns"),
+    "date": pa.date32(),
+}
 
 
 @dataclass(frozen=True)

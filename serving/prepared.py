@@ -28,7 +28,7 @@ import json
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,14 +158,8 @@ def prepare_answers(
     online = OnlineFeatures(settings)
     customers = snapshot_customers(settings)
     done: dict[str, int] = {}
-    for province in [p.upper() for p in provinces] if provinces else list(customers):
-        if province not in customers:
-            raise NotReadyError(f"no indicator snapshot for province {province} in {settings.offline_dir}")
-        own = models.for_province(province)
-        stamp = generation(watermark, own, code)
-        if skip_current and _recorded(settings).get(province) == stamp:
-            log.info("answers of %s are current (generation %s): not prepared again", province, stamp)
-            continue
+    due = provinces_due(settings, models, provinces, customers, watermark, code, skip_current)
+    for province, own, stamp in due:
         numbers = customers[province]
         advance = progress(province, len(numbers)) if progress else None
         done[province] = 0
@@ -178,7 +172,7 @@ def prepare_answers(
                 if have and p == province
             ]
             if rows:
-                done[province] += _push(store, features.take(rows), own, stamp)
+                done[province] += push_answers(store, features.take(rows), own, stamp)
             if advance:
                 advance(len(chunk))
         if numbers and not done[province]:
@@ -186,9 +180,32 @@ def prepare_answers(
                 f"none of the {len(numbers):,} customers of {province}'s latest snapshot is in the "
                 f"{settings.online_store} online store: run `telcoml materialize` first"
             )
-        _record(settings, province, stamp)
+        record_prepared(settings, province, stamp)
         log.info("prepared %d answers for %s (generation %s)", done[province], province, stamp)
     return PreparedResult(done, time.perf_counter() - started)
+
+
+def provinces_due(
+    settings: Settings,
+    models: ModelSet,
+    provinces: Sequence[str] | None,
+    customers: dict[str, list[str]],
+    watermark: str,
+    code: str,
+    skip_current: bool,
+) -> Iterator[tuple[str, ModelSet, str]]:
+    """(province, the models answering it, its generation) of each province to prepare: the
+    named ones (every province with a snapshot by default), skipping those whose recorded
+    generation is already the current one when ``skip_current``."""
+    for province in [p.upper() for p in provinces] if provinces else list(customers):
+        if province not in customers:
+            raise NotReadyError(f"no indicator snapshot for province {province} in {settings.offline_dir}")
+        own = models.for_province(province)
+        stamp = generation(watermark, own, code)
+        if skip_current and recorded_generations(settings).get(province) == stamp:
+            log.info("answers of %s are current (generation %s): not prepared again", province, stamp)
+            continue
+        yield province, own, stamp
 
 
 def prepared_state(settings: Settings) -> Path:
@@ -199,20 +216,23 @@ def prepared_state(settings: Settings) -> Path:
     return settings.workdir / "serving" / "prepare" / f"state-{store}.json"
 
 
-def _recorded(settings: Settings) -> dict[str, str]:
+def recorded_generations(settings: Settings) -> dict[str, str]:
+    """province -> the generation last prepared in full (``prepared_state``)."""
     try:
         return json.loads(prepared_state(settings).read_text())
     except (FileNotFoundError, ValueError):
         return {}
 
 
-def _record(settings: Settings, province: str, stamp: str) -> None:
+def record_prepared(settings: Settings, province: str, stamp: str) -> None:
+    """Note that every answer of ``province`` is now of generation ``stamp``."""
     path = prepared_state(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps({**_recorded(settings), province: stamp}, sort_keys=True), path)
+    atomic_write_text(json.dumps({**recorded_generations(settings), province: stamp}, sort_keys=True), path)
 
 
-def _push(store: FeatureStore, features, models: ModelSet, stamp: str) -> int:
+def push_answers(store: FeatureStore, features, models: ModelSet, stamp: str) -> int:
+    """Score ``features`` (an online read's customers), pack each answer and push it to ``crm_answers``."""
     prepared_at = datetime.now(UTC)
     scored = score_frame(models, features)
     frame = features.frame()

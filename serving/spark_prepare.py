@@ -10,7 +10,7 @@ interval in the Feast registry holds the snapshot). Each partition opens its own
 FeatureStore and loads the champions once, turns each Arrow batch into the indicators the
 online store would give (``online_values``: Feast's types per field, ``None`` for a missing
 or NaN value, the latest event time as ``features_as_of``), and pushes the answers with the
-embedded path's own ``_push`` (``score_frame``, ``customer_answer``); a partition whose
+embedded path's own ``push_answers`` (``score_frame``, ``customer_answer``); a partition whose
 champions are not the driver's (a new champion registered meanwhile) fails instead of writing
 answers under the wrong generation. The driver then records the province's generation.
 
@@ -39,12 +39,12 @@ from serving.champions import ModelSet
 from serving.online import Features, OnlineFeatures
 from serving.prepared import (
     PreparedResult,
-    _push,
-    _record,
-    _recorded,
     code_digest,
     generation,
     materialization,
+    provinces_due,
+    push_answers,
+    record_prepared,
     snapshot_customers,
 )
 
@@ -148,7 +148,7 @@ def prepare_partitions(
     chunk_size: int,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The function each partition runs: a FeatureStore and the champions once, then the
-    embedded path's ``_push`` per chunk; yields the number of answers written."""
+    embedded path's ``push_answers`` per chunk; yields the number of answers written."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from features.store import open_store
@@ -168,7 +168,8 @@ def prepare_partitions(
                     )
                 store = open_store(settings)
             for start in range(0, batch.num_rows, chunk_size):
-                written += _push(store, online_values(batch.slice(start, chunk_size), columns), models, stamp)
+                values = online_values(batch.slice(start, chunk_size), columns)
+                written += push_answers(store, values, models, stamp)
         yield pa.RecordBatch.from_pydict({"answers": pa.array([written], pa.int64())})
 
     return run
@@ -194,14 +195,9 @@ def prepare_answers_spark(
     views = list(dict.fromkeys(view for _, view, _ in columns))
     customers = snapshot_customers(settings)
     done: dict[str, int] = {}
-    for province in [p.upper() for p in provinces] if provinces else list(customers):
-        if province not in customers:
-            raise NotReadyError(f"no indicator snapshot for province {province} in {settings.offline_dir}")
-        own = models.for_province(province)
-        stamp = generation(watermark, own, code)
-        if skip_current and _recorded(settings).get(province) == stamp:
-            log.info("answers of %s are current (generation %s): not prepared again", province, stamp)
-            continue
+    for province, _own, stamp in provinces_due(
+        settings, models, provinces, customers, watermark, code, skip_current
+    ):
         month = latest_month_for(settings, province)
         require_materialized(store, settings, province, month, views)
         advance = progress(province, len(customers[province])) if progress else None
@@ -216,7 +212,7 @@ def prepare_answers_spark(
             advance(len(customers[province]))
         if customers[province] and not done[province]:
             raise NotReadyError(f"no customer of {province}'s latest snapshot {month} was prepared")
-        _record(settings, province, stamp)
+        record_prepared(settings, province, stamp)
         log.info("prepared %d answers for %s with Spark (generation %s)", done[province], province, stamp)
     return PreparedResult(done, time.perf_counter() - started)
 

@@ -167,8 +167,8 @@ def quiet_libraries() -> None:
     are shown, because Feast re-enables DeprecationWarning when it is imported
     (``warnings.simplefilter("once", DeprecationWarning)`` ahead of these filters). Skipped when
     Python was asked for warnings (``-W`` or ``PYTHONWARNINGS``). Logs: MLflow's logger at
-    WARNING (``MLFLOW_LOGGING_LEVEL``, unless set) and its serialization notices dropped; xgboost.spark's
-    at WARNING unless set.
+    WARNING (``MLFLOW_LOGGING_LEVEL``, unless set) and its serialization notices dropped, and its
+    links printed per run against a tracking server; xgboost.spark's at WARNING unless set.
     """
     if not sys.warnoptions:
         for category, message in QUIET_WARNINGS:
@@ -183,6 +183,8 @@ def quiet_libraries() -> None:
             showwarning.telcoml_quiet = True
             warnings.showwarning = showwarning
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines: registry and run chatter
+    # a tracking server's "View run ... at" two lines per run and trial (the CLI prints its own summary)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     spark_fit = logging.getLogger("XGBoost-PySpark")  # xgboost.spark's fit parameters at INFO, per fit
     if spark_fit.level == logging.NOTSET:  # (its workers take the driver's level)
         spark_fit.setLevel(logging.WARNING)

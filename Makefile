@@ -94,6 +94,20 @@ tune-workers: install ## Train TASK with WORKERS processes tuning its study on P
 	$(BIN)/python -m core.databases create '$(TUNING_STORAGE)'
 	TELCOML_OPTUNA_STORAGE='$(TUNING_STORAGE)' $(BIN)/telcoml train --task $(TASK) --workers $(WORKERS) --workdir $(WORKDIR)
 
+# The production profile end to end on this machine: the demo's pipeline with production's settings
+# (Spark jobs, Feast on Redis with the streaming materialization, MLflow on its server, studies on
+# PostgreSQL); start the tracking server first (`make mlflow-server` in another terminal).
+PROD_WORKDIR ?= telcoml-prod
+MLFLOW_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
+REDIS_URL ?= 127.0.0.1:6379
+.PHONY: production
+production: install ## The main job in production mode: Spark, Feast on Redis, MLflow at MLFLOW_URL, studies on PostgreSQL (PROD_WORKDIR)
+	$(BIN)/python -m core.databases create '$(TUNING_STORAGE)'
+	TELCOML_ENGINE=spark TELCOML_SPARK_MASTER='$(SPARK_MASTER)' TELCOML_ONLINE_STORE=redis \
+	TELCOML_REDIS_URL='$(REDIS_URL)' TELCOML_MATERIALIZE=stream TELCOML_MLFLOW_TRACKING_URI='$(MLFLOW_URL)' \
+	TELCOML_OPTUNA_STORAGE='$(TUNING_STORAGE)' TELCOML_PROJECT=telcoml_production \
+	  $(BIN)/telcoml demo --workdir $(PROD_WORKDIR) --customers $(CUSTOMERS)
+
 # The image's lock holds the main dependencies only, pinned to the versions the tests ran on (-c).
 lock: ## Re-resolve requirements.lock (dev) and requirements-runtime.lock (the Bento image) from pyproject.toml
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements.lock

@@ -1527,7 +1527,10 @@ def demo(
         f'  curl -s -X POST http://127.0.0.1:3000/score -H "X-API-Key: $TELCOML_API_KEY" '
         f"-H 'Content-Type: application/json' -d '{{\"msisdn\": \"{result.msisdn}\"}}'"
     )
-    console.print(f"  mlflow ui --backend-store-uri {settings.tracking_uri}")
+    if settings.tracking_uri.startswith(("http://", "https://")):  # the tracking server is the UI
+        console.print(f"  MLflow UI: {settings.tracking_uri}")
+    else:
+        console.print(f"  mlflow ui --backend-store-uri {settings.tracking_uri}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,7 +195,9 @@ def province_customers(workdir: Path) -> int:
     ).metadata.num_rows
 
 
-def measure_path(path: str, size: int, args: argparse.Namespace, results: list[Measure]) -> None:
+def measure_path(
+    path: str, size: int, args: argparse.Namespace, results: list[Measure], save: Callable[[], None]
+) -> None:
     workdir = args.workdir / f"{path}-{size}"
     if workdir.exists() and not args.keep:
         subprocess.run(["rm", "-rf", str(workdir)], check=True)
@@ -209,6 +212,7 @@ def measure_path(path: str, size: int, args: argparse.Namespace, results: list[M
         except Exception as err:  # noqa: BLE001 - a failed stage is a result, the run goes on
             m.ok, m.error = False, str(err)
         results.append(m)
+        save()  # after every stage: a run stopped part way keeps what it measured
         print(
             f"{path:>8} {size:>9,} {stage:<12} "
             + (
@@ -301,29 +305,32 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Measure] = []
     load_before = os.getloadavg()
     started = time.perf_counter()
+    described = environment(("pyspark", "xgboost", "feast", "pandas"))
+
+    def save() -> None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(
+            json.dumps(
+                {
+                    "environment": described,
+                    "arguments": {k: str(v) for k, v in vars(args).items()},
+                    "load_average_before": load_before,
+                    "load_average_after": os.getloadavg(),
+                    "seconds": time.perf_counter() - started,
+                    "results": [
+                        {**asdict(m), "rows_per_s": m.rows_per_s, "rows_per_cpu_s": m.rows_per_cpu_s}
+                        for m in results
+                    ],
+                    "exponents": exponents(results),
+                },
+                indent=2,
+                default=str,
+            )
+        )
+
     for size in sizes:
         for path in paths:  # both paths of a size back to back: a change in load hits both alike
-            measure_path(path, size, args, results)
-            fitted = exponents(results)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(
-                json.dumps(
-                    {
-                        "environment": environment(("pyspark", "xgboost", "feast", "pandas")),
-                        "arguments": {k: str(v) for k, v in vars(args).items()},
-                        "load_average_before": load_before,
-                        "load_average_after": os.getloadavg(),
-                        "seconds": time.perf_counter() - started,
-                        "results": [
-                            {**asdict(m), "rows_per_s": m.rows_per_s, "rows_per_cpu_s": m.rows_per_cpu_s}
-                            for m in results
-                        ],
-                        "exponents": fitted,
-                    },
-                    indent=2,
-                    default=str,
-                )
-            )
+            measure_path(path, size, args, results, save)
     fitted = exponents(results)
     print("\nfitted exponents (time, memory): y = a * n^b")
     for path, stages in fitted.items():

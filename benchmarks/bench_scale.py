@@ -226,6 +226,10 @@ def measure_path(
         if not m.ok:
             return
     if not args.keep:
+        if path == "spark":  # the size's own Feast project out of the shared Redis (Feast's teardown)
+            teardown = "from core.settings import Settings; from features.store import open_store; "
+            teardown += "open_store(Settings()).teardown()"
+            subprocess.run([sys.executable, "-c", teardown], env=env, check=False, capture_output=True)
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
 

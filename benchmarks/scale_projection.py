@@ -1,12 +1,16 @@
 #!/usr/bin/env python
 """Project a large province's nightly run on a cluster from ``bench_scale.py``'s measurements.
 
-Reads a results file of ``benchmarks/bench_scale.py`` and, per stage of the Spark path, fits
+Reads results files of ``benchmarks/bench_scale.py`` and, per stage of the Spark path, fits
 ``CPU seconds = fixed + per_row * n`` over the measured sizes (least squares), so the
 per-row cost is the marginal one, not diluted by the session's start. The projection for
 ``--subscribers`` on ``--cores`` cores is
 
-    wall = fixed wall (the smallest size's wall minus its per-row part) + per_row * N / (cores * efficiency)
+    wall = fixed + per_row * N / (cores * efficiency)
+
+(``fixed``: the fit's intercept, the CPU seconds that do not grow with the rows, over the local
+cores; zero when a stage was measured at one size only; every subscriber of the projected
+province is scored and prepared)
 
 with ``--efficiency`` the share of a core a cluster delivers to the job (shuffles, stragglers,
 a busy cluster: an assumption, stated in the output). Memory per executor core is the Spark
@@ -30,7 +34,7 @@ from pathlib import Path
 NIGHTLY = ("build", "materialize", "batch-score", "prepare")
 STAGE_WORDS = {
     "generate": "synthetic world (tests only)",
-    "build": "indicators (latest snapshot)",
+    "build": "indicators (every snapshot of 6 months: an upper bound for one)",
     "materialize": "online store (Redis)",
     "train": "training, one task (monthly)",
     "batch-score": "CRM file",
@@ -54,13 +58,12 @@ def project(results: list[dict], stage: str, args: argparse.Namespace) -> dict |
     if not rows:
         return None
     rows.sort(key=lambda r: r["size"])
-    # rows scored/prepared are one province's customers: scale them with the subscribers
-    share = rows[-1]["rows"] / rows[-1]["size"]
-    n = args.subscribers * share
-    _, cpu_per_row = linear_fit([(r["rows"], r["cpu_s"]) for r in rows])
+    # the projected province is one province: every subscriber is scored and prepared
+    n = args.subscribers
+    fixed_cpu, cpu_per_row = linear_fit([(r["rows"], r["cpu_s"]) for r in rows])
     cpu_per_row = max(cpu_per_row, rows[-1]["cpu_s"] / rows[-1]["rows"] / 4)  # a noisy fit never below 1/4
-    smallest = rows[0]
-    fixed_wall = max(smallest["wall_s"] - cpu_per_row * smallest["rows"] / args.local_cores, 0.0)
+    # what does not grow with the rows (session, imports, champions), spread over the local cores
+    fixed_wall = max(fixed_cpu, 0.0) / args.local_cores
     core_seconds = cpu_per_row * n
     wall = fixed_wall + core_seconds / (args.cores * args.efficiency)
     return {
@@ -75,6 +78,40 @@ def project(results: list[dict], stage: str, args: argparse.Namespace) -> dict |
     }
 
 
+def measured_table(results: list[dict]) -> None:
+    """The measurements side by side: per stage and size, each path's seconds, CPU seconds, peak
+    memory and rows per CPU-second, and the Spark path's per-core throughput over the embedded's."""
+    sizes = sorted({r["size"] for r in results})
+    print(
+        "| stage | size | embedded s (CPU s) | embedded peak | Spark s (CPU s) | Spark peak | "
+        "rows per CPU-s, embedded / Spark | per core, Spark / embedded |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for stage in STAGE_WORDS:
+        for size in sizes:
+            got = {r["path"]: r for r in results if r["stage"] == stage and r["size"] == size and r["ok"]}
+            if not got:
+                continue
+            cells = []
+            for path in ("embedded", "spark"):
+                r = got.get(path)
+                cells += (
+                    [f"{r['wall_s']:,.0f} ({r['cpu_s']:,.0f})", f"{r['peak_mib'] / 1024:.1f} GiB"]
+                    if r
+                    else ["not run", ""]
+                )
+            rates = " / ".join(
+                f"{got[p]['rows_per_cpu_s']:,.0f}" if p in got else "-" for p in ("embedded", "spark")
+            )
+            ratio = (
+                f"{got['spark']['rows_per_cpu_s'] / got['embedded']['rows_per_cpu_s']:.2f}"
+                if len(got) == 2
+                else "-"
+            )
+            print(f"| {stage} | {size:,} | {' | '.join(cells)} | {rates} | {ratio} |")
+    print()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, nargs="+", help="results files of bench_scale.py (merged)")
@@ -84,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-cores", type=int, default=2, help="cores of the measured local[N] runs")
     args = parser.parse_args(argv)
     results = [r for path in args.results for r in json.loads(path.read_text())["results"]]
+    measured_table(results)
     stages = [p for s in STAGE_WORDS if (p := project(results, s, args))]
     if not stages:
         print("no Spark-path stage measured in", *args.results)

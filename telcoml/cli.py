@@ -555,8 +555,9 @@ def train(
         int,
         typer.Option(
             min=1,
-            help="Processes tuning each study at once, sharing its trials (more than 1 needs "
-            "TELCOML_OPTUNA_STORAGE=postgresql+psycopg://...).",
+            max=32,
+            help="Processes tuning each study at once on this machine, sharing its trials (more "
+            "than 1 needs TELCOML_OPTUNA_STORAGE=postgresql+psycopg://...; more machines: tune-worker).",
         ),
     ] = 1,
     workdir: Workdir = None,

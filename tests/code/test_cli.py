@@ -252,3 +252,15 @@ def test_project_warnings_stay_visible():
             warnings.warn("indicator x is empty for 30% of customers", RuntimeWarning, stacklevel=1)
             warnings.warn("old API", DeprecationWarning, stacklevel=1)
     assert "indicator x is empty" in shown.getvalue() and "old API" not in shown.getvalue()
+
+
+@pytest.mark.parametrize("workers", ["0", "33"])
+def test_tuning_workers_out_of_bounds_are_refused_before_anything_starts(tmp_path, workers):
+    """`train --workers` starts that many processes: a number past the bound is a usage error
+    naming the option, and no work directory is made."""
+    result = runner.invoke(
+        app, ["train", "--task", "churn", "--workers", workers, "--workdir", str(tmp_path / "w")]
+    )
+    assert result.exit_code == 2
+    assert "--workers" in _text(result)
+    assert not (tmp_path / "w").exists()

@@ -8,7 +8,7 @@ Importing this module has no side effects: nothing is created until a stage asks
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -168,9 +168,12 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{(self.workdir / 'mlflow.db').resolve()}"
 
+    #: The work directory's MLflow artifact folder (``workdir:/mlartifacts/...`` in its own store).
+    artifact_dir_name: ClassVar[str] = "mlartifacts"
+
     @property
     def artifact_root(self) -> Path:
-        return (self.workdir / "mlartifacts").resolve()
+        return (self.workdir / self.artifact_dir_name).resolve()
 
     @property
     def feedback_store(self) -> str:

@@ -57,7 +57,8 @@ def configure_mlflow(settings: Settings, experiment: str | None = None) -> str |
     own_store = settings.mlflow_tracking_uri is None
     # the artifact root's name inside the work directory, without resolving links (a test shares
     # a trained world's store and artifacts through symbolic links)
-    artifacts = Path(os.path.relpath(settings.workdir / "mlartifacts", settings.workdir)).as_posix()
+    folder = settings.workdir / settings.artifact_dir_name
+    artifacts = Path(os.path.relpath(folder, settings.workdir)).as_posix()
     if own_store:
         artifact_store.register()
         artifact_store.adopt_absolute_locations(settings.workdir / "mlflow.db", artifacts)

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:  # runnable without an editable install too
 
 import pandas as pd  # noqa: E402
 
-from benchmarks.common import environment  # noqa: E402
+from benchmarks.common import environment, generated_world  # noqa: E402
 
 
 def _same_offline_files(left: Path, right: Path) -> bool:
@@ -60,7 +60,6 @@ def main() -> None:
     from core.spark import spark_session
     from core.tasks import TASKS
     from features.build import available_months, available_provinces, build_indicators
-    from features.generate import GeneratorConfig, generate
     from features.spark_build import build_indicators_spark
     from features.store import apply_repository, materialize_latest
     from serving.batch import score_province
@@ -73,12 +72,7 @@ def main() -> None:
     s = Settings(workdir=workdir, spark_master=args.master)
     provinces = tuple(args.provinces.split(","))
     print(f"world: {args.customers:,} customers, {args.months} months, {provinces}, workdir {workdir}")
-    if not s.raw_dir.exists():
-        generate(
-            GeneratorConfig(customers=args.customers, months=args.months, provinces=provinces, seed=7),
-            s.raw_dir,
-            s.truth_dir,
-        )
+    generated_world(s, args.customers, args.months, provinces)
     found = available_provinces(s.raw_dir)
     months = available_months(s.raw_dir, found[0])
 

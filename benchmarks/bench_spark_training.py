@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:  # runnable without an editable install too
 
 import psutil  # noqa: E402
 
-from benchmarks.common import environment  # noqa: E402
+from benchmarks.common import environment, generated_world  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -82,7 +82,6 @@ def main() -> None:
     from core.spark import spark_session
     from core.tasks import task
     from features.build import available_months, available_provinces, build_indicators
-    from features.generate import GeneratorConfig, generate
     from features.store import apply_repository
     from training import distributed, evaluate
     from training.data import choose_split, label_months, load_labels, make_dataset
@@ -93,12 +92,7 @@ def main() -> None:
     s = Settings(workdir=workdir, engine="spark", spark_master=args.master, spark_num_workers=args.workers)
     provinces = tuple(args.provinces.split(","))
     print(f"world: {args.customers:,} customers, {args.months} months, {provinces}, workdir {workdir}")
-    if not s.raw_dir.exists():
-        generate(
-            GeneratorConfig(customers=args.customers, months=args.months, provinces=provinces, seed=7),
-            s.raw_dir,
-            s.truth_dir,
-        )
+    generated_world(s, args.customers, args.months, provinces)
     if not s.offline_dir.exists():
         found = available_provinces(s.raw_dir)
         build_indicators(s.raw_dir, s.offline_dir, found, available_months(s.raw_dir, found[0]))

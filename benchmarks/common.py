@@ -50,3 +50,15 @@ def environment(packages: tuple[str, ...]) -> dict:
         "git_modified": dirty,
         **{p: _version(p) for p in packages},
     }
+
+
+def generated_world(settings, customers: int, months: int, provinces: tuple[str, ...], seed: int = 7) -> None:
+    """A synthetic world in ``settings.workdir`` (raw tables and truth), unless one is there already."""
+    from features.generate import GeneratorConfig, generate
+
+    if not settings.raw_dir.exists():
+        generate(
+            GeneratorConfig(customers=customers, months=months, provinces=provinces, seed=seed),
+            settings.raw_dir,
+            settings.truth_dir,
+        )

@@ -113,20 +113,13 @@ def run_requested(settings: Settings, prepare: Callable[[], None]) -> int:
 def main() -> int:
     from core.errors import TelcomlError
     from serving.champions import load_champions, with_threads
-    from serving.prepared import prepare_answers
+    from serving.prepared import prepare_on_engine
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     os.nice(10)  # calls first: the service shares the cores
 
     def prepare() -> None:
-        models = with_threads(load_champions(settings), 0)
-        if settings.engine == "spark":  # the production profile: a Spark job
-            from core.spark import spark_session
-            from serving.spark_prepare import prepare_answers_spark
-
-            result = prepare_answers_spark(spark_session(settings), settings, models, skip_current=True)
-        else:
-            result = prepare_answers(settings, models, skip_current=True)
+        result = prepare_on_engine(settings, with_threads(load_champions(settings), 0), skip_current=True)
         print(
             f"{datetime.now(UTC).isoformat(timespec='seconds')} {result.answers:,} answers prepared "
             f"({', '.join(f'{p} {n:,}' for p, n in result.provinces.items()) or 'all current'}) "

@@ -277,22 +277,11 @@ def prepare_stage(
     (after a background prepare of the same work directory, if one is running)."""
     from serving.autoprepare import prepare_lock
     from serving.champions import load_champions, with_threads
-    from serving.prepared import prepare_answers
+    from serving.prepared import prepare_on_engine
 
     with prepare_lock(settings):
         models = with_threads(load_champions(settings), 0)  # TreeSHAP is most of the work: every core
-        if settings.engine == "spark":  # the production profile: executors score and write the answers
-            from core.spark import spark_session
-            from serving.spark_prepare import prepare_answers_spark
-
-            return prepare_answers_spark(
-                spark_session(settings),
-                settings,
-                models,
-                provinces,
-                progress=lambda p, n: progress(f"prepare {p}", n, 0),
-            )
-        return prepare_answers(
+        return prepare_on_engine(
             settings, models, provinces, progress=lambda p, n: progress(f"prepare {p}", n, 0)
         )
 

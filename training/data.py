@@ -338,6 +338,8 @@ def snapshot_frame(settings: Settings, t: Task, month: str, province: str | None
         ],
         ignore_index=True,
     )
+    if "province" in t.feature_names:  # Feast brings it: a second column of the name breaks its join
+        entity = entity.drop(columns="province")
     entity["event_timestamp"] = pd.to_datetime(entity["event_timestamp"], utc=True)
     frame = training_frame(open_store(settings), entity, t.evaluation, t.province)
     frame["month"] = month

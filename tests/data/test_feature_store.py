@@ -141,3 +141,28 @@ def test_file_and_duckdb_offline_stores_agree(tiny_world):
             np.testing.assert_allclose(a.astype(float), b.astype(float), equal_nan=True, err_msg=col)
         else:
             assert (a.astype(str) == b.astype(str)).all(), col
+
+
+@pytest.mark.slow
+def test_a_month_snapshot_brings_every_province_customers_for_every_task(tiny_world):
+    """Without a province, a model fitted on a whole month's customers gets every province's, each
+    named with its province, whether or not the task reads the province as an indicator."""
+    from core.tasks import TASKS
+    from features.build import offline_file
+    from training.data import snapshot_frame
+
+    s, month = tiny_world.settings, tiny_world.months[-1]
+    snapshot = pd.concat(
+        [
+            pd.read_parquet(offline_file(s.offline_dir, "profile", p, month), columns=["msisdn"]).assign(
+                province=p
+            )
+            for p in tiny_world.config.provinces
+        ]
+    )
+    want = snapshot.sort_values("msisdn").reset_index(drop=True)
+    for name, t in TASKS.items():
+        frame = snapshot_frame(s, t, month)
+        got = frame[["msisdn", "province"]].sort_values("msisdn").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got.astype(str), want.astype(str), obj=name)
+        assert (frame["month"] == month).all(), name

@@ -163,6 +163,7 @@ def path_environment(path: str, workdir: Path, args: argparse.Namespace) -> dict
             # one Feast project per size: the sizes' online rows never mix in the shared Redis
             TELCOML_PROJECT=f"scale_{workdir.name.replace('-', '_')}",
             TELCOML_MATERIALIZE="stream",
+            TELCOML_SPARK_CUSTOMERS_PER_TASK=str(args.customers_per_task),
         )
     else:
         env.update(TELCOML_ENGINE="pandas", TELCOML_ONLINE_STORE="sqlite")
@@ -294,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         "--chunk", type=int, default=100_000, help="the Spark path's generator chunk (embedded: the default)"
     )
     parser.add_argument("--redis-url", default=os.environ.get("TELCOML_REDIS_URL", "127.0.0.1:6379"))
+    parser.add_argument(
+        "--customers-per-task",
+        type=int,
+        default=25_000,
+        help="the Spark build's customer buckets: smaller than a province, so its memory shows flat",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/telcoml-scale"))
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the work directories")
     parser.add_argument("--output", type=Path, default=None)

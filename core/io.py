@@ -98,6 +98,10 @@ class AtomicParquetFiles:
         writer, _ = self._files[path]
         writer.write_table(table.cast(writer.schema))
 
+    def __contains__(self, path: Path) -> bool:
+        """Whether ``path`` has had a part written since the last commit."""
+        return Path(path) in self._files
+
     def commit(self) -> None:
         """Close every file and rename it over its target."""
         for writer, _ in self._files.values():

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     spark_num_workers: int | None = Field(
         None, ge=1, description="XGBoost workers of a distributed fit (default: Spark's default parallelism)."
     )
+    spark_customers_per_task: int = Field(
+        100_000,
+        ge=100,
+        description="With engine=spark, the indicator build's unit of work: a province is cut into buckets "
+        "of about this many customers: no task and not the driver holds more, whatever the province's size.",
+    )
     spark_tuning_sample: int = Field(
         200_000,
         ge=1_000,

@@ -1,24 +1,34 @@
 """The indicator build as Spark jobs (the production profile, ``TELCOML_ENGINE=spark``).
 
-The same pure functions as ``features.build``, distributed partition by partition, so the
-offline files are the pandas build's value for value (``tests/data/test_spark_build.py``):
+The same pure functions as ``features.build``, spread over customers as well as provinces and
+months, so no task and not the driver ever holds a whole province: memory follows
+``customers_per_task``, not the province's size. The offline files hold the pandas build's
+rows value for value (``tests/data/test_spark_build.py``), grouped by customer bucket:
 
-1. Spark reads every raw partition file through its own file system (local, HDFS, S3) and
-   groups them by province and month; each group opens its tables as ``read_partition``
-   does (``pandas.read_parquet`` of the same bytes) and runs ``aggregate_month``.
-2. Each snapshot (province, month) gathers the monthly aggregates of its window, in the
-   order the pandas build keeps them, with the province's master tables, and runs
+1. **Split.** One task per raw file row group (every table's partitions, read through
+   ``pyarrow`` as ``read_partition`` reads them) cuts its rows into the province's customer
+   buckets: a stable hash of the phone number, ``ceil(subscribers / customers_per_task)``
+   buckets per province. Pieces travel as Arrow IPC, so no value is converted on the way.
+2. **Aggregate.** Each (province, month, bucket) gathers its pieces, in file order, and runs
+   ``aggregate_month`` over the bucket's subscribers.
+3. **Snapshot.** Each (province, snapshot month, bucket) gathers its window's aggregates, in
+   the order the pandas build keeps them, with the bucket's master rows, and runs
    ``indicators_at`` and ``offline_views``.
-3. The driver streams each snapshot's files back and writes them atomically into the
-   offline store's layout (``offline_file``): Feast reads the same files whatever built them.
+4. **Write.** The driver reads the views back in (province, month, bucket) order, a Spark
+   partition at a time, and appends each bucket as row groups to the snapshot's files, which
+   are renamed into place when the snapshot is whole (``core.io.AtomicParquetFiles``): the
+   offline store's layout (``offline_file``), so Feast reads the same files whatever built them.
 
-Provinces' custom indicators (``features.custom``) are still built with pandas afterwards.
+Every indicator is one customer's (``indicators_at`` never compares customers), which is what
+makes a bucket a valid unit. Provinces' custom indicators (``features.custom``) are still
+built with pandas afterwards.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import NotReadyError
-from core.io import atomic_write_bytes, remove_stale_temporaries
+from core.io import AtomicParquetFiles, remove_stale_temporaries
 from core.logs import get_logger
 from features.build import (
     WINDOW_MONTHS,
@@ -48,8 +58,12 @@ log = get_logger(__name__)
 MONTHLY_TABLES = [name for name, t in TABLES.items() if t.monthly]
 #: The master tables a snapshot reads besides its window's aggregates.
 MASTER_TABLES = ("subscribers", "red_black_list")
-AGGREGATE_SCHEMA = "province string, month string, aggregate binary"
-FILES_SCHEMA = "province string, month string, subject string, rows long, content binary"
+#: Customers per task when the settings do not say (``TELCOML_SPARK_CUSTOMERS_PER_TASK``).
+CUSTOMERS_PER_TASK = 100_000
+ROW_GROUPS_SCHEMA = "table string, province string, month string, path string, row_group int, buckets int"
+PIECES_SCHEMA = "province string, month string, bucket int, table string, row_group int, content binary"
+AGGREGATE_SCHEMA = "province string, month string, bucket int, aggregate binary"
+FILES_SCHEMA = "province string, month string, bucket int, subject string, rows long, content binary"
 
 
 def snapshot_windows(
@@ -66,15 +80,29 @@ def snapshot_windows(
     return windows
 
 
-def _read(content: bytes) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(content))
+def customer_buckets(msisdn: pd.Series, buckets: int) -> np.ndarray:
+    """Each phone number's bucket: a hash that is the same in every process and on every machine
+    (pandas' fixed-key SipHash of the number as text), so every table's rows of one customer
+    meet in one task."""
+    hashes = pd.util.hash_array(msisdn.astype(str).to_numpy(dtype=object))
+    return (hashes % np.uint64(buckets)).astype(np.int64)
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    """A frame as the Parquet file ``core.io.atomic_write_parquet`` writes for it."""
+def ipc_bytes(table: pa.Table) -> bytes:
+    """A table as Arrow IPC (LZ4): what Spark carries between the stages, types kept."""
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as w:
+        w.write_table(table)
     return sink.getvalue().to_pybytes()
+
+
+def from_ipc(content: bytes) -> pa.Table:
+    return pa.ipc.open_stream(content).read_all()
+
+
+def _frame(pieces: Sequence[bytes]) -> pd.DataFrame:
+    """A table's pieces, in file order, as ``pandas.read_parquet`` gives those rows."""
+    return pa.concat_tables([from_ipc(c) for c in pieces]).to_pandas()
 
 
 def _aggregate_bytes(aggregate: dict[str, np.ndarray]) -> bytes:
@@ -88,53 +116,107 @@ def _aggregate_from(content: bytes) -> dict[str, np.ndarray]:
         return {name: arrays[name] for name in arrays.files}
 
 
-def month_aggregate(raw_dir: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """Stage 1's function: one province-month's raw files (and the subscriber master) -> its
-    ``aggregate_month``, as one row."""
-
-    def run(files: pd.DataFrame) -> pd.DataFrame:
-        province, month = files["province"].iloc[0], files["month"].iloc[0]
-        tables = {t: _read(c) for t, c in zip(files["table"], files["content"])}
-        for table in ["subscribers", *MONTHLY_TABLES]:
-            if table not in tables:  # read_partition's refusal, naming the same path
-                path = partition_path(raw_dir, table, province, month)
+def row_groups(
+    raw_dir: Path, windows: dict[tuple[str, str], list[str]], customers_per_task: int
+) -> list[tuple[str, str, str | None, str, int, int]]:
+    """The split stage's work: every row group of every raw file the snapshots read, with its
+    province's bucket count (-1 for a file without rows: it still gives each bucket its empty
+    piece). A missing partition is refused here, naming its path, before any Spark job."""
+    months: dict[str, set[str]] = {}
+    for (province, _), window in windows.items():
+        months.setdefault(province, set()).update(window)
+    work = []
+    for province in sorted(months):
+        files = [(t, None) for t in MASTER_TABLES] + [
+            (t, m) for m in sorted(months[province]) for t in MONTHLY_TABLES
+        ]
+        buckets = None
+        for table, month in files:
+            path = partition_path(raw_dir, table, province, month)
+            if not path.exists():  # read_partition's refusal, naming the same path
                 raise NotReadyError(
                     f"raw partition missing: {path} (run `telcoml generate` or `telcoml ingest`)"
                 )
-        index = pd.Index(tables.pop("subscribers")["msisdn"].astype(str))
-        aggregate = aggregate_month(index, tables)
-        content = _aggregate_bytes(aggregate)
-        return pd.DataFrame({"province": [province], "month": [month], "aggregate": [content]})
+            metadata = pq.ParquetFile(path).metadata
+            if buckets is None:  # the subscriber master comes first and sets the buckets
+                buckets = max(1, math.ceil(metadata.num_rows / customers_per_task))
+            groups = range(metadata.num_row_groups) if metadata.num_row_groups else [-1]
+            work += [(table, province, month, str(path), g, buckets) for g in groups]
+    return work
 
-    return run
+
+def split_row_groups(work: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Stage 1's function: each row group's rows cut into their customers' buckets (one piece
+    per bucket, empty ones included)."""
+    for batch in work:
+        for row in batch.itertuples(index=False):
+            if row.row_group < 0:
+                table = pq.read_schema(row.path).empty_table()
+            else:
+                table = pq.ParquetFile(row.path).read_row_group(row.row_group)
+            bucket = customer_buckets(table.column("msisdn").to_pandas(), row.buckets)
+            order = np.argsort(bucket, kind="stable")  # file order within a bucket
+            bounds = np.searchsorted(bucket[order], np.arange(row.buckets + 1))
+            yield pd.DataFrame(
+                {
+                    "province": row.province,
+                    "month": row.month,
+                    "bucket": np.arange(row.buckets, dtype=np.int32),
+                    "table": row.table,
+                    "row_group": row.row_group,
+                    "content": [
+                        ipc_bytes(table.take(order[bounds[b] : bounds[b + 1]])) for b in range(row.buckets)
+                    ],
+                }
+            )
 
 
-def snapshot_files(parts: pd.DataFrame) -> pd.DataFrame:
-    """Stage 2's function: a snapshot's window of aggregates and its master tables -> the
-    offline files of every feature view (Parquet bytes, one row each)."""
-    province, month = parts["province"].iloc[0], parts["snapshot"].iloc[0]
-    masters = {t: _read(c) for t, c in zip(parts["table"], parts["content"]) if t in MASTER_TABLES}
-    window = parts[parts["table"] == "aggregate"].sort_values("position")
-    history = [_aggregate_from(c) for c in window["content"]]
-    frame = indicators_at(masters["subscribers"], masters["red_black_list"], history, month)
-    views = offline_views(frame, pd.Timestamp.now(tz="UTC"))
+def _tables(pieces: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    pieces = pieces.sort_values(["table", "row_group"])
+    return {table: _frame(part["content"]) for table, part in pieces.groupby("table", sort=False)}
+
+
+def month_aggregate(pieces: pd.DataFrame) -> pd.DataFrame:
+    """Stage 2's function: one (province, month, bucket)'s raw rows and its subscribers ->
+    ``aggregate_month``, as one row."""
+    tables = _tables(pieces)
+    index = pd.Index(tables.pop("subscribers")["msisdn"].astype(str))
+    content = _aggregate_bytes(aggregate_month(index, tables))
+    keys = pieces.iloc[0]
     return pd.DataFrame(
         {
-            "province": province,
-            "month": month,
-            "subject": list(views),
-            "rows": [len(v) for v in views.values()],
-            "content": [parquet_bytes(v) for v in views.values()],
+            "province": [keys["province"]],
+            "month": [keys["month"]],
+            "bucket": [keys["bucket"]],
+            "aggregate": [content],
         }
     )
 
 
-def _binary_files(spark: SparkSession, raw_dir: Path, table: str) -> DataFrame:
-    """Every Parquet file of a raw table, with its province (and month) from the folder names."""
-    from pyspark.sql import functions as F
+def snapshot_files(created: pd.Timestamp) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Stage 3's function: a (province, snapshot, bucket)'s window of aggregates and its master
+    rows -> the rows of every feature view's offline file for that bucket (one row each),
+    stamped ``created`` (one stamp for the whole build)."""
 
-    files = spark.read.format("binaryFile").option("pathGlobFilter", "*.parquet").load(str(raw_dir / table))
-    return files.withColumn("table", F.lit(table))
+    def run(parts: pd.DataFrame) -> pd.DataFrame:
+        keys = parts.iloc[0]
+        masters = _tables(parts[parts["table"] != "aggregate"])
+        window = parts[parts["table"] == "aggregate"].sort_values("row_group")
+        history = [_aggregate_from(c) for c in window["content"]]
+        frame = indicators_at(masters["subscribers"], masters["red_black_list"], history, keys["snapshot"])
+        views = offline_views(frame, created)
+        return pd.DataFrame(
+            {
+                "province": keys["province"],
+                "month": keys["snapshot"],
+                "bucket": keys["bucket"],
+                "subject": list(views),
+                "rows": [len(v) for v in views.values()],
+                "content": [ipc_bytes(pa.Table.from_pandas(v, preserve_index=False)) for v in views.values()],
+            }
+        )
+
+    return run
 
 
 def build_indicators_spark(
@@ -144,8 +226,10 @@ def build_indicators_spark(
     provinces: Sequence[str],
     months: Sequence[str],
     progress: Callable[[int], None] | None = None,
+    customers_per_task: int = CUSTOMERS_PER_TASK,
 ) -> int:
-    """``features.build.build_indicators`` as Spark jobs: the same files, the same rows written."""
+    """``features.build.build_indicators`` as Spark jobs: the same rows written, each task and
+    the driver holding at most about ``customers_per_task`` customers' rows."""
     from pyspark.sql import functions as F
 
     raw_dir, offline_dir = Path(raw_dir).resolve(), Path(offline_dir)
@@ -154,52 +238,96 @@ def build_indicators_spark(
     windows = snapshot_windows(raw_dir, provinces, months)
     if not windows:
         return 0
+    work = row_groups(raw_dir, windows, customers_per_task)
     window_rows = [(p, m, i, src) for (p, m), sources in windows.items() for i, src in enumerate(sources)]
     plan = spark.createDataFrame(window_rows, "province string, snapshot string, position int, month string")
-    needed = plan.select("province", "month").distinct()
 
-    # stage 1: each needed province-month's raw files, with the province's subscriber master
-    monthly = None
-    for table in MONTHLY_TABLES:
-        files = _binary_files(spark, raw_dir, table).select("province", "month", "table", "content")
-        monthly = files if monthly is None else monthly.unionByName(files)
-    monthly = monthly.join(needed, ["province", "month"])
-    subscribers = _binary_files(spark, raw_dir, "subscribers").select("province", "table", "content")
-    grouped = monthly.unionByName(needed.join(subscribers, "province"))
-    aggregates = grouped.groupBy("province", "month").applyInPandas(
-        month_aggregate(str(raw_dir)), AGGREGATE_SCHEMA
+    # stage 1: every row group cut into customer buckets (one task per row group)
+    slots = spark.sparkContext.defaultParallelism * 4  # row groups are read one at a time in any case
+    tasks = spark.createDataFrame(work, ROW_GROUPS_SCHEMA).repartition(min(len(work), slots))
+    pieces = tasks.mapInPandas(split_row_groups, PIECES_SCHEMA)
+    masters = pieces.where(F.col("month").isNull()).drop("month")
+    monthly = pieces.where(F.col("month").isNotNull())
+
+    # stage 2: each (province, month, bucket)'s rows with the bucket's subscribers
+    needed = plan.select("province", "month").distinct()
+    subscribers = needed.join(masters.where(F.col("table") == "subscribers"), "province")
+    aggregates = (
+        monthly.unionByName(subscribers)
+        .groupBy("province", "month", "bucket")
+        .applyInPandas(month_aggregate, AGGREGATE_SCHEMA)
     )
 
-    # stage 2: each snapshot's window of aggregates (in order) and its master tables
+    # stage 3: each (province, snapshot, bucket)'s window of aggregates (in order) and master rows
     window = plan.join(aggregates, ["province", "month"]).select(
         "province",
         "snapshot",
-        "position",
+        "bucket",
         F.lit("aggregate").alias("table"),
+        F.col("position").alias("row_group"),
         F.col("aggregate").alias("content"),
     )
     snapshots = plan.select("province", "snapshot").distinct()
-    masters = None
-    for table in MASTER_TABLES:
-        files = _binary_files(spark, raw_dir, table).select("province", "table", "content")
-        masters = files if masters is None else masters.unionByName(files)
-    masters = snapshots.join(masters, "province").select(
-        "province", "snapshot", F.lit(-1).alias("position"), "table", "content"
+    master_rows = snapshots.join(masters, "province").select(
+        "province", "snapshot", "bucket", "table", "row_group", "content"
     )
-    parts = window.unionByName(masters)
-    files = parts.groupBy("province", "snapshot").applyInPandas(snapshot_files, FILES_SCHEMA)
+    created = pd.Timestamp.now(tz="UTC")
+    files = (
+        window.unionByName(master_rows)
+        .groupBy("province", "snapshot", "bucket")
+        .applyInPandas(snapshot_files(created), FILES_SCHEMA)
+    )
+    # in snapshot order, about one bucket per partition: what the driver holds at a time
+    buckets = {(w[1], w[2]): w[5] for w in work}
+    parts = sum(buckets[(province, None)] for province, _ in windows)
+    files = files.repartitionByRange(parts, "province", "month", "bucket").sortWithinPartitions(
+        "province", "month", "bucket", "subject"
+    )
+    return _write_snapshots(files, offline_dir, set(windows), progress)
 
-    rows, written = 0, set()
-    for row in files.toLocalIterator():
-        path = offline_file(offline_dir, row["subject"], row["province"], row["month"])
-        atomic_write_bytes(row["content"], path)
-        if row["subject"] == "profile":  # every subject has the snapshot's customers; count them once
-            rows += row["rows"]
-        snapshot = (row["province"], row["month"])
-        if snapshot not in written and progress:
-            progress(1)
-        written.add(snapshot)
-    missing = set(windows) - written
+
+def _write_snapshots(
+    files: DataFrame,
+    offline_dir: Path,
+    expected: set[tuple[str, str]],
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Stage 4: the driver appends each bucket's views to its snapshot's files, a Spark partition
+    at a time, and publishes a snapshot's files together once its last bucket is in."""
+    rows, written = 0, []
+    out, empty = AtomicParquetFiles(), {}
+    try:
+        for row in files.toLocalIterator():
+            snapshot = (row["province"], row["month"])
+            if written and snapshot != written[-1]:
+                _publish(out, empty, progress)
+            if not written or snapshot != written[-1]:
+                written.append(snapshot)
+            path = offline_file(offline_dir, row["subject"], *snapshot)
+            if row["rows"]:
+                out.write(from_ipc(row["content"]), path)
+            else:  # an empty bucket's columns may have no type: kept only if no bucket has rows
+                empty[path] = from_ipc(row["content"])
+            if row["subject"] == "profile":  # every subject has the snapshot's customers; count them once
+                rows += row["rows"]
+        if written:
+            _publish(out, empty, progress)
+    finally:
+        out.discard()  # a failed build leaves the snapshot being written as it was
+    missing = expected - set(written)
     if missing:
         raise NotReadyError(f"the Spark build wrote no snapshot for {sorted(missing)}: see the Spark log")
     return rows
+
+
+def _publish(
+    out: AtomicParquetFiles, empty: dict[Path, pa.Table], progress: Callable[[int], None] | None
+) -> None:
+    """Rename one snapshot's files into place (a file no bucket had rows for: an empty one)."""
+    for path, table in empty.items():
+        if path not in out:
+            out.write(table, path)
+    out.commit()
+    empty.clear()
+    if progress:
+        progress(1)

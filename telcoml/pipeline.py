@@ -140,7 +140,13 @@ def indicator_stage(settings: Settings, progress: Progress = _no_progress) -> tu
         from features.spark_build import build_indicators_spark
 
         rows = build_indicators_spark(
-            spark_session(settings), settings.raw_dir, settings.offline_dir, provinces, months, advance
+            spark_session(settings),
+            settings.raw_dir,
+            settings.offline_dir,
+            provinces,
+            months,
+            advance,
+            customers_per_task=settings.spark_customers_per_task,
         )
     else:
         rows = build_indicators(settings.raw_dir, settings.offline_dir, provinces, months, progress=advance)

@@ -7,7 +7,7 @@ import pytest
 
 from core import indicators as lib
 from features.build import available_provinces, offline_file
-from features.spark_build import build_indicators_spark, snapshot_windows
+from features.spark_build import build_indicators_spark, customer_buckets, row_groups, snapshot_windows
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -19,27 +19,64 @@ def _files(offline_dir) -> list:
     )
 
 
+def _by_customer(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns="created_timestamp").sort_values("msisdn", ignore_index=True)
+
+
+#: Customers per Spark task: the tiny world's provinces (450 and 727 subscribers) in 3 and 5 buckets.
+PER_TASK = 150
+
+
 def test_the_spark_build_writes_the_pandas_build_value_for_value(tiny_world, spark, tmp_path):
     s = tiny_world.settings
     provinces = available_provinces(s.raw_dir)
     out = tmp_path / "offline"
-    rows = build_indicators_spark(spark, s.raw_dir, out, provinces, tiny_world.months)
+    rows = build_indicators_spark(
+        spark, s.raw_dir, out, provinces, tiny_world.months, customers_per_task=PER_TASK
+    )
 
     pandas_files = _files(s.offline_dir)
     assert pandas_files and _files(out) == pandas_files
     expected_rows = 0
     for relative in pandas_files:
         built, reference = pd.read_parquet(out / relative), pd.read_parquet(s.offline_dir / relative)
-        # the build's own time stamp differs; its type does not
+        # the build's own time stamp differs; its type does not; rows come grouped by customer bucket
         assert built["created_timestamp"].dtype == reference["created_timestamp"].dtype
-        pd.testing.assert_frame_equal(
-            built.drop(columns="created_timestamp"),
-            reference.drop(columns="created_timestamp"),
-            check_exact=True,
-        )
+        assert built["created_timestamp"].nunique() == 1
+        pd.testing.assert_frame_equal(_by_customer(built), _by_customer(reference), check_exact=True)
         if relative.parts[0] == "profile":
             expected_rows += len(reference)
+            province = relative.stem.split("_", 1)[0]
+            subscribers = pd.read_parquet(s.raw_dir / "subscribers" / f"province={province}")
+            buckets = customer_buckets(built["msisdn"], -(-len(subscribers) // PER_TASK))
+            assert len(set(buckets)) > 1 and (buckets[1:] >= buckets[:-1]).all()  # one bucket after another
     assert rows == expected_rows > 0
+
+
+def test_every_task_holds_a_bucket_of_customers_not_a_province(tiny_world):
+    s = tiny_world.settings
+    windows = snapshot_windows(s.raw_dir, ["GD"], tiny_world.months)
+    work = row_groups(s.raw_dir, windows, PER_TASK)
+    subscribers = pd.read_parquet(s.raw_dir / "subscribers" / "province=GD")
+    assert {w[5] for w in work} == {-(-len(subscribers) // PER_TASK)} and len(subscribers) > 2 * PER_TASK
+    # a customer's bucket is the same in every table and every process: the hash has a fixed key
+    assert list(customer_buckets(pd.Series(["13800000000", "13912345678"]), 7)) == list(
+        customer_buckets(pd.Series(["13800000000", "13912345678"], dtype="category"), 7)
+    )
+
+
+def test_a_missing_raw_partition_is_refused_by_name_before_any_job(tiny_world, tmp_path):
+    import shutil
+
+    from core.errors import NotReadyError
+
+    raw = tmp_path / "raw"
+    shutil.copytree(tiny_world.settings.raw_dir, raw)
+    month = tiny_world.months[-1]
+    victim = raw / "complaints" / "province=GD" / f"month={month}" / "part-0.parquet"
+    victim.unlink()
+    with pytest.raises(NotReadyError, match=str(victim)):
+        row_groups(raw, snapshot_windows(raw, ["GD"], tiny_world.months), PER_TASK)
 
 
 def test_a_snapshot_window_is_the_history_the_pandas_build_holds(tiny_world):

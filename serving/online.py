@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 
 from core import indicators as lib
 from core.errors import TelcomlError
@@ -52,11 +51,11 @@ class Features:
         """The given rows, in that order."""
         return Features({k: v[rows] for k, v in self.columns.items()}, [self.as_of[i] for i in rows])
 
-    def frame(self) -> pd.DataFrame:
-        """The indicators as a DataFrame, with ``features_as_of``."""
-        return pd.DataFrame(
-            {**{k: v.tolist() for k, v in self.columns.items()}, "features_as_of": self.as_of}
-        )
+    def records(self) -> list[dict]:
+        """Each customer's indicators, with ``features_as_of``: every value as the store gives it
+        (an integer indicator's an int, None where missing), whatever the other customers hold."""
+        names = [*self.columns, "features_as_of"]
+        return [dict(zip(names, values)) for values in zip(*self.columns.values(), self.as_of)]
 
 
 class OnlineFeatures:

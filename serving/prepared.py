@@ -50,7 +50,7 @@ from features.repo import ANSWERS_VIEW
 from features.store import apply_repository, open_store
 from serving.answers import customer_answer, score_frame
 from serving.champions import ModelSet
-from serving.online import OnlineFeatures, StoreUnavailable
+from serving.online import Features, OnlineFeatures, StoreUnavailable
 
 log = get_logger("telcoml.serving")
 PUSH_SOURCE = f"{ANSWERS_VIEW}_push"
@@ -254,7 +254,6 @@ def push_answers(store: FeatureStore, features, models: ModelSet, stamp: str) ->
     """Score ``features`` (an online read's customers), pack each answer and push it to ``crm_answers``."""
     prepared_at = datetime.now(UTC)
     scored = score_frame(models, features)
-    frame = features.frame()
     msisdns, provinces = features["msisdn"], features["province"]
     answers = [
         _packed(
@@ -271,12 +270,19 @@ def push_answers(store: FeatureStore, features, models: ModelSet, stamp: str) ->
             "province": provinces.astype(str),
             "generation": stamp,
             "answer": answers,
-            "indicators": [_packed(r) for r in frame.to_dict(orient="records")],
+            "indicators": packed_indicators(features),
             "event_timestamp": prepared_at,
         }
     )
     store.push(PUSH_SOURCE, rows, to=PushMode.ONLINE)
     return len(rows)
+
+
+def packed_indicators(features: Features) -> list[bytes]:
+    """Each customer's indicators as kept beside the answer (the embedded and Spark prepares alike):
+    ``Features.records``, each value of its indicator's kind and null where missing, whatever the
+    other customers of the chunk hold."""
+    return [_packed(r) for r in features.records()]
 
 
 @dataclass(frozen=True)

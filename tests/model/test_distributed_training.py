@@ -98,7 +98,7 @@ def test_a_distributed_champion_registers_and_serves(trained_world, spark, tmp_p
     customers = trained_world.labels.query("province == 'GD'")["msisdn"].unique()[:30].tolist()
     online = OnlineFeatures(s).fetch(customers)  # the latest snapshot: a month no model was fitted on
     answers = score_frame(served, online)
-    indicators = online.frame()
+    indicators = pd.DataFrame(online.records())
     registered = load_task_model(f"models:/{result.model_name}/{result.version}")
     expected = [round(float(p), 4) for p in registered.probabilities(indicators[registered.feature_names])]
     assert [a["churn"]["probability"] for a in answers] == expected

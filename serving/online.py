@@ -70,6 +70,9 @@ class OnlineFeatures:
         self.refs = ONLINE_REFS + [
             f"{i.subject}:{i.id}" for c in load_provinces(settings) for i in c.custom if i.subject in views
         ]
+        #: the order of a lookup's columns: the phone number, then the library's indicators and the
+        #: provinces' own (Feast's own order follows the string hash seed, PYTHONHASHSEED)
+        self.names = ["msisdn", *dict.fromkeys(ref.split(":")[1] for ref in self.refs)]
 
     def fetch(self, msisdns: list[str]) -> Features:
         try:
@@ -81,13 +84,13 @@ class OnlineFeatures:
             raise StoreUnavailable(
                 f"online feature store unavailable ({type(err).__name__}); retry shortly"
             ) from None
-        stamps = [columns.pop(c) for c in [c for c in columns if c.endswith("__ts")]]
+        stamps = [v for k, v in columns.items() if k.endswith("__ts")]
         latest = (
             [max((s for s in row if s), default=0) for row in zip(*stamps)] if stamps else [0] * len(msisdns)
         )
         # object arrays: values stay as Feast gives them (None where missing)
         return Features(
-            {k: _objects(v) for k, v in columns.items()},
+            {k: _objects(columns[k]) for k in self.names},
             [datetime.fromtimestamp(s, UTC).isoformat() if s > 0 else None for s in latest],
         )
 

@@ -88,6 +88,20 @@ def test_unknown_customer_has_no_online_values(tiny_world):
     assert frame.drop(columns=["msisdn"]).isna().all(axis=None)
 
 
+def test_online_indicators_and_their_packing_follow_the_library_order(tiny_world):
+    """Not Feast's order, which follows the string hash seed (PYTHONHASHSEED): the same customer's
+    prepared indicators are the same bytes from every process."""
+    from serving.online import OnlineFeatures
+    from serving.prepared import packed_indicators, unpack
+
+    labels = tiny_world.labels
+    customers = labels.loc[labels["month"] == tiny_world.months[-1], "msisdn"].head(5).tolist()
+    features = OnlineFeatures(tiny_world.settings).fetch(customers)
+    library = ["msisdn", *lib.BY_ID]
+    assert list(features.columns) == library
+    assert [list(unpack(p)) for p in packed_indicators(features)] == [[*library, "features_as_of"]] * 5
+
+
 def test_every_task_has_a_versioned_feature_service(tiny_world):
     store = tiny_world.store()
     names = {s.name for s in store.list_feature_services()}

@@ -28,11 +28,12 @@ class Settings(BaseSettings):
         description="What computes indicators (`telcoml build`) and batch scores (`telcoml batch-score`): "
         "pandas on this machine, or Spark jobs (the production profile, `pip install 'telcoml[spark]'`).",
     )
-    materialize: Literal["feast", "stream"] = Field(
+    materialize: Literal["feast", "stream", "spark"] = Field(
         "feast",
         description="How `telcoml materialize` loads the latest snapshot online: Feast's materialize "
-        "(a view's whole interval in memory at once), or `stream` (record batches of bounded size: "
-        "memory flat in the number of customers; the same rows and registry record).",
+        "(a view's whole interval in memory at once), `stream` (record batches of bounded size: "
+        "memory flat in the number of customers; the same rows and registry record), or `spark` "
+        "(those batches written by Spark tasks, one per offline row group; Redis online store).",
     )
     spark_master: str = Field(
         "local[2]", description="Spark master URL: local[N], spark://host:7077, yarn, k8s://https://..."

@@ -697,10 +697,10 @@ def _labels(
 
 
 def _publish(settings: Settings, month: str) -> None:
-    from features.store import apply_repository, materialize_latest
+    from features.store import apply_repository, materialize_as_set
 
     store = apply_repository(settings)
-    materialize_latest(store, month, how=settings.materialize)
+    materialize_as_set(settings, store, month)
 
 
 __all__ = [

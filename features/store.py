@@ -19,6 +19,7 @@ import warnings
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +34,9 @@ from core.errors import NotReadyError
 from core.io import atomic_write_parquet, atomic_write_text, remove_stale_temporaries, snapshot_time
 from core.settings import Settings
 from features.repo import ANSWERS_VIEW, definitions, service_name
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 logging.getLogger("feast").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", module="feast")
@@ -270,14 +274,19 @@ def source_files(store: FeatureStore, view) -> list[str]:
 
 
 def materialize_latest(
-    store: FeatureStore, month: str, views: Sequence[str] | None = None, how: str = "feast"
+    store: FeatureStore,
+    month: str,
+    views: Sequence[str] | None = None,
+    how: str = "feast",
+    spark: SparkSession | None = None,
 ) -> None:
     """Load the snapshot of ``month`` (the latest) into the online store.
 
     By default every indicator view with offline files: a province file may declare custom
     indicators before its data has arrived. Prepared answers are pushed, not materialized.
-    ``how``: Feast's ``materialize``, or ``stream`` (``features.stream_materialize``: the same
-    rows and registry record, a record batch at a time).
+    ``how``: Feast's ``materialize``, ``stream`` (``features.stream_materialize``: the same
+    rows and registry record, a record batch at a time) or ``spark`` (those batches written by
+    ``spark``'s tasks, one per offline row group).
     """
     end = snapshot_time(month).to_pydatetime()
     start = (snapshot_time(month) - pd.Timedelta(days=1)).to_pydatetime()
@@ -287,13 +296,27 @@ def materialize_latest(
             for v in store.list_feature_views()
             if v.tags.get("kind") != "answers" and source_files(store, v)
         ]
-    if how == "stream":
+    if how == "spark":
+        from features.stream_materialize import materialize_spark
+
+        materialize_spark(spark, store, start, end + pd.Timedelta(seconds=1), list(views))
+    elif how == "stream":
         from features.stream_materialize import materialize_stream
 
         materialize_stream(store, start, end + pd.Timedelta(seconds=1), list(views))
     else:
         store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views))
     protect_store_files(store.config)
+
+
+def materialize_as_set(settings: Settings, store: FeatureStore, month: str) -> None:
+    """``materialize_latest`` the way the settings choose (``TELCOML_MATERIALIZE``)."""
+    spark = None
+    if settings.materialize == "spark":
+        from core.spark import spark_session
+
+        spark = spark_session(settings)
+    materialize_latest(store, month, how=settings.materialize, spark=spark)
 
 
 def lineage_tags(store: FeatureStore, task: str, province: str | None = None) -> dict[str, str]:
@@ -367,6 +390,7 @@ __all__ = [
     "open_store",
     "apply_repository",
     "materialize_latest",
+    "materialize_as_set",
     "online_view",
     "training_frame",
     "repo_config_dict",

@@ -18,7 +18,9 @@ and one snapshot time per file (``features.build``); the online store keeps the 
 latest event time either way (Redis skips older rows, SQLite replaces).
 
 Chosen by ``TELCOML_MATERIALIZE=stream`` (``telcoml materialize``); Feast's own stays the
-default: it is the reference the equality test compares with.
+default: it is the reference the equality test compares with. ``TELCOML_MATERIALIZE=spark``
+(``materialize_spark``) writes the same batches from Spark tasks, one per offline row group,
+for an online store loaded by a whole cluster at once.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +39,11 @@ import pyarrow.parquet as pq
 from feast import FeatureStore, FeatureView
 from feast.feature_view import FeatureViewState
 from feast.utils import _convert_arrow_to_proto, make_tzaware
+
+from core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 #: Rows per batch read, converted and written (a batch of 20k rows of one view is a few MB).
 BATCH_ROWS = 20_000
@@ -58,23 +67,40 @@ def interval_batches(
 ) -> Iterator[pa.RecordBatch]:
     """The rows of ``files`` with ``start <= timestamp <= end`` (Feast's interval), ``rows`` at a
     time; row groups whose statistics lie outside the interval are skipped unread."""
-    low, high = pa.scalar(start, pa.timestamp("us", "UTC")), pa.scalar(end, pa.timestamp("us", "UTC"))
     for path in files:
-        parquet = pq.ParquetFile(path)
-        where = parquet.schema_arrow.get_field_index(timestamp)
-        groups = [
-            g
-            for g in range(parquet.num_row_groups)
-            if _may_hold(parquet.metadata.row_group(g), where, start, end)
-        ]
-        if not groups:
-            continue
-        for batch in parquet.iter_batches(batch_size=rows, row_groups=groups, columns=list(columns)):
-            stamps = pc.cast(batch.column(timestamp), pa.timestamp("us", "UTC"))
-            keep = pc.and_(pc.greater_equal(stamps, low), pc.less_equal(stamps, high))
-            batch = batch.filter(keep)
-            if batch.num_rows:
-                yield batch
+        groups = interval_row_groups(path, timestamp, start, end)
+        if groups:
+            yield from row_group_batches(path, groups, columns, timestamp, start, end, rows)
+
+
+def interval_row_groups(path: str | Path, timestamp: str, start: datetime, end: datetime) -> list[int]:
+    """The row groups of a file whose event-time statistics may hold rows of the interval."""
+    parquet = pq.ParquetFile(path)
+    where = parquet.schema_arrow.get_field_index(timestamp)
+    return [
+        g
+        for g in range(parquet.num_row_groups)
+        if _may_hold(parquet.metadata.row_group(g), where, start, end)
+    ]
+
+
+def row_group_batches(
+    path: str | Path,
+    groups: Sequence[int],
+    columns: Sequence[str],
+    timestamp: str,
+    start: datetime,
+    end: datetime,
+    rows: int,
+) -> Iterator[pa.RecordBatch]:
+    """The interval's rows of some row groups of one file, ``rows`` at a time."""
+    low, high = pa.scalar(start, pa.timestamp("us", "UTC")), pa.scalar(end, pa.timestamp("us", "UTC"))
+    parquet = pq.ParquetFile(path)
+    for batch in parquet.iter_batches(batch_size=rows, row_groups=list(groups), columns=list(columns)):
+        stamps = pc.cast(batch.column(timestamp), pa.timestamp("us", "UTC"))
+        batch = batch.filter(pc.and_(pc.greater_equal(stamps, low), pc.less_equal(stamps, high)))
+        if batch.num_rows:
+            yield batch
 
 
 def _may_hold(group, column: int, start: datetime, end: datetime) -> bool:
@@ -85,19 +111,26 @@ def _may_hold(group, column: int, start: datetime, end: datetime) -> bool:
     return low is None or high is None or (low <= end and high >= start)
 
 
-def stream_view(
-    store: FeatureStore, view: FeatureView, start: datetime, end: datetime, rows: int = BATCH_ROWS
-) -> StreamedView:
-    """One view's interval into the online store, then recorded in the registry (as Feast does)."""
-    started = time.perf_counter()
+def view_columns(view: FeatureView) -> tuple[dict, list[str]]:
+    """A view's join keys (name -> value type) and the columns materialization reads."""
     source = view.batch_source
     join_keys = {e.name: e.dtype.to_value_type() for e in view.entity_columns}
     columns = [*join_keys, *(f.name for f in view.features), source.timestamp_field]
     if source.created_timestamp_column:
         columns.append(source.created_timestamp_column)
-    files = sorted(str(p) for p in Path(store.repo_path).glob(source.path))
-    provider = store._get_provider()
+    return join_keys, columns
 
+
+def view_files(store: FeatureStore, view: FeatureView) -> list[str]:
+    return sorted(str(p) for p in Path(store.repo_path).glob(view.batch_source.path))
+
+
+def _recorded(
+    store: FeatureStore, view: FeatureView, start: datetime, end: datetime, write
+) -> tuple[int, int]:
+    """Run ``write`` (-> rows, batches) between Feast's registry steps of a materialization: the view
+    through ``MATERIALIZING``, then the interval recorded; if ``write`` fails, the earlier state
+    back and the interval not noted."""
     previous = getattr(view, "state", FeatureViewState.STATE_UNSPECIFIED)
     if previous == FeatureViewState.MATERIALIZING:
         previous = FeatureViewState.GENERATED
@@ -108,20 +141,37 @@ def stream_view(
             )
         view.state = FeatureViewState.MATERIALIZING
         store.registry.apply_feature_view(view, store.project, commit=True)
-    written = batches = 0
     try:
-        for batch in interval_batches(files, columns, source.timestamp_field, start, end, rows):
-            provider.online_write_batch(
-                store.config, view, _convert_arrow_to_proto(batch, view, join_keys), None
-            )
-            written += batch.num_rows
-            batches += 1
-    except BaseException:  # not recorded as materialized: the earlier state back, the interval not noted
+        written = write()
+    except BaseException:
         if previous != FeatureViewState.STATE_UNSPECIFIED:
             view.state = previous
             store.registry.apply_feature_view(view, store.project, commit=True)
         raise
     store.registry.apply_materialization(view, store.project, start, end)
+    return written
+
+
+def stream_view(
+    store: FeatureStore, view: FeatureView, start: datetime, end: datetime, rows: int = BATCH_ROWS
+) -> StreamedView:
+    """One view's interval into the online store, then recorded in the registry (as Feast does)."""
+    started = time.perf_counter()
+    join_keys, columns = view_columns(view)
+    files = view_files(store, view)
+    provider = store._get_provider()
+
+    def write() -> tuple[int, int]:
+        written = batches = 0
+        for batch in interval_batches(files, columns, view.batch_source.timestamp_field, start, end, rows):
+            provider.online_write_batch(
+                store.config, view, _convert_arrow_to_proto(batch, view, join_keys), None
+            )
+            written += batch.num_rows
+            batches += 1
+        return written, batches
+
+    written, batches = _recorded(store, view, start, end, write)
     return StreamedView(view.name, written, batches, time.perf_counter() - started)
 
 
@@ -134,4 +184,77 @@ def materialize_stream(
     return [stream_view(store, registered[name], start, end, rows) for name in views]
 
 
-__all__ = ["materialize_stream", "stream_view", "interval_batches", "StreamedView", "BATCH_ROWS"]
+def materialize_spark(
+    spark: SparkSession,
+    store: FeatureStore,
+    start: datetime,
+    end: datetime,
+    views: Sequence[str],
+    rows: int = BATCH_ROWS,
+) -> list[StreamedView]:
+    """``materialize_stream`` with the writing spread over Spark tasks, one per offline row group:
+    each executor reads its row groups a record batch at a time and writes them with Feast's
+    provider (``online_write_batch``), so the online store is loaded by every core of the
+    cluster at once; the driver does the registry steps and records a view only once all its
+    tasks succeeded. The executors write the online store themselves: it must be one they all
+    reach (Redis), and the offline files must be where they read them (shared storage)."""
+    if store.config.online_store.type == "sqlite":
+        raise ConfigurationError(
+            "TELCOML_MATERIALIZE=spark writes the online store from every executor: it needs "
+            "TELCOML_ONLINE_STORE=redis (SQLite is one file on one machine; use `stream`)"
+        )
+    start, end = make_tzaware(start), make_tzaware(end)
+    registered = {v.name: v for v in store.registry.list_feature_views(store.project, allow_cache=False)}
+    config = store.config
+    out = []
+    for name in views:
+        view = registered[name]
+        started = time.perf_counter()
+        timestamp = view.batch_source.timestamp_field
+        work = [
+            (path, g)
+            for path in view_files(store, view)
+            for g in interval_row_groups(path, timestamp, start, end)
+        ]
+
+        def write(view=view, work=work) -> tuple[int, int]:
+            if not work:
+                return 0, 0
+            task = partial(_write_row_groups, config, view.to_proto().SerializeToString(), start, end, rows)
+            counts = spark.sparkContext.parallelize(work, len(work)).mapPartitions(task).collect()
+            return sum(r for r, _ in counts), sum(b for _, b in counts)
+
+        written, batches = _recorded(store, view, start, end, write)
+        out.append(StreamedView(name, written, batches, time.perf_counter() - started))
+    return out
+
+
+def _write_row_groups(
+    config, view_proto: bytes, start: datetime, end: datetime, rows: int, work: Iterator[tuple[str, int]]
+) -> Iterator[tuple[int, int]]:
+    """A Spark task: its row groups' interval rows into the online store, batch by batch."""
+    from feast.infra.provider import get_provider
+    from feast.protos.feast.core.FeatureView_pb2 import FeatureView as FeatureViewProto
+
+    view = FeatureView.from_proto(FeatureViewProto.FromString(view_proto))
+    join_keys, columns = view_columns(view)
+    provider = get_provider(config)
+    written = batches = 0
+    for path, group in work:
+        for batch in row_group_batches(
+            path, [group], columns, view.batch_source.timestamp_field, start, end, rows
+        ):
+            provider.online_write_batch(config, view, _convert_arrow_to_proto(batch, view, join_keys), None)
+            written += batch.num_rows
+            batches += 1
+    yield written, batches
+
+
+__all__ = [
+    "materialize_stream",
+    "materialize_spark",
+    "stream_view",
+    "interval_batches",
+    "StreamedView",
+    "BATCH_ROWS",
+]

@@ -186,11 +186,11 @@ def latest_month(settings: Settings) -> str:
 
 def feature_store_stage(settings: Settings, month: str | None = None) -> str:
     """Register the repository and load the latest snapshot online; returns the month loaded."""
-    from features.store import apply_repository, materialize_latest
+    from features.store import apply_repository, materialize_as_set
 
     store = apply_repository(settings)
     month = month or latest_month(settings)
-    materialize_latest(store, month, how=settings.materialize)
+    materialize_as_set(settings, store, month)
     return month
 
 

@@ -100,3 +100,31 @@ def test_a_view_that_fails_part_way_is_not_recorded(tiny_world, tmp_path):
     after = dict((name, rest) for name, *rest in _record(store))
     assert after["usage"] == before["usage"]  # no interval, and its state back from MATERIALIZING
     assert len(after["profile"][0]) == len(before["profile"][0]) + 1  # the view written in full is recorded
+
+
+@pytest.mark.redis
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_materialization_equals_feasts_redis(tiny_world, redis_url, spark, tmp_path):
+    """Every row group written by its own Spark task: the same online answers and registry record."""
+    month = tiny_world.months[-1]
+    more = {"online_store": "redis", "redis_url": redis_url}
+    feast, spread = (apply_repository(_settings(tiny_world, tmp_path, n, **more)) for n in ("feast", "spark"))
+    try:
+        materialize_latest(feast, month)
+        materialize_latest(spread, month, how="spark", spark=spark)
+        customers = _customers(tiny_world)
+        assert _online(spread, customers) == _online(feast, customers)
+        assert _record(spread) == _record(feast)
+    finally:
+        feast.teardown()
+        spread.teardown()
+
+
+def test_spark_materialization_refuses_a_sqlite_online_store(tiny_world, tmp_path):
+    from core.errors import ConfigurationError
+
+    store = apply_repository(_settings(tiny_world, tmp_path, "sqlite"))
+    with pytest.raises(ConfigurationError, match="TELCOML_ONLINE_STORE=redis"):
+        materialize_latest(store, tiny_world.months[-1], how="spark", spark=None)
+    assert not any(v.materialization_intervals for v in store.list_feature_views())

@@ -95,7 +95,7 @@ tune-workers: install ## Train TASK with WORKERS processes tuning its study on P
 	TELCOML_OPTUNA_STORAGE='$(TUNING_STORAGE)' $(BIN)/telcoml train --task $(TASK) --workers $(WORKERS) --workdir $(WORKDIR)
 
 # The production profile end to end on this machine: the demo's pipeline with production's settings
-# (Spark jobs, Feast on Redis with the streaming materialization, MLflow on its server, studies on
+# (Spark jobs, Feast on Redis loaded by Spark tasks, MLflow on its server, studies on
 # PostgreSQL); start the tracking server first (`make mlflow-server` in another terminal).
 PROD_WORKDIR ?= telcoml-prod
 MLFLOW_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
@@ -104,7 +104,7 @@ REDIS_URL ?= 127.0.0.1:6379
 production: install ## The main job in production mode: Spark, Feast on Redis, MLflow at MLFLOW_URL, studies on PostgreSQL (PROD_WORKDIR)
 	$(BIN)/python -m core.databases create '$(TUNING_STORAGE)'
 	TELCOML_ENGINE=spark TELCOML_SPARK_MASTER='$(SPARK_MASTER)' TELCOML_ONLINE_STORE=redis \
-	TELCOML_REDIS_URL='$(REDIS_URL)' TELCOML_MATERIALIZE=stream TELCOML_MLFLOW_TRACKING_URI='$(MLFLOW_URL)' \
+	TELCOML_REDIS_URL='$(REDIS_URL)' TELCOML_MATERIALIZE=spark TELCOML_MLFLOW_TRACKING_URI='$(MLFLOW_URL)' \
 	TELCOML_OPTUNA_STORAGE='$(TUNING_STORAGE)' TELCOML_PROJECT=telcoml_production \
 	  $(BIN)/telcoml demo --workdir $(PROD_WORKDIR) --customers $(CUSTOMERS)
 

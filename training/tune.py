@@ -14,6 +14,7 @@ import os
 import socket
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
@@ -187,6 +188,31 @@ def shares(trials: int, workers: int) -> list[int]:
     return [trials // workers + (i < trials % workers) for i in range(workers)]
 
 
+#: A trial that has ended, whatever its result: what the training bar counts.
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+class StudyProgress:
+    """Advances a training bar by the study's trials finished since it was made, every worker's
+    (a shared study's helpers run theirs in other processes): an Optuna callback after each of
+    this process's trials, and called once more when every worker is done."""
+
+    def __init__(self, study: optuna.Study, advance: Callable[[int], None]):
+        self.study = study
+        self.advance = advance
+        self.counted = self.finished()  # an earlier run's trials of a continued study
+
+    def finished(self) -> int:
+        """The study's trials that have ended, in every process."""
+        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+
+    def __call__(self, *_trial_done) -> None:
+        now = self.finished()
+        if now > self.counted:
+            self.advance(now - self.counted)
+            self.counted = now
+
+
 def matrices(data: Dataset) -> tuple[xgb.DMatrix, xgb.DMatrix]:
     """Train and validation matrices, built once per study and reused by every trial."""
     dtrain = xgb.QuantileDMatrix(data.X["train"], label=data.y["train"], enable_categorical=True)
@@ -265,6 +291,7 @@ def tune(
     (index > 0) joins the study its lead opened, with its own sampler seed. ``alongside``:
     entered once the study is open and its first trials are queued, left after this process's
     trials (``training.workers.helpers``: the other workers run and are waited for there).
+    ``progress(n)``: advanced by the study's finished trials, every worker's (``StudyProgress``).
 
     Returns the study and the best booster trained in this run (None if the study's best
     trial came from an earlier run), so the final model needs no refit. A small table split
@@ -359,15 +386,17 @@ def tune(
         if parent is not None:  # last: helpers wait for it (``wait_for_study``)
             study.set_user_attr("mlflow_experiment_id", parent.info.experiment_id)
             study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
-    callbacks = [lambda s, tr: progress(1)] if progress else []
+    counted = StudyProgress(study, progress) if progress else None
     with alongside or nullcontext():
         study.optimize(
             objective,
             n_trials=worker.trials or budget.trials,
             timeout=budget.timeout_seconds,
-            callbacks=callbacks,
+            callbacks=[counted] if counted else [],
             gc_after_trial=False,
         )
+    if counted:  # the other workers' trials that ended after this process's last
+        counted()
     # after every worker's trials: the best may be another worker's (then refit_best trains it)
     reusable = best["booster"] if best["number"] == study.best_trial.number else None
     return study, reusable
@@ -407,6 +436,7 @@ def completed(study: optuna.Study, state=optuna.trial.TrialState.COMPLETE) -> in
 __all__ = [
     "TuningBudget",
     "TuningWorker",
+    "StudyProgress",
     "shares",
     "wait_for_study",
     "tune",

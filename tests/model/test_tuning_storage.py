@@ -50,7 +50,11 @@ def test_two_workers_tune_one_study_and_the_lead_registers_its_best(tiny_world, 
     settings = Settings(workdir=workdir, optuna_storage=fresh_postgres)
     budget = TuningBudget(trials=6, max_rounds=40, seed=3, threads=1)
 
-    result = train_task(settings, "churn", budget=budget, train_months=1, tuning_workers=2)
+    counted: list[int] = []  # the training bar: every worker's trials, not the lead's three
+    result = train_task(
+        settings, "churn", budget=budget, train_months=1, tuning_workers=2, progress=counted.append
+    )
+    assert sum(counted) == budget.trials
 
     configure_mlflow(settings)
     client = MlflowClient()

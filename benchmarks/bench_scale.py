@@ -26,7 +26,7 @@ Usage::
         [--paths embedded,spark] [--months 6] [--trials 2] [--workdir /tmp/telcoml-scale]
 
 A size whose stage fails is reported as failed and the run goes on (later stages of that
-size and path are skipped).
+size and path are skipped; the Spark path's Feast project leaves Redis all the same).
 """
 
 from __future__ import annotations
@@ -205,32 +205,35 @@ def measure_path(
     workdir.mkdir(parents=True, exist_ok=True)
     env = path_environment(path, workdir, args)
     log_path = args.workdir / f"{path}-{size}.log"
-    for stage in args.stages:
-        m = Measure(stage, path, size)
-        try:
-            m.wall_s, m.cpu_s, m.peak_mib = run_stage(stage_argv(stage, path, size, args), env, log_path)
-            m.rows = province_customers(workdir) if stage in ("batch-score", "prepare") else size
-        except Exception as err:  # noqa: BLE001 - a failed stage is a result, the run goes on
-            m.ok, m.error = False, str(err)
-        results.append(m)
-        save()  # after every stage: a run stopped part way keeps what it measured
-        print(
-            f"{path:>8} {size:>9,} {stage:<12} "
-            + (
-                f"{m.wall_s:8.1f} s  cpu {m.cpu_s:8.1f} s  peak {m.peak_mib:8.0f} MiB  "
-                f"{m.rows_per_s:10.0f} rows/s  {m.rows_per_cpu_s:10.0f} rows/cpu-s"
-                if m.ok
-                else f"FAILED: {m.error}"
-            ),
-            flush=True,
-        )
-        if not m.ok:
-            return
-    if not args.keep:
-        if path == "spark":  # the size's own Feast project out of the shared Redis (Feast's teardown)
+    try:
+        for stage in args.stages:
+            m = Measure(stage, path, size)
+            try:
+                m.wall_s, m.cpu_s, m.peak_mib = run_stage(stage_argv(stage, path, size, args), env, log_path)
+                m.rows = province_customers(workdir) if stage in ("batch-score", "prepare") else size
+            except Exception as err:  # noqa: BLE001 - a failed stage is a result, the run goes on
+                m.ok, m.error = False, str(err)
+            results.append(m)
+            save()  # after every stage: a run stopped part way keeps what it measured
+            print(
+                f"{path:>8} {size:>9,} {stage:<12} "
+                + (
+                    f"{m.wall_s:8.1f} s  cpu {m.cpu_s:8.1f} s  peak {m.peak_mib:8.0f} MiB  "
+                    f"{m.rows_per_s:10.0f} rows/s  {m.rows_per_cpu_s:10.0f} rows/cpu-s"
+                    if m.ok
+                    else f"FAILED: {m.error}"
+                ),
+                flush=True,
+            )
+            if not m.ok:
+                return  # the work directory stays for a look at the failure (the next run replaces it)
+    finally:
+        if path == "spark" and not args.keep:
+            # whatever happened, the size's own Feast project out of the shared Redis (Feast's teardown)
             teardown = "from core.settings import Settings; from features.store import open_store; "
             teardown += "open_store(Settings()).teardown()"
             subprocess.run([sys.executable, "-c", teardown], env=env, check=False, capture_output=True)
+    if not args.keep:
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
 

@@ -154,6 +154,7 @@ def split_row_groups(work: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 table = pq.read_schema(row.path).empty_table()
             else:
                 table = pq.ParquetFile(row.path).read_row_group(row.row_group)
+            table = plain_values(table)
             bucket = customer_buckets(table.column("msisdn").to_pandas(), row.buckets)
             order = np.argsort(bucket, kind="stable")  # file order within a bucket
             bounds = np.searchsorted(bucket[order], np.arange(row.buckets + 1))
@@ -169,6 +170,17 @@ def split_row_groups(work: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                     ],
                 }
             )
+
+
+def plain_values(table: pa.Table) -> pa.Table:
+    """Dictionary columns (pandas categoricals, e.g. the phone numbers) as their values: a bucket's
+    piece would otherwise carry the whole row group's dictionary, and every bucket would pay
+    for every customer's numbers. The aggregates read values, not categories."""
+    fields = [
+        pa.field(f.name, f.type.value_type, f.nullable, f.metadata) if pa.types.is_dictionary(f.type) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _tables(pieces: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -127,6 +127,13 @@ def with_threads(models: ModelSet, threads: int) -> ModelSet:
     return models
 
 
+def partition_champions(settings: Settings, province: str) -> ModelSet:
+    """The champions answering ``province`` in a Spark partition (``serving.spark_batch``,
+    ``serving.spark_prepare``): the settings' registry read once per partition, one XGBoost
+    thread per model (a task slot's core)."""
+    return with_threads(load_champions(settings), 1).for_province(province)
+
+
 def _champions(client: MlflowClient, province: str | None) -> dict[str, tuple[TaskModel, str, str]]:
     """task -> (model, version, registry URI) for the tasks with a champion."""
     found = {}

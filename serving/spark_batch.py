@@ -66,14 +66,14 @@ def score_partitions(settings: Settings, province: str, month: str, scored_at: s
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from monitoring.record import predictions_from_interface, score_rows, write_partitioned
-        from serving.champions import load_champions, with_threads
+        from serving.champions import partition_champions
 
         models = None
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            if models is None:  # one registry read per partition, one XGBoost thread per task slot
-                models = with_threads(load_champions(settings), 1).for_province(province)
+            if models is None:  # once per partition
+                models = partition_champions(settings, province)
             indicators = batch.to_pandas()
             table = interface_rows(models, indicators, month, scored_at)
             if record:

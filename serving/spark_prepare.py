@@ -152,15 +152,15 @@ def prepare_partitions(
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from features.store import open_store
-        from serving.champions import load_champions, with_threads
+        from serving.champions import partition_champions
 
         store = models = None
         written = 0
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            if models is None:  # one registry read per partition, one XGBoost thread per task slot
-                models = with_threads(load_champions(settings), 1).for_province(province)
+            if models is None:  # once per partition
+                models = partition_champions(settings, province)
                 if generation(watermark, models, code) != stamp:
                     raise NotReadyError(
                         f"the champions answering {province} changed while its answers were prepared: "

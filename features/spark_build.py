@@ -26,7 +26,6 @@ built with pandas afterwards.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.errors import NotReadyError
@@ -61,6 +61,30 @@ MASTER_TABLES = ("subscribers", "red_black_list")
 #: Customers per task when the settings do not say (``TELCOML_SPARK_CUSTOMERS_PER_TASK``).
 CUSTOMERS_PER_TASK = 100_000
 ROW_GROUPS_SCHEMA = "table string, province string, month string, path string, row_group int, buckets int"
+#: What each stage hands the next (Arrow, as the stages' functions see it; Spark's DDL beside).
+PIECES = pa.schema(
+    [
+        ("province", pa.string()),
+        ("month", pa.string()),
+        ("bucket", pa.int32()),
+        ("table", pa.string()),
+        ("row_group", pa.int32()),
+        ("content", pa.binary()),
+    ]
+)
+AGGREGATES = pa.schema(
+    [("province", pa.string()), ("month", pa.string()), ("bucket", pa.int32()), ("aggregate", pa.binary())]
+)
+FILES = pa.schema(
+    [
+        ("province", pa.string()),
+        ("month", pa.string()),
+        ("bucket", pa.int32()),
+        ("subject", pa.string()),
+        ("rows", pa.int64()),
+        ("content", pa.binary()),
+    ]
+)
 PIECES_SCHEMA = "province string, month string, bucket int, table string, row_group int, content binary"
 AGGREGATE_SCHEMA = "province string, month string, bucket int, aggregate binary"
 FILES_SCHEMA = "province string, month string, bucket int, subject string, rows long, content binary"
@@ -80,40 +104,66 @@ def snapshot_windows(
     return windows
 
 
-def customer_buckets(msisdn: pd.Series, buckets: int) -> np.ndarray:
-    """Each phone number's bucket: a hash that is the same in every process and on every machine
-    (pandas' fixed-key SipHash of the number as text), so every table's rows of one customer
-    meet in one task."""
-    hashes = pd.util.hash_array(msisdn.astype(str).to_numpy(dtype=object))
+#: Multiplier and finalizer of the phone number hash (64-bit FNV prime, murmur3's fmix64).
+_PRIME, _MIX1, _MIX2 = np.uint64(1099511628211), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+
+
+def customer_buckets(msisdn: pa.Array | pa.ChunkedArray | pd.Series, buckets: int) -> np.ndarray:
+    """Each phone number's bucket: a hash of the number's bytes, the same in every process and on
+    every machine, so every table's rows of one customer meet in one task. Computed over the
+    Arrow string buffers at once (a per-number Python hash was a sixth of the build)."""
+    if isinstance(msisdn, pd.Series):
+        msisdn = pa.array(msisdn.astype(str).to_numpy(dtype=object))
+    numbers = pc.cast(msisdn, pa.large_string())
+    if isinstance(numbers, pa.ChunkedArray):
+        numbers = numbers.combine_chunks() if numbers.num_chunks else pa.array([], pa.large_string())
+    offsets = np.frombuffer(numbers.buffers()[1], dtype=np.int64)[
+        numbers.offset : numbers.offset + len(numbers) + 1
+    ]
+    lengths = np.diff(offsets)
+    if not len(numbers) or not lengths.sum():
+        return np.zeros(len(numbers), dtype=np.int64)
+    data = np.frombuffer(numbers.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].astype(np.uint64)
+    starts = offsets[:-1] - offsets[0]
+    position = np.arange(len(data)) - np.repeat(starts, lengths)
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64 is the point
+        powers = np.cumprod(np.full(int(lengths.max()), _PRIME, dtype=np.uint64))
+        hashes = np.zeros(len(numbers), dtype=np.uint64)
+        filled = lengths > 0  # an empty number has no bytes (and no segment of its own)
+        hashes[filled] = np.add.reduceat(data * powers[position], starts[filled])
+        hashes ^= hashes >> np.uint64(33)
+        hashes *= _MIX1
+        hashes ^= hashes >> np.uint64(33)
+        hashes *= _MIX2
+        hashes ^= hashes >> np.uint64(33)
     return (hashes % np.uint64(buckets)).astype(np.int64)
 
 
-def ipc_bytes(table: pa.Table) -> bytes:
-    """A table as Arrow IPC (LZ4): what Spark carries between the stages, types kept."""
+def ipc_bytes(table: pa.Table, compression: str | None = "lz4") -> bytes:
+    """A table as Arrow IPC: what Spark carries between the stages, types kept."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as w:
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
         w.write_table(table)
     return sink.getvalue().to_pybytes()
 
 
-def from_ipc(content: bytes) -> pa.Table:
+def from_ipc(content: pa.Buffer | bytes) -> pa.Table:
     return pa.ipc.open_stream(content).read_all()
 
 
-def _frame(pieces: Sequence[bytes]) -> pd.DataFrame:
-    """A table's pieces, in file order, as ``pandas.read_parquet`` gives those rows."""
-    return pa.concat_tables([from_ipc(c) for c in pieces]).to_pandas()
+def _contents(table: pa.Table) -> list[pa.Buffer]:
+    """The ``content`` cells of a stage's rows, without copying them."""
+    return [cell.as_buffer() for cell in table.column("content")]
 
 
 def _aggregate_bytes(aggregate: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **aggregate)
-    return buffer.getvalue()
+    # uncompressed: a snapshot reads each aggregate of its window back, up to 12 times
+    return ipc_bytes(pa.table(aggregate), compression=None)
 
 
-def _aggregate_from(content: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
-        return {name: arrays[name] for name in arrays.files}
+def _aggregate_from(content: pa.Buffer) -> dict[str, np.ndarray]:
+    table = from_ipc(content)
+    return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
 def row_groups(
@@ -145,30 +195,32 @@ def row_groups(
     return work
 
 
-def split_row_groups(work: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def split_row_groups(work: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Stage 1's function: each row group's rows cut into their customers' buckets (one piece
     per bucket, empty ones included)."""
     for batch in work:
-        for row in batch.itertuples(index=False):
-            if row.row_group < 0:
-                table = pq.read_schema(row.path).empty_table()
+        for row in batch.to_pylist():
+            if row["row_group"] < 0:
+                table = pq.read_schema(row["path"]).empty_table()
             else:
-                table = pq.ParquetFile(row.path).read_row_group(row.row_group)
+                table = pq.ParquetFile(row["path"]).read_row_group(row["row_group"])
             table = plain_values(table)
-            bucket = customer_buckets(table.column("msisdn").to_pandas(), row.buckets)
+            buckets = row["buckets"]
+            bucket = customer_buckets(table.column("msisdn"), buckets)
             order = np.argsort(bucket, kind="stable")  # file order within a bucket
-            bounds = np.searchsorted(bucket[order], np.arange(row.buckets + 1))
-            yield pd.DataFrame(
+            bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
+            yield pa.RecordBatch.from_pydict(
                 {
-                    "province": row.province,
-                    "month": row.month,
-                    "bucket": np.arange(row.buckets, dtype=np.int32),
-                    "table": row.table,
-                    "row_group": row.row_group,
+                    "province": [row["province"]] * buckets,
+                    "month": [row["month"]] * buckets,
+                    "bucket": np.arange(buckets, dtype=np.int32),
+                    "table": [row["table"]] * buckets,
+                    "row_group": np.full(buckets, row["row_group"], dtype=np.int32),
                     "content": [
-                        ipc_bytes(table.take(order[bounds[b] : bounds[b + 1]])) for b in range(row.buckets)
+                        ipc_bytes(table.take(order[bounds[b] : bounds[b + 1]])) for b in range(buckets)
                     ],
-                }
+                },
+                schema=PIECES,
             )
 
 
@@ -183,49 +235,52 @@ def plain_values(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
-def _tables(pieces: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    pieces = pieces.sort_values(["table", "row_group"])
-    return {table: _frame(part["content"]) for table, part in pieces.groupby("table", sort=False)}
+def _tables(pieces: pa.Table) -> dict[str, pd.DataFrame]:
+    """A group's pieces as one frame per raw table, in file order: the rows ``read_partition``
+    gives, the bucket's only."""
+    pieces = pieces.sort_by([("table", "ascending"), ("row_group", "ascending")])
+    names, contents = pieces.column("table").to_pylist(), _contents(pieces)
+    grouped: dict[str, list[pa.Table]] = {}
+    for name, content in zip(names, contents):
+        grouped.setdefault(name, []).append(from_ipc(content))
+    return {name: pa.concat_tables(parts).to_pandas() for name, parts in grouped.items()}
 
 
-def month_aggregate(pieces: pd.DataFrame) -> pd.DataFrame:
+def month_aggregate(pieces: pa.Table) -> pa.Table:
     """Stage 2's function: one (province, month, bucket)'s raw rows and its subscribers ->
     ``aggregate_month``, as one row."""
     tables = _tables(pieces)
     index = pd.Index(tables.pop("subscribers")["msisdn"].astype(str))
     content = _aggregate_bytes(aggregate_month(index, tables))
-    keys = pieces.iloc[0]
-    return pd.DataFrame(
-        {
-            "province": [keys["province"]],
-            "month": [keys["month"]],
-            "bucket": [keys["bucket"]],
-            "aggregate": [content],
-        }
+    keys = {k: pieces.column(k)[0].as_py() for k in ("province", "month", "bucket")}
+    return pa.Table.from_pydict(
+        {**{k: [v] for k, v in keys.items()}, "aggregate": [content]}, schema=AGGREGATES
     )
 
 
-def snapshot_files(created: pd.Timestamp) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def snapshot_files(created: pd.Timestamp) -> Callable[[pa.Table], pa.Table]:
     """Stage 3's function: a (province, snapshot, bucket)'s window of aggregates and its master
     rows -> the rows of every feature view's offline file for that bucket (one row each),
     stamped ``created`` (one stamp for the whole build)."""
 
-    def run(parts: pd.DataFrame) -> pd.DataFrame:
-        keys = parts.iloc[0]
-        masters = _tables(parts[parts["table"] != "aggregate"])
-        window = parts[parts["table"] == "aggregate"].sort_values("row_group")
-        history = [_aggregate_from(c) for c in window["content"]]
-        frame = indicators_at(masters["subscribers"], masters["red_black_list"], history, keys["snapshot"])
+    def run(parts: pa.Table) -> pa.Table:
+        province, month, bucket = (parts.column(k)[0].as_py() for k in ("province", "snapshot", "bucket"))
+        is_aggregate = pc.equal(parts.column("table"), "aggregate")
+        masters = _tables(parts.filter(pc.invert(is_aggregate)))
+        window = parts.filter(is_aggregate).sort_by("row_group")
+        history = [_aggregate_from(c) for c in _contents(window)]
+        frame = indicators_at(masters["subscribers"], masters["red_black_list"], history, month)
         views = offline_views(frame, created)
-        return pd.DataFrame(
+        return pa.Table.from_pydict(
             {
-                "province": keys["province"],
-                "month": keys["snapshot"],
-                "bucket": keys["bucket"],
+                "province": [province] * len(views),
+                "month": [month] * len(views),
+                "bucket": [bucket] * len(views),
                 "subject": list(views),
                 "rows": [len(v) for v in views.values()],
                 "content": [ipc_bytes(pa.Table.from_pandas(v, preserve_index=False)) for v in views.values()],
-            }
+            },
+            schema=FILES,
         )
 
     return run
@@ -242,6 +297,7 @@ def build_indicators_spark(
 ) -> int:
     """``features.build.build_indicators`` as Spark jobs: the same rows written, each task and
     the driver holding at most about ``customers_per_task`` customers' rows."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     raw_dir, offline_dir = Path(raw_dir).resolve(), Path(offline_dir)
@@ -257,7 +313,7 @@ def build_indicators_spark(
     # stage 1: every row group cut into customer buckets (one task per row group)
     slots = spark.sparkContext.defaultParallelism * 4  # row groups are read one at a time in any case
     tasks = spark.createDataFrame(work, ROW_GROUPS_SCHEMA).repartition(min(len(work), slots))
-    pieces = tasks.mapInPandas(split_row_groups, PIECES_SCHEMA)
+    pieces = tasks.mapInArrow(split_row_groups, PIECES_SCHEMA)
     masters = pieces.where(F.col("month").isNull()).drop("month")
     monthly = pieces.where(F.col("month").isNotNull())
 
@@ -267,7 +323,7 @@ def build_indicators_spark(
     aggregates = (
         monthly.unionByName(subscribers)
         .groupBy("province", "month", "bucket")
-        .applyInPandas(month_aggregate, AGGREGATE_SCHEMA)
+        .applyInArrow(month_aggregate, AGGREGATE_SCHEMA)
     )
 
     # stage 3: each (province, snapshot, bucket)'s window of aggregates (in order) and master rows
@@ -287,15 +343,20 @@ def build_indicators_spark(
     files = (
         window.unionByName(master_rows)
         .groupBy("province", "snapshot", "bucket")
-        .applyInPandas(snapshot_files(created), FILES_SCHEMA)
+        .applyInArrow(snapshot_files(created), FILES_SCHEMA)
+        # kept on the executors' disks: ordering samples its input first, which would run stage 3 twice
+        .persist(StorageLevel.DISK_ONLY)
     )
     # in snapshot order, about one bucket per partition: what the driver holds at a time
-    buckets = {(w[1], w[2]): w[5] for w in work}
-    parts = sum(buckets[(province, None)] for province, _ in windows)
-    files = files.repartitionByRange(parts, "province", "month", "bucket").sortWithinPartitions(
+    buckets = {w[1]: w[5] for w in work}
+    parts = sum(buckets[province] for province, _ in windows)
+    ordered = files.repartitionByRange(parts, "province", "month", "bucket").sortWithinPartitions(
         "province", "month", "bucket", "subject"
     )
-    return _write_snapshots(files, offline_dir, set(windows), progress)
+    try:
+        return _write_snapshots(ordered, offline_dir, set(windows), progress)
+    finally:
+        files.unpersist()
 
 
 def _write_snapshots(

@@ -123,14 +123,22 @@ def customer_buckets(msisdn: pa.Array | pa.ChunkedArray | pd.Series, buckets: in
     lengths = np.diff(offsets)
     if not len(numbers) or not lengths.sum():
         return np.zeros(len(numbers), dtype=np.int64)
-    data = np.frombuffer(numbers.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].astype(np.uint64)
-    starts = offsets[:-1] - offsets[0]
-    position = np.arange(len(data)) - np.repeat(starts, lengths)
+    data = np.frombuffer(numbers.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    width = int(lengths.max())
     with np.errstate(over="ignore"):  # arithmetic modulo 2**64 is the point
-        powers = np.cumprod(np.full(int(lengths.max()), _PRIME, dtype=np.uint64))
-        hashes = np.zeros(len(numbers), dtype=np.uint64)
-        filled = lengths > 0  # an empty number has no bytes (and no segment of its own)
-        hashes[filled] = np.add.reduceat(data * powers[position], starts[filled])
+        powers = np.cumprod(np.full(width, _PRIME, dtype=np.uint64))
+        if (lengths == width).all():  # phone numbers are all one width: a column of bytes at a time
+            digits = data.reshape(len(numbers), width)
+            hashes = np.zeros(len(numbers), dtype=np.uint64)
+            for i in range(width):
+                hashes += digits[:, i].astype(np.uint64) * powers[i]
+        else:
+            starts = offsets[:-1] - offsets[0]
+            position = np.arange(len(data)) - np.repeat(starts, lengths)
+            hashes = np.zeros(len(numbers), dtype=np.uint64)
+            filled = lengths > 0  # an empty number has no bytes (and no segment of its own)
+            weighted = data.astype(np.uint64) * powers[position]
+            hashes[filled] = np.add.reduceat(weighted, starts[filled])
         hashes ^= hashes >> np.uint64(33)
         hashes *= _MIX1
         hashes ^= hashes >> np.uint64(33)
@@ -139,8 +147,9 @@ def customer_buckets(msisdn: pa.Array | pa.ChunkedArray | pd.Series, buckets: in
     return (hashes % np.uint64(buckets)).astype(np.int64)
 
 
-def ipc_bytes(table: pa.Table, compression: str | None = "lz4") -> bytes:
-    """A table as Arrow IPC: what Spark carries between the stages, types kept."""
+def ipc_bytes(table: pa.Table, compression: str | None = None) -> bytes:
+    """A table as Arrow IPC: what Spark carries between the stages, types kept (uncompressed:
+    Spark compresses what it shuffles)."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
         w.write_table(table)
@@ -157,8 +166,7 @@ def _contents(table: pa.Table) -> list[pa.Buffer]:
 
 
 def _aggregate_bytes(aggregate: dict[str, np.ndarray]) -> bytes:
-    # uncompressed: a snapshot reads each aggregate of its window back, up to 12 times
-    return ipc_bytes(pa.table(aggregate), compression=None)
+    return ipc_bytes(pa.table(aggregate))
 
 
 def _aggregate_from(content: pa.Buffer) -> dict[str, np.ndarray]:

@@ -59,10 +59,13 @@ def test_every_task_holds_a_bucket_of_customers_not_a_province(tiny_world):
     work = row_groups(s.raw_dir, windows, PER_TASK)
     subscribers = pd.read_parquet(s.raw_dir / "subscribers" / "province=GD")
     assert {w[5] for w in work} == {-(-len(subscribers) // PER_TASK)} and len(subscribers) > 2 * PER_TASK
-    # a customer's bucket is the same in every table and every process: the hash has a fixed key
-    assert list(customer_buckets(pd.Series(["13800000000", "13912345678"]), 7)) == list(
-        customer_buckets(pd.Series(["13800000000", "13912345678"], dtype="category"), 7)
-    )
+    # a customer's bucket depends on the number alone: its type, its neighbours, the width of the
+    # other numbers (one width takes a faster path) do not change it
+    numbers = ["13800000000", "13912345678"]
+    same = customer_buckets(pd.Series(numbers), 97)
+    assert list(customer_buckets(pd.Series(numbers, dtype="category"), 97)) == list(same)
+    mixed = customer_buckets(pd.Series(["", numbers[0], "861", numbers[1]]), 97)
+    assert list(mixed[[1, 3]]) == list(same) and same[0] != same[1]
 
 
 def test_a_missing_raw_partition_is_refused_by_name_before_any_job(tiny_world, tmp_path):

@@ -4,7 +4,8 @@
 Every stage is the command an operator runs (``telcoml generate``, ``build``,
 ``materialize``, ``train``, ``batch-score``, ``prepare``), started as a child process with
 the path's settings: the *embedded* path (pandas, SQLite online store, in-memory XGBoost) and
-the *Spark* path (``TELCOML_ENGINE=spark`` in local mode, the Redis online store, the
+the *Spark* path (``TELCOML_ENGINE=spark`` in local mode, the indicator build in customer
+buckets of ``--customers-per-task``, the Redis online store loaded by Spark tasks, the
 generator in customer chunks). For each stage and size it records
 
 * wall seconds;
@@ -162,7 +163,7 @@ def path_environment(path: str, workdir: Path, args: argparse.Namespace) -> dict
             TELCOML_REDIS_URL=args.redis_url,
             # one Feast project per size: the sizes' online rows never mix in the shared Redis
             TELCOML_PROJECT=f"scale_{workdir.name.replace('-', '_')}",
-            TELCOML_MATERIALIZE="stream",
+            TELCOML_MATERIALIZE=args.materialize,
             TELCOML_SPARK_CUSTOMERS_PER_TASK=str(args.customers_per_task),
         )
     else:
@@ -298,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         "--chunk", type=int, default=100_000, help="the Spark path's generator chunk (embedded: the default)"
     )
     parser.add_argument("--redis-url", default=os.environ.get("TELCOML_REDIS_URL", "127.0.0.1:6379"))
+    parser.add_argument(
+        "--materialize",
+        choices=["spark", "stream"],
+        default="spark",
+        help="the Spark path's materialization: Spark tasks, or one process streaming",
+    )
     parser.add_argument(
         "--customers-per-task",
         type=int,

@@ -61,7 +61,7 @@ MASTER_TABLES = ("subscribers", "red_black_list")
 #: Customers per task when the settings do not say (``TELCOML_SPARK_CUSTOMERS_PER_TASK``).
 CUSTOMERS_PER_TASK = 100_000
 ROW_GROUPS_SCHEMA = "table string, province string, month string, path string, row_group int, buckets int"
-#: What each stage hands the next (Arrow, as the stages' functions see it; Spark's DDL beside).
+#: What each stage hands the next, as its function makes it (Spark's schema is read off these).
 PIECES = pa.schema(
     [
         ("province", pa.string()),
@@ -85,9 +85,6 @@ FILES = pa.schema(
         ("content", pa.binary()),
     ]
 )
-PIECES_SCHEMA = "province string, month string, bucket int, table string, row_group int, content binary"
-AGGREGATE_SCHEMA = "province string, month string, bucket int, aggregate binary"
-FILES_SCHEMA = "province string, month string, bucket int, subject string, rows long, content binary"
 
 
 def snapshot_windows(
@@ -178,8 +175,8 @@ def row_groups(
     raw_dir: Path, windows: dict[tuple[str, str], list[str]], customers_per_task: int
 ) -> list[tuple[str, str, str | None, str, int, int]]:
     """The split stage's work: every row group of every raw file the snapshots read, with its
-    province's bucket count (-1 for a file without rows: it still gives each bucket its empty
-    piece). A missing partition is refused here, naming its path, before any Spark job."""
+    province's bucket count (row group -1: a file without any, which still gives each bucket
+    its empty piece). A missing partition is refused here, naming its path, before any Spark job."""
     months: dict[str, set[str]] = {}
     for (province, _), window in windows.items():
         months.setdefault(province, set()).update(window)
@@ -307,6 +304,7 @@ def build_indicators_spark(
     the driver holding at most about ``customers_per_task`` customers' rows."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
 
     raw_dir, offline_dir = Path(raw_dir).resolve(), Path(offline_dir)
     for stale in remove_stale_temporaries([raw_dir, offline_dir]):
@@ -321,7 +319,7 @@ def build_indicators_spark(
     # stage 1: every row group cut into customer buckets (one task per row group)
     slots = spark.sparkContext.defaultParallelism * 4  # row groups are read one at a time in any case
     tasks = spark.createDataFrame(work, ROW_GROUPS_SCHEMA).repartition(min(len(work), slots))
-    pieces = tasks.mapInArrow(split_row_groups, PIECES_SCHEMA)
+    pieces = tasks.mapInArrow(split_row_groups, from_arrow_schema(PIECES))
     masters = pieces.where(F.col("month").isNull()).drop("month")
     monthly = pieces.where(F.col("month").isNotNull())
 
@@ -331,7 +329,7 @@ def build_indicators_spark(
     aggregates = (
         monthly.unionByName(subscribers)
         .groupBy("province", "month", "bucket")
-        .applyInArrow(month_aggregate, AGGREGATE_SCHEMA)
+        .applyInArrow(month_aggregate, from_arrow_schema(AGGREGATES))
     )
 
     # stage 3: each (province, snapshot, bucket)'s window of aggregates (in order) and master rows
@@ -351,7 +349,7 @@ def build_indicators_spark(
     files = (
         window.unionByName(master_rows)
         .groupBy("province", "snapshot", "bucket")
-        .applyInArrow(snapshot_files(created), FILES_SCHEMA)
+        .applyInArrow(snapshot_files(created), from_arrow_schema(FILES))
         # kept on the executors' disks: ordering samples its input first, which would run stage 3 twice
         .persist(StorageLevel.DISK_ONLY)
     )

@@ -114,13 +114,23 @@ def measured_table(results: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", type=Path, nargs="+", help="results files of bench_scale.py (merged)")
+    parser.add_argument(
+        "results",
+        type=Path,
+        nargs="+",
+        help="results files of bench_scale.py, merged in order: a later file's measure of a stage, "
+        "path and size replaces an earlier one's (a re-measured stage after a change)",
+    )
     parser.add_argument("--subscribers", type=float, default=50e6)
     parser.add_argument("--cores", type=int, default=400)
     parser.add_argument("--efficiency", type=float, default=0.6)
     parser.add_argument("--local-cores", type=int, default=2, help="cores of the measured local[N] runs")
     args = parser.parse_args(argv)
-    results = [r for path in args.results for r in json.loads(path.read_text())["results"]]
+    merged = {}
+    for path in args.results:
+        for r in json.loads(path.read_text())["results"]:
+            merged[(r["stage"], r["path"], r["size"])] = r
+    results = list(merged.values())
     measured_table(results)
     stages = [p for s in STAGE_WORDS if (p := project(results, s, args))]
     if not stages:

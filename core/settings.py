@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         description="How `telcoml materialize` loads the latest snapshot online: Feast's materialize "
         "(a view's whole interval in memory at once), `stream` (record batches of bounded size: "
         "memory flat in the number of customers; the same rows and registry record), or `spark` "
-        "(those batches written by Spark tasks, one per offline row group; Redis online store).",
+        "(those batches written by Spark tasks, split by offline row group; Redis online store).",
     )
     spark_master: str = Field(
         "local[2]", description="Spark master URL: local[N], spark://host:7077, yarn, k8s://https://..."

@@ -286,7 +286,7 @@ def materialize_latest(
     indicators before its data has arrived. Prepared answers are pushed, not materialized.
     ``how``: Feast's ``materialize``, ``stream`` (``features.stream_materialize``: the same
     rows and registry record, a record batch at a time) or ``spark`` (those batches written by
-    ``spark``'s tasks, one per offline row group).
+    ``spark``'s tasks, split by offline row group).
     """
     end = snapshot_time(month).to_pydatetime()
     start = (snapshot_time(month) - pd.Timedelta(days=1)).to_pydatetime()

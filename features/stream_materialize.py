@@ -19,14 +19,14 @@ latest event time either way (Redis skips older rows, SQLite replaces).
 
 Chosen by ``TELCOML_MATERIALIZE=stream`` (``telcoml materialize``); Feast's own stays the
 default: it is the reference the equality test compares with. ``TELCOML_MATERIALIZE=spark``
-(``materialize_spark``) writes the same batches from Spark tasks, one per offline row group,
+(``materialize_spark``) writes the same batches from Spark tasks, split by offline row group,
 for an online store loaded by a whole cluster at once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -122,11 +122,27 @@ def view_columns(view: FeatureView) -> tuple[dict, list[str]]:
 
 
 def view_files(store: FeatureStore, view: FeatureView) -> list[str]:
+    """A view's offline files (its source's path, a pattern relative to the repository)."""
     return sorted(str(p) for p in Path(store.repo_path).glob(view.batch_source.path))
 
 
+def write_batches(provider, config, view: FeatureView, join_keys: dict, batches) -> tuple[int, int]:
+    """Record batches into the online store as Feast's materialization writes one (its own
+    conversion, the provider's ``online_write_batch``); returns (rows, batches) written."""
+    written = count = 0
+    for batch in batches:
+        provider.online_write_batch(config, view, _convert_arrow_to_proto(batch, view, join_keys), None)
+        written += batch.num_rows
+        count += 1
+    return written, count
+
+
 def _recorded(
-    store: FeatureStore, view: FeatureView, start: datetime, end: datetime, write
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    write: Callable[[], tuple[int, int]],
 ) -> tuple[int, int]:
     """Run ``write`` (-> rows, batches) between Feast's registry steps of a materialization: the view
     through ``MATERIALIZING``, then the interval recorded; if ``write`` fails, the earlier state
@@ -162,14 +178,8 @@ def stream_view(
     provider = store._get_provider()
 
     def write() -> tuple[int, int]:
-        written = batches = 0
-        for batch in interval_batches(files, columns, view.batch_source.timestamp_field, start, end, rows):
-            provider.online_write_batch(
-                store.config, view, _convert_arrow_to_proto(batch, view, join_keys), None
-            )
-            written += batch.num_rows
-            batches += 1
-        return written, batches
+        batches = interval_batches(files, columns, view.batch_source.timestamp_field, start, end, rows)
+        return write_batches(provider, store.config, view, join_keys, batches)
 
     written, batches = _recorded(store, view, start, end, write)
     return StreamedView(view.name, written, batches, time.perf_counter() - started)
@@ -192,7 +202,7 @@ def materialize_spark(
     views: Sequence[str],
     rows: int = BATCH_ROWS,
 ) -> list[StreamedView]:
-    """``materialize_stream`` with the writing spread over Spark tasks, one per offline row group:
+    """``materialize_stream`` with the writing spread over Spark tasks, by offline row group:
     each executor reads its row groups a record batch at a time and writes them with Feast's
     provider (``online_write_batch``), so the online store is loaded by every core of the
     cluster at once; the driver does the registry steps and records a view only once all its
@@ -221,7 +231,8 @@ def materialize_spark(
             if not work:
                 return 0, 0
             task = partial(_write_row_groups, config, view.to_proto().SerializeToString(), start, end, rows)
-            counts = spark.sparkContext.parallelize(work, len(work)).mapPartitions(task).collect()
+            slots = spark.sparkContext.defaultParallelism * 4  # a task writes its row groups one by one
+            counts = spark.sparkContext.parallelize(work, min(len(work), slots)).mapPartitions(task).collect()
             return sum(r for r, _ in counts), sum(b for _, b in counts)
 
         written, batches = _recorded(store, view, start, end, write)
@@ -238,16 +249,13 @@ def _write_row_groups(
 
     view = FeatureView.from_proto(FeatureViewProto.FromString(view_proto))
     join_keys, columns = view_columns(view)
-    provider = get_provider(config)
-    written = batches = 0
-    for path, group in work:
-        for batch in row_group_batches(
-            path, [group], columns, view.batch_source.timestamp_field, start, end, rows
-        ):
-            provider.online_write_batch(config, view, _convert_arrow_to_proto(batch, view, join_keys), None)
-            written += batch.num_rows
-            batches += 1
-    yield written, batches
+    timestamp = view.batch_source.timestamp_field
+    batches = (
+        batch
+        for path, group in work
+        for batch in row_group_batches(path, [group], columns, timestamp, start, end, rows)
+    )
+    yield write_batches(get_provider(config), config, view, join_keys, batches)
 
 
 __all__ = [

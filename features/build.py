@@ -14,7 +14,7 @@ per feature view, province and month (atomically).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -298,6 +298,33 @@ def offline_snapshots(
         (Path(offline_dir) / subject).glob(offline_file(offline_dir, subject, province, month).name)
     )
     return [tuple(f.stem.split("_", 1)) for f in files]
+
+
+def snapshot_parts(offline_dir: Path, month: str) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """Every province's snapshot of ``month``, its subjects joined on the phone number, a row
+    group at a time when every subject's file has the same row groups (the Spark build writes
+    one bucket of customers per row group, the same customers in every subject), else a file
+    at a time: (province, the part's first row in the province's files, the part). Memory: a
+    part, never every province at once."""
+    import pyarrow.parquet as pq
+
+    for province, _ in offline_snapshots(offline_dir, "profile", month=month):
+        paths = [offline_file(offline_dir, s, province, month) for s in lib.SUBJECTS]
+        files = [pq.ParquetFile(p) for p in paths if p.exists()]
+        sizes = {tuple(f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)) for f in files}
+        groups = [[g] for g in range(files[0].num_row_groups)] if len(sizes) == 1 else [None]
+        first = 0
+        for group in groups:
+            frames = [
+                (f.read() if group is None else f.read_row_groups(group))
+                .to_pandas()
+                .drop(columns=["event_timestamp", "created_timestamp"])
+                .set_index("msisdn")
+                for f in files
+            ]
+            part = pd.concat(frames, axis=1).reset_index()
+            yield province, first, part
+            first += len(part)
 
 
 def read_raw_month(raw_dir: Path, province: str, month: str) -> dict[str, pd.DataFrame]:

@@ -35,8 +35,8 @@ from core.io import atomic_write_parquet, atomic_write_text, remove_stale_tempor
 from core.settings import Settings
 from features.repo import ANSWERS_VIEW, definitions, service_name
 
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+if TYPE_CHECKING:  # the session's type, without PySpark where the serving image has none
+    from core.spark import SparkSession
 
 logging.getLogger("feast").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", module="feast")
@@ -297,7 +297,7 @@ def materialize_latest(
             if v.tags.get("kind") != "answers" and source_files(store, v)
         ]
     if how == "spark":
-        from features.stream_materialize import materialize_spark
+        from features.spark_materialize import materialize_spark
 
         materialize_spark(spark, store, start, end + pd.Timedelta(seconds=1), list(views))
     elif how == "stream":

@@ -19,8 +19,8 @@ latest event time either way (Redis skips older rows, SQLite replaces).
 
 Chosen by ``TELCOML_MATERIALIZE=stream`` (``telcoml materialize``); Feast's own stays the
 default: it is the reference the equality test compares with. ``TELCOML_MATERIALIZE=spark``
-(``materialize_spark``) writes the same batches from Spark tasks, split by offline row group,
-for an online store loaded by a whole cluster at once.
+(``features.spark_materialize``) writes the same batches from Spark tasks, split by offline
+row group, for an online store loaded by a whole cluster at once.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,11 +37,6 @@ import pyarrow.parquet as pq
 from feast import FeatureStore, FeatureView
 from feast.feature_view import FeatureViewState
 from feast.utils import _convert_arrow_to_proto, make_tzaware
-
-from core.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 #: Rows per batch read, converted and written (a batch of 20k rows of one view is a few MB).
 BATCH_ROWS = 20_000
@@ -137,7 +130,7 @@ def write_batches(provider, config, view: FeatureView, join_keys: dict, batches)
     return written, count
 
 
-def _recorded(
+def recorded_materialization(
     store: FeatureStore,
     view: FeatureView,
     start: datetime,
@@ -181,7 +174,7 @@ def stream_view(
         batches = interval_batches(files, columns, view.batch_source.timestamp_field, start, end, rows)
         return write_batches(provider, store.config, view, join_keys, batches)
 
-    written, batches = _recorded(store, view, start, end, write)
+    written, batches = recorded_materialization(store, view, start, end, write)
     return StreamedView(view.name, written, batches, time.perf_counter() - started)
 
 
@@ -194,73 +187,14 @@ def materialize_stream(
     return [stream_view(store, registered[name], start, end, rows) for name in views]
 
 
-def materialize_spark(
-    spark: SparkSession,
-    store: FeatureStore,
-    start: datetime,
-    end: datetime,
-    views: Sequence[str],
-    rows: int = BATCH_ROWS,
-) -> list[StreamedView]:
-    """``materialize_stream`` with the writing spread over Spark tasks, by offline row group:
-    each executor reads its row groups a record batch at a time and writes them with Feast's
-    provider (``online_write_batch``), so the online store is loaded by every core of the
-    cluster at once; the driver does the registry steps and records a view only once all its
-    tasks succeeded. The executors write the online store themselves: it must be one they all
-    reach (Redis), and the offline files must be where they read them (shared storage)."""
-    if store.config.online_store.type == "sqlite":
-        raise ConfigurationError(
-            "TELCOML_MATERIALIZE=spark writes the online store from every executor: it needs "
-            "TELCOML_ONLINE_STORE=redis (SQLite is one file on one machine; use `stream`)"
-        )
-    start, end = make_tzaware(start), make_tzaware(end)
-    registered = {v.name: v for v in store.registry.list_feature_views(store.project, allow_cache=False)}
-    config = store.config
-    out = []
-    for name in views:
-        view = registered[name]
-        started = time.perf_counter()
-        timestamp = view.batch_source.timestamp_field
-        work = [
-            (path, g)
-            for path in view_files(store, view)
-            for g in interval_row_groups(path, timestamp, start, end)
-        ]
-
-        def write(view=view, work=work) -> tuple[int, int]:
-            if not work:
-                return 0, 0
-            task = partial(_write_row_groups, config, view.to_proto().SerializeToString(), start, end, rows)
-            slots = spark.sparkContext.defaultParallelism * 4  # a task writes its row groups one by one
-            counts = spark.sparkContext.parallelize(work, min(len(work), slots)).mapPartitions(task).collect()
-            return sum(r for r, _ in counts), sum(b for _, b in counts)
-
-        written, batches = _recorded(store, view, start, end, write)
-        out.append(StreamedView(name, written, batches, time.perf_counter() - started))
-    return out
-
-
-def _write_row_groups(
-    config, view_proto: bytes, start: datetime, end: datetime, rows: int, work: Iterator[tuple[str, int]]
-) -> Iterator[tuple[int, int]]:
-    """A Spark task: its row groups' interval rows into the online store, batch by batch."""
-    from feast.infra.provider import get_provider
-    from feast.protos.feast.core.FeatureView_pb2 import FeatureView as FeatureViewProto
-
-    view = FeatureView.from_proto(FeatureViewProto.FromString(view_proto))
-    join_keys, columns = view_columns(view)
-    timestamp = view.batch_source.timestamp_field
-    batches = (
-        batch
-        for path, group in work
-        for batch in row_group_batches(path, [group], columns, timestamp, start, end, rows)
-    )
-    yield write_batches(get_provider(config), config, view, join_keys, batches)
-
-
 __all__ = [
     "materialize_stream",
-    "materialize_spark",
+    "recorded_materialization",
+    "write_batches",
+    "view_columns",
+    "view_files",
+    "interval_row_groups",
+    "row_group_batches",
     "stream_view",
     "interval_batches",
     "StreamedView",

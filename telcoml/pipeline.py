@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -125,7 +125,6 @@ def indicator_stage(settings: Settings, progress: Progress = _no_progress) -> tu
     from features.build import available_months, available_provinces, build_indicators
     from features.custom import build_custom_indicators
     from features.provinces import load_provinces
-    from features.quality import check_indicators
 
     provinces = available_provinces(settings.raw_dir)
     if not provinces:
@@ -153,25 +152,23 @@ def indicator_stage(settings: Settings, progress: Progress = _no_progress) -> tu
     for config in configs:  # provinces' own formula indicators, same layout
         if config.province in provinces:
             build_custom_indicators(config, settings.raw_dir, settings.offline_dir, months)
-    latest = latest_snapshot(settings)
-    problems = check_indicators(latest)
-    return rows, problems
+    return rows, check_latest_snapshot(settings)
 
 
-def latest_snapshot(settings: Settings) -> pd.DataFrame:
-    """The newest month's indicators of every province, joined across subjects."""
-    from features.build import offline_file, offline_snapshots
+def check_latest_snapshot(settings: Settings) -> list[Problem]:
+    """The quality check of the newest month's indicators, a province's snapshot part at a time
+    (``features.build.snapshot_parts``: a bucket of customers after the Spark build): each
+    problem names its province and month, its rows are rows of that province's files."""
+    from features.build import snapshot_parts
+    from features.quality import check_indicators
 
     month = latest_month(settings)
-    frames = []
-    for subject in lib.SUBJECTS:
-        files = [
-            offline_file(settings.offline_dir, subject, province, month)
-            for province, _ in offline_snapshots(settings.offline_dir, subject, month=month)
-        ]
-        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-        frames.append(frame.drop(columns=["event_timestamp", "created_timestamp"]).set_index("msisdn"))
-    return pd.concat(frames, axis=1).reset_index()
+    problems = []
+    for province, first, part in snapshot_parts(settings.offline_dir, month):
+        for problem in check_indicators(part):
+            rows = [first + row for row in problem.rows]
+            problems.append(replace(problem, rows=rows, province=province, month=month))
+    return problems
 
 
 def latest_month(settings: Settings) -> str:

@@ -5,10 +5,10 @@ months, so no task and not the driver ever holds a whole province: memory follow
 ``customers_per_task``, not the province's size. The offline files hold the pandas build's
 rows value for value (``tests/data/test_spark_build.py``), grouped by customer bucket:
 
-1. **Split.** One task per raw file row group (every table's partitions, read through
-   ``pyarrow`` as ``read_partition`` reads them) cuts its rows into the province's customer
-   buckets: a stable hash of the phone number, ``ceil(subscribers / customers_per_task)``
-   buckets per province. Pieces travel as Arrow IPC, so no value is converted on the way.
+1. **Split.** Each raw file row group (every table's partitions, read through ``pyarrow``
+   as ``read_partition`` reads them, one at a time in tasks spread over the cores) is cut
+   into the province's customer buckets: a stable hash of the phone number,
+   ``ceil(subscribers / customers_per_task)`` buckets per province. Pieces travel as Arrow IPC, so no value is converted on the way.
 2. **Aggregate.** Each (province, month, bucket) gathers its pieces, in file order, and runs
    ``aggregate_month`` over the bucket's subscribers.
 3. **Snapshot.** Each (province, snapshot month, bucket) gathers its window's aggregates, in
@@ -144,11 +144,11 @@ def customer_buckets(msisdn: pa.Array | pa.ChunkedArray | pd.Series, buckets: in
     return (hashes % np.uint64(buckets)).astype(np.int64)
 
 
-def ipc_bytes(table: pa.Table, compression: str | None = None) -> bytes:
+def ipc_bytes(table: pa.Table) -> bytes:
     """A table as Arrow IPC: what Spark carries between the stages, types kept (uncompressed:
     Spark compresses what it shuffles)."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
+    with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
     return sink.getvalue().to_pybytes()
 
@@ -316,8 +316,9 @@ def build_indicators_spark(
     window_rows = [(p, m, i, src) for (p, m), sources in windows.items() for i, src in enumerate(sources)]
     plan = spark.createDataFrame(window_rows, "province string, snapshot string, position int, month string")
 
-    # stage 1: every row group cut into customer buckets (one task per row group)
-    slots = spark.sparkContext.defaultParallelism * 4  # row groups are read one at a time in any case
+    # stage 1: every row group cut into customer buckets (up to four tasks per core, each reading
+    # its row groups one at a time)
+    slots = spark.sparkContext.defaultParallelism * 4
     tasks = spark.createDataFrame(work, ROW_GROUPS_SCHEMA).repartition(min(len(work), slots))
     pieces = tasks.mapInArrow(split_row_groups, from_arrow_schema(PIECES))
     masters = pieces.where(F.col("month").isNull()).drop("month")

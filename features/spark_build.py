@@ -8,7 +8,8 @@ rows value for value (``tests/data/test_spark_build.py``), grouped by customer b
 1. **Split.** Each raw file row group (every table's partitions, read through ``pyarrow``
    as ``read_partition`` reads them, one at a time in tasks spread over the cores) is cut
    into the province's customer buckets: a stable hash of the phone number,
-   ``ceil(subscribers / customers_per_task)`` buckets per province. Pieces travel as Arrow IPC, so no value is converted on the way.
+   ``ceil(subscribers / customers_per_task)`` buckets per province. Pieces travel as Arrow
+   IPC, so no value is converted on the way.
 2. **Aggregate.** Each (province, month, bucket) gathers its pieces, in file order, and runs
    ``aggregate_month`` over the bucket's subscribers.
 3. **Snapshot.** Each (province, snapshot month, bucket) gathers its window's aggregates, in

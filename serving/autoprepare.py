@@ -25,12 +25,17 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.io import atomic_write_text
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from serving.champions import ModelSet
+    from serving.prepared import PreparedResult
 
 #: The settings of the process that asked, for the background process (as JSON).
 SETTINGS_ENV = "TELCOML_PREPARE_SETTINGS"
@@ -113,7 +118,6 @@ def run_requested(settings: Settings, prepare: Callable[[], None]) -> int:
 def main() -> int:
     from core.errors import TelcomlError
     from serving.champions import load_champions, with_threads
-    from serving.prepared import prepare_on_engine
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     os.nice(10)  # calls first: the service shares the cores
@@ -133,6 +137,28 @@ def main() -> int:
         print(f"{datetime.now(UTC).isoformat(timespec='seconds')} not prepared: {err}", flush=True)
         return 1
     return 0
+
+
+def prepare_on_engine(
+    settings: Settings,
+    models: ModelSet,
+    provinces: Sequence[str] | None = None,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    skip_current: bool = False,
+) -> PreparedResult:
+    """``serving.prepared.prepare_answers`` on the settings' engine: in this process, or as a
+    Spark job whose executors score and write the answers (``TELCOML_ENGINE=spark``,
+    ``serving.spark_prepare``). Here, above both, so neither imports the other back."""
+    from serving.prepared import prepare_answers
+
+    if settings.engine == "spark":
+        from core.spark import spark_session
+        from serving.spark_prepare import prepare_answers_spark
+
+        return prepare_answers_spark(
+            spark_session(settings), settings, models, provinces, progress=progress, skip_current=skip_current
+        )
+    return prepare_answers(settings, models, provinces, progress=progress, skip_current=skip_current)
 
 
 if __name__ == "__main__":

@@ -185,25 +185,6 @@ def prepare_answers(
     return PreparedResult(done, time.perf_counter() - started)
 
 
-def prepare_on_engine(
-    settings: Settings,
-    models: ModelSet,
-    provinces: Sequence[str] | None = None,
-    progress: Callable[[str, int], Callable[[int], None]] | None = None,
-    skip_current: bool = False,
-) -> PreparedResult:
-    """``prepare_answers`` on the settings' engine: in this process, or as a Spark job whose
-    executors score and write the answers (``TELCOML_ENGINE=spark``, ``serving.spark_prepare``)."""
-    if settings.engine == "spark":
-        from core.spark import spark_session
-        from serving.spark_prepare import prepare_answers_spark
-
-        return prepare_answers_spark(
-            spark_session(settings), settings, models, provinces, progress=progress, skip_current=skip_current
-        )
-    return prepare_answers(settings, models, provinces, progress=progress, skip_current=skip_current)
-
-
 def provinces_due(
     settings: Settings,
     models: ModelSet,

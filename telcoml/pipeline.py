@@ -278,9 +278,8 @@ def prepare_stage(
 ) -> PreparedResult:
     """Every customer's /score answer for the current indicators and champions, into the online store
     (after a background prepare of the same work directory, if one is running)."""
-    from serving.autoprepare import prepare_lock
+    from serving.autoprepare import prepare_lock, prepare_on_engine
     from serving.champions import load_champions, with_threads
-    from serving.prepared import prepare_on_engine
 
     with prepare_lock(settings):
         models = with_threads(load_champions(settings), 0)  # TreeSHAP is most of the work: every core

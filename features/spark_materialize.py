@@ -9,21 +9,19 @@ PySpark is only imported by the caller's session: the serving image never loads 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
 from feast import FeatureStore, FeatureView
-from feast.utils import make_tzaware
 
 from core.errors import ConfigurationError
 from features.stream_materialize import (
     BATCH_ROWS,
     StreamedView,
     interval_row_groups,
-    recorded_materialization,
+    materialize_views,
     row_group_batches,
     view_columns,
     view_files,
@@ -53,31 +51,26 @@ def materialize_spark(
             "TELCOML_MATERIALIZE=spark writes the online store from every executor: it needs "
             "TELCOML_ONLINE_STORE=redis (SQLite is one file on one machine; use `stream`)"
         )
-    start, end = make_tzaware(start), make_tzaware(end)
-    registered = {v.name: v for v in store.registry.list_feature_views(store.project, allow_cache=False)}
-    config = store.config
-    out = []
-    for name in views:
-        view = registered[name]
-        started = time.perf_counter()
-        timestamp = view.batch_source.timestamp_field
-        work = [
-            (path, g)
-            for path in view_files(store, view)
-            for g in interval_row_groups(path, timestamp, start, end)
-        ]
+    return materialize_views(store, start, end, views, partial(_spark_rows, spark, store, rows))
 
-        def write(view=view, work=work) -> tuple[int, int]:
-            if not work:
-                return 0, 0
-            task = partial(_write_row_groups, config, view.to_proto().SerializeToString(), start, end, rows)
-            slots = spark.sparkContext.defaultParallelism * 4  # a task writes its row groups one by one
-            counts = spark.sparkContext.parallelize(work, min(len(work), slots)).mapPartitions(task).collect()
-            return sum(r for r, _ in counts), sum(b for _, b in counts)
 
-        written, batches = recorded_materialization(store, view, start, end, write)
-        out.append(StreamedView(name, written, batches, time.perf_counter() - started))
-    return out
+def _spark_rows(
+    spark: SparkSession, store: FeatureStore, rows: int, view: FeatureView, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """One view's interval into the online store from Spark tasks, its row groups spread over
+    up to four tasks per core (each writes its row groups one by one)."""
+    timestamp = view.batch_source.timestamp_field
+    work = [
+        (path, g)
+        for path in view_files(store, view)
+        for g in interval_row_groups(path, timestamp, start, end)
+    ]
+    if not work:
+        return 0, 0
+    task = partial(_write_row_groups, store.config, view.to_proto().SerializeToString(), start, end, rows)
+    slots = spark.sparkContext.defaultParallelism * 4
+    counts = spark.sparkContext.parallelize(work, min(len(work), slots)).mapPartitions(task).collect()
+    return sum(r for r, _ in counts), sum(b for _, b in counts)
 
 
 def _write_row_groups(

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -161,41 +162,52 @@ def recorded_materialization(
     return written
 
 
-def stream_view(
+def materialize_views(
+    store: FeatureStore,
+    start: datetime,
+    end: datetime,
+    views: Sequence[str],
+    write: Callable[[FeatureView, datetime, datetime], tuple[int, int]],
+) -> list[StreamedView]:
+    """Each view's interval (views in the given order) written by ``write(view, start, end)`` ->
+    (rows, batches), between Feast's registry steps (``recorded_materialization``)."""
+    start, end = make_tzaware(start), make_tzaware(end)
+    registered = {v.name: v for v in store.registry.list_feature_views(store.project, allow_cache=False)}
+    out = []
+    for name in views:
+        view = registered[name]
+        started = time.perf_counter()
+        written, batches = recorded_materialization(store, view, start, end, partial(write, view, start, end))
+        out.append(StreamedView(name, written, batches, time.perf_counter() - started))
+    return out
+
+
+def stream_rows(
     store: FeatureStore, view: FeatureView, start: datetime, end: datetime, rows: int = BATCH_ROWS
-) -> StreamedView:
-    """One view's interval into the online store, then recorded in the registry (as Feast does)."""
-    started = time.perf_counter()
+) -> tuple[int, int]:
+    """One view's interval into the online store from this process, a record batch at a time."""
     join_keys, columns = view_columns(view)
-    files = view_files(store, view)
-    provider = store._get_provider()
-
-    def write() -> tuple[int, int]:
-        batches = interval_batches(files, columns, view.batch_source.timestamp_field, start, end, rows)
-        return write_batches(provider, store.config, view, join_keys, batches)
-
-    written, batches = recorded_materialization(store, view, start, end, write)
-    return StreamedView(view.name, written, batches, time.perf_counter() - started)
+    timestamp = view.batch_source.timestamp_field
+    batches = interval_batches(view_files(store, view), columns, timestamp, start, end, rows)
+    return write_batches(store._get_provider(), store.config, view, join_keys, batches)
 
 
 def materialize_stream(
     store: FeatureStore, start: datetime, end: datetime, views: Sequence[str], rows: int = BATCH_ROWS
 ) -> list[StreamedView]:
     """``store.materialize(start, end, views)`` a record batch at a time (views in the given order)."""
-    start, end = make_tzaware(start), make_tzaware(end)
-    registered = {v.name: v for v in store.registry.list_feature_views(store.project, allow_cache=False)}
-    return [stream_view(store, registered[name], start, end, rows) for name in views]
+    return materialize_views(store, start, end, views, partial(stream_rows, store, rows=rows))
 
 
 __all__ = [
     "materialize_stream",
-    "recorded_materialization",
+    "materialize_views",
+    "stream_rows",
     "write_batches",
     "view_columns",
     "view_files",
     "interval_row_groups",
     "row_group_batches",
-    "stream_view",
     "interval_batches",
     "StreamedView",
     "BATCH_ROWS",

@@ -380,9 +380,9 @@ def _write_snapshots(
     try:
         for row in files.toLocalIterator():
             snapshot = (row["province"], row["month"])
-            if written and snapshot != written[-1]:
-                _publish(out, empty, progress)
-            if not written or snapshot != written[-1]:
+            if not written or snapshot != written[-1]:  # a new snapshot: the one before is whole
+                if written:
+                    _publish(out, empty, progress)
                 written.append(snapshot)
             path = offline_file(offline_dir, row["subject"], *snapshot)
             if row["rows"]:

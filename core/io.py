@@ -69,6 +69,22 @@ def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path, **write_opt
         raise
 
 
+def atomic_write_arrow(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path) -> None:
+    """Record batches as an Arrow IPC file (random access: a reader can take one batch, as
+    ``pa.ipc.open_file(...).get_batch(i)``), written beside ``path`` and renamed into place."""
+    path = Path(path)
+    fd, tmp = _temporary(path)
+    os.close(fd)
+    try:
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class AtomicParquetFiles:
     """Parquet files written part by part (each ``write`` adds row groups) and published
     together: every file grows in a hidden temporary beside its target and ``commit`` renames

@@ -15,6 +15,7 @@ per feature view, province and month (atomically).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -332,6 +333,25 @@ def read_raw_month(raw_dir: Path, province: str, month: str) -> dict[str, pd.Dat
     return {name: read_partition(raw_dir, name, province, month) for name, t in TABLES.items() if t.monthly}
 
 
+def snapshots_of(
+    subscribers: pd.DataFrame,
+    red_black: pd.DataFrame,
+    history_months: Sequence[str],
+    months: Sequence[str],
+    read_month: Callable[[str], Mapping[str, pd.DataFrame]],
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The customers' indicators at each of ``months``, oldest first: each month's raw tables
+    (``read_month``) aggregated once, the windows reaching back into ``history_months``. The
+    customers are a province's (``build_indicators``) or a bucket of them (the Spark build): every
+    indicator is one customer's, so either gives each customer the same values."""
+    index = pd.Index(subscribers["msisdn"].astype(str))
+    history = [aggregate_month(index, read_month(m)) for m in history_months]
+    for month in months:
+        history.append(aggregate_month(index, read_month(month)))
+        history = history[-WINDOW_MONTHS:]
+        yield month, indicators_at(subscribers, red_black, history, month)
+
+
 def build_indicators(
     raw_dir: Path,
     offline_dir: Path,
@@ -351,20 +371,12 @@ def build_indicators(
     for province in provinces:
         subscribers = read_partition(raw_dir, "subscribers", province)
         red_black = read_partition(raw_dir, "red_black_list", province)
-        index = pd.Index(subscribers["msisdn"].astype(str))
         # The windows of the first month reach back into the warehouse's earlier months.
-        history = (
-            [
-                aggregate_month(index, read_raw_month(raw_dir, province, m))
-                for m in history_before(raw_dir, province, months[0])
-            ]
-            if months
-            else []
+        before = history_before(raw_dir, province, months[0]) if months else []
+        snapshots = snapshots_of(
+            subscribers, red_black, before, months, partial(read_raw_month, raw_dir, province)
         )
-        for month in months:
-            history.append(aggregate_month(index, read_raw_month(raw_dir, province, month)))
-            history = history[-WINDOW_MONTHS:]
-            frame = indicators_at(subscribers, red_black, history, month)
+        for month, frame in snapshots:
             for subject, view in offline_views(frame, pd.Timestamp.now(tz="UTC")).items():
                 atomic_write_parquet(view, offline_file(offline_dir, subject, province, month))
             rows += len(frame)

@@ -1,24 +1,28 @@
 """The indicator build as Spark jobs (the production profile, ``TELCOML_ENGINE=spark``).
 
-The same pure functions as ``features.build``, spread over customers as well as provinces and
-months, so no task and not the driver ever holds a whole province: memory follows
-``customers_per_task``, not the province's size. The offline files hold the pandas build's
-rows value for value (``tests/data/test_spark_build.py``), grouped by customer bucket:
+The same pure functions as ``features.build``, spread over customers as well as provinces, so no
+task and not the driver ever holds a whole province: memory follows ``customers_per_task``, not
+the province's size. The offline files hold the pandas build's rows value for value
+(``tests/data/test_spark_build.py``), grouped by customer bucket:
 
-1. **Split.** Each raw file row group (every table's partitions, read through ``pyarrow``
-   as ``read_partition`` reads them, one at a time in tasks spread over the cores) is cut
-   into the province's customer buckets: a stable hash of the phone number,
-   ``ceil(subscribers / customers_per_task)`` buckets per province. Pieces travel as Arrow
-   IPC, so no value is converted on the way.
-2. **Aggregate.** Each (province, month, bucket) gathers its pieces, in file order, and runs
-   ``aggregate_month`` over the bucket's subscribers.
-3. **Snapshot.** Each (province, snapshot month, bucket) gathers its window's aggregates, in
-   the order the pandas build keeps them, with the bucket's master rows, and runs
-   ``indicators_at`` and ``offline_views``.
-4. **Write.** The driver reads the views back in (province, month, bucket) order, a Spark
-   partition at a time, and appends each bucket as row groups to the snapshot's files, which
-   are renamed into place when the snapshot is whole (``core.io.AtomicParquetFiles``): the
-   offline store's layout (``offline_file``), so Feast reads the same files whatever built them.
+1. **Split.** Each raw file row group (every table's partitions the snapshots read, through
+   ``pyarrow`` as ``read_partition`` reads them, in tasks spread over the cores) is cut into its
+   province's customer buckets: a stable hash of the phone number, ``ceil(subscribers /
+   customers_per_task)`` buckets per province. A task writes its row group as one Arrow IPC file
+   in the build's staging directory, one record batch per bucket, in file order within a bucket.
+2. **Snapshots.** Each (province, bucket) task reads its batch of every piece, a month at a time
+   (the file's footer and that batch: no other customer's rows), and runs ``snapshots_of``, the
+   pandas build's own loop, over the bucket's subscribers; it writes each snapshot month's views
+   as IPC files in the staging directory.
+3. **Write.** The driver appends the buckets' views, in bucket order, as row groups to each
+   snapshot's files, which are renamed into place when the snapshot is whole
+   (``core.io.AtomicParquetFiles``): the offline store's layout (``offline_file``), so Feast reads
+   the same files whatever built them. The staging directory is then removed.
+
+Rows travel between the stages as files, not through Spark: Spark schedules the tasks and retries
+a failed one (each file is written whole or not at all), and only a few numbers per task come
+back to the driver. The raw directory and the staging directory must be reachable by path from
+every executor (on a cluster: a shared file system), as the raw files already are for stage 1.
 
 Every indicator is one customer's (``indicators_at`` never compares customers), which is what
 makes a bucket a valid unit. Provinces' custom indicators (``features.custom``) are still
@@ -27,8 +31,13 @@ built with pandas afterwards.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,20 +48,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.errors import NotReadyError
-from core.io import AtomicParquetFiles, remove_stale_temporaries
+from core.io import AtomicParquetFiles, atomic_write_arrow, remove_stale_temporaries
 from core.logs import get_logger
 from features.build import (
     WINDOW_MONTHS,
-    aggregate_month,
     history_before,
-    indicators_at,
     offline_file,
     offline_views,
+    snapshots_of,
 )
 from features.schemas import TABLES, partition_path
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 log = get_logger(__name__)
 
@@ -62,28 +70,15 @@ MASTER_TABLES = ("subscribers", "red_black_list")
 #: Customers per task when the settings do not say (``TELCOML_SPARK_CUSTOMERS_PER_TASK``).
 CUSTOMERS_PER_TASK = 100_000
 ROW_GROUPS_SCHEMA = "table string, province string, month string, path string, row_group int, buckets int"
-#: What each stage hands the next, as its function makes it (Spark's schema is read off these).
-PIECES = pa.schema(
-    [
-        ("province", pa.string()),
-        ("month", pa.string()),
-        ("bucket", pa.int32()),
-        ("table", pa.string()),
-        ("row_group", pa.int32()),
-        ("content", pa.binary()),
-    ]
-)
-AGGREGATES = pa.schema(
-    [("province", pa.string()), ("month", pa.string()), ("bucket", pa.int32()), ("aggregate", pa.binary())]
-)
-FILES = pa.schema(
+BUCKETS_SCHEMA = "province string, bucket int, history string, months string"
+#: What a stage's task tells the driver: the files it wrote, and their rows.
+WRITTEN = pa.schema(
     [
         ("province", pa.string()),
         ("month", pa.string()),
         ("bucket", pa.int32()),
         ("subject", pa.string()),
         ("rows", pa.int64()),
-        ("content", pa.binary()),
     ]
 )
 
@@ -145,33 +140,6 @@ def customer_buckets(msisdn: pa.Array | pa.ChunkedArray | pd.Series, buckets: in
     return (hashes % np.uint64(buckets)).astype(np.int64)
 
 
-def ipc_bytes(table: pa.Table) -> bytes:
-    """A table as Arrow IPC: what Spark carries between the stages, types kept (uncompressed:
-    Spark compresses what it shuffles)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def from_ipc(content: pa.Buffer | bytes) -> pa.Table:
-    return pa.ipc.open_stream(content).read_all()
-
-
-def _contents(table: pa.Table) -> list[pa.Buffer]:
-    """The ``content`` cells of a stage's rows, without copying them."""
-    return [cell.as_buffer() for cell in table.column("content")]
-
-
-def _aggregate_bytes(aggregate: dict[str, np.ndarray]) -> bytes:
-    return ipc_bytes(pa.table(aggregate))
-
-
-def _aggregate_from(content: pa.Buffer) -> dict[str, np.ndarray]:
-    table = from_ipc(content)
-    return {name: table.column(name).to_numpy() for name in table.column_names}
-
-
 def row_groups(
     raw_dir: Path, windows: dict[tuple[str, str], list[str]], customers_per_task: int
 ) -> list[tuple[str, str, str | None, str, int, int]]:
@@ -201,38 +169,9 @@ def row_groups(
     return work
 
 
-def split_row_groups(work: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Stage 1's function: each row group's rows cut into their customers' buckets (one piece
-    per bucket, empty ones included)."""
-    for batch in work:
-        for row in batch.to_pylist():
-            if row["row_group"] < 0:
-                table = pq.read_schema(row["path"]).empty_table()
-            else:
-                table = pq.ParquetFile(row["path"]).read_row_group(row["row_group"])
-            table = plain_values(table)
-            buckets = row["buckets"]
-            bucket = customer_buckets(table.column("msisdn"), buckets)
-            order = np.argsort(bucket, kind="stable")  # file order within a bucket
-            bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
-            yield pa.RecordBatch.from_pydict(
-                {
-                    "province": [row["province"]] * buckets,
-                    "month": [row["month"]] * buckets,
-                    "bucket": np.arange(buckets, dtype=np.int32),
-                    "table": [row["table"]] * buckets,
-                    "row_group": np.full(buckets, row["row_group"], dtype=np.int32),
-                    "content": [
-                        ipc_bytes(table.take(order[bounds[b] : bounds[b + 1]])) for b in range(buckets)
-                    ],
-                },
-                schema=PIECES,
-            )
-
-
 def plain_values(table: pa.Table) -> pa.Table:
     """Dictionary columns (pandas categoricals, e.g. the phone numbers) as their values: a bucket's
-    piece would otherwise carry the whole row group's dictionary, and every bucket would pay
+    batch would otherwise carry the whole row group's dictionary, and every bucket would pay
     for every customer's numbers. The aggregates read values, not categories."""
     fields = [
         pa.field(f.name, f.type.value_type, f.nullable, f.metadata) if pa.types.is_dictionary(f.type) else f
@@ -241,53 +180,109 @@ def plain_values(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
-def _tables(pieces: pa.Table) -> dict[str, pd.DataFrame]:
-    """A group's pieces as one frame per raw table, in file order: the rows ``read_partition``
-    gives, the bucket's only."""
-    pieces = pieces.sort_by([("table", "ascending"), ("row_group", "ascending")])
-    names, contents = pieces.column("table").to_pylist(), _contents(pieces)
-    grouped: dict[str, list[pa.Table]] = {}
-    for name, content in zip(names, contents):
-        grouped.setdefault(name, []).append(from_ipc(content))
-    return {name: pa.concat_tables(parts).to_pandas() for name, parts in grouped.items()}
+def piece_path(staging: Path, province: str, table: str, month: str | None, row_group: int) -> Path:
+    """Stage 1's file for one raw row group: its rows, one record batch per bucket."""
+    return Path(staging) / "pieces" / province / table / (month or "master") / f"{row_group + 1:06d}.arrow"
 
 
-def month_aggregate(pieces: pa.Table) -> pa.Table:
-    """Stage 2's function: one (province, month, bucket)'s raw rows and its subscribers ->
-    ``aggregate_month``, as one row."""
-    tables = _tables(pieces)
-    index = pd.Index(tables.pop("subscribers")["msisdn"].astype(str))
-    content = _aggregate_bytes(aggregate_month(index, tables))
-    keys = {k: pieces.column(k)[0].as_py() for k in ("province", "month", "bucket")}
-    return pa.Table.from_pydict(
-        {**{k: [v] for k, v in keys.items()}, "aggregate": [content]}, schema=AGGREGATES
-    )
+def view_path(staging: Path, province: str, month: str, bucket: int, subject: str) -> Path:
+    """Stage 2's file for one bucket's rows of one feature view of one snapshot."""
+    return Path(staging) / "views" / province / month / f"{bucket:06d}" / f"{subject}.arrow"
 
 
-def snapshot_files(created: pd.Timestamp) -> Callable[[pa.Table], pa.Table]:
-    """Stage 3's function: a (province, snapshot, bucket)'s window of aggregates and its master
-    rows -> the rows of every feature view's offline file for that bucket (one row each),
-    stamped ``created`` (one stamp for the whole build)."""
+def split_into_buckets(staging: Path) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Stage 1's function: each row group's rows cut into their customers' buckets and written as
+    one IPC file, batch ``b`` holding bucket ``b``'s rows in file order (empty ones included)."""
 
-    def run(parts: pa.Table) -> pa.Table:
-        province, month, bucket = (parts.column(k)[0].as_py() for k in ("province", "snapshot", "bucket"))
-        is_aggregate = pc.equal(parts.column("table"), "aggregate")
-        masters = _tables(parts.filter(pc.invert(is_aggregate)))
-        window = parts.filter(is_aggregate).sort_by("row_group")
-        history = [_aggregate_from(c) for c in _contents(window)]
-        frame = indicators_at(masters["subscribers"], masters["red_black_list"], history, month)
-        views = offline_views(frame, created)
-        return pa.Table.from_pydict(
-            {
-                "province": [province] * len(views),
-                "month": [month] * len(views),
-                "bucket": [bucket] * len(views),
-                "subject": list(views),
-                "rows": [len(v) for v in views.values()],
-                "content": [ipc_bytes(pa.Table.from_pandas(v, preserve_index=False)) for v in views.values()],
-            },
-            schema=FILES,
-        )
+    def run(work: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in work:
+            for row in batch.to_pylist():
+                if row["row_group"] < 0:  # a file without row groups: every bucket gets none
+                    table = pq.read_schema(row["path"]).empty_table()
+                else:
+                    table = pq.ParquetFile(row["path"]).read_row_group(row["row_group"])
+                table = plain_values(table)
+                buckets = row["buckets"]
+                bucket = customer_buckets(table.column("msisdn"), buckets)
+                order = np.argsort(bucket, kind="stable")  # file order within a bucket
+                bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
+                ordered = table.take(order).combine_chunks()
+                whole = (
+                    ordered.to_batches()[0]
+                    if len(ordered)
+                    else pa.RecordBatch.from_pylist([], ordered.schema)
+                )
+                path = piece_path(staging, row["province"], row["table"], row["month"], row["row_group"])
+                atomic_write_arrow(
+                    (whole.slice(bounds[b], bounds[b + 1] - bounds[b]) for b in range(buckets)),
+                    ordered.schema,
+                    path,
+                )
+                yield pa.RecordBatch.from_pylist(
+                    [
+                        {
+                            "province": row["province"],
+                            "month": row["month"],
+                            "subject": row["table"],
+                            "rows": len(table),
+                        }
+                    ],
+                    schema=WRITTEN,
+                )
+
+    return run
+
+
+def bucket_rows(
+    staging: Path, province: str, bucket: int, table: str, month: str | None = None
+) -> pd.DataFrame:
+    """One bucket's rows of one raw partition, in file order: its batch of every piece (each
+    file's footer and that batch are read, nothing of the other buckets)."""
+    folder = piece_path(staging, province, table, month, 0).parent
+    batches = []
+    for piece in sorted(folder.glob("*.arrow")):
+        with pa.OSFile(str(piece)) as source:
+            batches.append(pa.ipc.open_file(source).get_batch(bucket))
+    if not batches:
+        raise NotReadyError(f"the Spark build's split left nothing in {folder}: see the Spark log")
+    return pa.Table.from_batches(batches).to_pandas()
+
+
+def bucket_snapshots(
+    staging: Path, created: pd.Timestamp
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Stage 2's function: a (province, bucket)'s raw rows, a month at a time, through the pandas
+    build's ``snapshots_of`` -> every snapshot month's views for that bucket, as IPC files
+    (stamped ``created``: one stamp for the whole build)."""
+
+    def run(tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in tasks:
+            for task in batch.to_pylist():
+                province, bucket = task["province"], task["bucket"]
+                read = partial(bucket_rows, staging, province, bucket)
+                snapshots = snapshots_of(
+                    read("subscribers"),
+                    read("red_black_list"),
+                    json.loads(task["history"]),
+                    json.loads(task["months"]),
+                    lambda month, read=read: {t: read(t, month) for t in MONTHLY_TABLES},
+                )
+                written = []
+                for month, frame in snapshots:
+                    for subject, view in offline_views(frame, created).items():
+                        table = pa.Table.from_pandas(view, preserve_index=False)
+                        path = view_path(staging, province, month, bucket, subject)
+                        atomic_write_arrow(table.to_batches(), table.schema, path)
+                        written.append(
+                            {
+                                "province": province,
+                                "month": month,
+                                "bucket": bucket,
+                                "subject": subject,
+                                "rows": len(table),
+                            }
+                        )
+                yield pa.RecordBatch.from_pylist(written, schema=WRITTEN)
 
     return run
 
@@ -300,115 +295,106 @@ def build_indicators_spark(
     months: Sequence[str],
     progress: Callable[[int], None] | None = None,
     customers_per_task: int = CUSTOMERS_PER_TASK,
+    staging_dir: Path | None = None,
 ) -> int:
     """``features.build.build_indicators`` as Spark jobs: the same rows written, each task and
-    the driver holding at most about ``customers_per_task`` customers' rows."""
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
+    the driver holding at most about ``customers_per_task`` customers' rows. ``staging_dir``
+    (default: ``spark-staging`` beside the offline directory) holds the stages' files during
+    the build; every executor must reach it by path."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     raw_dir, offline_dir = Path(raw_dir).resolve(), Path(offline_dir)
-    for stale in remove_stale_temporaries([raw_dir, offline_dir]):
+    staging_root = Path(staging_dir or offline_dir.parent / "spark-staging").resolve()
+    for stale in remove_stale_temporaries([raw_dir, offline_dir]) + remove_abandoned_builds(staging_root):
         log.info("removed %s, left by an interrupted run", stale)
     windows = snapshot_windows(raw_dir, provinces, months)
     if not windows:
         return 0
     work = row_groups(raw_dir, windows, customers_per_task)
-    window_rows = [(p, m, i, src) for (p, m), sources in windows.items() for i, src in enumerate(sources)]
-    plan = spark.createDataFrame(window_rows, "province string, snapshot string, position int, month string")
-
-    # stage 1: every row group cut into customer buckets (up to four tasks per core, each reading
-    # its row groups one at a time)
-    slots = spark.sparkContext.defaultParallelism * 4
-    tasks = spark.createDataFrame(work, ROW_GROUPS_SCHEMA).repartition(min(len(work), slots))
-    pieces = tasks.mapInArrow(split_row_groups, from_arrow_schema(PIECES))
-    masters = pieces.where(F.col("month").isNull()).drop("month")
-    monthly = pieces.where(F.col("month").isNotNull())
-
-    # stage 2: each (province, month, bucket)'s rows with the bucket's subscribers
-    needed = plan.select("province", "month").distinct()
-    subscribers = needed.join(masters.where(F.col("table") == "subscribers"), "province")
-    aggregates = (
-        monthly.unionByName(subscribers)
-        .groupBy("province", "month", "bucket")
-        .applyInArrow(month_aggregate, from_arrow_schema(AGGREGATES))
-    )
-
-    # stage 3: each (province, snapshot, bucket)'s window of aggregates (in order) and master rows
-    window = plan.join(aggregates, ["province", "month"]).select(
-        "province",
-        "snapshot",
-        "bucket",
-        F.lit("aggregate").alias("table"),
-        F.col("position").alias("row_group"),
-        F.col("aggregate").alias("content"),
-    )
-    snapshots = plan.select("province", "snapshot").distinct()
-    master_rows = snapshots.join(masters, "province").select(
-        "province", "snapshot", "bucket", "table", "row_group", "content"
-    )
-    created = pd.Timestamp.now(tz="UTC")
-    files = (
-        window.unionByName(master_rows)
-        .groupBy("province", "snapshot", "bucket")
-        .applyInArrow(snapshot_files(created), from_arrow_schema(FILES))
-        # kept on the executors' disks: ordering samples its input first, which would run stage 3 twice
-        .persist(StorageLevel.DISK_ONLY)
-    )
-    # in snapshot order, about one bucket per partition: what the driver holds at a time
     buckets = {w[1]: w[5] for w in work}
-    parts = sum(buckets[province] for province, _ in windows)
-    ordered = files.repartitionByRange(parts, "province", "month", "bucket").sortWithinPartitions(
-        "province", "month", "bucket", "subject"
-    )
+    staging = staging_root / f"build-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    written = from_arrow_schema(WRITTEN)
+    slots = spark.sparkContext.defaultParallelism * 4
     try:
-        return _write_snapshots(ordered, offline_dir, set(windows), progress)
+        # stage 1: every row group cut into customer buckets (up to four tasks per core, each
+        # reading its row groups one at a time)
+        tasks = spark.createDataFrame(work, ROW_GROUPS_SCHEMA).repartition(min(len(work), slots))
+        tasks.mapInArrow(split_into_buckets(staging), written).collect()
+
+        # stage 2: each (province, bucket)'s snapshots, one task each
+        jobs = [
+            (province, b, json.dumps(history_before(raw_dir, province, months[0])), json.dumps(list(months)))
+            for province in sorted(buckets)
+            for b in range(buckets[province])
+        ]
+        views = (
+            spark.createDataFrame(jobs, BUCKETS_SCHEMA)
+            .repartition(len(jobs))
+            .mapInArrow(bucket_snapshots(staging, pd.Timestamp.now(tz="UTC")), written)
+            .collect()
+        )
+        return _write_snapshots(staging, offline_dir, list(windows), buckets, views, progress)
     finally:
-        files.unpersist()
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_abandoned_builds(staging_root: Path) -> list[Path]:
+    """The staging directories of builds whose driver (this machine's pid in the name) is gone:
+    a killed build's stage files, removed by the next build."""
+    removed = []
+    host = os.uname().nodename
+    for folder in sorted(staging_root.glob(f"build-{host}-*")):
+        try:
+            pid = int(folder.name[len(f"build-{host}-") :].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (ValueError, OSError):  # not a name of ours, or another user's process
+            continue
+    return removed
 
 
 def _write_snapshots(
-    files: DataFrame,
+    staging: Path,
     offline_dir: Path,
-    expected: set[tuple[str, str]],
+    snapshots: Sequence[tuple[str, str]],
+    buckets: dict[str, int],
+    views: Sequence,
     progress: Callable[[int], None] | None,
 ) -> int:
-    """Stage 4: the driver appends each bucket's views to its snapshot's files, a Spark partition
-    at a time, and publishes a snapshot's files together once its last bucket is in."""
-    rows, written = 0, []
-    out, empty = AtomicParquetFiles(), {}
-    try:
-        for row in files.toLocalIterator():
-            snapshot = (row["province"], row["month"])
-            if not written or snapshot != written[-1]:  # a new snapshot: the one before is whole
-                if written:
-                    _publish(out, empty, progress)
-                written.append(snapshot)
-            path = offline_file(offline_dir, row["subject"], *snapshot)
-            if row["rows"]:
-                out.write(from_ipc(row["content"]), path)
-            else:  # an empty bucket's columns may have no type: kept only if no bucket has rows
-                empty[path] = from_ipc(row["content"])
-            if row["subject"] == "profile":  # every subject has the snapshot's customers; count them once
-                rows += row["rows"]
-        if written:
-            _publish(out, empty, progress)
-    finally:
-        out.discard()  # a failed build leaves the snapshot being written as it was
-    missing = expected - set(written)
+    """Stage 3: the driver appends each bucket's views to its snapshot's files, a bucket at a
+    time, and publishes a snapshot's files together once its last bucket is in."""
+    by_snapshot: dict[tuple[str, str], list] = {}
+    for view in views:
+        by_snapshot.setdefault((view["province"], view["month"]), []).append(view)
+    missing = [
+        s for s in snapshots if {v["bucket"] for v in by_snapshot.get(s, [])} != set(range(buckets[s[0]]))
+    ]
     if missing:
         raise NotReadyError(f"the Spark build wrote no snapshot for {sorted(missing)}: see the Spark log")
+    rows = 0
+    out, empty = AtomicParquetFiles(), {}
+    try:
+        for province, month in snapshots:
+            for view in sorted(by_snapshot[(province, month)], key=lambda v: (v["bucket"], v["subject"])):
+                path = offline_file(offline_dir, view["subject"], province, month)
+                source = view_path(staging, province, month, view["bucket"], view["subject"])
+                with pa.OSFile(str(source)) as f:
+                    table = pa.ipc.open_file(f).read_all()
+                if view["rows"]:
+                    out.write(table, path)
+                else:  # an empty bucket's columns may have no type: kept only if no bucket has rows
+                    empty[path] = table
+                if view["subject"] == "profile":  # every subject has the snapshot's customers; count once
+                    rows += view["rows"]
+            for path, table in empty.items():
+                if path not in out:
+                    out.write(table, path)
+            out.commit()
+            empty.clear()
+            if progress:
+                progress(1)
+    finally:
+        out.discard()  # a failed build leaves the snapshot being written as it was
     return rows
-
-
-def _publish(
-    out: AtomicParquetFiles, empty: dict[Path, pa.Table], progress: Callable[[int], None] | None
-) -> None:
-    """Rename one snapshot's files into place (a file no bucket had rows for: an empty one)."""
-    for path, table in empty.items():
-        if path not in out:
-            out.write(table, path)
-    out.commit()
-    empty.clear()
-    if progress:
-        progress(1)

@@ -7,7 +7,13 @@ import pytest
 
 from core import indicators as lib
 from features.build import available_provinces, offline_file
-from features.spark_build import build_indicators_spark, customer_buckets, row_groups, snapshot_windows
+from features.spark_build import (
+    build_indicators_spark,
+    customer_buckets,
+    remove_abandoned_builds,
+    row_groups,
+    snapshot_windows,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -51,6 +57,8 @@ def test_the_spark_build_writes_the_pandas_build_value_for_value(tiny_world, spa
             buckets = customer_buckets(built["msisdn"], -(-len(subscribers) // PER_TASK))
             assert len(set(buckets)) > 1 and (buckets[1:] >= buckets[:-1]).all()  # one bucket after another
     assert rows == expected_rows > 0
+    # the stages' files are gone once the build is done
+    assert (tmp_path / "spark-staging").is_dir() and not list((tmp_path / "spark-staging").iterdir())
 
 
 def test_every_task_holds_a_bucket_of_customers_not_a_province(tiny_world):
@@ -90,3 +98,21 @@ def test_a_snapshot_window_is_the_history_the_pandas_build_holds(tiny_world):
     assert len(last) == 12 and last[-1] == months[-1]
     assert windows[("GD", months[0])][-1] == months[0]
     assert offline_file(s.offline_dir, "profile", "GD", months[-1]).exists()
+
+
+def test_a_killed_builds_staging_files_are_removed_by_the_next_build(tmp_path):
+    import os
+    import subprocess
+
+    host = os.uname().nodename
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that ran and ended: a driver that was killed
+    abandoned = tmp_path / f"build-{host}-{gone.pid}-0a1b2c3d"
+    (abandoned / "pieces" / "GD").mkdir(parents=True)
+    (abandoned / "pieces" / "GD" / "000001.arrow").write_bytes(b"half")
+    running = tmp_path / f"build-{host}-{os.getpid()}-0a1b2c3d"  # this process: a build under way
+    other_host = tmp_path / f"build-elsewhere-{gone.pid}-0a1b2c3d"  # another machine's driver
+    running.mkdir()
+    other_host.mkdir()
+    assert remove_abandoned_builds(tmp_path) == [abandoned]
+    assert not abandoned.exists() and running.exists() and other_host.exists()

@@ -112,6 +112,20 @@ def measured_table(results: list[dict]) -> None:
     print()
 
 
+def merge_results(files: list[list[dict]], replace_stage: bool = False) -> list[dict]:
+    """Measures of several results files, in order: a later measure of a (stage, path, size)
+    replaces an earlier one; with ``replace_stage``, a later file's measures of a (stage, path)
+    replace every earlier one of them, whatever the size."""
+    merged: dict[tuple, dict] = {}
+    for results in files:
+        if replace_stage:
+            remeasured = {(r["stage"], r["path"]) for r in results}
+            merged = {k: r for k, r in merged.items() if k[:2] not in remeasured}
+        for r in results:
+            merged[(r["stage"], r["path"], r["size"])] = r
+    return list(merged.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -125,12 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=400)
     parser.add_argument("--efficiency", type=float, default=0.6)
     parser.add_argument("--local-cores", type=int, default=2, help="cores of the measured local[N] runs")
+    parser.add_argument(
+        "--replace-stage",
+        action="store_true",
+        help="a later file's measures of a stage and path replace every earlier measure of them, at "
+        "any size (the stage's code or the machine changed: sizes measured before do not fit with it)",
+    )
     args = parser.parse_args(argv)
-    merged = {}
-    for path in args.results:
-        for r in json.loads(path.read_text())["results"]:
-            merged[(r["stage"], r["path"], r["size"])] = r
-    results = list(merged.values())
+    results = merge_results(
+        [json.loads(path.read_text())["results"] for path in args.results], args.replace_stage
+    )
     measured_table(results)
     stages = [p for s in STAGE_WORDS if (p := project(results, s, args))]
     if not stages:

@@ -21,7 +21,7 @@ line of ``key=value`` pairs.
 Usage::
 
     python benchmarks/scale_projection.py benchmarks/results/scale-2026-11-30*.json \\
-        [--subscribers 50000000] [--cores 400] [--efficiency 0.6] [--local-cores 2]
+        [--remeasured FILE] [--subscribers 50000000] [--cores 400] [--efficiency 0.6] [--local-cores 2]
 """
 
 from __future__ import annotations
@@ -112,15 +112,17 @@ def measured_table(results: list[dict]) -> None:
     print()
 
 
-def merge_results(files: list[list[dict]], replace_stage: bool = False) -> list[dict]:
+def merge_results(files: list[list[dict]], remeasured: list[list[dict]] = ()) -> list[dict]:
     """Measures of several results files, in order: a later measure of a (stage, path, size)
-    replaces an earlier one; with ``replace_stage``, a later file's measures of a (stage, path)
+    replaces an earlier one. Then each ``remeasured`` file's measures of a (stage, path)
     replace every earlier one of them, whatever the size."""
     merged: dict[tuple, dict] = {}
     for results in files:
-        if replace_stage:
-            remeasured = {(r["stage"], r["path"]) for r in results}
-            merged = {k: r for k, r in merged.items() if k[:2] not in remeasured}
+        for r in results:
+            merged[(r["stage"], r["path"], r["size"])] = r
+    for results in remeasured:
+        again = {(r["stage"], r["path"]) for r in results}
+        merged = {k: r for k, r in merged.items() if k[:2] not in again}
         for r in results:
             merged[(r["stage"], r["path"], r["size"])] = r
     return list(merged.values())
@@ -140,14 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--efficiency", type=float, default=0.6)
     parser.add_argument("--local-cores", type=int, default=2, help="cores of the measured local[N] runs")
     parser.add_argument(
-        "--replace-stage",
-        action="store_true",
-        help="a later file's measures of a stage and path replace every earlier measure of them, at "
-        "any size (the stage's code or the machine changed: sizes measured before do not fit with it)",
+        "--remeasured",
+        type=Path,
+        action="append",
+        default=[],
+        help="a results file whose stages were measured again (the stage's code or the machine "
+        "changed): its measures of a stage and path replace every earlier one, at any size",
     )
     args = parser.parse_args(argv)
     results = merge_results(
-        [json.loads(path.read_text())["results"] for path in args.results], args.replace_stage
+        [json.loads(path.read_text())["results"] for path in args.results],
+        [json.loads(path.read_text())["results"] for path in args.remeasured],
     )
     measured_table(results)
     stages = [p for s in STAGE_WORDS if (p := project(results, s, args))]

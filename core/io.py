@@ -15,7 +15,8 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -51,38 +52,39 @@ def _temporary(path: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
 
 
+@contextmanager
+def _replacing(path: Path) -> Iterator[tuple[int, str]]:
+    """A new temporary beside ``path`` (``_temporary``'s descriptor and name) for the block to
+    write; renamed over ``path`` when the block ends, removed if it raises: every atomic write."""
+    fd, tmp = _temporary(Path(path))
+    try:
+        yield fd, tmp
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_parquet(frame: pd.DataFrame | pa.Table, path: Path, **write_options) -> None:
     """Write to a temporary file beside ``path`` and rename: readers never see half a file.
 
     The file is 0600 (``mkstemp``'s mode, which pyarrow keeps): these files hold phone
     numbers. ``write_options`` go to ``pyarrow.parquet.write_table`` (e.g. ``use_dictionary``).
     """
-    path = Path(path)
-    fd, tmp = _temporary(path)
-    os.close(fd)
-    try:
+    with _replacing(path) as (fd, tmp):
+        os.close(fd)
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         pq.write_table(table, tmp, **write_options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_arrow(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path) -> None:
     """Record batches as an Arrow IPC file (random access: a reader can take one batch, as
     ``pa.ipc.open_file(...).get_batch(i)``), written beside ``path`` and renamed into place."""
-    path = Path(path)
-    fd, tmp = _temporary(path)
-    os.close(fd)
-    try:
+    with _replacing(path) as (fd, tmp):
+        os.close(fd)
         with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
             for batch in batches:
                 writer.write_batch(batch)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class AtomicParquetFiles:
@@ -147,31 +149,18 @@ class AtomicParquetFiles:
 
 def atomic_write_bytes(data: bytes, path: Path) -> None:
     """Write bytes atomically (a file made elsewhere, e.g. on a Spark executor); 0600."""
-    path = Path(path)
-    fd, tmp = _temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _replacing(path) as (fd, _), os.fdopen(fd, "wb") as fh:
+        fh.write(data)
 
 
 def atomic_write_text(text: str, path: Path, mode: int | None = None) -> None:
     """Write UTF-8 text atomically. The file keeps ``mkstemp``'s 0600 (API keys, configuration)
     unless ``mode`` says otherwise (reports others read: 0o644)."""
-    path = Path(path)
-    fd, tmp = _temporary(path)
-    try:
+    with _replacing(path) as (fd, tmp):
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _writer_gone(name: str) -> bool:
@@ -179,7 +168,12 @@ def _writer_gone(name: str) -> bool:
     found = _WRITER_PID.match(name)
     if not found:
         return False
-    pid = int(found.group(1))
+    return process_gone(int(found.group(1)))
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process of ``pid`` runs on this machine (this process is never gone; another
+    user's process, or a number no pid can be, is not known to be gone)."""
     if pid == os.getpid():
         return False
     try:

@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.errors import NotReadyError
-from core.io import AtomicParquetFiles, atomic_write_arrow, remove_stale_temporaries
+from core.io import AtomicParquetFiles, atomic_write_arrow, process_gone, remove_stale_temporaries
 from core.logs import get_logger
 from features.build import (
     WINDOW_MONTHS,
@@ -321,9 +321,10 @@ def build_indicators_spark(
         tasks = spark.createDataFrame(work, ROW_GROUPS_SCHEMA).repartition(min(len(work), slots))
         tasks.mapInArrow(split_into_buckets(staging), written).collect()
 
-        # stage 2: each (province, bucket)'s snapshots, one task each
+        # stage 2: each (province, bucket)'s snapshots, one task each; the history before the
+        # first snapshot is its window's earlier months (the ones stage 1 split)
         jobs = [
-            (province, b, json.dumps(history_before(raw_dir, province, months[0])), json.dumps(list(months)))
+            (province, b, json.dumps(windows[(province, months[0])][:-1]), json.dumps(list(months)))
             for province in sorted(buckets)
             for b in range(buckets[province])
         ]
@@ -342,16 +343,12 @@ def remove_abandoned_builds(staging_root: Path) -> list[Path]:
     """The staging directories of builds whose driver (this machine's pid in the name) is gone:
     a killed build's stage files, removed by the next build."""
     removed = []
-    host = os.uname().nodename
-    for folder in sorted(staging_root.glob(f"build-{host}-*")):
-        try:
-            pid = int(folder.name[len(f"build-{host}-") :].split("-", 1)[0])
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    prefix = f"build-{os.uname().nodename}-"
+    for folder in sorted(staging_root.glob(f"{prefix}*")):
+        pid = folder.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and process_gone(int(pid)):  # not a name of ours: left alone
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
-        except (ValueError, OSError):  # not a name of ours, or another user's process
-            continue
     return removed
 
 

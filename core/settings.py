@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="With engine=spark, Optuna tunes on at most this many training rows (whole customers) "
         "in memory; the final fits run over Spark on every row.",
     )
+    spark_evaluation_sample: int = Field(
+        200_000,
+        ge=1_000,
+        description="With engine=spark, the held-out rows (whole customers) that the driver collects to "
+        "test the candidate, its baselines and the monitoring reference on: at most this many.",
+    )
     project: str = "telcoml"
     mlflow_tracking_uri: str | None = Field(None, description="Default: SQLite in the work directory.")
     optuna_storage: str | None = Field(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,8 @@ from features.store import open_store, training_frame
 MIN_TIME_SPLIT_MONTHS = 3
 #: Shares of customers in the train, valid and test parts of a split by customer.
 CUSTOMER_SHARES = (0.6, 0.2, 0.2)
+#: The parts of a split, in order.
+PARTS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class Split:
                 "test": frame[frame["month"] == self.test],
             }
         part = customer_parts(frame, t, CUSTOMER_SHARES, self.seed)
-        return {name: frame[part == k] for k, name in enumerate(("train", "valid", "test"))}
+        return {name: frame[part == k] for k, name in enumerate(PARTS)}
 
 
 def customer_parts(frame: pd.DataFrame, t: Task, shares: tuple[float, ...], seed: int = 7) -> np.ndarray:
@@ -150,13 +154,12 @@ def _by_province(directory: Path) -> dict[str, Path]:
     return {f.stem.upper(): f for f in sorted(directory.glob("*.parquet"))}
 
 
-def load_labels(settings: Settings, province: str | None = None) -> pd.DataFrame:
-    """Labels of every province (or one). A province that brought its own data and labels
-    (``telcoml byod``, in ``labels/``) is read from there instead of the generator's truth.
-    A province file defining the credit outcome otherwise (``credit_outcome:``) has it
-    computed from the province's credit events with its definition."""
+def label_files(settings: Settings, province: str | None = None) -> dict[str, tuple[Path, bool]]:
+    """Each province's label file and whether it is the province's own (``telcoml byod``, in
+    ``labels/``, read instead of the generator's truth)."""
     own = _by_province(settings.labels_dir)
-    files = {**_by_province(settings.truth_dir / "labels"), **own}
+    files = {k: (v, False) for k, v in _by_province(settings.truth_dir / "labels").items()}
+    files.update({k: (v, True) for k, v in own.items()})
     if province:
         files = {k: v for k, v in files.items() if k == province.upper()}
     if not files:
@@ -165,10 +168,18 @@ def load_labels(settings: Settings, province: str | None = None) -> pd.DataFrame
             + (f" for province {province}" if province else "")
             + ": run `telcoml generate`, or `telcoml byod` with label columns in the mapping"
         )
+    return files
+
+
+def load_labels(settings: Settings, province: str | None = None) -> pd.DataFrame:
+    """Labels of every province (or one). A province that brought its own data and labels
+    (``telcoml byod``, in ``labels/``) is read from there instead of the generator's truth.
+    A province file defining the credit outcome otherwise (``credit_outcome:``) has it
+    computed from the province's credit events with its definition."""
     return pd.concat(
         [
-            pd.read_parquet(f) if code in own else _province_outcome(settings, code, pd.read_parquet(f))
-            for code, f in files.items()
+            pd.read_parquet(f) if own else with_province_outcome(settings, code, pd.read_parquet(f))
+            for code, (f, own) in label_files(settings, province).items()
         ],
         ignore_index=True,
     )
@@ -183,16 +194,24 @@ def labels_if_any(settings: Settings, province: str | None = None) -> pd.DataFra
         return pd.DataFrame()
 
 
-def _province_outcome(settings: Settings, province: str, labels: pd.DataFrame) -> pd.DataFrame:
+def own_outcome(settings: Settings, province: str):
+    """The province file's own definition of the credit outcome, or None under the group's default."""
+    from features.outcomes import DEFAULT_OUTCOME
+    from features.provinces import load_province
+
+    config = load_province(settings, province)
+    return None if config is None or config.credit_outcome == DEFAULT_OUTCOME else config.credit_outcome
+
+
+def with_province_outcome(settings: Settings, province: str, labels: pd.DataFrame) -> pd.DataFrame:
     """A province's labels with the credit outcome of its province file's definition, from its
     raw credit events (the labels as they are under the group's default, or without events)."""
     from features.build import warehouse_months
-    from features.outcomes import DEFAULT_OUTCOME, OUTCOME_COLUMN, credit_bad_event
-    from features.provinces import load_province
+    from features.outcomes import OUTCOME_COLUMN, credit_bad_event
     from features.schemas import partition_path
 
-    config = load_province(settings, province)
-    if config is None or config.credit_outcome == DEFAULT_OUTCOME or OUTCOME_COLUMN not in labels:
+    definition = own_outcome(settings, province)
+    if definition is None or OUTCOME_COLUMN not in labels:
         return labels
     months = warehouse_months(settings.raw_dir, province)
     paths = [partition_path(settings.raw_dir, "credit_events", province, m) for m in months]
@@ -200,19 +219,25 @@ def _province_outcome(settings: Settings, province: str, labels: pd.DataFrame) -
     if not months or not events:
         return labels
     events = pd.concat(events, ignore_index=True)
-    outcome = credit_bad_event(labels, events, months[-1], config.credit_outcome)
+    outcome = credit_bad_event(labels, events, months[-1], definition)
     return labels.assign(**{OUTCOME_COLUMN: outcome.to_numpy()})
+
+
+def oracle_files(settings: Settings, province: str | None = None) -> dict[str, Path]:
+    """The generator's true probabilities per province, for provinces whose labels are the
+    generator's (a province's own data has none)."""
+    own = _by_province(settings.labels_dir)
+    return {
+        k: v
+        for k, v in _by_province(settings.truth_dir / "oracle").items()
+        if k not in own and (not province or k == province.upper())
+    }
 
 
 def load_oracle(settings: Settings, province: str | None = None) -> pd.DataFrame | None:
     """The generator's true probabilities, for provinces whose labels are the generator's; None
     when there is no oracle (a province's own data has none)."""
-    own = _by_province(settings.labels_dir)
-    files = {
-        k: v
-        for k, v in _by_province(settings.truth_dir / "oracle").items()
-        if k not in own and (not province or k == province.upper())
-    }
+    files = oracle_files(settings, province)
     return pd.concat([pd.read_parquet(f) for f in files.values()], ignore_index=True) if files else None
 
 
@@ -356,6 +381,14 @@ class Dataset:
     y: dict[str, np.ndarray]
     frames: dict[str, pd.DataFrame]  # the raw rows: keys, labels, oracle, indicators
     lineage: dict
+    #: The Spark path: every labelled row, persisted by Spark (``training.spark_rows.SparkRows``);
+    #: ``X``, ``y`` and ``frames`` then hold the driver's sample of them.
+    spark_rows: object | None = None
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Labelled rows per part: all of them, also when the matrices hold a sample."""
+        return self.lineage["rows"]
 
     def stacked(
         self, parts: tuple[str, ...] = ("train", "valid", "test")
@@ -366,6 +399,16 @@ class Dataset:
             pd.concat([self.X[k] for k in parts], ignore_index=True),
             np.concatenate([self.y[k] for k in parts]),
         )
+
+
+@contextmanager
+def held(data: Dataset) -> Iterator[Dataset]:
+    """``data`` while a task trains; the Spark path's persisted rows are released after."""
+    try:
+        yield data
+    finally:
+        if data.spark_rows is not None:
+            data.spark_rows.release()
 
 
 def target(frame: pd.DataFrame, t: Task) -> np.ndarray:
@@ -383,8 +426,23 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
     for name, part in parts.items():
         if part.empty:
             raise NotReadyError(f"the {name} part of the split {split} has no rows for {t.name}")
+    return dataset_of(settings, t, split, parts, province)
+
+
+def dataset_of(
+    settings: Settings,
+    t: Task,
+    split: Split,
+    parts: dict[str, pd.DataFrame],
+    province: str | None = None,
+    rows: dict[str, int] | None = None,
+) -> Dataset:
+    """The ``Dataset`` of a split's labelled rows; ``rows``: the parts' whole sizes when
+    ``parts`` are a sample of them (the Spark path's driver sample), recorded in the lineage
+    beside the sample's (``driver_rows``)."""
     own_labels = (settings.labels_dir / f"{(province or '').upper()}.parquet").exists()
     labels = settings.labels_dir if own_labels else settings.truth_dir
+    held = {k: int(len(v)) for k, v in parts.items()}
     lineage = {
         "feature_service": t.service,
         "indicators": t.feature_names,
@@ -393,11 +451,13 @@ def make_dataset(settings: Settings, t: Task, split: Split, province: str | None
         "valid_month": split.valid,
         "test_month": split.test,
         "province": province or "all",
-        "rows": {k: int(len(v)) for k, v in parts.items()},
+        "rows": rows or held,
         # folders of the work directory, relative to it: the lineage holds when it moves
         "offline_store": settings.offline_dir.relative_to(settings.workdir).as_posix(),
         "labels": labels.relative_to(settings.workdir).as_posix(),
     }
+    if rows is not None:
+        lineage["driver_rows"] = held
     return Dataset(
         task=t,
         split=split,
@@ -414,7 +474,14 @@ __all__ = [
     "choose_split",
     "customer_parts",
     "make_dataset",
+    "dataset_of",
+    "held",
     "Dataset",
+    "PARTS",
+    "label_files",
+    "oracle_files",
+    "own_outcome",
+    "with_province_outcome",
     "encode",
     "load_truth",
     "load_labels",

@@ -1,8 +1,8 @@
 """The production profile's final fits as XGBoost's distributed estimator (``xgboost.spark``).
 
 With ``TELCOML_ENGINE=spark`` a task is tuned by Optuna on an in-memory sample of its training
-customers (``tuning_sample``: at most ``TELCOML_SPARK_TUNING_SAMPLE`` rows, the whole part
-when it is smaller), and the fits that make the registered model run over Spark: the best
+customers (at most ``TELCOML_SPARK_TUNING_SAMPLE`` rows, the whole part when it is smaller),
+and the fits that make the registered model run over Spark: the best
 trial's settings on the train part with early stopping on the validation part
 (``refit_best``), then on every labelled row for the tuned rounds (``refit_all``). Each is a
 ``SparkXGBClassifier`` (binary, multi-class) or ``SparkXGBRegressor`` (grades and scores,
@@ -10,9 +10,10 @@ squared error) with ``TELCOML_SPARK_NUM_WORKERS`` workers (default: Spark's defa
 parallelism); its booster goes through the same ``training.model.finalize``, so the registry
 holds the same ``TaskModel`` and serving is unchanged.
 
-Not yet distributed: the training frame itself (labels joined to Feast's point-in-time
-indicators, ``training.data.make_dataset``) is assembled on the driver, and Spark reads it
-from there (Arrow); only the boosting is spread over the executors.
+The rows come from Spark (``training.spark_rows``: labels read by Spark, indicators by Feast's
+Spark offline store); the driver holds only the sample Optuna tunes on and the held-out sample
+the candidate is tested on. Rows held on the driver (a ``Dataset`` made by
+``training.data.make_dataset``) are handed to Spark through Arrow (``pandas_rows``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import xgboost as xgb
 from core.errors import ConfigurationError
 from core.spark import spark_session
 from core.tasks import Task
-from training.data import Dataset, customer_parts
+from training.data import PARTS, Dataset, customer_parts
 from training.tune import TuningBudget, base_params
 
 if TYPE_CHECKING:
@@ -90,6 +91,21 @@ def spark_frame(spark: SparkSession, X: pd.DataFrame, y: np.ndarray, validation:
     return spark.createDataFrame(frame)
 
 
+def pandas_rows(
+    spark: SparkSession, parts: list[tuple[pd.DataFrame, np.ndarray, bool]], seed: int = 0
+) -> DataFrame:
+    """Rows held on the driver (indicators, labels, whether they validate) as the fits read them.
+
+    xgboost.spark 3.2 fails on an Arrow batch of a partition without training or without
+    validating rows (KeyError 'values' in create_dmatrix_from_partitions): the rows are
+    shuffled (by the seed), and ``fit_distributed`` reads each partition as one batch."""
+    order = np.random.default_rng(seed).permutation(sum(len(p[1]) for p in parts))
+    X = pd.concat([p[0] for p in parts], ignore_index=True).iloc[order].reset_index(drop=True)
+    y = np.concatenate([p[1] for p in parts])[order]
+    validation = np.concatenate([np.full(len(p[1]), p[2]) for p in parts])[order]
+    return spark_frame(spark, X, y, validation)
+
+
 def estimator(t: Task, params: dict, rounds: int, num_workers: int, early_stopping_rounds: int | None):
     """The task kind's estimator: a classifier for binary and multi-class objectives, a regressor
     for squared error; the booster's parameters as the local fit takes them."""
@@ -123,35 +139,44 @@ def fit_distributed(
     t: Task,
     params: dict,
     rounds: int,
-    parts: list[tuple[pd.DataFrame, np.ndarray, bool]],
+    rows: DataFrame,
     early_stopping_rounds: int | None = None,
 ) -> xgb.Booster:
-    """One distributed fit over ``parts`` (indicators, labels, whether they validate) for up to
-    ``rounds`` rounds; with ``early_stopping_rounds`` the validating rows stop it, and the
-    booster keeps XGBoost's ``best_iteration`` attribute as the local fit does."""
+    """One distributed fit over ``rows`` (a float column per indicator, ``LABEL``,
+    ``VALIDATION``) for up to ``rounds`` rounds; with ``early_stopping_rounds`` the validating
+    rows stop it, and the booster keeps XGBoost's ``best_iteration`` attribute as the local fit
+    does."""
+    from pyspark.sql import functions as F
+
     spark = spark_session(settings)
-    # xgboost.spark 3.2 fails on an Arrow batch of a partition without training or without
-    # validating rows (KeyError 'values' in create_dmatrix_from_partitions): the rows are
-    # shuffled (by the seed) and each partition is read as one batch (ONE_BATCH, set in the fit)
-    order = np.random.default_rng(params.get("seed", 0)).permutation(sum(len(p[1]) for p in parts))
-    X = pd.concat([p[0] for p in parts], ignore_index=True).iloc[order].reset_index(drop=True)
-    y = np.concatenate([p[1] for p in parts])[order]
-    validation = np.concatenate([np.full(len(p[1]), p[2]) for p in parts])[order]
     if params["objective"].startswith("multi:"):
-        present, expected = len(np.unique(y[~validation])), int(params["num_class"])
-        if present != expected:  # the classifier counts the classes in the labels
+        present = rows.filter(~F.col(VALIDATION)).select(LABEL).distinct().count()
+        if present != int(params["num_class"]):  # the classifier counts the classes in the labels
             raise ConfigurationError(
-                f"{t.name}: {present} of {expected} classes in the training rows; "
+                f"{t.name}: {present} of {params['num_class']} classes in the training rows; "
                 "xgboost.spark needs every class present (train with TELCOML_ENGINE=pandas)"
             )
-    frame = spark_frame(spark, X, y, validation)
+    # each partition read as one Arrow batch: none without training or validating rows (the
+    # estimator's repartition spreads the rows round-robin; see pandas_rows)
     before = spark.conf.get(BATCH_ROWS, None)
     spark.conf.set(BATCH_ROWS, ONE_BATCH)
     try:
-        model = estimator(t, params, rounds, workers(settings), early_stopping_rounds).fit(frame)
+        model = estimator(t, params, rounds, workers(settings), early_stopping_rounds).fit(rows)
     finally:
         spark.conf.unset(BATCH_ROWS) if before is None else spark.conf.set(BATCH_ROWS, before)
     return model.get_booster()
+
+
+def fit_rows(
+    settings: Settings, data: Dataset, parts: tuple[str, ...], validating: tuple[str, ...], seed: int
+) -> DataFrame:
+    """The rows of ``parts`` for a fit: every labelled row from Spark when the dataset has them
+    there (``training.spark_rows``), else the driver's matrices."""
+    if data.spark_rows is not None:
+        return data.spark_rows.encoded(data.task, parts, validating)
+    return pandas_rows(
+        spark_session(settings), [(data.X[k], data.y[k], k in validating) for k in parts], seed
+    )
 
 
 def refit_best(
@@ -163,11 +188,12 @@ def refit_best(
     attrs = study.best_trial.user_attrs
     if attrs.get("cross_validated"):
         rounds = int(attrs["best_iteration"]) + 1
-        booster = fit_distributed(settings, t, params, rounds, [(data.X["train"], data.y["train"], False)])
+        train = fit_rows(settings, data, ("train",), (), budget.seed)
+        booster = fit_distributed(settings, t, params, rounds, train)
         booster.set_attr(best_iteration=str(rounds - 1))
         return booster
-    parts = [(data.X["train"], data.y["train"], False), (data.X["valid"], data.y["valid"], True)]
-    booster = fit_distributed(settings, t, params, budget.max_rounds, parts, budget.early_stopping_rounds)
+    rows = fit_rows(settings, data, ("train", "valid"), ("valid",), budget.seed)
+    booster = fit_distributed(settings, t, params, budget.max_rounds, rows, budget.early_stopping_rounds)
     if booster.attr("best_iteration") is None:  # never stopped: every round was the best so far
         booster.set_attr(best_iteration=str(booster.num_boosted_rounds() - 1))
     return booster
@@ -177,10 +203,19 @@ def refit_all(
     settings: Settings, t: Task, data: Dataset, params: dict, rounds: int, budget: TuningBudget
 ) -> xgb.Booster:
     """``training.tune.refit_all`` over Spark: every labelled row of the split, the tuned rounds."""
-    _, X, y = data.stacked()
+    rows = fit_rows(settings, data, PARTS, (), budget.seed)
     return fit_distributed(
-        settings, t, {**base_params(t, budget.seed, budget.threads), **params}, rounds, [(X, y, False)]
+        settings, t, {**base_params(t, budget.seed, budget.threads), **params}, rounds, rows
     )
 
 
-__all__ = ["tuning_sample", "refit_best", "refit_all", "fit_distributed", "workers", "numeric"]
+__all__ = [
+    "tuning_sample",
+    "refit_best",
+    "refit_all",
+    "fit_distributed",
+    "fit_rows",
+    "pandas_rows",
+    "workers",
+    "numeric",
+]

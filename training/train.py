@@ -25,7 +25,7 @@ from core.tasks import TASKS, Task
 from features.store import lineage_tags, open_store
 from training import evaluate, explain
 from training.baselines import BASELINES, best_baseline, check_against, judge_baselines
-from training.data import Dataset, customer_parts
+from training.data import Dataset, customer_parts, held
 from training.model import TaskModel, finalize
 from training.reference import log_reference
 from training.registry import configure_mlflow, gate, load_task_model, log_task_model
@@ -201,7 +201,10 @@ def train_task(
     started = time.perf_counter()
     check_shared(settings.study_storage, tuning_workers)
     t, split, data, budget = task_data(settings, task_name, province, budget, test_month, train_months)
-    rows = {k: len(v) for k, v in data.y.items()}
+    rows = data.rows  # every labelled row; on the Spark path the matrices hold a sample of them
+    tested = len(data.y["test"])
+    basis = "held-out part" if tested == rows["test"] else f"{tested:,} of the {rows['test']:,} held-out rows"
+    basis += ", measured before the refit" if refit else ""
     configure_mlflow(settings, t.experiment_name(province))
     client = MlflowClient()
     name = study_name(t, province, f"{split.tag}-s{budget.seed}")
@@ -214,6 +217,7 @@ def train_task(
             TuningOrder(t.name, province, budget, test_month, train_months, parent.info.run_id),
             trial_shares,
         ) as crew,
+        held(data),  # the Spark path's persisted rows, released once the task is trained
     ):
         mlflow.set_tags(
             {
@@ -223,7 +227,7 @@ def train_task(
                 "feature_service": data.lineage["feature_service"],
                 "optuna.study": name,
                 "split": split.method,
-                "test_score_basis": "held-out part, measured before the refit" if refit else "held-out part",
+                "test_score_basis": basis,
             }
         )
         mlflow.log_params(
@@ -249,7 +253,7 @@ def train_task(
             tuned_on = spark_fits.tuning_sample(data, settings.spark_tuning_sample, budget.seed)
             workers = spark_fits.workers(settings)
             mlflow.set_tags({"engine": "spark", "num_workers": workers})
-            mlflow.log_param("rows_tuned", len(tuned_on.y["train"]))
+            mlflow.log_params({"rows_tuned": len(tuned_on.y["train"]), "rows_tested": tested})
         study, booster = tune(
             t,
             tuned_on,
@@ -299,7 +303,7 @@ def train_task(
             "lineage": data.lineage,
             "headline": t.headline,
             "test_score": result[f"test_{t.headline}"],
-            "test_score_basis": "held-out part, measured before the refit" if refit else "held-out part",
+            "test_score_basis": basis,
             "fitted_months": list(fitted),
             "oracle_ratio": result["oracle_ratio"] if np.isfinite(result["oracle_ratio"]) else None,
         }

@@ -43,9 +43,15 @@ def task_data(
     """The task as the province tailors it, its split, its dataset and the budget suited to its
     table: what the lead and every helper of a study build alike."""
     t = task(task_name).tailored(load_province(settings, province))  # a province file's own indicator set
-    split = choose_split(label_months(load_labels(settings, province), t), train_months, test_month)
-    data = make_dataset(settings, t, split, province)
-    return t, split, data, budget.suited(len(data.y["train"]))
+    if settings.engine == "spark":  # every row stays in Spark; the driver holds a sample
+        from training import spark_rows
+
+        split = choose_split(spark_rows.label_months(settings, t, province), train_months, test_month)
+        data = spark_rows.spark_dataset(settings, t, split, province)
+    else:
+        split = choose_split(label_months(load_labels(settings, province), t), train_months, test_month)
+        data = make_dataset(settings, t, split, province)
+    return t, split, data, budget.suited(data.rows["train"])
 
 
 def check_shared(storage: str, workers: int) -> None:
@@ -85,6 +91,7 @@ def tune_worker(settings: Settings, order: TuningOrder, index: int, trials: int)
     if settings.engine == "spark":  # the lead tunes on the same sample (training.distributed)
         from training.distributed import tuning_sample
 
+        data.spark_rows.release()  # a helper only tunes: Spark's rows are the lead's to fit
         data = tuning_sample(data, settings.spark_tuning_sample, budget.seed)
     configure_mlflow(settings, t.experiment_name(order.province))
     name = study_name(t, order.province, f"{split.tag}-s{budget.seed}")

@@ -1,0 +1,313 @@
+"""The production profile's training rows as Spark jobs; the driver holds a bounded sample only.
+
+With ``TELCOML_ENGINE=spark`` a task's labelled rows never come whole to the driver:
+
+- the labels (and the generator's oracle) of the split's months are read by Spark from the
+  provinces' label files (``labels_frame``);
+- their indicators come from **Feast's Spark offline store**: its point-in-time join over the
+  registered feature service, the views read from the same offline files
+  (``indicator_frame``);
+- each row is marked with its part of the split (``PART``: train, valid, test), persisted by
+  Spark, and counted per part (``spark_rows``).
+
+The driver then collects a **sample of whole customers** (``driver_sample``): at most
+``TELCOML_SPARK_TUNING_SAMPLE`` training rows and a quarter as many validating rows, which
+Optuna tunes on, and at most ``TELCOML_SPARK_EVALUATION_SAMPLE`` held-out rows, which the
+candidate, the baselines and the monitoring reference are measured on. The fits that make the
+registered model read every row from Spark (``SparkRows.encoded``, ``training.distributed``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from core.errors import NotReadyError
+from core.spark import spark_session
+from core.tasks import Task
+from features.store import _require_own_sources, feature_service, open_store
+from training.data import (
+    CUSTOMER_SHARES,
+    PARTS,
+    Dataset,
+    Split,
+    customer_parts,
+    dataset_of,
+    label_files,
+    oracle_files,
+    own_outcome,
+    with_province_outcome,
+)
+from training.distributed import LABEL, VALIDATION, numeric
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from core.settings import Settings
+
+KEYS = ["msisdn", "event_timestamp"]
+#: Each row's part of the split: train, valid or test.
+PART = "split_part"
+#: Spark reads Parquet's nanosecond timestamps (the generator's, pandas') only as numbers.
+NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
+#: Set by Feast's Spark offline store on the session; put back after its join.
+QUOTED_REGEX = "spark.sql.parser.quotedRegexColumnNames"
+#: Hash buckets that a sample of whole customers is drawn from.
+SAMPLE_BUCKETS = 1_000_000
+
+
+@dataclass
+class SparkRows:
+    """One task's labelled rows with their indicators, as a persisted Spark DataFrame."""
+
+    frame: DataFrame  # labels, oracle, indicators, PART
+    rows: dict[str, int]  # rows per part, counted by Spark
+
+    def encoded(self, t: Task, parts: tuple[str, ...], validating: tuple[str, ...] = ()) -> DataFrame:
+        """The rows of ``parts`` as the fits read them: one float column per indicator (a category
+        by its library code, as ``training.data.encode`` and serving give it), the label as the
+        task's kind encodes it, and whether the row validates (``validating`` parts)."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
+
+        from training.data import encode, target
+
+        schema = StructType(
+            [StructField(c, DoubleType()) for c in t.feature_names]
+            + [StructField(LABEL, DoubleType()), StructField(VALIDATION, BooleanType())]
+        )
+        wanted = self.frame.filter(F.col(PART).isin(list(parts))).select(*t.feature_names, t.label, PART)
+
+        def batches(frames):
+            for frame in frames:
+                out = numeric(encode(frame, t))
+                out[LABEL] = target(frame, t)
+                out[VALIDATION] = frame[PART].isin(validating).to_numpy()
+                yield out
+
+        return wanted.mapInPandas(batches, schema)
+
+    def release(self) -> None:
+        """Drop the persisted rows (the task's training is over)."""
+        self.frame.unpersist()
+
+
+def _timestamps(frame: DataFrame) -> DataFrame:
+    """``event_timestamp`` as a Spark timestamp, whether the file held it in micro- or nanoseconds."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType
+
+    if isinstance(frame.schema["event_timestamp"].dataType, LongType):  # nanoseconds, NANOS_AS_LONG
+        return frame.withColumn(
+            "event_timestamp", F.timestamp_micros(F.floor(F.col("event_timestamp") / 1000))
+        )
+    return frame
+
+
+def province_labels(spark: SparkSession, settings: Settings, province: str | None) -> DataFrame:
+    """Every province's (or one's) label rows, read by Spark; a province whose file defines its
+    own credit outcome has it computed as the embedded path does
+    (``training.data.with_province_outcome``, on that province's label file)."""
+    spark.conf.set(NANOS_AS_LONG, "true")
+    frames = []
+    for code, (path, own) in label_files(settings, province).items():
+        if not own and own_outcome(settings, code) is not None:
+            frames.append(spark.createDataFrame(with_province_outcome(settings, code, pd.read_parquet(path))))
+        else:
+            frames.append(_timestamps(spark.read.parquet(str(path))))
+    labels = frames[0]
+    for more in frames[1:]:
+        labels = labels.unionByName(more, allowMissingColumns=True)
+    return labels
+
+
+def label_months(settings: Settings, t: Task, province: str | None = None) -> list[str]:
+    """Months with labels for the task, counted by Spark (``training.data.label_months``)."""
+    from pyspark.sql import functions as F
+
+    labels = province_labels(spark_session(settings), settings, province)
+    months = []
+    if t.label in labels.columns:
+        rows = labels.filter(F.col(t.label).isNotNull()).select("month").distinct().collect()
+        months = sorted(r["month"] for r in rows)
+    if not months:
+        raise NotReadyError(f"no {t.label} labels for {t.name}: nothing to train it on")
+    return months
+
+
+def labels_frame(
+    spark: SparkSession, settings: Settings, t: Task, split: Split, province: str | None
+) -> DataFrame:
+    """The task's labelled rows of the split's months, with the generator's oracle where it has one."""
+    from pyspark.sql import functions as F
+
+    labels = province_labels(spark, settings, province)
+    if t.label not in labels.columns:
+        raise NotReadyError(f"no {t.label} labels for {t.name}: nothing to train it on")
+    labels = labels.filter(F.col("month").isin(list(split.months)) & F.col(t.label).isNotNull())
+    oracles = [_timestamps(spark.read.parquet(str(p))) for p in oracle_files(settings, province).values()]
+    if oracles:
+        oracle = oracles[0]
+        for more in oracles[1:]:
+            oracle = oracle.unionByName(more, allowMissingColumns=True)
+        labels = labels.join(oracle.drop("province", "month"), on=KEYS, how="left")
+    return labels
+
+
+def split_column(spark: SparkSession, labels: DataFrame, t: Task, split: Split) -> DataFrame:
+    """``labels`` with each row's part. By month: from the row's month. By customer: the embedded
+    path's own assignment (``customer_parts``) on the customers' (msisdn, month, label) rows,
+    the only columns the driver collects for it."""
+    from pyspark.sql import functions as F
+
+    if split.method == "time":
+        part = (
+            F.when(F.col("month").isin(list(split.train)), "train")
+            .when(F.col("month") == split.valid, "valid")
+            .when(F.col("month") == split.test, "test")
+        )
+        return labels.withColumn(PART, part)
+    narrow = labels.select("msisdn", "month", t.label).toPandas()
+    parts = customer_parts(narrow, t, CUSTOMER_SHARES, split.seed)
+    assigned = pd.DataFrame({"msisdn": narrow["msisdn"], PART: np.asarray(PARTS)[parts]}).drop_duplicates(
+        "msisdn"
+    )
+    return labels.join(spark.createDataFrame(assigned), on="msisdn")
+
+
+def indicator_frame(spark: SparkSession, settings: Settings, t: Task, entity: DataFrame) -> DataFrame:
+    """Point-in-time correct indicators for the (msisdn, event_timestamp) rows of ``entity``, by
+    the task's registered feature service, joined by Feast's Spark offline store.
+
+    The registry's views read the offline files through ``FileSource``; the Spark offline store
+    reads ``SparkSource`` only, so each view of the service is handed to it with a
+    ``SparkSource`` over the same files (same timestamp fields). The registry is not changed."""
+    from feast.infra.offline_stores.contrib.spark_offline_store.spark import (
+        SparkOfflineStore,
+        SparkOfflineStoreConfig,
+    )
+    from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+    store = open_store(settings)
+    _require_own_sources(store)
+    service = feature_service(store, t.evaluation, t.province)
+    repo = Path(store.repo_path)
+    views, refs = [], []
+    warnings.filterwarnings("ignore", "The spark .* experimental", RuntimeWarning)  # Feast's, every call
+    for projection in service.feature_view_projections:
+        view = store.get_feature_view(projection.name).__copy__()
+        source = view.batch_source
+        path = Path(source.path) if Path(source.path).is_absolute() else repo / source.path
+        view.batch_source = SparkSource(
+            name=source.name,
+            path=str(path),
+            file_format="parquet",
+            timestamp_field=source.timestamp_field,
+            created_timestamp_column=source.created_timestamp_column,
+        )
+        views.append(view)
+        refs += [f"{projection.name_to_use()}:{f.name}" for f in projection.features]
+    config = store.config.model_copy()
+    config._offline_store = SparkOfflineStoreConfig()
+    before = spark.conf.get(QUOTED_REGEX, "false")
+    try:
+        job = SparkOfflineStore.get_historical_features(
+            config=config,
+            feature_views=views,
+            feature_refs=refs,
+            entity_df=entity,
+            registry=store.registry,
+            project=store.project,
+            full_feature_names=False,
+        )
+        return job.to_spark_df()
+    finally:
+        spark.conf.set(QUOTED_REGEX, before)
+
+
+def spark_rows(settings: Settings, t: Task, split: Split, province: str | None = None) -> SparkRows:
+    """The task's labelled rows of the split with their indicators, persisted by Spark and
+    counted per part; nothing of them is collected."""
+    from pyspark import StorageLevel
+
+    spark = spark_session(settings)
+    labels = split_column(spark, labels_frame(spark, settings, t, split, province), t, split)
+    features = indicator_frame(spark, settings, t, labels.select(*KEYS))
+    # the labels carry the province too (the feature store's is the same, read as a model input)
+    features = features.select(*KEYS, *[c for c in features.columns if c not in labels.columns])
+    frame = labels.join(features, on=KEYS).persist(StorageLevel.MEMORY_AND_DISK)
+    counted = {r[PART]: r["count"] for r in frame.groupBy(PART).count().collect()}
+    rows = {k: int(counted.get(k, 0)) for k in PARTS}
+    for name, n in rows.items():
+        if n == 0:
+            frame.unpersist()
+            raise NotReadyError(f"the {name} part of the split {split} has no rows for {t.name}")
+    return SparkRows(frame, rows)
+
+
+def _customer_share(seed: int) -> Column:
+    """A number in [0, 1) per customer, the same for all their rows (a seeded hash of the phone)."""
+    from pyspark.sql import functions as F
+
+    bucket = F.pmod(F.xxhash64(F.lit(f"telcoml-sample-{seed}"), F.col("msisdn")), F.lit(SAMPLE_BUCKETS))
+    return bucket / SAMPLE_BUCKETS
+
+
+def sample_sizes(settings: Settings) -> dict[str, int]:
+    """The driver's rows per part at most: the tuning sample, a quarter of it to validate, the
+    evaluation sample."""
+    return {
+        "train": settings.spark_tuning_sample,
+        "valid": max(settings.spark_tuning_sample // 4, 1),
+        "test": settings.spark_evaluation_sample,
+    }
+
+
+def driver_sample(rows: SparkRows, wanted: dict[str, int], seed: int) -> pd.DataFrame:
+    """About ``wanted`` rows of each part, whole customers drawn by a seeded hash of the phone
+    number (every row of a part when it has fewer), collected to the driver."""
+    from pyspark.sql import functions as F
+
+    share = _customer_share(seed)
+    keep = None
+    for part, n in rows.rows.items():
+        fraction = min(1.0, wanted[part] / n)
+        this = (F.col(PART) == part) & (share < F.lit(fraction) if fraction < 1.0 else F.lit(True))
+        keep = this if keep is None else keep | this
+    frame = rows.frame.filter(keep).toPandas()
+    stamps = pd.to_datetime(frame["event_timestamp"])
+    frame["event_timestamp"] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps
+    return frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+def spark_dataset(settings: Settings, t: Task, split: Split, province: str | None = None) -> Dataset:
+    """The task's ``Dataset`` on the Spark path: the driver's sample as its train, valid and test
+    parts (``lineage['rows']``: every row's count, ``lineage['driver_rows']``: the sample's), the
+    persisted rows as ``spark_rows`` for the fits."""
+    rows = spark_rows(settings, t, split, province)
+    try:
+        sample = driver_sample(rows, sample_sizes(settings), seed=split.seed)
+    except BaseException:
+        rows.release()
+        raise
+    parts = {k: sample[sample[PART] == k].drop(columns=PART) for k in PARTS}
+    data = dataset_of(settings, t, split, parts, province, rows=rows.rows)
+    data.spark_rows = rows
+    return data
+
+
+__all__ = [
+    "label_months",
+    "province_labels",
+    "SparkRows",
+    "spark_rows",
+    "spark_dataset",
+    "driver_sample",
+    "indicator_frame",
+    "labels_frame",
+]

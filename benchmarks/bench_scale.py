@@ -13,6 +13,8 @@ generator in customer chunks). For each stage and size it records
   from ``getrusage(RUSAGE_CHILDREN)`` and a sampler of the live tree, whichever is larger;
 * peak memory: the largest sum of the tree's resident sets seen by the sampler (every
   0.2 s; shared pages count once per process, so it is an upper bound);
+* the driver's peak: the CLI process's own resident set (on the Spark path the driver, which
+  a cluster must size for what it collects; the tree adds the JVM and local executors);
 * rows/s and rows per CPU-second (the per-core throughput the cluster projection uses).
 
 Then it fits a power law ``y = a * n^b`` per stage and path over the sizes (``b`` near 1:
@@ -66,6 +68,7 @@ class Measure:
     wall_s: float = math.nan
     cpu_s: float = math.nan
     peak_mib: float = math.nan
+    driver_peak_mib: float = math.nan  # the CLI process alone (Spark's driver), without its children
     ok: bool = True
     error: str = ""
 
@@ -85,6 +88,7 @@ class TreeSampler:
     pid: int
     every: float = 0.2
     peak_bytes: int = 0
+    root_peak_bytes: int = 0
     cpu: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,7 +111,10 @@ class TreeSampler:
             total = 0
             for proc in tree:
                 try:
-                    total += proc.memory_info().rss
+                    rss = proc.memory_info().rss
+                    total += rss
+                    if proc is root:
+                        self.root_peak_bytes = max(self.root_peak_bytes, rss)
                     times = proc.cpu_times()
                     self.cpu[proc.pid] = (
                         times.user + times.system + times.children_user + times.children_system
@@ -127,8 +134,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_stage(argv: list[str], env: dict[str, str], log_path: Path) -> tuple[float, float, float]:
-    """Run one CLI stage; (wall s, CPU s of its tree, peak MiB of its tree). Raises on failure."""
+def run_stage(argv: list[str], env: dict[str, str], log_path: Path) -> tuple[float, float, float, float]:
+    """Run one CLI stage; (wall s, CPU s of its tree, peak MiB of its tree, peak MiB of the CLI
+    process alone). Raises on failure."""
     cpu_before = _children_cpu()
     started = time.perf_counter()
     with log_path.open("ab") as log:
@@ -142,7 +150,7 @@ def run_stage(argv: list[str], env: dict[str, str], log_path: Path) -> tuple[flo
     cpu = max(_children_cpu() - cpu_before, sum(sampler.cpu.values()))
     if code != 0:
         raise RuntimeError(f"{argv[1]} exited with {code}: see {log_path}")
-    return wall, cpu, sampler.peak_bytes / 2**20
+    return wall, cpu, sampler.peak_bytes / 2**20, sampler.root_peak_bytes / 2**20
 
 
 def path_environment(path: str, workdir: Path, args: argparse.Namespace) -> dict[str, str]:
@@ -210,7 +218,9 @@ def measure_path(
         for stage in args.stages:
             m = Measure(stage, path, size)
             try:
-                m.wall_s, m.cpu_s, m.peak_mib = run_stage(stage_argv(stage, path, size, args), env, log_path)
+                m.wall_s, m.cpu_s, m.peak_mib, m.driver_peak_mib = run_stage(
+                    stage_argv(stage, path, size, args), env, log_path
+                )
                 m.rows = province_customers(workdir) if stage in ("batch-score", "prepare") else size
             except Exception as err:  # noqa: BLE001 - a failed stage is a result, the run goes on
                 m.ok, m.error = False, str(err)
@@ -219,7 +229,8 @@ def measure_path(
             print(
                 f"{path:>8} {size:>9,} {stage:<12} "
                 + (
-                    f"{m.wall_s:8.1f} s  cpu {m.cpu_s:8.1f} s  peak {m.peak_mib:8.0f} MiB  "
+                    f"{m.wall_s:8.1f} s  cpu {m.cpu_s:8.1f} s  peak {m.peak_mib:8.0f} MiB "
+                    f"(driver {m.driver_peak_mib:6.0f})  "
                     f"{m.rows_per_s:10.0f} rows/s  {m.rows_per_cpu_s:10.0f} rows/cpu-s"
                     if m.ok
                     else f"FAILED: {m.error}"

@@ -118,8 +118,9 @@ def main() -> None:
     parts = [(data.X["train"], data.y["train"], False), (data.X["valid"], data.y["valid"], True)]
     with PeakMemory() as spark_memory:
         started = time.perf_counter()
+        frame = distributed.pandas_rows(spark, parts, budget.seed)  # the same rows, handed to Spark
         spread_booster = distributed.fit_distributed(
-            s, t, params, budget.max_rounds, parts, budget.early_stopping_rounds
+            s, t, params, budget.max_rounds, frame, budget.early_stopping_rounds
         )
         spark_s = time.perf_counter() - started
     spread = finalize(t, spread_booster, data, int(spread_booster.attr("best_iteration")))

@@ -49,8 +49,9 @@ def test_a_distributed_fit_reaches_the_local_fits_held_out_quality(trained_world
     local_booster = fit(params, *matrices(data), BUDGET)
     local = finalize(t, local_booster, data, int(local_booster.best_iteration))
     parts = [(data.X["train"], data.y["train"], False), (data.X["valid"], data.y["valid"], True)]
+    rows = distributed.pandas_rows(spark, parts, BUDGET.seed)
     spark_booster = distributed.fit_distributed(
-        spark_settings(s.workdir), t, params, BUDGET.max_rounds, parts, BUDGET.early_stopping_rounds
+        spark_settings(s.workdir), t, params, BUDGET.max_rounds, rows, BUDGET.early_stopping_rounds
     )
     spread = finalize(t, spark_booster, data, int(spark_booster.attr("best_iteration")))
     assert spread.feature_types == local.feature_types  # the categories stay categories
@@ -90,6 +91,8 @@ def test_a_distributed_champion_registers_and_serves(trained_world, spark, tmp_p
     run = mlflow.get_run(result.run_id)
     assert run.data.tags["engine"] == "spark" and run.data.tags["num_workers"] == "2"
     assert int(run.data.params["rows_tuned"]) == int(run.data.params["rows_train"])  # small: all of it
+    assert int(run.data.params["rows_tested"]) == int(run.data.params["rows_test"])
+    assert run.data.tags["test_score_basis"] == "held-out part, measured before the refit"
     assert np.isfinite(result.metrics["test_roc_auc"]) and result.metrics["test_roc_auc"] > 0.8
 
     champions = load_champions(s)
@@ -124,6 +127,7 @@ def test_partitions_longer_than_an_arrow_batch_train(spark, tmp_path):
         (X[valid].reset_index(drop=True), y[valid], True),
     ]
     params = {**base_params(t, 1, 1), "eta": 0.3, "max_depth": 3}
-    booster = distributed.fit_distributed(spark_settings(tmp_path), t, params, 30, parts, 5)
+    rows = distributed.pandas_rows(spark, parts, 1)
+    booster = distributed.fit_distributed(spark_settings(tmp_path), t, params, 30, rows, 5)
     assert 1 <= int(booster.attr("best_iteration")) < booster.num_boosted_rounds() <= 30
     assert spark.conf.get(distributed.BATCH_ROWS) == "10000"  # the session's own setting is back

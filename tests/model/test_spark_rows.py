@@ -1,0 +1,146 @@
+"""The Spark path's training rows (labels read by Spark, indicators by Feast's Spark offline
+store) against the embedded path's (``make_dataset``: pandas, Feast's own offline store), and
+the driver's bounded sample of them."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.settings import Settings
+from core.tasks import task
+from features.provinces import load_province
+from training import spark_rows
+from training.data import (
+    PARTS,
+    Split,
+    choose_split,
+    encode,
+    label_months,
+    load_labels,
+    make_dataset,
+    target,
+)
+from training.distributed import LABEL, VALIDATION, numeric
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+KEYS = ["msisdn", "event_timestamp"]
+
+
+def spark_settings(workdir, **more) -> Settings:
+    return Settings(
+        workdir=workdir, engine="spark", spark_master="local[2]", spark_driver_memory="1g", **more
+    )
+
+
+def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+def assert_same_rows(embedded, spread, t) -> None:
+    """Every part: the same customers and months, the same matrix the models read (indicators
+    encoded as the fits and serving encode them), labels and oracle, value for value."""
+    for part in PARTS:
+        a, b = ordered(embedded.frames[part]), ordered(spread.frames[part])
+        assert len(a) == len(b) > 0, part
+        pd.testing.assert_frame_equal(a[KEYS], b[KEYS])
+        pd.testing.assert_frame_equal(numeric(encode(a, t)), numeric(encode(b, t)))
+        np.testing.assert_array_equal(target(a, t), target(b, t))
+        truth = [c for c in a.columns if c not in t.feature_names and c not in KEYS]
+        assert set(truth) <= set(b.columns), set(truth) - set(b.columns)
+        for column in truth:
+            left, right = a[column], b[column]
+            if left.dtype.kind in "ifu" or right.dtype.kind in "ifu":
+                np.testing.assert_array_equal(left.to_numpy(float), right.to_numpy(float), err_msg=column)
+            else:
+                assert left.astype(str).tolist() == right.astype(str).tolist(), column
+
+
+@pytest.mark.parametrize("name", ["churn", "channel_preference", "credit_grade", "tariff_sensitivity"])
+def test_the_spark_training_rows_equal_the_embedded_paths(trained_world, spark, name):
+    s = spark_settings(trained_world.settings.workdir)
+    t = task(name)
+    months = label_months(load_labels(s), t)
+    assert spark_rows.label_months(s, t) == months
+    split = choose_split(months, 3)  # train_task's split
+    embedded = make_dataset(s, t, split)
+    spread = spark_rows.spark_dataset(s, t, split)
+    try:
+        assert spread.rows == embedded.rows
+        assert spread.lineage["driver_rows"] == embedded.rows  # this world is below both samples' bounds
+        assert_same_rows(embedded, spread, t)
+
+        # what the distributed fits read from Spark: the same rows, encoded the same way
+        fit = spread.spark_rows.encoded(t, PARTS, ("valid",)).toPandas()
+        expected = pd.concat(
+            [
+                numeric(embedded.X[k]).assign(**{LABEL: embedded.y[k], VALIDATION: k == "valid"})
+                for k in PARTS
+            ],
+            ignore_index=True,
+        )
+        columns = list(expected.columns)
+        pd.testing.assert_frame_equal(
+            fit[columns].sort_values(columns).reset_index(drop=True),
+            expected.sort_values(columns).reset_index(drop=True),
+        )
+    finally:
+        spread.spark_rows.release()
+
+
+def test_a_provinces_rows_by_customer_with_its_own_indicators_and_outcome(province_world, spark, tmp_path):
+    """Guangdong's tailored credit grade (its custom indicator view), its credit outcome by its own
+    definition (computed from its credit events), split by customer: the same rows both ways."""
+    workdir = tmp_path / "work"
+    shutil.copytree(province_world.settings.workdir, workdir)
+    province_file = workdir / "provinces" / "GD.yaml"
+    province_file.write_text(
+        province_file.read_text() + "credit_outcome:\n  events: [arrears_written_off]\n", encoding="utf-8"
+    )
+    s = spark_settings(workdir)
+    t = task("credit_grade").tailored(load_province(s, "GD"))
+    assert any(i.id not in [j.id for j in task("credit_grade").indicators] for i in t.indicators)
+    labels = load_labels(s, "GD")
+    default = load_labels(Settings(workdir=province_world.settings.workdir), "GD")
+    assert not labels["credit_bad_event"].equals(default["credit_bad_event"])  # its own outcome
+    months = label_months(labels, t)
+    split = Split(train=tuple(months), valid=months[-1], test=months[-1], method="customer")
+    embedded = make_dataset(s, t, split, "GD")
+    spread = spark_rows.spark_dataset(s, t, split, "GD")
+    try:
+        assert spread.rows == embedded.rows
+        assert_same_rows(embedded, spread, t)
+    finally:
+        spread.spark_rows.release()
+
+
+def test_the_driver_holds_a_sample_of_whole_customers(trained_world, spark):
+    s = spark_settings(
+        trained_world.settings.workdir, spark_tuning_sample=1_000, spark_evaluation_sample=1_000
+    )
+    t = task("churn")
+    split = choose_split(label_months(load_labels(s), t), 3)
+    embedded = make_dataset(s, t, split)
+    spread = spark_rows.spark_dataset(s, t, split)
+    try:
+        assert spread.rows == embedded.rows  # every row counted, and every row in Spark for the fits
+        assert spread.spark_rows.encoded(t, PARTS).count() == sum(embedded.rows.values())
+        wanted = {"train": 1_000, "valid": 250, "test": 1_000}
+        for part in PARTS:
+            held, whole = len(spread.y[part]), embedded.rows[part]
+            assert spread.lineage["driver_rows"][part] == held
+            assert whole > 2 * wanted[part]  # so the bound is what limits the sample
+            assert 0.6 * wanted[part] < held < 1.4 * wanted[part], (part, held)
+            # whole customers: a sampled customer's every row of the part is there
+            full = embedded.frames[part]["msisdn"].value_counts()
+            sampled = spread.frames[part]["msisdn"].value_counts()
+            assert (full[sampled.index] == sampled).all()
+        # the same sample again (a seeded hash, not a random draw)
+        again = spark_rows.driver_sample(spread.spark_rows, spark_rows.sample_sizes(s), split.seed)
+        assert sorted(again["msisdn"]) == sorted(pd.concat([spread.frames[k] for k in PARTS])["msisdn"])
+    finally:
+        spread.spark_rows.release()

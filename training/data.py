@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from core.settings import Settings
 from core.tasks import Task
 from features.build import offline_file, offline_snapshots
 from features.store import open_store, training_frame
+
+if TYPE_CHECKING:
+    from features.outcomes import CreditOutcome
 
 #: With fewer labelled months than this, the split is by customer instead of by month.
 MIN_TIME_SPLIT_MONTHS = 3
@@ -194,7 +198,7 @@ def labels_if_any(settings: Settings, province: str | None = None) -> pd.DataFra
         return pd.DataFrame()
 
 
-def own_outcome(settings: Settings, province: str):
+def own_outcome(settings: Settings, province: str) -> CreditOutcome | None:
     """The province file's own definition of the credit outcome, or None under the group's default."""
     from features.outcomes import DEFAULT_OUTCOME
     from features.provinces import load_province
@@ -390,9 +394,7 @@ class Dataset:
         """Labelled rows per part: all of them, also when the matrices hold a sample."""
         return self.lineage["rows"]
 
-    def stacked(
-        self, parts: tuple[str, ...] = ("train", "valid", "test")
-    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    def stacked(self, parts: tuple[str, ...] = PARTS) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
         """The raw rows, the encoded matrix and the label of ``parts``, one below the other."""
         return (
             pd.concat([self.frames[k] for k in parts], ignore_index=True),
@@ -442,7 +444,7 @@ def dataset_of(
     beside the sample's (``driver_rows``)."""
     own_labels = (settings.labels_dir / f"{(province or '').upper()}.parquet").exists()
     labels = settings.labels_dir if own_labels else settings.truth_dir
-    held = {k: int(len(v)) for k, v in parts.items()}
+    sampled = {k: int(len(v)) for k, v in parts.items()}
     lineage = {
         "feature_service": t.service,
         "indicators": t.feature_names,
@@ -451,13 +453,13 @@ def dataset_of(
         "valid_month": split.valid,
         "test_month": split.test,
         "province": province or "all",
-        "rows": rows or held,
+        "rows": rows or sampled,
         # folders of the work directory, relative to it: the lineage holds when it moves
         "offline_store": settings.offline_dir.relative_to(settings.workdir).as_posix(),
         "labels": labels.relative_to(settings.workdir).as_posix(),
     }
     if rows is not None:
-        lineage["driver_rows"] = held
+        lineage["driver_rows"] = sampled
     return Dataset(
         task=t,
         split=split,

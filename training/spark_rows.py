@@ -38,9 +38,11 @@ from training.data import (
     Split,
     customer_parts,
     dataset_of,
+    encode,
     label_files,
     oracle_files,
     own_outcome,
+    target,
     with_province_outcome,
 )
 from training.distributed import LABEL, VALIDATION, numeric
@@ -74,8 +76,6 @@ class SparkRows:
         task's kind encodes it, and whether the row validates (``validating`` parts)."""
         from pyspark.sql import functions as F
         from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
-
-        from training.data import encode, target
 
         schema = StructType(
             [StructField(c, DoubleType()) for c in t.feature_names]

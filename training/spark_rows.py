@@ -19,6 +19,7 @@ registered model read every row from Spark (``SparkRows.encoded``, ``training.di
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from core.errors import NotReadyError
 from core.spark import spark_session
@@ -59,6 +61,11 @@ PART = "split_part"
 NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 #: Set by Feast's Spark offline store on the session; put back after its join.
 QUOTED_REGEX = "spark.sql.parser.quotedRegexColumnNames"
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+ARROW = "spark.sql.execution.arrow.pyspark.enabled"
+#: Label rows per partition of the joined, persisted rows (a partition is read back whole: at
+#: 1M subscribers, four partitions of 1.5M rows each overflowed a 2 GiB driver heap).
+ROWS_PER_PARTITION = 100_000
 #: Hash buckets that a sample of whole customers is drawn from.
 SAMPLE_BUCKETS = 1_000_000
 
@@ -230,6 +237,15 @@ def indicator_frame(spark: SparkSession, settings: Settings, t: Task, entity: Da
         spark.conf.set(QUOTED_REGEX, before)
 
 
+def partitions(spark: SparkSession, settings: Settings, province: str | None) -> int:
+    """Partitions of the joined rows: about ``ROWS_PER_PARTITION`` label rows each (counted from
+    the label files' footers), never fewer than the session's shuffle partitions."""
+    labelled = sum(
+        pq.ParquetFile(path).metadata.num_rows for path, _ in label_files(settings, province).values()
+    )
+    return max(int(spark.conf.get(SHUFFLE_PARTITIONS)), math.ceil(labelled / ROWS_PER_PARTITION))
+
+
 def spark_rows(settings: Settings, t: Task, split: Split, province: str | None = None) -> SparkRows:
     """The task's labelled rows of the split with their indicators, persisted by Spark and
     counted per part; nothing of them is collected."""
@@ -240,8 +256,15 @@ def spark_rows(settings: Settings, t: Task, split: Split, province: str | None =
     features = indicator_frame(spark, settings, t, labels.select(*KEYS))
     # the labels carry the province too (the feature store's is the same, read as a model input)
     features = features.select(*KEYS, *[c for c in features.columns if c not in labels.columns])
-    frame = labels.join(features, on=KEYS).persist(StorageLevel.MEMORY_AND_DISK)
-    counted = {r[PART]: r["count"] for r in frame.groupBy(PART).count().collect()}
+    # the join's partitions, persisted, are read back whole: of bounded size whatever the province
+    before = spark.conf.get(SHUFFLE_PARTITIONS)
+    spark.conf.set(SHUFFLE_PARTITIONS, str(partitions(spark, settings, province)))
+    try:
+        # on disk: the heap (on local[N], the driver's) keeps room for the fits and the sample
+        frame = labels.join(features, on=KEYS).persist(StorageLevel.DISK_ONLY)
+        counted = {r[PART]: r["count"] for r in frame.groupBy(PART).count().collect()}
+    finally:
+        spark.conf.set(SHUFFLE_PARTITIONS, before)
     rows = {k: int(counted.get(k, 0)) for k in PARTS}
     for name, n in rows.items():
         if n == 0:
@@ -279,7 +302,13 @@ def driver_sample(rows: SparkRows, wanted: dict[str, int], seed: int) -> pd.Data
         fraction = min(1.0, wanted[part] / n)
         this = (F.col(PART) == part) & (share < F.lit(fraction) if fraction < 1.0 else F.lit(True))
         keep = this if keep is None else keep | this
-    frame = rows.frame.filter(keep).toPandas()
+    spark = rows.frame.sparkSession
+    before = spark.conf.get(ARROW, "false")
+    spark.conf.set(ARROW, "true")  # Arrow batches, not a heap of Java rows (which overflowed 2 GiB at 1M)
+    try:
+        frame = rows.frame.filter(keep).toPandas()
+    finally:
+        spark.conf.set(ARROW, before)
     stamps = pd.to_datetime(frame["event_timestamp"])
     frame["event_timestamp"] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps
     return frame.sort_values(KEYS, kind="stable").reset_index(drop=True)

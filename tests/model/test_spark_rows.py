@@ -144,3 +144,21 @@ def test_the_driver_holds_a_sample_of_whole_customers(trained_world, spark):
         assert sorted(again["msisdn"]) == sorted(pd.concat([spread.frames[k] for k in PARTS])["msisdn"])
     finally:
         spread.spark_rows.release()
+
+
+def test_the_joined_rows_come_in_partitions_of_bounded_size(trained_world, spark, monkeypatch):
+    """A persisted partition is read back whole: at 1M subscribers four partitions of 1.5M rows
+    overflowed a 2 GiB heap. The join's partitions follow the label rows, not the session."""
+    s = spark_settings(trained_world.settings.workdir)
+    labelled = len(load_labels(s))
+    assert spark_rows.partitions(spark, s, None) == 4  # this world: the session's own 4
+    monkeypatch.setattr(spark_rows, "ROWS_PER_PARTITION", 1_000)
+    assert spark_rows.partitions(spark, s, None) == -(-labelled // 1_000) > 4
+    t = task("churn")
+    split = choose_split(label_months(load_labels(s), t), 3)
+    rows = spark_rows.spark_rows(s, t, split)
+    try:
+        assert sum(rows.rows.values()) == sum(make_dataset(s, t, split).rows.values())
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "4"  # the session's setting is back
+    finally:
+        rows.release()

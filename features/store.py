@@ -360,7 +360,7 @@ def online_view(
     return result.to_df()
 
 
-def _require_own_sources(store: FeatureStore) -> None:
+def require_own_sources(store: FeatureStore) -> None:
     """A registry written before sources were relative names the offline files of the place the
     work directory had then: once moved or copied, it would read nothing, or another's files."""
     workdir = Path(store.repo_path).resolve().parent
@@ -380,7 +380,7 @@ def training_frame(
     """Point-in-time correct indicators for (msisdn, event_timestamp) rows, by the task's service."""
     if entity_df.empty:
         raise NotReadyError("no customers to fetch indicators for (empty entity frame)")
-    _require_own_sources(store)
+    require_own_sources(store)
     return store.get_historical_features(
         entity_df=entity_df, features=feature_service(store, task, province)
     ).to_df()
@@ -393,6 +393,7 @@ __all__ = [
     "materialize_as_set",
     "online_view",
     "training_frame",
+    "require_own_sources",
     "repo_config_dict",
     "protect_store_files",
     "repository",

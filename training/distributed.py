@@ -26,7 +26,7 @@ import pandas as pd
 import xgboost as xgb
 
 from core.errors import ConfigurationError
-from core.spark import spark_session
+from core.spark import session_setting, spark_session
 from core.tasks import Task
 from training.data import PARTS, Dataset, customer_parts
 from training.tune import TuningBudget, base_params
@@ -158,12 +158,8 @@ def fit_distributed(
             )
     # each partition read as one Arrow batch: none without training or validating rows (the
     # estimator's repartition spreads the rows round-robin; see pandas_rows)
-    before = spark.conf.get(BATCH_ROWS, None)
-    spark.conf.set(BATCH_ROWS, ONE_BATCH)
-    try:
+    with session_setting(spark, BATCH_ROWS, ONE_BATCH):
         model = estimator(t, params, rounds, workers(settings), early_stopping_rounds).fit(rows)
-    finally:
-        spark.conf.unset(BATCH_ROWS) if before is None else spark.conf.set(BATCH_ROWS, before)
     return model.get_booster()
 
 

@@ -30,9 +30,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from core.errors import NotReadyError
-from core.spark import spark_session
+from core.spark import session_setting, spark_session
 from core.tasks import Task
-from features.store import _require_own_sources, feature_service, open_store
+from features.store import feature_service, open_store, require_own_sources
 from training.data import (
     CUSTOMER_SHARES,
     PARTS,
@@ -59,7 +59,7 @@ KEYS = ["msisdn", "event_timestamp"]
 PART = "split_part"
 #: Spark reads Parquet's nanosecond timestamps (the generator's, pandas') only as numbers.
 NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
-#: Set by Feast's Spark offline store on the session; put back after its join.
+#: Set by Feast's Spark offline store on the session; the session's own after its join.
 QUOTED_REGEX = "spark.sql.parser.quotedRegexColumnNames"
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
 ARROW = "spark.sql.execution.arrow.pyspark.enabled"
@@ -201,7 +201,7 @@ def indicator_frame(spark: SparkSession, settings: Settings, t: Task, entity: Da
     from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
     store = open_store(settings)
-    _require_own_sources(store)
+    require_own_sources(store)
     service = feature_service(store, t.evaluation, t.province)
     repo = Path(store.repo_path)
     views, refs = [], []
@@ -221,8 +221,7 @@ def indicator_frame(spark: SparkSession, settings: Settings, t: Task, entity: Da
         refs += [f"{projection.name_to_use()}:{f.name}" for f in projection.features]
     config = store.config.model_copy()
     config._offline_store = SparkOfflineStoreConfig()
-    before = spark.conf.get(QUOTED_REGEX, "false")
-    try:
+    with session_setting(spark, QUOTED_REGEX, "true"):  # Feast sets it; the session's own after
         job = SparkOfflineStore.get_historical_features(
             config=config,
             feature_views=views,
@@ -233,8 +232,6 @@ def indicator_frame(spark: SparkSession, settings: Settings, t: Task, entity: Da
             full_feature_names=False,
         )
         return job.to_spark_df()
-    finally:
-        spark.conf.set(QUOTED_REGEX, before)
 
 
 def partitions(spark: SparkSession, settings: Settings, province: str | None) -> int:
@@ -257,14 +254,10 @@ def spark_rows(settings: Settings, t: Task, split: Split, province: str | None =
     # the labels carry the province too (the feature store's is the same, read as a model input)
     features = features.select(*KEYS, *[c for c in features.columns if c not in labels.columns])
     # the join's partitions, persisted, are read back whole: of bounded size whatever the province
-    before = spark.conf.get(SHUFFLE_PARTITIONS)
-    spark.conf.set(SHUFFLE_PARTITIONS, str(partitions(spark, settings, province)))
-    try:
+    with session_setting(spark, SHUFFLE_PARTITIONS, str(partitions(spark, settings, province))):
         # on disk: the heap (on local[N], the driver's) keeps room for the fits and the sample
         frame = labels.join(features, on=KEYS).persist(StorageLevel.DISK_ONLY)
         counted = {r[PART]: r["count"] for r in frame.groupBy(PART).count().collect()}
-    finally:
-        spark.conf.set(SHUFFLE_PARTITIONS, before)
     rows = {k: int(counted.get(k, 0)) for k in PARTS}
     for name, n in rows.items():
         if n == 0:
@@ -302,13 +295,9 @@ def driver_sample(rows: SparkRows, wanted: dict[str, int], seed: int) -> pd.Data
         fraction = min(1.0, wanted[part] / n)
         this = (F.col(PART) == part) & (share < F.lit(fraction) if fraction < 1.0 else F.lit(True))
         keep = this if keep is None else keep | this
-    spark = rows.frame.sparkSession
-    before = spark.conf.get(ARROW, "false")
-    spark.conf.set(ARROW, "true")  # Arrow batches, not a heap of Java rows (which overflowed 2 GiB at 1M)
-    try:
+    # Arrow batches, not a heap of Java rows (which overflowed a 2 GiB heap at 1M)
+    with session_setting(rows.frame.sparkSession, ARROW, "true"):
         frame = rows.frame.filter(keep).toPandas()
-    finally:
-        spark.conf.set(ARROW, before)
     stamps = pd.to_datetime(frame["event_timestamp"])
     frame["event_timestamp"] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps
     return frame.sort_values(KEYS, kind="stable").reset_index(drop=True)

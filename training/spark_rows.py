@@ -19,6 +19,7 @@ registered model read every row from Spark (``SparkRows.encoded``, ``training.di
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -116,6 +117,11 @@ def _timestamps(frame: DataFrame) -> DataFrame:
     return frame
 
 
+def _stacked(frames: list[DataFrame]) -> DataFrame:
+    """Provinces' frames one below the other, by column name (a column one lacks: empty there)."""
+    return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+
+
 def province_labels(spark: SparkSession, settings: Settings, province: str | None) -> DataFrame:
     """Every province's (or one's) label rows, read by Spark; a province whose file defines its
     own credit outcome has it computed as the embedded path does
@@ -127,10 +133,7 @@ def province_labels(spark: SparkSession, settings: Settings, province: str | Non
             frames.append(spark.createDataFrame(with_province_outcome(settings, code, pd.read_parquet(path))))
         else:
             frames.append(_timestamps(spark.read.parquet(str(path))))
-    labels = frames[0]
-    for more in frames[1:]:
-        labels = labels.unionByName(more, allowMissingColumns=True)
-    return labels
+    return _stacked(frames)
 
 
 def label_months(settings: Settings, t: Task, province: str | None = None) -> list[str]:
@@ -159,10 +162,7 @@ def labels_frame(
     labels = labels.filter(F.col("month").isin(list(split.months)) & F.col(t.label).isNotNull())
     oracles = [_timestamps(spark.read.parquet(str(p))) for p in oracle_files(settings, province).values()]
     if oracles:
-        oracle = oracles[0]
-        for more in oracles[1:]:
-            oracle = oracle.unionByName(more, allowMissingColumns=True)
-        labels = labels.join(oracle.drop("province", "month"), on=KEYS, how="left")
+        labels = labels.join(_stacked(oracles).drop("province", "month"), on=KEYS, how="left")
     return labels
 
 

@@ -372,7 +372,7 @@ def snapshot_frame(settings: Settings, t: Task, month: str, province: str | None
     entity["event_timestamp"] = pd.to_datetime(entity["event_timestamp"], utc=True)
     frame = training_frame(open_store(settings), entity, t.evaluation, t.province)
     frame["month"] = month
-    return frame.reset_index(drop=True)
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)  # whatever the join's order
 
 
 @dataclass
@@ -393,6 +393,12 @@ class Dataset:
     def rows(self) -> dict[str, int]:
         """Labelled rows per part: all of them, also when the matrices hold a sample."""
         return self.lineage["rows"]
+
+    @property
+    def test_basis(self) -> str:
+        """What a test score is measured on: the held-out part, or the driver's sample of it."""
+        tested, held_out = len(self.y["test"]), self.rows["test"]
+        return "held-out part" if tested == held_out else f"{tested:,} of the {held_out:,} held-out rows"
 
     def stacked(self, parts: tuple[str, ...] = PARTS) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
         """The raw rows, the encoded matrix and the label of ``parts``, one below the other."""

@@ -17,6 +17,7 @@ the champion when there is none (the gate records that nothing could test it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -32,16 +33,17 @@ from core import indicators as lib
 from core.errors import NotReadyError
 from core.scorecard_config import ScorecardConfig
 from core.settings import Settings
-from core.tasks import task
+from core.tasks import Task, task
 from features.outcomes import OUTCOME_COLUMN
 from features.provinces import load_province
 from features.store import lineage_tags, open_store
 from training import evaluate
 from training.data import (
+    Dataset,
     choose_split,
+    held,
     label_months,
     labels_if_any,
-    make_dataset,
     snapshot_frame,
     snapshot_months,
 )
@@ -51,6 +53,7 @@ from training.registry import configure_mlflow, gate, log_task_model
 from training.scorecard import fit_scorecard
 from training.tracking import describe_run, log_frames
 from training.train import TrainResult, champion_comparison
+from training.workers import task_dataset, task_months
 
 #: The credit outcome label (``features.outcomes``): 1 when a bad credit event followed the snapshot.
 OUTCOME = OUTCOME_COLUMN
@@ -88,27 +91,89 @@ def fit_credit_scorecard(
     config = load_province(settings, province)
     t = task(lib.CREDIT_GRADE).tailored(config)
     card_config = (config.scorecard if config is not None else None) or ScorecardConfig()
-    labels = labels_if_any(settings, province)
-    labelled = t.label in labels and labels[t.label].notna().any()
     months = snapshot_months(settings, province)
     if not months:
         raise NotReadyError(
             f"no indicator snapshot{' for province ' + province if province else ''}: run `telcoml build`"
         )
+    labels = None if settings.engine == "spark" else labels_if_any(settings, province)
+    labelled = _labelled_months(settings, t, province, labels)
     data = None
     if labelled:
-        split = choose_split(label_months(labels, t), train_months, test_month)
-        data = make_dataset(settings, t, split, province)
+        split = choose_split(labelled, train_months, test_month)
+        data = task_dataset(settings, t, split, province)
         fit_month = split.valid if split.method == "time" else split.test
     else:
         split = None
         fit_month = month or months[-1]
-    frame = snapshot_frame(settings, t, fit_month, province)
-    if data is not None and split.method == "customer":  # the held-out customers are the judges
-        frame = frame[~frame["msisdn"].isin(data.frames["test"]["msisdn"])].reset_index(drop=True)
+    with held(data) if data is not None else contextlib.nullcontext():
+        return _fit(settings, t, card_config, province, months, fit_month, data, labels, started)
+
+
+def _labelled_months(
+    settings: Settings, t: Task, province: str | None, labels: pd.DataFrame | None
+) -> list[str]:
+    """The credit task's labelled months, none without labels (read by Spark on the Spark path)."""
+    if labels is not None:
+        return label_months(labels, t) if t.label in labels and labels[t.label].notna().any() else []
+    try:
+        return task_months(settings, t, province)
+    except NotReadyError:  # a province may bring indicators only
+        return []
+
+
+def _fit_rows(
+    settings: Settings,
+    t: Task,
+    province: str | None,
+    fit_month: str,
+    previous_month: str | None,
+    data: Dataset | None,
+    labels: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.Series | None, int]:
+    """The fitting month's customers (split by customer: the held-out ones left out), the previous
+    month's (for stability), their credit outcome, and the snapshot's customer count. On the Spark
+    path a sample of at most ``TELCOML_SPARK_TUNING_SAMPLE`` customers, the same in both months."""
+    by_customer = data is not None and data.split.method == "customer"  # the held-out are the judges
+    if settings.engine == "spark":
+        from training.spark_rows import snapshot_sample
+
+        held_out = data.spark_rows if by_customer else None
+        now = snapshot_sample(settings, t, fit_month, province, held_out=held_out)
+        before = (  # the same customers, for the stability screening
+            snapshot_sample(settings, t, previous_month, province, share=now.share)
+            if previous_month
+            else None
+        )
+        frame, customers = now.frame, now.customers
+        previous = before.frame if before is not None else None
+        labels = now.labels
+    else:
+        frame = snapshot_frame(settings, t, fit_month, province)
+        customers = len(frame)
+        if by_customer:
+            frame = frame[~frame["msisdn"].isin(data.frames["test"]["msisdn"])].reset_index(drop=True)
+        previous = snapshot_frame(settings, t, previous_month, province) if previous_month else None
+    outcome = _with_outcome(frame, labels) if labels is not None else None
+    return frame, previous, outcome, customers
+
+
+def _fit(
+    settings: Settings,
+    t: Task,
+    card_config: ScorecardConfig,
+    province: str | None,
+    months: list[str],
+    fit_month: str,
+    data: Dataset | None,
+    labels: pd.DataFrame | None,
+    started: float,
+) -> TrainResult:
+    split = data.split if data is not None else None
     previous_month = _before(months, fit_month)
-    previous = snapshot_frame(settings, t, previous_month, province) if previous_month else None
-    outcome = _with_outcome(frame, labels)
+    frame, previous, outcome, customers = _fit_rows(
+        settings, t, province, fit_month, previous_month, data, labels
+    )
     if outcome is not None:
         card = fit_scorecard(frame, card_config, outcome, outcome_kind="bad_event", previous=previous)
     else:  # the configured indicators, else every library credit indicator the province's model reads
@@ -128,7 +193,9 @@ def fit_credit_scorecard(
                 "weighting": card.method,
                 "feature_service": t.service,
                 "split": split.method if split else "none (no credit labels)",
-                "test_score_basis": "held-out part, never used in fitting" if data else "none (no labels)",
+                "test_score_basis": (
+                    f"{data.test_basis}, never used in fitting" if data else "none (no labels)"
+                ),
             }
         )
         mlflow.set_tags(lineage_tags(open_store(settings), t.evaluation, t.province))  # feast ui's models
@@ -138,6 +205,7 @@ def fit_credit_scorecard(
                 "fit_month": fit_month,
                 "previous_month": previous_month or "none",
                 "rows_fit": len(frame),
+                "snapshot_customers": customers,
                 "indicators_screened": len(card.screening),
                 "indicators_kept": len(card.weights),
                 "cutoffs": card.details.get("cutoffs", ""),
@@ -200,7 +268,8 @@ def fit_credit_scorecard(
         describe_run(
             [
                 f"The specification's credit **scorecard** ({province or 'all provinces'}, "
-                f"{card.method} weights) fitted on the {fit_month} snapshot ({len(frame):,} customers) "
+                f"{card.method} weights) fitted on the {fit_month} snapshot "
+                f"({_fitted_on(len(frame), customers)}) "
                 f"from the Feast FeatureService `{t.service}`.",
                 (
                     f"Held-out {t.headline} {held_out:.4f}."
@@ -235,6 +304,13 @@ def fit_credit_scorecard(
         decision.reason,
         method=ScorecardModel.method,
     )
+
+
+def _fitted_on(rows: int, customers: int) -> str:
+    """The customers a card was fitted on, in words: all of the snapshot's, or a sample of them."""
+    if rows >= customers:
+        return f"{rows:,} customers"
+    return f"{rows:,} of its {customers:,} customers"
 
 
 def _untestable(champion) -> tuple[float, float, str]:

@@ -202,9 +202,7 @@ def train_task(
     check_shared(settings.study_storage, tuning_workers)
     t, split, data, budget = task_data(settings, task_name, province, budget, test_month, train_months)
     rows = data.rows  # every labelled row; on the Spark path the matrices hold a sample of them
-    tested = len(data.y["test"])
-    basis = "held-out part" if tested == rows["test"] else f"{tested:,} of the {rows['test']:,} held-out rows"
-    basis += ", measured before the refit" if refit else ""
+    basis = data.test_basis + (", measured before the refit" if refit else "")
     configure_mlflow(settings, t.experiment_name(province))
     client = MlflowClient()
     name = study_name(t, province, f"{split.tag}-s{budget.seed}")
@@ -253,7 +251,7 @@ def train_task(
             tuned_on = spark_fits.tuning_sample(data, settings.spark_tuning_sample, budget.seed)
             workers = spark_fits.workers(settings)
             mlflow.set_tags({"engine": "spark", "num_workers": workers})
-            mlflow.log_params({"rows_tuned": len(tuned_on.y["train"]), "rows_tested": tested})
+            mlflow.log_params({"rows_tuned": len(tuned_on.y["train"]), "rows_tested": len(data.y["test"])})
         study, booster = tune(
             t,
             tuned_on,

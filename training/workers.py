@@ -43,15 +43,29 @@ def task_data(
     """The task as the province tailors it, its split, its dataset and the budget suited to its
     table: what the lead and every helper of a study build alike."""
     t = task(task_name).tailored(load_province(settings, province))  # a province file's own indicator set
-    if settings.engine == "spark":  # every row stays in Spark; the driver holds a sample
+    split = choose_split(task_months(settings, t, province), train_months, test_month)
+    data = task_dataset(settings, t, split, province)
+    return t, split, data, budget.suited(data.rows["train"])
+
+
+def task_months(settings: Settings, t: Task, province: str | None) -> list[str]:
+    """The months with the task's labels (``NotReadyError`` without any); read by Spark on the
+    Spark path."""
+    if settings.engine == "spark":
         from training import spark_rows
 
-        split = choose_split(spark_rows.label_months(settings, t, province), train_months, test_month)
-        data = spark_rows.spark_dataset(settings, t, split, province)
-    else:
-        split = choose_split(label_months(load_labels(settings, province), t), train_months, test_month)
-        data = make_dataset(settings, t, split, province)
-    return t, split, data, budget.suited(data.rows["train"])
+        return spark_rows.label_months(settings, t, province)
+    return label_months(load_labels(settings, province), t)
+
+
+def task_dataset(settings: Settings, t: Task, split: Split, province: str | None) -> Dataset:
+    """The task's rows of the split: whole on the embedded path; on the Spark path every row
+    stays in Spark and the driver holds a sample (release with ``training.data.held``)."""
+    if settings.engine == "spark":
+        from training import spark_rows
+
+        return spark_rows.spark_dataset(settings, t, split, province)
+    return make_dataset(settings, t, split, province)
 
 
 def check_shared(storage: str, workers: int) -> None:
@@ -189,4 +203,14 @@ def helpers(settings: Settings, order: TuningOrder, trial_shares: list[int]) -> 
     crew.wait()
 
 
-__all__ = ["task_data", "check_shared", "TuningOrder", "tune_worker", "helpers", "Helpers", "worker_command"]
+__all__ = [
+    "task_data",
+    "task_months",
+    "task_dataset",
+    "check_shared",
+    "TuningOrder",
+    "tune_worker",
+    "helpers",
+    "Helpers",
+    "worker_command",
+]

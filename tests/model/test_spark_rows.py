@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import shutil
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.settings import Settings
 from core.tasks import task
+from features.outcomes import OUTCOME_COLUMN
 from features.provinces import load_province
 from training import spark_rows
 from training.data import (
@@ -22,9 +24,12 @@ from training.data import (
     label_months,
     load_labels,
     make_dataset,
+    snapshot_frame,
+    snapshot_months,
     target,
 )
 from training.distributed import LABEL, VALIDATION, numeric
+from training.fit_scorecard import fit_credit_scorecard
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -39,6 +44,10 @@ def spark_settings(workdir, **more) -> Settings:
 
 def ordered(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+def ordered_by_phone(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("msisdn", kind="stable").reset_index(drop=True)
 
 
 def assert_same_rows(embedded, spread, t) -> None:
@@ -114,6 +123,15 @@ def test_a_provinces_rows_by_customer_with_its_own_indicators_and_outcome(provin
     try:
         assert spread.rows == embedded.rows
         assert_same_rows(embedded, spread, t)
+        # the scorecard's fitting month without the held-out customers, who judge it
+        snapshot = spark_rows.snapshot_sample(s, t, months[-1], "GD", held_out=spread.spark_rows)
+        whole = snapshot_frame(s, t, months[-1], "GD")
+        judges = set(embedded.frames["test"]["msisdn"])
+        assert snapshot.customers == len(whole) and judges & set(whole["msisdn"])
+        assert_same_snapshot(whole[~whole["msisdn"].isin(judges)], snapshot.frame, t)
+        outcome = labels.loc[labels["month"] == months[-1], ["msisdn", "credit_bad_event"]]
+        got = snapshot.labels[["msisdn", "credit_bad_event"]]
+        pd.testing.assert_frame_equal(ordered_by_phone(got), ordered_by_phone(outcome), check_dtype=False)
     finally:
         spread.spark_rows.release()
 
@@ -162,3 +180,69 @@ def test_the_joined_rows_come_in_partitions_of_bounded_size(trained_world, spark
         assert spark.conf.get("spark.sql.shuffle.partitions") == "4"  # the session's setting is back
     finally:
         rows.release()
+
+
+def assert_same_snapshot(embedded: pd.DataFrame, spread: pd.DataFrame, t) -> None:
+    """The same customers of the month, their province, and the indicators as the models read them."""
+    a, b = ordered(embedded), ordered(spread)
+    assert len(a) == len(b) > 0
+    pd.testing.assert_frame_equal(a[KEYS], b[KEYS])
+    assert a["province"].tolist() == b["province"].tolist() and (b["month"] == a["month"]).all()
+    pd.testing.assert_frame_equal(numeric(encode(a, t)), numeric(encode(b, t)))
+
+
+def test_the_scorecards_snapshot_from_spark_equals_the_embedded_one(trained_world, spark):
+    """What the credit scorecard is fitted on (a month's every customer, labels or not): the
+    whole snapshot below the bound, else a bounded sample of whole customers, the same ones in
+    every month, with their credit outcome."""
+    s = spark_settings(trained_world.settings.workdir)
+    t = task("credit_grade")
+    months = snapshot_months(s)
+    month, previous = months[-4], months[-5]  # a month whose credit outcome has matured
+    embedded = snapshot_frame(s, t, month)
+    snapshot = spark_rows.snapshot_sample(s, t, month)
+    assert snapshot.customers == len(embedded)
+    assert_same_snapshot(embedded, snapshot.frame, t)
+    labels = load_labels(s)
+    expected = labels.loc[labels["month"] == month, ["msisdn", OUTCOME_COLUMN]]
+    assert expected[OUTCOME_COLUMN].notna().any()
+    got = snapshot.labels[["msisdn", OUTCOME_COLUMN]]
+    pd.testing.assert_frame_equal(ordered_by_phone(got), ordered_by_phone(expected), check_dtype=False)
+
+    bounded = spark_settings(trained_world.settings.workdir, spark_tuning_sample=1_000)
+    assert len(embedded) > 2_000  # so the bound is what limits the sample
+    sample = spark_rows.snapshot_sample(bounded, t, month)
+    held = len(sample.frame)
+    assert sample.customers == len(embedded) and 600 < held < 1_400, held
+    kept = embedded[embedded["msisdn"].isin(sample.frame["msisdn"])]
+    assert_same_snapshot(kept, sample.frame, t)  # a subset, value for value
+    assert set(sample.labels["msisdn"]) <= set(sample.frame["msisdn"]) | set(labels["msisdn"])
+    assert set(sample.labels["msisdn"]) & set(sample.frame["msisdn"]) == set(sample.labels["msisdn"])
+    before = spark_rows.snapshot_sample(bounded, t, previous, share=sample.share)
+    both = set(snapshot_frame(s, t, previous)["msisdn"]) & set(embedded["msisdn"])
+    # the same customers in both months (those in both snapshots)
+    assert set(before.frame["msisdn"]) & both == set(sample.frame["msisdn"]) & both
+
+
+def test_the_credit_scorecard_fitted_on_the_spark_path_is_the_embedded_one(trained_world, spark, tmp_path):
+    """``fit_credit_scorecard`` with ``TELCOML_ENGINE=spark`` (every row read by Spark, the
+    driver holding what is below its bounds: here all of it): the same card, the same test."""
+    workdir = tmp_path / "work"  # a copy: the other tests keep the trained world's champions
+    shutil.copytree(trained_world.settings.workdir, workdir)
+    embedded = fit_credit_scorecard(Settings(workdir=workdir))
+    spread = fit_credit_scorecard(spark_settings(workdir))
+    # the same indicators and weights
+    assert [w["indicator"] for w in spread.importance] == [w["indicator"] for w in embedded.importance]
+    assert len(spread.importance) > 2
+    for mine, theirs in zip(spread.importance, embedded.importance, strict=True):
+        assert mine["weight"] == pytest.approx(theirs["weight"], rel=1e-9)
+    assert spread.metrics.keys() == embedded.metrics.keys()
+    for key, value in embedded.metrics.items():
+        assert spread.metrics[key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
+    a, b = (mlflow.get_run(r.run_id).data for r in (embedded, spread))
+    for param in ("fit_month", "previous_month", "rows_fit", "snapshot_customers", "cutoffs", "outcome"):
+        assert a.params[param] == b.params[param], param
+    cutoffs = {k: v for k, v in a.metrics.items() if k.startswith("cutoff.")}
+    assert len(cutoffs) == 4 and {k: b.metrics[k] for k in cutoffs} == pytest.approx(cutoffs, rel=1e-9)
+    assert a.params["outcome"] == OUTCOME_COLUMN
+    assert b.tags["test_score_basis"] == "held-out part, never used in fitting"

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
         200_000,
         ge=1_000,
         description="With engine=spark, Optuna tunes on at most this many training rows (whole customers) "
-        "in memory; the final fits run over Spark on every row.",
+        "in memory, and the credit scorecard is fitted on at most this many customers of its month; "
+        "the final fits run over Spark on every row.",
     )
     spark_evaluation_sample: int = Field(
         200_000,

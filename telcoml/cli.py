@@ -606,6 +606,12 @@ def tune_worker(
     max_rounds: int = 600,
     early_stopping_rounds: int = 30,
     threads: int = 2,
+    sample: Annotated[
+        Path | None,
+        typer.Option(
+            help="The lead's tuning sample (the Spark path): tune on it instead of joining the rows."
+        ),
+    ] = None,
     workdir: Workdir = None,
 ) -> None:
     """Join a study the lead (`telcoml train --workers N`) opened and run a share of its trials.
@@ -621,7 +627,13 @@ def tune_worker(
     budget = TuningBudget(trials, timeout, max_rounds, early_stopping_rounds, seed, threads)
     name = _chosen(province)
     order = TuningOrder(
-        task.value, name.upper() if name else None, budget, test_month, train_months, parent_run
+        task.value,
+        name.upper() if name else None,
+        budget,
+        test_month,
+        train_months,
+        parent_run,
+        str(sample) if sample else None,
     )
     ran = run_worker(_settings(workdir), order, worker, share)
     console.print(f"worker {worker}: {ran} trials of {task.value}")

@@ -46,7 +46,6 @@ from training.data import (
     oracle_files,
     own_outcome,
     target,
-    with_province_outcome,
 )
 from training.distributed import LABEL, VALIDATION, numeric
 
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from core.settings import Settings
+    from features.outcomes import CreditOutcome
 
 KEYS = ["msisdn", "event_timestamp"]
 #: Each row's part of the split: train, valid or test.
@@ -69,6 +69,8 @@ ARROW = "spark.sql.execution.arrow.pyspark.enabled"
 ROWS_PER_PARTITION = 100_000
 #: Hash buckets that a sample of whole customers is drawn from.
 SAMPLE_BUCKETS = 1_000_000
+#: The column of a customer's group when a province's own credit outcome is computed.
+GROUP = "customer_group"
 
 
 @dataclass
@@ -134,16 +136,53 @@ def _stacked(frames: list[DataFrame]) -> DataFrame:
 
 def province_labels(spark: SparkSession, settings: Settings, province: str | None) -> DataFrame:
     """Every province's (or one's) label rows, read by Spark; a province whose file defines its
-    own credit outcome has it computed as the embedded path does
-    (``training.data.with_province_outcome``, on that province's label file)."""
+    own credit outcome has it computed from its raw credit events (``own_credit_outcome``)."""
     spark.conf.set(NANOS_AS_LONG, "true")
     frames = []
     for code, (path, own) in label_files(settings, province).items():
-        if not own and own_outcome(settings, code) is not None:
-            frames.append(spark.createDataFrame(with_province_outcome(settings, code, pd.read_parquet(path))))
-        else:
-            frames.append(_timestamps(spark.read.parquet(str(path))))
+        labels = _timestamps(spark.read.parquet(str(path)))
+        definition = None if own else own_outcome(settings, code)
+        frames.append(own_credit_outcome(spark, settings, code, labels, definition) if definition else labels)
     return _stacked(frames)
+
+
+def own_credit_outcome(
+    spark: SparkSession, settings: Settings, province: str, labels: DataFrame, definition: CreditOutcome
+) -> DataFrame:
+    """A province's labels with the credit outcome of its own definition, computed by Spark from
+    its raw credit events: the embedded path's own ``features.outcomes.credit_bad_event`` on
+    groups of whole customers (a seeded hash of the phone number; the outcome is a customer's
+    own), labels and events of a group side by side (``cogroup``), so no machine holds the
+    province's events. Unchanged without events (as ``training.data.with_province_outcome``)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType
+
+    from features.build import warehouse_months
+    from features.outcomes import OUTCOME_COLUMN, credit_bad_event
+    from features.schemas import partition_path
+
+    months = warehouse_months(settings.raw_dir, province)
+    paths = [partition_path(settings.raw_dir, "credit_events", province, m) for m in months]
+    paths = [str(path) for path in paths if path.exists()]
+    if OUTCOME_COLUMN not in labels.columns or not months or not paths:
+        return labels
+    data_end = months[-1]
+    group = F.pmod(F.xxhash64(F.col("msisdn")), F.lit(partitions(spark, settings, province)))
+    events = spark.read.parquet(*paths).select("msisdn", "event_time", "event_type").withColumn(GROUP, group)
+    columns = labels.columns
+    schema = labels.withColumn(OUTCOME_COLUMN, F.col(OUTCOME_COLUMN).cast(DoubleType())).schema
+
+    def outcome(rows: pd.DataFrame, happened: pd.DataFrame) -> pd.DataFrame:
+        if rows.empty:  # a group's events without labels (a side without rows may lack columns)
+            return pd.DataFrame({c: [] for c in columns})
+        rows = rows[columns].reset_index(drop=True)
+        if happened.empty:
+            happened = pd.DataFrame({"msisdn": [], "event_time": pd.to_datetime([]), "event_type": []})
+        bad = credit_bad_event(rows, happened, data_end, definition)
+        return rows.assign(**{OUTCOME_COLUMN: bad.to_numpy()})
+
+    grouped = labels.withColumn(GROUP, group).groupBy(GROUP)
+    return grouped.cogroup(events.groupBy(GROUP)).applyInPandas(outcome, schema)
 
 
 def label_months(settings: Settings, t: Task, province: str | None = None) -> list[str]:

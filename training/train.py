@@ -43,7 +43,7 @@ from training.tune import (
     study_name,
     tune,
 )
-from training.workers import TuningOrder, check_shared, helpers, task_data
+from training.workers import TuningOrder, check_shared, helpers, shared_sample, task_data
 
 
 @dataclass
@@ -207,12 +207,20 @@ def train_task(
     client = MlflowClient()
     name = study_name(t, province, f"{split.tag}-s{budget.seed}")
     trial_shares = shares(budget.trials, tuning_workers)
+    distributed = settings.engine == "spark"  # the final fits over Spark (training.distributed)
+    tuned_on = data
+    if distributed:  # Optuna tunes on a sample of the driver's
+        from training import distributed as spark_fits
+
+        tuned_on = spark_fits.tuning_sample(data, settings.spark_tuning_sample, budget.seed)
     with (
         mlflow.start_run(run_name=f"study-{name}") as parent,
+        # the Spark path's helpers read the lead's tuning sample instead of joining the rows again
+        shared_sample(settings, tuned_on, name, tuning_workers) as sample,
         # several workers: the helpers start now, their start-up beside the lead's logging
         helpers(
             settings,
-            TuningOrder(t.name, province, budget, test_month, train_months, parent.info.run_id),
+            TuningOrder(t.name, province, budget, test_month, train_months, parent.info.run_id, sample),
             trial_shares,
         ) as crew,
         held(data),  # the Spark path's persisted rows, released once the task is trained
@@ -243,12 +251,7 @@ def train_task(
         mlflow.log_dict(data.lineage, "lineage.json")
         mlflow.set_tags(lineage_tags(open_store(settings), t.evaluation, t.province))  # feast ui's models
         log_frames(data.frames, data.lineage["feature_service"], settings.project, t.label, province or "all")
-        distributed = settings.engine == "spark"  # the final fits over Spark (training.distributed)
-        tuned_on = data
         if distributed:
-            from training import distributed as spark_fits
-
-            tuned_on = spark_fits.tuning_sample(data, settings.spark_tuning_sample, budget.seed)
             workers = spark_fits.workers(settings)
             mlflow.set_tags({"engine": "spark", "num_workers": workers})
             mlflow.log_params({"rows_tuned": len(tuned_on.y["train"]), "rows_tested": len(data.y["test"])})

@@ -2,9 +2,10 @@
 
 The lead (``training.train.train_task`` with ``workers`` > 1) opens the study inside its parent
 MLflow run, queues the first trials and starts the helpers, one ``telcoml tune-worker`` process
-each (``helpers``); every process builds the same dataset (``task_data``), runs its share of
-the trials (``training.tune.shares``) with its own sampler seed and logs each trial as a run
-nested under the lead's parent run. Once all have finished, the lead refits, tests, registers
+each (``helpers``); every process tunes on the same rows (``task_data``; on the Spark path the
+helpers read the lead's tuning sample, ``shared_sample``, instead of joining every row again),
+runs its share of the trials (``training.tune.shares``) with its own sampler seed and logs each
+trial as a run nested under the lead's parent run. Once all have finished, the lead refits, tests, registers
 and gates the study's best trial, whichever process ran it. A helper on another machine is the
 same command with the same settings (``telcoml tune-worker --parent-run <run id> ...``).
 """
@@ -17,19 +18,37 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import IO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core.errors import ConfigurationError, TelcomlError
 from core.settings import Settings
 from core.tasks import Task, task
 from features.provinces import load_province
-from training.data import Dataset, Split, choose_split, label_months, load_labels, make_dataset
+from training.data import (
+    Dataset,
+    Split,
+    choose_split,
+    dataset_of,
+    label_months,
+    load_labels,
+    make_dataset,
+)
 from training.registry import configure_mlflow
 from training.tune import TuningBudget, TuningWorker, study_name, tune
 
 #: Study storages several processes can share (SQLite locks the whole file on every write).
 SHARED_STORAGES = ("postgresql", "mysql")
+#: The parts a study tunes on, and the column that names a row's part in a tuning sample file.
+TUNED = ("train", "valid")
+PART = "split_part"
+#: The tuning sample file's metadata: its split and every row's count.
+SAMPLE_KEY = b"telcoml.tuning_sample"
 
 
 def task_data(
@@ -91,6 +110,9 @@ class TuningOrder:
     test_month: str | None
     train_months: int
     parent_run_id: str
+    #: The Spark path: the lead's tuning sample (``write_tuning_sample``), which a helper reads
+    #: instead of joining the rows again.
+    sample: str | None = None
 
 
 def tune_worker(settings: Settings, order: TuningOrder, index: int, trials: int) -> int:
@@ -99,19 +121,68 @@ def tune_worker(settings: Settings, order: TuningOrder, index: int, trials: int)
     if index < 1:
         raise ConfigurationError("a helper's worker number is 1 or more (0 is the lead)")
     check_shared(settings.study_storage, 2)
-    t, split, data, budget = task_data(
-        settings, order.task, order.province, order.budget, order.test_month, order.train_months
-    )
-    if settings.engine == "spark":  # the lead tunes on the same sample (training.distributed)
-        from training.distributed import tuning_sample
+    if order.sample:  # the lead's own tuning sample: no join, no Spark in a helper
+        t = task(order.task).tailored(load_province(settings, order.province))
+        split, data = read_tuning_sample(settings, t, order.province, Path(order.sample))
+        budget = order.budget.suited(data.rows["train"])
+    else:
+        t, split, data, budget = task_data(
+            settings, order.task, order.province, order.budget, order.test_month, order.train_months
+        )
+        if data.spark_rows is not None:  # a helper started by hand on the Spark path: the lead's sample
+            from training.distributed import tuning_sample
 
-        data.spark_rows.release()  # a helper only tunes: Spark's rows are the lead's to fit
-        data = tuning_sample(data, settings.spark_tuning_sample, budget.seed)
+            data.spark_rows.release()  # a helper only tunes: Spark's rows are the lead's to fit
+            data = tuning_sample(data, settings.spark_tuning_sample, budget.seed)
     configure_mlflow(settings, t.experiment_name(order.province))
     name = study_name(t, order.province, f"{split.tag}-s{budget.seed}")
     worker = TuningWorker(index, trials, order.parent_run_id)
     study, _ = tune(t, data, budget, settings.study_storage, name, worker=worker)
     return sum(tr.user_attrs.get("worker") == worker.name for tr in study.trials)
+
+
+def write_tuning_sample(data: Dataset, path: Path) -> Path:
+    """The rows a study tunes on (the train and validation parts), their split and every row's
+    count, as one Parquet file a helper reads (``read_tuning_sample``); written whole or not at
+    all."""
+    frame = pd.concat([data.frames[k].assign(**{PART: k}) for k in TUNED], ignore_index=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    about = {"split": asdict(data.split), "rows": data.rows}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), SAMPLE_KEY: json.dumps(about)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    pq.write_table(table, partial)
+    partial.replace(path)
+    return path
+
+
+@contextmanager
+def shared_sample(settings: Settings, data: Dataset, name: str, workers: int) -> Iterator[str | None]:
+    """On the Spark path with helpers, the lead's tuning sample written for them in
+    ``<workdir>/tuning/`` (which a helper on another machine reaches as the lead does), removed
+    when the block ends; else None."""
+    if settings.engine != "spark" or workers < 2:
+        yield None
+        return
+    path = settings.workdir / "tuning" / f"{name}-{os.getpid()}-sample.parquet"
+    write_tuning_sample(data, path)
+    try:
+        yield str(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def read_tuning_sample(
+    settings: Settings, t: Task, province: str | None, path: Path
+) -> tuple[Split, Dataset]:
+    """The lead's tuning sample as a ``Dataset`` of its train and validation parts (the rows'
+    whole counts in its lineage), and the split it was drawn from."""
+    table = pq.read_table(path)
+    about = json.loads(table.schema.metadata[SAMPLE_KEY])
+    split = Split(**{**about["split"], "train": tuple(about["split"]["train"])})
+    frame = table.to_pandas()
+    parts = {k: frame[frame[PART] == k].drop(columns=PART) for k in TUNED}
+    return split, dataset_of(settings, t, split, parts, province, rows=about["rows"])
 
 
 def worker_command(order: TuningOrder, index: int, trials: int) -> list[str]:
@@ -126,6 +197,7 @@ def worker_command(order: TuningOrder, index: int, trials: int) -> list[str]:
         ("--province", order.province),
         ("--test-month", order.test_month),
         ("--timeout", b.timeout_seconds),
+        ("--sample", order.sample),
     ):
         if value is not None:
             command += [option, str(value)]
@@ -213,4 +285,7 @@ __all__ = [
     "helpers",
     "Helpers",
     "worker_command",
+    "write_tuning_sample",
+    "shared_sample",
+    "read_tuning_sample",
 ]

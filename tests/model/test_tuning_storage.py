@@ -6,7 +6,9 @@ import socket
 import uuid
 from collections import Counter
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -86,3 +88,56 @@ def test_two_workers_tune_one_study_and_the_lead_registers_its_best(tiny_world, 
     model = load_task_model(f"models:/{result.model_name}/{result.version}")
     assert model.task.name == task("churn").name
     assert model.best_iteration == best.user_attrs["best_iteration"]
+
+
+def test_a_helper_reads_the_leads_tuning_sample_as_the_lead_tunes_on_it(tiny_world, tmp_path):
+    """The Spark path's helpers tune on the lead's sample, read from a file, not joined again."""
+    from core.tasks import task
+    from training.data import choose_split, label_months, load_labels, make_dataset
+    from training.distributed import tuning_sample
+    from training.workers import read_tuning_sample, write_tuning_sample
+
+    s = tiny_world.settings
+    t = task("channel_preference")
+    data = make_dataset(s, t, choose_split(label_months(load_labels(s), t), 1))
+    lead = tuning_sample(data, 400, seed=3)
+    assert len(lead.y["train"]) < len(data.y["train"])  # a sample, not every row
+    path = write_tuning_sample(lead, tmp_path / "tuning" / "study-sample.parquet")
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left
+    split, helper = read_tuning_sample(s, t, None, path)
+    assert split == data.split and helper.rows == data.rows  # every row's count, for the budget
+    for part in ("train", "valid"):
+        pd.testing.assert_frame_equal(helper.X[part], lead.X[part])
+        np.testing.assert_array_equal(helper.y[part], lead.y[part])
+    assert set(helper.X) == {"train", "valid"}  # the held-out part never leaves the lead
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.spark
+def test_two_workers_on_the_spark_path_share_the_leads_sample(tiny_world, tmp_path, fresh_postgres):
+    """With ``TELCOML_ENGINE=spark`` the helper tunes on the lead's sample: it starts no Spark
+    of its own (a join of every row per helper), and the file is gone after the study."""
+    workdir = tmp_path / "work"
+    shutil.copytree(tiny_world.settings.workdir, workdir)
+    settings = Settings(
+        workdir=workdir,
+        optuna_storage=fresh_postgres,
+        engine="spark",
+        spark_master="local[2]",
+        spark_driver_memory="1g",
+        spark_num_workers=2,
+    )
+    from training.train import train_task
+
+    budget = TuningBudget(trials=4, max_rounds=40, seed=3, threads=1)
+    result = train_task(settings, "churn", budget=budget, train_months=1, tuning_workers=2, refit=False)
+    from training.registry import configure_mlflow
+
+    configure_mlflow(settings)
+    parent = MlflowClient().get_run(result.run_id)
+    study = optuna.load_study(study_name=parent.data.tags["optuna.study"], storage=fresh_postgres)
+    assert sorted(Counter(tr.user_attrs["worker"] for tr in study.trials).values()) == [2, 2]
+    log = (workdir / "tuning" / f"{result.run_id}-worker1.log").read_text()
+    assert "2 trials of churn" in log and "Spark" not in log, log[-2000:]
+    assert not list((workdir / "tuning").glob("*sample*"))

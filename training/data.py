@@ -345,11 +345,10 @@ def snapshot_months(settings: Settings, province: str | None = None) -> list[str
     )
 
 
-def snapshot_frame(settings: Settings, t: Task, month: str, province: str | None = None) -> pd.DataFrame:
-    """Every customer of a month's snapshot (of one province, or of all) with the task's indicators
-    from Feast at the snapshot time, labels or not: what a model without labels is fitted on."""
+def snapshot_provinces(settings: Settings, month: str, province: str | None = None) -> list[str]:
+    """The provinces (one, or every one) with an indicator snapshot of ``month``."""
     provinces = [
-        p for p, m in offline_snapshots(settings.offline_dir, "profile", (province or "*").upper(), month)
+        p for p, _ in offline_snapshots(settings.offline_dir, "profile", (province or "*").upper(), month)
     ]
     if not provinces:
         raise NotReadyError(
@@ -357,6 +356,13 @@ def snapshot_frame(settings: Settings, t: Task, month: str, province: str | None
             + (f" for province {province}" if province else "")
             + ": run `telcoml build` (or `telcoml byod`)"
         )
+    return provinces
+
+
+def snapshot_frame(settings: Settings, t: Task, month: str, province: str | None = None) -> pd.DataFrame:
+    """Every customer of a month's snapshot (of one province, or of all) with the task's indicators
+    from Feast at the snapshot time, labels or not: what a model without labels is fitted on."""
+    provinces = snapshot_provinces(settings, month, province)
     keys = ["msisdn", "event_timestamp"]
     entity = pd.concat(
         [
@@ -498,5 +504,6 @@ __all__ = [
     "label_months",
     "evaluation_frame",
     "snapshot_frame",
+    "snapshot_provinces",
     "snapshot_months",
 ]

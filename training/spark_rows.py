@@ -45,6 +45,7 @@ from training.data import (
     label_files,
     oracle_files,
     own_outcome,
+    snapshot_provinces,
     target,
 )
 from training.distributed import LABEL, VALIDATION, numeric
@@ -151,8 +152,8 @@ def own_credit_outcome(
 ) -> DataFrame:
     """A province's labels with the credit outcome of its own definition, computed by Spark from
     its raw credit events: the embedded path's own ``features.outcomes.credit_bad_event`` on
-    groups of whole customers (a seeded hash of the phone number; the outcome is a customer's
-    own), labels and events of a group side by side (``cogroup``), so no machine holds the
+    groups of whole customers (a hash of the phone number; the outcome is a customer's own),
+    labels and events of a group side by side (``cogroup``), so no machine holds the
     province's events. Unchanged without events (as ``training.data.with_province_outcome``)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType
@@ -366,22 +367,15 @@ def snapshot_sample(
     ``TELCOML_SPARK_TUNING_SAMPLE`` of them (whole snapshot below it), drawn by the seeded hash
     of the phone number; ``share``: the share of customers drawn, another month's
     (``Snapshot.share``) for the same customers. The customers of ``held_out``'s test part are
-    left out. Their credit outcome in that month comes with them,
-    where the labels have one."""
+    left out. Their credit outcome in that month comes with them, where the labels have one."""
     from pyspark.sql import functions as F
 
-    from features.build import offline_file, offline_snapshots
+    from features.build import offline_file
     from features.outcomes import OUTCOME_COLUMN
 
-    snapshots = offline_snapshots(settings.offline_dir, "profile", (province or "*").upper(), month)
-    if not snapshots:
-        raise NotReadyError(
-            f"no indicator snapshot of {month}"
-            + (f" for province {province}" if province else "")
-            + ": run `telcoml build` (or `telcoml byod`)"
-        )
+    provinces = snapshot_provinces(settings, month, province)
     spark = spark_session(settings)
-    files = {p: str(offline_file(settings.offline_dir, "profile", p, month)) for p, _ in snapshots}
+    files = {p: str(offline_file(settings.offline_dir, "profile", p, month)) for p in provinces}
     customers = sum(pq.ParquetFile(f).metadata.num_rows for f in files.values())
     fraction = share if share is not None else min(1.0, settings.spark_tuning_sample / max(customers, 1))
     drawn = _customer_share(seed) < F.lit(fraction) if fraction < 1.0 else F.lit(True)

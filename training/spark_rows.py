@@ -130,6 +130,12 @@ def _timestamps(frame: DataFrame) -> DataFrame:
     return frame
 
 
+def _utc(column: pd.Series) -> pd.Series:
+    """Timestamps collected from Spark (its session's zone is UTC) as UTC pandas timestamps."""
+    stamps = pd.to_datetime(column)
+    return stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps
+
+
 def _stacked(frames: list[DataFrame]) -> DataFrame:
     """Provinces' frames one below the other, by column name (a column one lacks: empty there)."""
     return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
@@ -348,8 +354,7 @@ def driver_sample(rows: SparkRows, wanted: dict[str, int], seed: int) -> pd.Data
     # Arrow batches, not a heap of Java rows (which overflowed a 2 GiB heap at 1M)
     with session_setting(rows.frame.sparkSession, ARROW, "true"):
         frame = rows.frame.filter(keep).toPandas()
-    stamps = pd.to_datetime(frame["event_timestamp"])
-    frame["event_timestamp"] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps
+    frame["event_timestamp"] = _utc(frame["event_timestamp"])
     return frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
 
 
@@ -404,9 +409,7 @@ def snapshot_sample(
                 .select("msisdn", "month", OUTCOME_COLUMN)
                 .toPandas()
             )
-    stamps = pd.to_datetime(frame["event_timestamp"])
-    stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps
-    frame["event_timestamp"] = stamps.dt.as_unit("us")  # the offline files' unit, as pandas reads them
+    frame["event_timestamp"] = _utc(frame["event_timestamp"]).dt.as_unit("us")  # the offline files' unit
     frame["month"] = month
     return Snapshot(
         frame.sort_values(KEYS, kind="stable").reset_index(drop=True), customers, fraction, outcome

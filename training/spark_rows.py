@@ -141,16 +141,33 @@ def _stacked(frames: list[DataFrame]) -> DataFrame:
     return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
 
 
-def province_labels(spark: SparkSession, settings: Settings, province: str | None) -> DataFrame:
+def province_labels(
+    spark: SparkSession, settings: Settings, province: str | None, outcome: bool = True
+) -> DataFrame:
     """Every province's (or one's) label rows, read by Spark; a province whose file defines its
-    own credit outcome has it computed from its raw credit events (``own_credit_outcome``)."""
+    own credit outcome has it computed from its raw credit events (``own_credit_outcome``), or,
+    when the reader does not need the outcome (``outcome=False``: another task's labels), left
+    out rather than computed."""
+    from features.outcomes import OUTCOME_COLUMN
+
     spark.conf.set(NANOS_AS_LONG, "true")
     frames = []
     for code, (path, own) in label_files(settings, province).items():
         labels = _timestamps(spark.read.parquet(str(path)))
         definition = None if own else own_outcome(settings, code)
-        frames.append(own_credit_outcome(spark, settings, code, labels, definition) if definition else labels)
+        if definition and outcome:
+            labels = own_credit_outcome(spark, settings, code, labels, definition)
+        elif definition:  # the group's default outcome is not this province's: not carried
+            labels = labels.drop(OUTCOME_COLUMN)
+        frames.append(labels)
     return _stacked(frames)
+
+
+def _reads_outcome(t: Task) -> bool:
+    """Whether a task's rows need the credit outcome (its label)."""
+    from features.outcomes import OUTCOME_COLUMN
+
+    return t.label == OUTCOME_COLUMN
 
 
 def own_credit_outcome(
@@ -196,7 +213,7 @@ def label_months(settings: Settings, t: Task, province: str | None = None) -> li
     """Months with labels for the task, counted by Spark (``training.data.label_months``)."""
     from pyspark.sql import functions as F
 
-    labels = province_labels(spark_session(settings), settings, province)
+    labels = province_labels(spark_session(settings), settings, province, _reads_outcome(t))
     months = []
     if t.label in labels.columns:
         rows = labels.filter(F.col(t.label).isNotNull()).select("month").distinct().collect()
@@ -212,7 +229,7 @@ def labels_frame(
     """The task's labelled rows of the split's months, with the generator's oracle where it has one."""
     from pyspark.sql import functions as F
 
-    labels = province_labels(spark, settings, province)
+    labels = province_labels(spark, settings, province, _reads_outcome(t))
     if t.label not in labels.columns:
         raise NotReadyError(f"no {t.label} labels for {t.name}: nothing to train it on")
     labels = labels.filter(F.col("month").isin(list(split.months)) & F.col(t.label).isNotNull())

@@ -132,6 +132,10 @@ def test_a_provinces_rows_by_customer_with_its_own_indicators_and_outcome(provin
         outcome = labels.loc[labels["month"] == months[-1], ["msisdn", "credit_bad_event"]]
         got = snapshot.labels[["msisdn", "credit_bad_event"]]
         pd.testing.assert_frame_equal(ordered_by_phone(got), ordered_by_phone(outcome), check_dtype=False)
+        # another task's labels: its own outcome not computed, and not the group's default either
+        other = spark_rows.province_labels(spark, s, "GD", outcome=False)
+        assert "credit_bad_event" not in other.columns and other.count() == len(labels)
+        assert spark_rows.label_months(s, task("churn"), "GD") == label_months(labels, task("churn"))
     finally:
         spread.spark_rows.release()
 

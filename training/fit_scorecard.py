@@ -141,7 +141,7 @@ def _fit_rows(
         held_out = data.spark_rows if by_customer else None
         now = snapshot_sample(settings, t, fit_month, province, held_out=held_out)
         before = (  # the same customers, for the stability screening
-            snapshot_sample(settings, t, previous_month, province, share=now.share)
+            snapshot_sample(settings, t, previous_month, province, share=now.share, outcome=False)
             if previous_month
             else None
         )

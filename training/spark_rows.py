@@ -115,7 +115,7 @@ class Snapshot:
     frame: pd.DataFrame  # keys, province, the task's indicators, month
     customers: int  # the snapshot's customers, every one
     share: float  # the share of them drawn (by the seeded hash of the phone number)
-    labels: pd.DataFrame | None  # the drawn customers' credit outcome that month, where labelled
+    labels: pd.DataFrame | None  # the drawn customers' credit outcome that month, if asked and labelled
 
 
 def _timestamps(frame: DataFrame) -> DataFrame:
@@ -339,12 +339,15 @@ def spark_rows(settings: Settings, t: Task, split: Split, province: str | None =
     return SparkRows(frame, rows)
 
 
-def _customer_share(seed: int) -> Column:
-    """A number in [0, 1) per customer, the same for all their rows (a seeded hash of the phone)."""
+def _drawn(seed: int, fraction: float) -> Column:
+    """Whether a row's customer is among ``fraction`` of the customers (every one at 1), drawn by
+    a seeded hash of the phone number: the same for all their rows, parts and months."""
     from pyspark.sql import functions as F
 
+    if fraction >= 1.0:
+        return F.lit(True)
     bucket = F.pmod(F.xxhash64(F.lit(f"telcoml-sample-{seed}"), F.col("msisdn")), F.lit(SAMPLE_BUCKETS))
-    return bucket / SAMPLE_BUCKETS
+    return bucket / SAMPLE_BUCKETS < F.lit(fraction)
 
 
 def sample_sizes(settings: Settings) -> dict[str, int]:
@@ -362,11 +365,9 @@ def driver_sample(rows: SparkRows, wanted: dict[str, int], seed: int) -> pd.Data
     number (every row of a part when it has fewer), collected to the driver."""
     from pyspark.sql import functions as F
 
-    share = _customer_share(seed)
     keep = None
     for part, n in rows.rows.items():
-        fraction = min(1.0, wanted[part] / n)
-        this = (F.col(PART) == part) & (share < F.lit(fraction) if fraction < 1.0 else F.lit(True))
+        this = (F.col(PART) == part) & _drawn(seed, min(1.0, wanted[part] / n))
         keep = this if keep is None else keep | this
     # Arrow batches, not a heap of Java rows (which overflowed a 2 GiB heap at 1M)
     with session_setting(rows.frame.sparkSession, ARROW, "true"):
@@ -383,13 +384,15 @@ def snapshot_sample(
     seed: int = 7,
     held_out: SparkRows | None = None,
     share: float | None = None,
+    outcome: bool = True,
 ) -> Snapshot:
     """The Spark path's ``training.data.snapshot_frame``: a month's snapshot customers with the
     task's indicators from Feast's Spark offline store, at most about
     ``TELCOML_SPARK_TUNING_SAMPLE`` of them (whole snapshot below it), drawn by the seeded hash
     of the phone number; ``share``: the share of customers drawn, another month's
     (``Snapshot.share``) for the same customers. The customers of ``held_out``'s test part are
-    left out. Their credit outcome in that month comes with them, where the labels have one."""
+    left out. With ``outcome``, their credit outcome in that month comes with them, where the
+    labels have one."""
     from pyspark.sql import functions as F
 
     from features.build import offline_file
@@ -400,7 +403,7 @@ def snapshot_sample(
     files = {p: str(offline_file(settings.offline_dir, "profile", p, month)) for p in provinces}
     customers = sum(pq.ParquetFile(f).metadata.num_rows for f in files.values())
     fraction = share if share is not None else min(1.0, settings.spark_tuning_sample / max(customers, 1))
-    drawn = _customer_share(seed) < F.lit(fraction) if fraction < 1.0 else F.lit(True)
+    drawn = _drawn(seed, fraction)
     entity = _stacked(
         [spark.read.parquet(f).select(*KEYS).withColumn("province", F.lit(p)) for p, f in files.items()]
     ).filter(drawn)
@@ -415,22 +418,20 @@ def snapshot_sample(
         features = features.join(entity, on=KEYS)
     with session_setting(spark, ARROW, "true"):
         frame = features.toPandas()
-        outcome = None
+        known = None
         try:
-            labels = province_labels(spark, settings, province)
+            labels = province_labels(spark, settings, province) if outcome else None
         except NotReadyError:  # a province may bring indicators only
             labels = None
         if labels is not None and OUTCOME_COLUMN in labels.columns:
-            outcome = (
+            known = (
                 labels.filter((F.col("month") == month) & drawn)
                 .select("msisdn", "month", OUTCOME_COLUMN)
                 .toPandas()
             )
     frame["event_timestamp"] = _utc(frame["event_timestamp"]).dt.as_unit("us")  # the offline files' unit
     frame["month"] = month
-    return Snapshot(
-        frame.sort_values(KEYS, kind="stable").reset_index(drop=True), customers, fraction, outcome
-    )
+    return Snapshot(frame.sort_values(KEYS, kind="stable").reset_index(drop=True), customers, fraction, known)
 
 
 def spark_dataset(settings: Settings, t: Task, split: Split, province: str | None = None) -> Dataset:

@@ -72,28 +72,41 @@ def latest_month_for(settings: Settings, province: str) -> str:
     return max(months)
 
 
-def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: int):
-    """The province-month's indicators, ``chunk_rows`` customers at a time, all subjects joined."""
-    # the province's own indicators too, written row-aligned with the others
+def snapshot_files(settings: Settings, province: str, month: str) -> dict[str, Path]:
+    """subject -> the province-month's offline file: every subject's, and the province's own
+    indicators where it has them (written row-aligned with the others)."""
     custom = offline_file(settings.offline_dir, custom_subject(province), province, month)
     subjects = [*lib.SUBJECTS, *([custom_subject(province)] if custom.exists() else [])]
-    readers = {s: pq.ParquetFile(offline_file(settings.offline_dir, s, province, month)) for s in subjects}
-    iterators = {s: r.iter_batches(batch_size=chunk_rows) for s, r in readers.items()}
-    for batches in zip(*iterators.values()):
-        frames = [b.to_pandas() for b in batches]
-        base = frames[0]
-        for subject, frame in zip(subjects, frames):
-            if not frame["msisdn"].equals(base["msisdn"]):
-                raise TelcomlError(
-                    f"offline files of {province} {month} are not row-aligned ({subject}); "
-                    "rebuild them with `telcoml build`"
-                )
-        joined = pd.concat(
-            [base[["msisdn"]], base["event_timestamp"].rename("features_as_of")]
-            + [f.drop(columns=["msisdn", "event_timestamp", "created_timestamp"]) for f in frames],
-            axis=1,
-        )
-        yield joined
+    files = {s: offline_file(settings.offline_dir, s, province, month) for s in subjects}
+    if not all(path.exists() for path in files.values()):
+        raise NotReadyError(f"no indicator snapshot for {province} {month} in {settings.offline_dir}")
+    return files
+
+
+def joined_chunk(batches: dict[str, pa.RecordBatch], province: str, month: str) -> pd.DataFrame:
+    """The same customers' rows of every subject file, side by side (one row per customer,
+    ``features_as_of`` the snapshot's time); refused if the files' rows are not the same customers."""
+    frames = {subject: batch.to_pandas() for subject, batch in batches.items()}
+    base = next(iter(frames.values()))
+    for subject, frame in frames.items():
+        if not frame["msisdn"].equals(base["msisdn"]):
+            raise TelcomlError(
+                f"offline files of {province} {month} are not row-aligned ({subject}); "
+                "rebuild them with `telcoml build`"
+            )
+    return pd.concat(
+        [base[["msisdn"]], base["event_timestamp"].rename("features_as_of")]
+        + [f.drop(columns=["msisdn", "event_timestamp", "created_timestamp"]) for f in frames.values()],
+        axis=1,
+    )
+
+
+def snapshot_chunks(settings: Settings, province: str, month: str, chunk_rows: int):
+    """The province-month's indicators, ``chunk_rows`` customers at a time, all subjects joined."""
+    readers = {s: pq.ParquetFile(path) for s, path in snapshot_files(settings, province, month).items()}
+    iterators = [r.iter_batches(batch_size=chunk_rows) for r in readers.values()]
+    for batches in zip(*iterators):
+        yield joined_chunk(dict(zip(readers, batches)), province, month)
 
 
 def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, scored_at: str) -> pa.Table:

@@ -1,87 +1,143 @@
 """Batch scoring as a Spark job (the production profile, ``TELCOML_ENGINE=spark``).
 
-Spark reads a province-month's snapshot from the offline store's files (every subject,
-joined on the phone number) and spreads it over the executors; each partition loads the
-champions the settings' MLflow registry names once, and scores its batches with the same
-``interface_rows`` as ``serving.batch.score_province``, so a customer's CRM row is the same
-either way (``tests/serving/test_spark_batch.py``). The CRM file is written by Spark, as
-Parquet and as CSV, partitioned by province and snapshot month:
-``crm_interface/spark/{parquet,csv}/province=GD/snapshot_month=2026-04/part-*``; scoring a
-province again replaces its partitions only.
+The indicator build writes a province-month's subject files row-aligned, row group by row
+group (one per customer bucket on the Spark path). The driver reads only their footers and
+hands the row groups out as tasks; each Spark partition loads the champions the settings'
+MLflow registry names once, reads its row groups of every subject side by side (no join,
+no shuffle), scores them with the same ``interface_rows`` as ``serving.batch.score_province``
+and writes its part of the CRM file itself, Parquet and CSV, from Python. A customer's CRM
+row is therefore the same either way, CSV included (``tests/serving/test_spark_batch.py``).
+
+The CRM file is partitioned by province and snapshot month, as Spark and Hive read it
+(the folder names carry those two columns; the files do not):
+``crm_interface/spark/{parquet,csv}/province=GD/snapshot_month=2026-04/part-*``. The parts
+are written into a staging folder and the province-month's folder replaced by a rename once
+every part is in, so scoring a province again replaces its partition only, and a failed or
+killed job leaves the previous file as it was (the next run cleans up after it).
 
 Each scored batch is also recorded for weekly monitoring, as ``score_province`` records it:
-the executor writes its own uniquely named file under the week and province (so the work
-directory must be storage every executor sees). A task Spark retries after it wrote its
-records records its customers twice. Spark writes a double in CSV as Java prints it (``1.0E-4``).
+the executor writes it under the week and province (so the work directory must be storage
+every executor sees), named after the run and its rows, so a task Spark retries replaces its
+records instead of recording its customers twice.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
-from core import indicators as lib
-from core.errors import NotReadyError
+from core.errors import NotReadyError, TelcomlError
+from core.io import process_gone
 from core.settings import Settings
-from features.build import offline_file
-from features.provinces import custom_subject
-from serving.batch import BatchResult, interface_rows, interface_schema, latest_month_for
+from serving.batch import (
+    BatchResult,
+    interface_rows,
+    interface_schema,
+    joined_chunk,
+    latest_month_for,
+    snapshot_files,
+)
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 #: The CRM file's partition columns (folders), in this order.
 PARTITIONS = ["province", "snapshot_month"]
+#: Customers a task reads, scores and writes at a time (its memory, with the champions).
+CHUNK_ROWS = 50_000
+#: What each partition reports to the driver: its part and the customers written.
+WRITTEN = pa.schema([("part", pa.string()), ("rows", pa.int64())])
+#: The files a format's partition holds, by format.
+FORMATS = ("parquet", "csv")
 
 
 def spark_output_dir(settings: Settings) -> Path:
     return settings.workdir / "crm_interface" / "spark"
 
 
-def snapshot_frame(spark: SparkSession, settings: Settings, province: str, month: str) -> DataFrame:
-    """The province-month's indicators, every subject joined on the phone number (as
-    ``serving.batch.snapshot_chunks`` joins them, ``features_as_of`` included)."""
-    from pyspark.sql import functions as F
-
-    custom = offline_file(settings.offline_dir, custom_subject(province), province, month)
-    subjects = [*lib.SUBJECTS, *([custom_subject(province)] if custom.exists() else [])]
-    paths = {s: offline_file(settings.offline_dir, s, province, month) for s in subjects}
-    if not all(p.exists() for p in paths.values()):
-        raise NotReadyError(f"no indicator snapshot for {province} {month} in {settings.offline_dir}")
-    frames = [spark.read.parquet(str(p)) for p in paths.values()]
-    joined = frames[0].withColumnRenamed("event_timestamp", "features_as_of").drop("created_timestamp")
-    for frame in frames[1:]:
-        joined = joined.join(frame.drop("event_timestamp", "created_timestamp"), "msisdn")
-    return joined.withColumn("msisdn", F.col("msisdn").cast("string"))
+def partition_dir(root: Path, province: str, month: str) -> Path:
+    """The folder of one province-month in the partitioned CRM file."""
+    return Path(root) / f"province={province}" / f"snapshot_month={month}"
 
 
-def score_partitions(settings: Settings, province: str, month: str, scored_at: str, record: bool = True):
-    """The function each partition runs: champions loaded once, then ``interface_rows`` per batch
-    (and its monitoring record, with ``record``)."""
+def file_schema() -> pa.Schema:
+    """The CRM file's columns inside a partition's files: all but the partition columns."""
+    schema = interface_schema()
+    return pa.schema([f for f in schema if f.name not in PARTITIONS])
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+
+def aligned_row_groups(files: dict[str, Path], province: str, month: str) -> list[int]:
+    """Each row group's customer count, the same in every subject file (read from the footers);
+    files written otherwise are refused, as ``serving.batch.joined_chunk`` refuses them."""
+    counts = {}
+    for subject, path in files.items():
+        metadata = pq.ParquetFile(path).metadata
+        counts[subject] = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    first = next(iter(counts.values()))
+    for subject, groups in counts.items():
+        if groups != first:
+            raise TelcomlError(
+                f"offline files of {province} {month} are not row-aligned ({subject}: row groups of "
+                f"{groups[:3]}... customers, not {first[:3]}...); rebuild them with `telcoml build`"
+            )
+    return first
+
+
+def score_parts(
+    settings: Settings,
+    province: str,
+    month: str,
+    files: dict[str, Path],
+    staging: Path,
+    scored_at: str,
+    record: bool = True,
+    chunk_rows: int = CHUNK_ROWS,
+):
+    """The function each partition runs on its row groups: champions loaded once, then each
+    chunk of every subject read side by side, scored with ``interface_rows``, written to the
+    partition's part (Parquet and CSV, under ``staging``) and, with ``record``, recorded."""
+
+    def run(tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from monitoring.record import predictions_from_interface, score_rows, write_partitioned
         from serving.champions import partition_champions
 
-        models = None
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            if models is None:  # once per partition
-                models = partition_champions(settings, province)
-            indicators = batch.to_pandas()
-            table = interface_rows(models, indicators, month, scored_at)
-            if record:
-                predictions = predictions_from_interface(table)
-                write_partitioned(
-                    settings, score_rows(settings, indicators, predictions, models.names, "batch"), "batch"
-                )
-            yield from table.to_batches()
+        groups = sorted(g for batch in tasks for g in batch.column("row_group").to_pylist())
+        if not groups:
+            return
+        models = partition_champions(settings, province)
+        readers = {s: pq.ParquetFile(path) for s, path in files.items()}
+        chunks = zip(*(r.iter_batches(batch_size=chunk_rows, row_groups=groups) for r in readers.values()))
+        part = f"part-{groups[0]:05d}"
+        paths = {kind: partition_dir(staging / kind, province, month) / f"{part}.{kind}" for kind in FORMATS}
+        for path in paths.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        schema, rows = file_schema(), 0
+        with (
+            pq.ParquetWriter(paths["parquet"], schema) as parquet,
+            pacsv.CSVWriter(paths["csv"], schema) as csv,
+        ):
+            for k, batches in enumerate(chunks):
+                indicators = joined_chunk(dict(zip(readers, batches)), province, month)
+                table = interface_rows(models, indicators, month, scored_at)
+                if record:  # named by run and rows: a retried task replaces its records
+                    predictions = predictions_from_interface(table)
+                    rows_scored = score_rows(settings, indicators, predictions, models.names, "batch")
+                    write_partitioned(settings, rows_scored, "batch", name=f"batch-{staging.name}-{part}-{k}")
+                table = table.select(schema.names)
+                parquet.write_table(table)
+                csv.write_table(table)
+                rows += table.num_rows
+        yield pa.RecordBatch.from_pylist([{"part": part, "rows": rows}], schema=WRITTEN)
 
     return run
 
@@ -101,25 +157,69 @@ def score_province_spark(
     started = time.perf_counter()
     province = province.upper()
     month = month or latest_month_for(settings, province)
-    out = Path(output_dir or spark_output_dir(settings))
+    out = Path(output_dir or spark_output_dir(settings)).resolve()
+    restore_interrupted(out)
+    files = snapshot_files(settings, province, month)
+    groups = aligned_row_groups(files, province, month)
+    customers = sum(groups)
+    if customers == 0:
+        raise NotReadyError(f"no customers in the {province} {month} snapshot")
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
-    indicators = snapshot_frame(spark, settings, province, month)
-    indicators = indicators.repartition(spark.sparkContext.defaultParallelism)
-    scored = indicators.mapInArrow(
-        score_partitions(settings, province, month, scored_at, record), from_arrow_schema(interface_schema())
-    ).persist()  # scored once, written twice
+    staging = out / f".staging-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    slices = min(len(groups), spark.sparkContext.defaultParallelism * 2)
     try:
-        rows = scored.count()
-        if rows == 0:
-            raise NotReadyError(f"no customers in the {province} {month} snapshot")
-        writer = scored.write.mode("overwrite").partitionBy(*PARTITIONS)
-        writer.parquet(str(out / "parquet"))
-        writer.option("header", True).csv(str(out / "csv"))
+        # consecutive row groups per partition: each writes one part of the file
+        tasks = spark.createDataFrame(
+            spark.sparkContext.parallelize([(g,) for g in range(len(groups))], slices), "row_group int"
+        )
+        parts = tasks.mapInArrow(
+            score_parts(settings, province, month, files, staging, scored_at, record),
+            from_arrow_schema(WRITTEN),
+        ).collect()
+        written = sum(p["rows"] for p in parts)
+        if written != customers:
+            raise TelcomlError(
+                f"the Spark batch scoring of {province} {month} wrote {written} of {customers} customers: "
+                "see the Spark log; the CRM file was left as it was"
+            )
+        for kind in FORMATS:
+            replace_partition(
+                partition_dir(staging / kind, province, month), partition_dir(out / kind, province, month)
+            )
     finally:
-        scored.unpersist()
-    return BatchResult(province, month, rows, time.perf_counter() - started, out / "parquet", out / "csv")
+        shutil.rmtree(staging, ignore_errors=True)
+    return BatchResult(province, month, written, time.perf_counter() - started, out / "parquet", out / "csv")
 
 
-def partition_dir(root: Path, province: str, month: str) -> Path:
-    """The folder of one province-month in the partitioned CRM file."""
-    return Path(root) / f"province={province}" / f"snapshot_month={month}"
+def replace_partition(new: Path, final: Path) -> None:
+    """Put ``new`` in the place of the partition folder ``final``, by renames: the old folder is
+    set aside first and removed last (``restore_interrupted`` puts it back if a kill comes between)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    aside = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex[:8]}")
+    if final.exists():
+        os.replace(final, aside)
+    os.replace(new, final)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def restore_interrupted(out: Path) -> list[Path]:
+    """Undo what a killed run left under the CRM file's folder: an old partition set aside and
+    not replaced goes back; set-aside folders already replaced, and the staging folders of runs
+    whose process is gone, are removed. Returns the folders restored or removed."""
+    if not out.is_dir():
+        return []
+    touched = []
+    for aside in sorted(out.glob("*/province=*/.snapshot_month=*.replaced-*")):
+        final = aside.with_name(aside.name[1:].rsplit(".replaced-", 1)[0])
+        if final.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(aside, final)
+        touched.append(aside)
+    prefix = f".staging-{os.uname().nodename}-"
+    for staging in sorted(out.glob(f"{prefix}*")):
+        pid = staging.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and process_gone(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+            touched.append(staging)
+    return touched

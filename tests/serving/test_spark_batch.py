@@ -8,10 +8,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from core.errors import TelcomlError
 from core.settings import Settings
 from monitoring.record import scores_dir
 from serving.answers import score_frame
-from serving.batch import interface_schema, score_province
+from serving.batch import interface_schema, score_province, snapshot_files
 from serving.champions import load_champions
 from serving.online import OnlineFeatures
 from serving.spark_batch import partition_dir, score_province_spark
@@ -43,7 +44,7 @@ def test_spark_batch_scores_equal_score_province_and_the_live_answers(trained_wo
     expected = expected.drop(columns="scored_at").sort_values(by_msisdn).reset_index(drop=True)
     pd.testing.assert_frame_equal(built, expected, check_exact=True)  # dtypes too, NaN where NaN
 
-    # a CRM reading either CSV reads the same values (Spark prints some doubles as 1.0E-4)
+    # a CRM reading either CSV reads the same values
     def csv_values(files) -> pd.DataFrame:
         frame = pd.concat([pd.read_csv(f, dtype={"msisdn": str}) for f in sorted(files)], ignore_index=True)
         frame = frame.drop(columns=["scored_at", "province", "snapshot_month"], errors="ignore")
@@ -72,6 +73,39 @@ def test_scoring_a_province_again_replaces_its_partition_only(trained_world, spa
     again = score_province_spark(spark, s, "GD", output_dir=out, record=False)
     assert len(_partition(out / "parquet", "HE", month)) == first.rows
     assert len(_partition(out / "parquet", "GD", month)) == again.rows
+    assert sorted(p.name for p in out.iterdir()) == ["csv", "parquet"]  # no staging or set-aside left
+
+
+def test_row_groups_spread_over_parts_and_misaligned_files_are_refused(trained_world, spark, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(trained_world.settings.workdir, workdir)
+    s = Settings(workdir=workdir)
+    month = trained_world.months[-1]
+    files = snapshot_files(s, "GD", month)
+    expected = pd.read_parquet(
+        score_province(s, load_champions(s), "GD", record=False, output_dir=tmp_path).parquet
+    )
+
+    # every subject in row groups of 40 customers, as the Spark build writes buckets: several parts
+    for path in files.values():
+        pq.write_table(pq.read_table(path), path, row_group_size=40)
+    out = tmp_path / "spark"
+    score_province_spark(spark, s, "GD", output_dir=out, record=False)
+    parts = sorted(partition_dir(out / "parquet", "GD", month).glob("*.parquet"))
+    assert len(parts) == min(spark.sparkContext.defaultParallelism * 2, -(-len(expected) // 40)) > 1
+    before = _partition(out / "parquet", "GD", month)
+    key = ["msisdn"]
+    pd.testing.assert_frame_equal(
+        before.drop(columns="scored_at").sort_values(key).reset_index(drop=True),
+        expected.drop(columns="scored_at").sort_values(key).reset_index(drop=True),
+        check_exact=True,
+    )
+
+    # one subject's file rewritten in row groups of another size: its rows no longer line up
+    pq.write_table(pq.read_table(files["usage"]), files["usage"], row_group_size=7)
+    with pytest.raises(TelcomlError, match=r"GD .* not row-aligned \(usage"):
+        score_province_spark(spark, s, "GD", output_dir=out, record=False)
+    pd.testing.assert_frame_equal(_partition(out / "parquet", "GD", month), before)  # kept as it was
 
 
 def test_spark_batch_records_the_same_monitoring_rows(trained_world, spark, tmp_path):

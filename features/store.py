@@ -346,7 +346,15 @@ def feature_service(store: FeatureStore, task: str, province: str | None = None)
     cache = _SERVICES.setdefault(store, {})
     name = service_name(task, province)
     if name not in cache:
-        cache[name] = store.get_feature_service(name)
+        from feast.errors import FeatureServiceNotFoundException
+
+        try:
+            cache[name] = store.get_feature_service(name)
+        except FeatureServiceNotFoundException as err:  # built, never registered: Feast's own trace
+            raise NotReadyError(
+                f"the feature store has no feature service {name} yet: run `telcoml materialize` "
+                "(it registers the indicators' views and services), then this again"
+            ) from err
     return cache[name]
 
 

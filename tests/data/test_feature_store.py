@@ -111,6 +111,16 @@ def test_every_task_has_a_versioned_feature_service(tiny_world):
     assert {i.id for i in lib.credit_indicators()} <= refs
 
 
+def test_a_store_never_registered_asks_for_materialize_not_a_feast_trace(tmp_path):
+    from core.errors import NotReadyError
+    from core.settings import Settings
+    from features.store import feature_service, open_store
+
+    store = open_store(Settings(workdir=tmp_path))  # built indicators, `telcoml materialize` not run yet
+    with pytest.raises(NotReadyError, match=r"no feature service churn_v1 .*`telcoml materialize`"):
+        feature_service(store, "churn")
+
+
 @pytest.mark.redis
 def test_online_and_offline_values_agree_redis(tiny_world, redis_url, tmp_path):
     from core.settings import Settings

@@ -122,6 +122,7 @@ def score_parts(
         for path in paths.values():
             path.parent.mkdir(parents=True, exist_ok=True)
         schema, rows = file_schema(), 0
+        run = staging.name.rsplit("-", 1)[1]  # the run's id, the staging folder's last part
         with (
             pq.ParquetWriter(paths["parquet"], schema) as parquet,
             pacsv.CSVWriter(paths["csv"], schema) as csv,
@@ -132,7 +133,7 @@ def score_parts(
                 if record:  # named by run and rows: a retried task replaces its records
                     predictions = predictions_from_interface(table)
                     rows_scored = score_rows(settings, indicators, predictions, models.names, "batch")
-                    write_partitioned(settings, rows_scored, "batch", name=f"batch-{staging.name}-{part}-{k}")
+                    write_partitioned(settings, rows_scored, "batch", name=f"batch-{run}-{part}-{k}")
                 table = table.select(schema.names)
                 parquet.write_table(table)
                 csv.write_table(table)

@@ -55,7 +55,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.common import environment  # noqa: E402
 
 STAGES = ("generate", "build", "materialize", "train", "batch-score", "prepare")
-#: The province scored and prepared: the largest one of the generated world.
+#: The province scored and prepared by default (``--province``): the largest one of the generated world.
 SCORED_PROVINCE = "GD"
 
 
@@ -187,21 +187,21 @@ def stage_argv(stage: str, path: str, size: int, args: argparse.Namespace) -> li
     if stage == "train":
         return [*cli, "train", "--task", args.task, "--trials", str(args.trials), "--no-refit"]
     if stage in ("batch-score", "prepare"):
-        return [*cli, stage, "--province", SCORED_PROVINCE.lower()]
+        return [*cli, stage, "--province", args.province.lower()]
     return [*cli, stage]
 
 
-def province_customers(workdir: Path) -> int:
+def province_customers(workdir: Path, province: str = SCORED_PROVINCE) -> int:
     """The scored province's customers in its latest snapshot (the rows scored and prepared)."""
     import pyarrow.parquet as pq
 
     from features.build import offline_file, offline_snapshots
 
-    months = sorted(m for _, m in offline_snapshots(workdir / "offline", province=SCORED_PROVINCE))
+    months = sorted(m for _, m in offline_snapshots(workdir / "offline", province=province))
     if not months:
         return 0
     return pq.ParquetFile(
-        offline_file(workdir / "offline", "profile", SCORED_PROVINCE, months[-1])
+        offline_file(workdir / "offline", "profile", province, months[-1])
     ).metadata.num_rows
 
 
@@ -221,7 +221,11 @@ def measure_path(
                 m.wall_s, m.cpu_s, m.peak_mib, m.driver_peak_mib = run_stage(
                     stage_argv(stage, path, size, args), env, log_path
                 )
-                m.rows = province_customers(workdir) if stage in ("batch-score", "prepare") else size
+                m.rows = (
+                    province_customers(workdir, args.province)
+                    if stage in ("batch-score", "prepare")
+                    else size
+                )
             except Exception as err:  # noqa: BLE001 - a failed stage is a result, the run goes on
                 m.ok, m.error = False, str(err)
             results.append(m)
@@ -306,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=2, help="Optuna trials of the trained task")
     parser.add_argument("--task", default="churn", help="the task trained (one, to keep the run in hours)")
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument(
+        "--province", default=SCORED_PROVINCE, type=str.upper, help="the province scored and prepared"
+    )
     parser.add_argument(
         "--chunk", type=int, default=100_000, help="the Spark path's generator chunk (embedded: the default)"
     )

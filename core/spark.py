@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from pyspark import Broadcast
     from pyspark.sql import SparkSession
 
     from core.settings import Settings
+
+T = TypeVar("T")
 
 #: Small, quiet defaults for local mode on a shared machine; TELCOML_SPARK_CONF overrides each.
 DEFAULT_CONF = {
@@ -63,3 +67,26 @@ def session_setting(spark: SparkSession, key: str, value: str) -> Iterator[None]
         yield
     finally:
         spark.conf.unset(key) if before is None else spark.conf.set(key, before)
+
+
+#: What ``received`` unpickled in this executor process, by broadcast (gone with it).
+_RECEIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def ship(spark: SparkSession, value: T) -> Broadcast[bytes]:
+    """Send ``value`` to every executor once (a broadcast of its cloudpickle bytes: Spark's own
+    broadcast uses the standard pickle, which refuses the lambdas a task's definition holds).
+    A partition reads it with ``received``; ``destroy()`` the broadcast when the job is done."""
+    from pyspark import cloudpickle
+
+    return spark.sparkContext.broadcast(cloudpickle.dumps(value))
+
+
+def received(shipped: Broadcast[bytes]) -> Any:
+    """The object ``ship`` sent, unpickled once per executor process (the partitions a Python
+    worker runs one after another share it)."""
+    import pickle
+
+    if shipped not in _RECEIVED:
+        _RECEIVED[shipped] = pickle.loads(shipped.value)
+    return _RECEIVED[shipped]

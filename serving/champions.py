@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-from mlflow import MlflowClient
 
 from core import indicators as lib
 from core.errors import TelcomlError
@@ -20,7 +20,9 @@ from core.tasks import TASKS
 from features.provinces import ProvinceConfig, load_provinces
 from serving.retention import RetentionCutoff, read_cutoff
 from training.model import TaskModel
-from training.registry import champion_version, configure_mlflow, load_task_model
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 class Encoder:
@@ -98,6 +100,10 @@ def load_champions(settings: Settings, province: str | None = None) -> ModelSet:
     cut-offs and guidance apply either way. A task without any champion is left out; no
     champion at all is a clear error. ``province`` gives that province's set directly.
     """
+    from mlflow import MlflowClient  # here, not above: a Spark executor unpickles a set without MLflow
+
+    from training.registry import configure_mlflow
+
     configure_mlflow(settings)  # the registry only: serving logs no run
     client = MlflowClient()
     national = _champions(client, None)
@@ -127,15 +133,18 @@ def with_threads(models: ModelSet, threads: int) -> ModelSet:
     return models
 
 
-def partition_champions(settings: Settings, province: str) -> ModelSet:
-    """The champions answering ``province`` in a Spark partition (``serving.spark_batch``,
-    ``serving.spark_prepare``): the settings' registry read once per partition, one XGBoost
-    thread per model (a task slot's core)."""
-    return with_threads(load_champions(settings), 1).for_province(province)
+def partition_champions(shipped: ModelSet) -> ModelSet:
+    """The champions as a Spark partition answers with them (``serving.spark_batch``,
+    ``serving.spark_prepare``): the set the driver loaded once and broadcast, so every partition
+    answers with the same versions and no executor reads the registry (nor imports MLflow), with
+    one XGBoost thread per model (a task slot's core)."""
+    return with_threads(shipped, 1)
 
 
 def _champions(client: MlflowClient, province: str | None) -> dict[str, tuple[TaskModel, str, str]]:
     """task -> (model, version, registry URI) for the tasks with a champion."""
+    from training.registry import champion_version, load_task_model
+
     found = {}
     for name, t in TASKS.items():
         registered = t.model_name(province)

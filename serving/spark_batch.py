@@ -1,11 +1,12 @@
 """Batch scoring as a Spark job (the production profile, ``TELCOML_ENGINE=spark``).
 
 The indicator build writes a province-month's subject files row-aligned, row group by row
-group (one per customer bucket on the Spark path). The driver reads only their footers and
-hands the row groups out as tasks; each Spark partition loads the champions the settings'
-MLflow registry names once, reads its row groups of every subject side by side (no join,
-no shuffle), scores them with the same ``interface_rows`` as ``serving.batch.score_province``
-and writes its part of the CRM file itself, Parquet and CSV, from Python. A customer's CRM
+group (one per customer bucket on the Spark path). The driver reads only their footers, loads
+the champions the settings' MLflow registry names and broadcasts them (every part is scored
+with the same versions), and hands the row groups out as tasks; each Spark partition reads
+its row groups of every subject side by side (no join, no shuffle), scores them with the same
+``interface_rows`` as ``serving.batch.score_province`` and writes its part of the CRM file
+itself, Parquet and CSV, from Python. A customer's CRM
 row is therefore the same either way, CSV included (``tests/serving/test_spark_batch.py``).
 
 The CRM file is partitioned by province and snapshot month, as Spark and Hive read it
@@ -39,6 +40,7 @@ import pyarrow.parquet as pq
 from core.errors import NotReadyError, TelcomlError
 from core.io import process_gone
 from core.settings import Settings
+from core.spark import received, ship
 from serving.batch import (
     BatchResult,
     interface_rows,
@@ -47,8 +49,10 @@ from serving.batch import (
     latest_month_for,
     snapshot_files,
 )
+from serving.champions import load_champions
 
 if TYPE_CHECKING:
+    from pyspark import Broadcast
     from pyspark.sql import SparkSession
 
 #: The CRM file's partition columns (folders), in this order.
@@ -95,6 +99,7 @@ def aligned_row_groups(files: dict[str, Path], province: str, month: str) -> lis
 
 def score_parts(
     settings: Settings,
+    champions: Broadcast[bytes],
     province: str,
     month: str,
     files: dict[str, Path],
@@ -103,8 +108,8 @@ def score_parts(
     record: bool = True,
     chunk_rows: int = CHUNK_ROWS,
 ):
-    """The function each partition runs on its row groups: champions loaded once, then each
-    chunk of every subject read side by side, scored with ``interface_rows``, written to the
+    """The function each partition runs on its row groups: each chunk of every subject read side
+    by side, scored with ``interface_rows`` and the driver's ``champions``, written to the
     partition's part (Parquet and CSV, under ``staging``) and, with ``record``, recorded."""
 
     def run(tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -114,7 +119,7 @@ def score_parts(
         groups = sorted(g for batch in tasks for g in batch.column("row_group").to_pylist())
         if not groups:
             return
-        models = partition_champions(settings, province)
+        models = partition_champions(received(champions))
         readers = {s: pq.ParquetFile(path) for s, path in files.items()}
         chunks = zip(*(r.iter_batches(batch_size=chunk_rows, row_groups=groups) for r in readers.values()))
         part = f"part-{groups[0]:05d}"
@@ -165,6 +170,7 @@ def score_province_spark(
     customers = sum(groups)
     if customers == 0:
         raise NotReadyError(f"no customers in the {province} {month} snapshot")
+    champions = ship(spark, load_champions(settings).for_province(province))
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     staging = out / f".staging-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     slices = min(len(groups), spark.sparkContext.defaultParallelism * 2)
@@ -174,7 +180,7 @@ def score_province_spark(
             spark.sparkContext.parallelize([(g,) for g in range(len(groups))], slices), "row_group int"
         )
         parts = tasks.mapInArrow(
-            score_parts(settings, province, month, files, staging, scored_at, record),
+            score_parts(settings, champions, province, month, files, staging, scored_at, record),
             from_arrow_schema(WRITTEN),
         ).collect()
         written = sum(p["rows"] for p in parts)
@@ -189,6 +195,7 @@ def score_province_spark(
             )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        champions.destroy()
     return BatchResult(province, month, written, time.perf_counter() - started, out / "parquet", out / "csv")
 
 

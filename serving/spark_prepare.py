@@ -6,13 +6,14 @@ customer's indicators back from the online store, chunk by chunk. Here the drive
 each province's generation stamp once (``serving.prepared.generation``, as the embedded path
 does) and spreads the latest snapshot's offline files over the executors: the same values
 materialization put online, which the driver checks first (every view's materialization
-interval in the Feast registry holds the snapshot). Each partition opens its own
-FeatureStore and loads the champions once, turns each Arrow batch into the indicators the
-online store would give (``online_values``: Feast's types per field, ``None`` for a missing
-or NaN value, the latest event time as ``features_as_of``), and pushes the answers with the
-embedded path's own ``push_answers`` (``score_frame``, ``customer_answer``); a partition whose
-champions are not the driver's (a new champion registered meanwhile) fails instead of writing
-answers under the wrong generation. The driver then records the province's generation.
+interval in the Feast registry holds the snapshot), and broadcasts the champions the stamp
+was computed from: every partition answers with them (a champion registered meanwhile cannot
+slip answers in under the wrong generation), and no executor reads the registry or imports
+MLflow. Each partition opens its own FeatureStore once, turns each Arrow batch into the
+indicators the online store would give (``online_values``: Feast's types per field, ``None``
+for a missing or NaN value, the latest event time as ``features_as_of``), and pushes the
+answers with the embedded path's own ``push_answers`` (``score_frame``, ``customer_answer``).
+The driver then records the province's generation.
 
 No province is held in one process's memory: a partition holds an Arrow batch
 (``spark.sql.execution.arrow.maxRecordsPerBatch``) and its answers. The executors write to
@@ -33,6 +34,7 @@ from core.errors import NotReadyError
 from core.io import snapshot_time
 from core.logs import get_logger
 from core.settings import Settings
+from core.spark import received, ship
 from features.build import offline_file
 from serving.batch import latest_month_for
 from serving.champions import ModelSet
@@ -40,7 +42,6 @@ from serving.online import Features, OnlineFeatures
 from serving.prepared import (
     PreparedResult,
     code_digest,
-    generation,
     materialization,
     provinces_due,
     push_answers,
@@ -50,6 +51,7 @@ from serving.prepared import (
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+    from pyspark import Broadcast
     from pyspark.sql import DataFrame, SparkSession
 
 log = get_logger("telcoml.serving")
@@ -140,15 +142,14 @@ def require_materialized(store: FeatureStore, settings: Settings, province: str,
 
 def prepare_partitions(
     settings: Settings,
-    province: str,
+    champions: Broadcast[bytes],
     stamp: str,
-    watermark: str,
-    code: str,
     columns: Sequence[tuple[str, str, str]],
     chunk_size: int,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function each partition runs: a FeatureStore and the champions once, then the
-    embedded path's ``push_answers`` per chunk; yields the number of answers written."""
+    """The function each partition runs: a FeatureStore once, then the embedded path's
+    ``push_answers`` per chunk with the driver's ``champions`` (the set ``stamp`` was computed
+    from); yields the number of answers written."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from features.store import open_store
@@ -160,13 +161,7 @@ def prepare_partitions(
             if batch.num_rows == 0:
                 continue
             if models is None:  # once per partition
-                models = partition_champions(settings, province)
-                if generation(watermark, models, code) != stamp:
-                    raise NotReadyError(
-                        f"the champions answering {province} changed while its answers were prepared: "
-                        "run `telcoml prepare` again"
-                    )
-                store = open_store(settings)
+                models, store = partition_champions(received(champions)), open_store(settings)
             for start in range(0, batch.num_rows, chunk_size):
                 values = online_values(batch.slice(start, chunk_size), columns)
                 written += push_answers(store, values, models, stamp)
@@ -203,10 +198,14 @@ def prepare_answers_spark(
         advance = progress(province, len(customers[province])) if progress else None
         rows = snapshot_rows(spark, settings, province, month, views)
         rows = rows.repartition(spark.sparkContext.defaultParallelism)
-        counts = rows.mapInArrow(
-            prepare_partitions(settings, province, stamp, watermark, code, columns, chunk_size),
-            "answers long",
-        ).collect()
+        # the set the stamp names, shipped: an executor neither reads the registry nor imports MLflow
+        champions = ship(spark, models.for_province(province))
+        try:
+            counts = rows.mapInArrow(
+                prepare_partitions(settings, champions, stamp, columns, chunk_size), "answers long"
+            ).collect()
+        finally:
+            champions.destroy()
         done[province] = sum(r["answers"] for r in counts)
         if advance:
             advance(len(customers[province]))

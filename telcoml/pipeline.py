@@ -307,7 +307,7 @@ def batch_score_stage(
     from serving.batch import score_province
     from serving.champions import load_champions
 
-    if settings.engine == "spark":  # the production profile: each executor loads the champions itself
+    if settings.engine == "spark":  # the production profile: the driver loads the champions and ships them
         from core.spark import spark_session
         from serving.spark_batch import score_province_spark
 

@@ -69,9 +69,7 @@ spark-build: install ## Indicators as Spark jobs (TELCOML_ENGINE=spark; WORKDIR,
 	TELCOML_ENGINE=spark TELCOML_SPARK_MASTER='$(SPARK_MASTER)' $(BIN)/telcoml build --workdir $(WORKDIR)
 
 spark-score: install ## Every province's CRM file as Spark jobs, partitioned Parquet and CSV (WORKDIR, SPARK_MASTER)
-	for p in $$(ls $(WORKDIR)/raw/subscribers | sed 's/province=//'); do \
-	  TELCOML_ENGINE=spark TELCOML_SPARK_MASTER='$(SPARK_MASTER)' \
-	    $(BIN)/telcoml batch-score --province $$p --workdir $(WORKDIR) || exit 1; done
+	TELCOML_ENGINE=spark TELCOML_SPARK_MASTER='$(SPARK_MASTER)' $(BIN)/telcoml batch-score --workdir $(WORKDIR)
 
 bench-spark: install ## The Spark path against the pandas path, rows/s and equality (benchmarks/bench_spark.py)
 	$(BIN)/python benchmarks/bench_spark.py --master '$(SPARK_MASTER)'

@@ -187,22 +187,27 @@ def stage_argv(stage: str, path: str, size: int, args: argparse.Namespace) -> li
     if stage == "train":
         return [*cli, "train", "--task", args.task, "--trials", str(args.trials), "--no-refit"]
     if stage in ("batch-score", "prepare"):
-        return [*cli, stage, "--province", args.province.lower()]
+        # ``--province all``: every province in one command (one process, one Spark session)
+        return [*cli, stage] + ([] if args.province == "ALL" else ["--province", args.province.lower()])
     return [*cli, stage]
 
 
 def province_customers(workdir: Path, province: str = SCORED_PROVINCE) -> int:
-    """The scored province's customers in its latest snapshot (the rows scored and prepared)."""
+    """The scored province's customers in its latest snapshot (the rows scored and prepared);
+    ``ALL``: every province's."""
     import pyarrow.parquet as pq
 
     from features.build import offline_file, offline_snapshots
 
-    months = sorted(m for _, m in offline_snapshots(workdir / "offline", province=province))
-    if not months:
-        return 0
-    return pq.ParquetFile(
-        offline_file(workdir / "offline", "profile", province, months[-1])
-    ).metadata.num_rows
+    latest: dict[str, str] = {}
+    for code, month in offline_snapshots(
+        workdir / "offline", province="*" if province == "ALL" else province
+    ):
+        latest[code] = max(month, latest.get(code, month))
+    return sum(
+        pq.ParquetFile(offline_file(workdir / "offline", "profile", code, month)).metadata.num_rows
+        for code, month in latest.items()
+    )
 
 
 def measure_path(

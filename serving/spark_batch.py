@@ -49,7 +49,7 @@ from serving.batch import (
     latest_month_for,
     snapshot_files,
 )
-from serving.champions import load_champions
+from serving.champions import ModelSet, load_champions
 
 if TYPE_CHECKING:
     from pyspark import Broadcast
@@ -155,9 +155,11 @@ def score_province_spark(
     month: str | None = None,
     output_dir: Path | None = None,
     record: bool = True,
+    models: ModelSet | None = None,
 ) -> BatchResult:
     """``serving.batch.score_province`` as a Spark job; ``parquet`` and ``csv`` of the result are
-    the partitioned folders (the province-month's partition is in ``province=XX/snapshot_month=M``)."""
+    the partitioned folders (the province-month's partition is in ``province=XX/snapshot_month=M``).
+    ``models``: the champions already loaded (default: read from the settings' registry)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     started = time.perf_counter()
@@ -170,7 +172,7 @@ def score_province_spark(
     customers = sum(groups)
     if customers == 0:
         raise NotReadyError(f"no customers in the {province} {month} snapshot")
-    champions = ship(spark, load_champions(settings).for_province(province))
+    champions = ship(spark, (models or load_champions(settings)).for_province(province))
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     staging = out / f".staging-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     slices = min(len(groups), spark.sparkContext.defaultParallelism * 2)

@@ -643,21 +643,26 @@ def tune_worker(
 @user_errors
 def batch_score(
     province: Annotated[
-        ProvinceCode, typer.Option(case_sensitive=False, help="Province whose customers to score.")
-    ],
+        list[ProvinceCode] | None,
+        typer.Option(
+            case_sensitive=False,
+            help="Province whose customers to score (repeatable; default: every province with a snapshot).",
+        ),
+    ] = None,
     month: Annotated[str | None, typer.Option(help="Snapshot month (default: the latest).")] = None,
     chunk_rows: Annotated[int, typer.Option(help="Customers per chunk (bounds memory).")] = 200_000,
     workdir: Workdir = None,
 ) -> None:
-    """Score every customer of a province into the CRM interface file (Parquet and CSV)."""
+    """Score every customer of a province (or of each) into the CRM interface file (Parquet and CSV)."""
     from telcoml.pipeline import batch_score_stage
 
     with _bars() as bars:
-        result = batch_score_stage(_settings(workdir), province.value, month, chunk_rows, progress=bars)
-    console.print(
-        f"{result.rows:,} customers of {result.province} ({result.month}) in {result.seconds:.1f}s "
-        f"({result.rows / max(result.seconds, 1e-9):,.0f}/s) -> {result.parquet}, {result.csv}"
-    )
+        results = batch_score_stage(_settings(workdir), _chosen(province), month, chunk_rows, progress=bars)
+    for result in results:
+        console.print(
+            f"{result.rows:,} customers of {result.province} ({result.month}) in {result.seconds:.1f}s "
+            f"({result.rows / max(result.seconds, 1e-9):,.0f}/s) -> {result.parquet}, {result.csv}"
+        )
 
 
 @app.command()

@@ -298,25 +298,37 @@ def prepare_in_background(settings: Settings, why: str) -> Path | None:
 
 def batch_score_stage(
     settings: Settings,
-    province: str,
+    provinces: list[str] | None = None,
     month: str | None = None,
     chunk_rows: int = 200_000,
     progress: Progress = _no_progress,
-) -> BatchResult:
-    """Every customer of a province into the CRM interface file (Parquet and CSV), in chunks."""
+) -> list[BatchResult]:
+    """Every customer of each province (default: every province with an indicator snapshot of
+    ``month``, or any) into its CRM interface file, Parquet and CSV; the champions are loaded
+    once, and on the Spark path one session serves every province."""
+    from features.build import offline_snapshots
     from serving.batch import score_province
     from serving.champions import load_champions
 
-    if settings.engine == "spark":  # the production profile: the driver loads the champions and ships them
+    found = sorted({p for p, _ in offline_snapshots(settings.offline_dir, month=month or "*")})
+    provinces = [p.upper() for p in provinces] if provinces else found
+    if not provinces:
+        raise NotReadyError(
+            f"no indicator snapshot{' of ' + month if month else ''} in {settings.offline_dir}: "
+            "run `telcoml build` first"
+        )
+    models = load_champions(settings)
+    if settings.engine == "spark":  # the production profile: the driver ships the champions to executors
         from core.spark import spark_session
         from serving.spark_batch import score_province_spark
 
-        return score_province_spark(spark_session(settings), settings, province, month)
-    models = load_champions(settings)
+        spark = spark_session(settings)
+        return [score_province_spark(spark, settings, p, month, models=models) for p in provinces]
     # one thread per model: on 2 shared cores OpenMP contention halved the rate (benchmarks/README.md)
-    return score_province(
-        settings, models, province, month, chunk_rows, progress=progress(f"score {province.upper()}", None, 0)
-    )
+    return [
+        score_province(settings, models, p, month, chunk_rows, progress=progress(f"score {p}", None, 0))
+        for p in provinces
+    ]
 
 
 @dataclass

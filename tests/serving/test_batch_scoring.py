@@ -131,3 +131,25 @@ def test_the_black_list_caps_the_grade_wherever_it_is_decided(trained_world, cha
         assert {t.crm_column: row[t.crm_column] for t in TOPICS.values()} == {
             t.crm_column: values[name] for name, t in TOPICS.items()
         }
+
+
+def test_batch_score_without_a_province_scores_each_one_in_one_run(trained_world, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from telcoml.cli import app
+
+    workdir = tmp_path / "work"  # a copy: the run records its customers for monitoring
+    shutil.copytree(trained_world.settings.workdir, workdir)
+    month = trained_world.months[-1]
+    provinces = sorted(trained_world.labels.loc[trained_world.labels["month"] == month, "province"].unique())
+    run = CliRunner().invoke(app, ["batch-score", "--workdir", str(workdir)])
+    assert run.exit_code == 0, run.output
+    written = sorted(p.name for p in (workdir / "crm_interface").glob("crm_*.parquet"))
+    assert len(provinces) > 1 and written == [f"crm_{p}_{month}.parquet" for p in provinces]
+    for p in provinces:
+        assert f"customers of {p} ({month})" in run.output
+    # a month without snapshots is answered clearly
+    none = CliRunner().invoke(app, ["batch-score", "--month", "1999-01", "--workdir", str(workdir)])
+    assert none.exit_code != 0 and "no indicator snapshot of 1999-01" in none.output

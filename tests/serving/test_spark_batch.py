@@ -129,3 +129,23 @@ def test_spark_batch_records_the_same_monitoring_rows(trained_world, spark, tmp_
     expected, built = read(embedded), read(spark_files)
     assert len(built) == len(expected) == result.rows > 0
     pd.testing.assert_frame_equal(built, expected, check_exact=True)
+
+
+def test_every_province_scored_in_one_spark_session(trained_world, spark, tmp_path):
+    from telcoml.pipeline import batch_score_stage
+
+    workdir = tmp_path / "work"  # a copy: the run records its customers for monitoring
+    shutil.copytree(trained_world.settings.workdir, workdir)
+    s = Settings(workdir=workdir, engine="spark")
+    month = trained_world.months[-1]
+    labels = trained_world.labels.query("month == @month")
+    results = batch_score_stage(s)
+    assert [(r.province, r.month) for r in results] == [
+        (p, month) for p in sorted(labels["province"].unique())
+    ]
+    for r in results:
+        assert (
+            len(_partition(r.parquet, r.province, month))
+            == r.rows
+            == (labels["province"] == r.province).sum()
+        )

@@ -177,10 +177,9 @@ def score_province_spark(
     staging = out / f".staging-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     slices = min(len(groups), spark.sparkContext.defaultParallelism * 2)
     try:
-        # consecutive row groups per partition: each writes one part of the file
-        tasks = spark.createDataFrame(
-            spark.sparkContext.parallelize([(g,) for g in range(len(groups))], slices), "row_group int"
-        )
+        # consecutive row groups per partition (a range made in the JVM: no Python stage before
+        # the scoring's); each partition writes one part of the file
+        tasks = spark.range(0, len(groups), numPartitions=slices).withColumnRenamed("id", "row_group")
         parts = tasks.mapInArrow(
             score_parts(settings, champions, province, month, files, staging, scored_at, record),
             from_arrow_schema(WRITTEN),

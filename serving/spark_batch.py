@@ -6,8 +6,8 @@ the champions the settings' MLflow registry names and broadcasts them (every par
 with the same versions), and hands the row groups out as tasks; each Spark partition reads
 its row groups of every subject side by side (no join, no shuffle), scores them with the same
 ``interface_rows`` as ``serving.batch.score_province`` and writes its part of the CRM file
-itself, Parquet and CSV, from Python. A customer's CRM
-row is therefore the same either way, CSV included (``tests/serving/test_spark_batch.py``).
+itself, Parquet and CSV, from Python. A customer's CRM row is therefore the same either way,
+CSV included (``tests/serving/test_spark_batch.py``).
 
 The CRM file is partitioned by province and snapshot month, as Spark and Hive read it
 (the folder names carry those two columns; the files do not):
@@ -127,7 +127,7 @@ def score_parts(
         for path in paths.values():
             path.parent.mkdir(parents=True, exist_ok=True)
         schema, rows = file_schema(), 0
-        run = staging.name.rsplit("-", 1)[1]  # the run's id, the staging folder's last part
+        run_id = staging.name.rsplit("-", 1)[1]  # the staging folder's last part
         with (
             pq.ParquetWriter(paths["parquet"], schema) as parquet,
             pacsv.CSVWriter(paths["csv"], schema) as csv,
@@ -138,7 +138,7 @@ def score_parts(
                 if record:  # named by run and rows: a retried task replaces its records
                     predictions = predictions_from_interface(table)
                     rows_scored = score_rows(settings, indicators, predictions, models.names, "batch")
-                    write_partitioned(settings, rows_scored, "batch", name=f"batch-{run}-{part}-{k}")
+                    write_partitioned(settings, rows_scored, "batch", name=f"batch-{run_id}-{part}-{k}")
                 table = table.select(schema.names)
                 parquet.write_table(table)
                 csv.write_table(table)

@@ -9,6 +9,7 @@ traffic really does move bills, and monitoring rightly says so.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import mlflow
@@ -140,13 +141,26 @@ def test_cli_exit_codes_and_outputs_that_open(monitored):
     ] in (stable, drift)
 
 
+#: A day by which the drift month's outcomes are known (its month end + LABEL_DELAY): the
+#: outcome-rate check runs whatever the day the tests run (it did not before 2026-12-01).
+OUTCOMES_KNOWN = date(2026, 12, 15)
+
+
 def test_thresholds_come_from_configuration(monitored):
     from monitoring.weekly import monitor_week
 
+    week = monitored.results["drift"]
+    strict = monitor_week(monitored.settings, week, today=OUTCOMES_KNOWN, log_to_mlflow=False)
+    assert {b["check"] for a in strict.alerts for b in a["breaches"]} >= {"outcome_rate_change"}
     lenient = monitored.settings.model_copy(
-        update={"drifted_feature_share": 1.0, "prediction_drift_score": 10.0, "quality_drop": 1.0}
+        update={
+            "drifted_feature_share": 1.0,
+            "prediction_drift_score": 10.0,
+            "quality_drop": 1.0,
+            "outcome_rate_change": 10.0,
+        }
     )
-    result = monitor_week(lenient, monitored.results["drift"], log_to_mlflow=False)
+    result = monitor_week(lenient, week, today=OUTCOMES_KNOWN, log_to_mlflow=False)
     assert result.alerts == []
 
 
@@ -157,12 +171,12 @@ def test_a_province_file_sets_its_own_thresholds(monitored, tmp_path):
     provinces.mkdir()
     (provinces / "GD.yaml").write_text(
         "province: GD\ndrift_thresholds:\n  drifted_feature_share: 0.9\n"
-        "  prediction_drift_score: 5\n  quality_drop: 0.5\n"
+        "  prediction_drift_score: 5\n  quality_drop: 0.5\n  outcome_rate_change: 10\n"
     )
     settings = monitored.settings.model_copy(update={"provinces_dir": provinces})
     assert thresholds_for(settings, "GD").prediction_drift_score == 5
     assert thresholds_for(settings, "HE") == thresholds_for(monitored.settings, "HE")  # no file: the defaults
-    result = monitor_week(settings, monitored.results["drift"], log_to_mlflow=False)
+    result = monitor_week(settings, monitored.results["drift"], today=OUTCOMES_KNOWN, log_to_mlflow=False)
     assert result.alerts == []
 
 

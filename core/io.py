@@ -1,4 +1,5 @@
-"""File I/O every stage shares: atomic writes, their stale temporary files, and month arithmetic.
+"""File I/O every stage shares: atomic writes, their stale temporary files, file locks and
+month arithmetic.
 
 An atomic write goes to a hidden temporary file beside its target
 (``.<name>.<pid>.<random>.tmp``, created 0600 by ``mkstemp``) and is renamed over the
@@ -10,6 +11,7 @@ next run.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import stat
@@ -161,6 +163,24 @@ def atomic_write_text(text: str, path: Path, mode: int | None = None) -> None:
             fh.write(text)
         if mode is not None:
             os.chmod(tmp, mode)
+
+
+@contextmanager
+def file_lock(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``path`` (created, with its folder, if missing) for the
+    block; yields False at once, holding nothing, when ``wait`` is off and another process holds
+    it. The kernel releases the lock when its holder exits, killed or not: no stale lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _writer_gone(name: str) -> bool:

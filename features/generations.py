@@ -18,7 +18,6 @@ concern, kept apart from the mapping and the gate:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import json
 import os
@@ -31,7 +30,7 @@ import pandas as pd
 
 from core import indicators as lib
 from core.errors import TelcomlError
-from core.io import atomic_write_text
+from core.io import atomic_write_text, file_lock
 from core.settings import Settings
 from features.provinces import custom_subject
 
@@ -289,16 +288,13 @@ def prune_generations(settings: Settings, province: str, keep: int = KEPT_GENERA
 @contextlib.contextmanager
 def province_lock(settings: Settings, province: str) -> Iterator[None]:
     """One run at a time changes a province's files."""
-    root = previous_dir(settings, province)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    lock = previous_dir(settings, province) / ".lock"
+    with file_lock(lock, wait=False) as held:
+        if not held:
             raise GenerationError(
-                f"another `telcoml byod` run of {province} is writing its files ({root / '.lock'}); "
+                f"another `telcoml byod` run of {province} is writing its files ({lock}); "
                 "run again when it has finished"
-            ) from None
+            )
         yield
 
 

@@ -19,7 +19,6 @@ turns it off (tests, CI).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.io import atomic_write_text
+from core.io import atomic_write_text, file_lock
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,18 +47,8 @@ def prepare_dir(settings: Settings) -> Path:
 @contextlib.contextmanager
 def prepare_lock(settings: Settings, wait: bool = True) -> Iterator[bool]:
     """Hold the work directory's prepare lock; yields False at once if ``wait`` is off and it is held."""
-    folder = prepare_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "prepare.lock", "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(prepare_dir(settings) / "prepare.lock", wait) as held:
+        yield held
 
 
 def _requested(settings: Settings) -> str | None:

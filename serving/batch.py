@@ -4,15 +4,17 @@ Reads the province's month-end snapshot from the offline store's files in chunks
 five subject files of one province-month are written row-aligned by the indicator
 build, so chunk ``k`` of each file is the same customers; this is checked), scores
 each chunk with every champion, and streams Parquet and CSV to temporary files that
-replace the interface files only when complete. Memory is bounded by one chunk.
+replace the interface files only when complete. Memory is bounded by one chunk. One run at a
+time scores a province into a folder (``scoring_lock``): a second is refused, not interleaved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ import pyarrow.parquet as pq
 
 from core import indicators as lib
 from core.errors import NotReadyError, TelcomlError
+from core.io import file_lock
 from core.settings import Settings
 from core.tasks import TASKS, crm_columns
 from features.build import offline_file, offline_snapshots
@@ -142,6 +145,20 @@ def interface_rows(models: ModelSet, indicators: pd.DataFrame, month: str, score
     )
 
 
+@contextlib.contextmanager
+def scoring_lock(out_dir: Path, province: str) -> Iterator[None]:
+    """Hold the lock of ``province``'s CRM file in ``out_dir`` for the block; refuse at once when
+    another run holds it (two runs would each replace the file the other is writing)."""
+    lock = Path(out_dir) / f".{province}.scoring.lock"
+    with file_lock(lock, wait=False) as held:
+        if not held:
+            raise TelcomlError(
+                f"another batch scoring of {province} is writing its CRM file in {out_dir} "
+                f"(it holds {lock.name}); run again when it has finished"
+            )
+        yield
+
+
 def score_province(
     settings: Settings,
     models: ModelSet,
@@ -166,41 +183,44 @@ def score_province(
     out_dir.mkdir(parents=True, exist_ok=True)
     parquet_path = out_dir / f"crm_{province}_{month}.parquet"
     csv_path = out_dir / f"crm_{province}_{month}.csv"
-    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
-    tmp_parquet = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{parquet_path.name}.", delete=False).name
-    tmp_csv = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{csv_path.name}.", delete=False).name
-    parquet_writer = csv_writer = None
-    rows = 0
-    recorder = ScoreLog(settings, "batch", flush_rows=chunk_rows, flush_seconds=0, enabled=record)
-    try:
-        for chunk in snapshot_chunks(settings, province, month, chunk_rows):
-            table = interface_rows(models, chunk, month, scored_at)
-            recorder.record(chunk, predictions_from_interface(table), models.names, week=record_week)
+    with scoring_lock(out_dir, province):
+        scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+        tmp_parquet = tempfile.NamedTemporaryFile(
+            dir=out_dir, prefix=f".{parquet_path.name}.", delete=False
+        ).name
+        tmp_csv = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{csv_path.name}.", delete=False).name
+        parquet_writer = csv_writer = None
+        rows = 0
+        recorder = ScoreLog(settings, "batch", flush_rows=chunk_rows, flush_seconds=0, enabled=record)
+        try:
+            for chunk in snapshot_chunks(settings, province, month, chunk_rows):
+                table = interface_rows(models, chunk, month, scored_at)
+                recorder.record(chunk, predictions_from_interface(table), models.names, week=record_week)
+                if parquet_writer is None:
+                    parquet_writer = pq.ParquetWriter(tmp_parquet, table.schema)
+                    csv_writer = pacsv.CSVWriter(tmp_csv, table.schema)
+                parquet_writer.write_table(table)
+                csv_writer.write_table(table)
+                rows += table.num_rows
+                if progress:
+                    progress(table.num_rows)
             if parquet_writer is None:
-                parquet_writer = pq.ParquetWriter(tmp_parquet, table.schema)
-                csv_writer = pacsv.CSVWriter(tmp_csv, table.schema)
-            parquet_writer.write_table(table)
-            csv_writer.write_table(table)
-            rows += table.num_rows
-            if progress:
-                progress(table.num_rows)
-        if parquet_writer is None:
-            raise NotReadyError(f"no customers in the {province} {month} snapshot")
-        parquet_writer.close()
-        csv_writer.close()
-        os.replace(tmp_parquet, parquet_path)
-        os.replace(tmp_csv, csv_path)
-        recorder.close()
-    except BaseException:
-        for writer in (parquet_writer, csv_writer):
-            if writer is not None:
-                try:
-                    writer.close()
-                except Exception:  # already failing: the original error is the one to report
-                    pass
-        Path(tmp_parquet).unlink(missing_ok=True)
-        Path(tmp_csv).unlink(missing_ok=True)
-        raise
+                raise NotReadyError(f"no customers in the {province} {month} snapshot")
+            parquet_writer.close()
+            csv_writer.close()
+            os.replace(tmp_parquet, parquet_path)
+            os.replace(tmp_csv, csv_path)
+            recorder.close()
+        except BaseException:
+            for writer in (parquet_writer, csv_writer):
+                if writer is not None:
+                    try:
+                        writer.close()
+                    except Exception:  # already failing: the original error is the one to report
+                        pass
+            Path(tmp_parquet).unlink(missing_ok=True)
+            Path(tmp_csv).unlink(missing_ok=True)
+            raise
     return BatchResult(province, month, rows, time.perf_counter() - started, parquet_path, csv_path)
 
 

@@ -14,7 +14,6 @@ worker (a timestamp a minute stale costs nothing; a write per request would).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import json
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from core import indicators as lib
 from core.errors import ConfigurationError
-from core.io import atomic_write_text
+from core.io import atomic_write_text, file_lock
 from core.names import ALL_PROVINCES
 from core.settings import Settings
 
@@ -136,10 +135,7 @@ def key_expiry(
 def _key_file_locked(settings: Settings) -> Iterator[None]:
     """One writer of the key file at a time (two ``keys create`` at once must not lose a key);
     each write is atomic besides, so a server reading meanwhile sees the old file or the new."""
-    lock = keys_file(settings).with_name(".api_keys.json.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with file_lock(keys_file(settings).with_name(".api_keys.json.lock")):
         yield
 
 

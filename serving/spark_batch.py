@@ -47,6 +47,7 @@ from serving.batch import (
     interface_schema,
     joined_chunk,
     latest_month_for,
+    scoring_lock,
     snapshot_files,
 )
 from serving.champions import ModelSet, load_champions
@@ -159,44 +160,47 @@ def score_province_spark(
 ) -> BatchResult:
     """``serving.batch.score_province`` as a Spark job; ``parquet`` and ``csv`` of the result are
     the partitioned folders (the province-month's partition is in ``province=XX/snapshot_month=M``).
-    ``models``: the champions already loaded (default: read from the settings' registry)."""
+    ``models``: the champions already loaded (default: read from the settings' registry). A second
+    run scoring the same province into the same folder meanwhile is refused (``scoring_lock``)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     started = time.perf_counter()
     province = province.upper()
     month = month or latest_month_for(settings, province)
     out = Path(output_dir or spark_output_dir(settings)).resolve()
-    restore_interrupted(out)
-    files = snapshot_files(settings, province, month)
-    groups = aligned_row_groups(files, province, month)
-    customers = sum(groups)
-    if customers == 0:
-        raise NotReadyError(f"no customers in the {province} {month} snapshot")
-    champions = ship(spark, (models or load_champions(settings)).for_province(province))
-    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
-    staging = out / f".staging-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    slices = min(len(groups), spark.sparkContext.defaultParallelism * 2)
-    try:
-        # consecutive row groups per partition (a range made in the JVM: no Python stage before
-        # the scoring's); each partition writes one part of the file
-        tasks = spark.range(0, len(groups), numPartitions=slices).withColumnRenamed("id", "row_group")
-        parts = tasks.mapInArrow(
-            score_parts(settings, champions, province, month, files, staging, scored_at, record),
-            from_arrow_schema(WRITTEN),
-        ).collect()
-        written = sum(p["rows"] for p in parts)
-        if written != customers:
-            raise TelcomlError(
-                f"the Spark batch scoring of {province} {month} wrote {written} of {customers} customers: "
-                "see the Spark log; the CRM file was left as it was"
-            )
-        for kind in FORMATS:
-            replace_partition(
-                partition_dir(staging / kind, province, month), partition_dir(out / kind, province, month)
-            )
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        champions.destroy()
+    out.mkdir(parents=True, exist_ok=True)
+    with scoring_lock(out, province):
+        restore_interrupted(out, province)
+        files = snapshot_files(settings, province, month)
+        groups = aligned_row_groups(files, province, month)
+        customers = sum(groups)
+        if customers == 0:
+            raise NotReadyError(f"no customers in the {province} {month} snapshot")
+        champions = ship(spark, (models or load_champions(settings)).for_province(province))
+        scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+        staging = out / f".staging-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        slices = min(len(groups), spark.sparkContext.defaultParallelism * 2)
+        try:
+            # consecutive row groups per partition (a range made in the JVM: no Python stage before
+            # the scoring's); each partition writes one part of the file
+            tasks = spark.range(0, len(groups), numPartitions=slices).withColumnRenamed("id", "row_group")
+            parts = tasks.mapInArrow(
+                score_parts(settings, champions, province, month, files, staging, scored_at, record),
+                from_arrow_schema(WRITTEN),
+            ).collect()
+            written = sum(p["rows"] for p in parts)
+            if written != customers:
+                raise TelcomlError(
+                    f"the Spark batch scoring of {province} {month} wrote {written} of {customers} "
+                    "customers: see the Spark log; the CRM file was left as it was"
+                )
+            for kind in FORMATS:
+                replace_partition(
+                    partition_dir(staging / kind, province, month), partition_dir(out / kind, province, month)
+                )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            champions.destroy()
     return BatchResult(province, month, written, time.perf_counter() - started, out / "parquet", out / "csv")
 
 
@@ -211,14 +215,16 @@ def replace_partition(new: Path, final: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def restore_interrupted(out: Path) -> list[Path]:
-    """Undo what a killed run left under the CRM file's folder: an old partition set aside and
-    not replaced goes back; set-aside folders already replaced, and the staging folders of runs
-    whose process is gone, are removed. Returns the folders restored or removed."""
+def restore_interrupted(out: Path, province: str = "*") -> list[Path]:
+    """Undo what a killed run left under the CRM file's folder: an old partition of ``province``
+    (default: any) set aside and not replaced goes back; set-aside folders already replaced, and
+    the staging folders of runs whose process is gone, are removed. Returns the folders restored
+    or removed. The caller holds ``province``'s ``scoring_lock``: a live run's set-aside folder
+    must not pass for a killed run's."""
     if not out.is_dir():
         return []
     touched = []
-    for aside in sorted(out.glob("*/province=*/.snapshot_month=*.replaced-*")):
+    for aside in sorted(out.glob(f"*/province={province}/.snapshot_month=*.replaced-*")):
         final = aside.with_name(aside.name[1:].rsplit(".replaced-", 1)[0])
         if final.exists():
             shutil.rmtree(aside, ignore_errors=True)

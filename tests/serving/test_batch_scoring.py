@@ -64,7 +64,41 @@ def test_a_failed_run_leaves_the_previous_file_intact(trained_world, champions, 
     with pytest.raises(TelcomlError, match="half way"):
         score_province(trained_world.settings, champions, "HE", chunk_rows=200, output_dir=tmp_path)
     assert (good.parquet.read_bytes(), good.csv.read_bytes()) == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+    # no temporary left behind (the province's lock file stays: a lock is never removed)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".HE.scoring.lock"]
+
+
+def test_a_second_run_of_a_province_is_refused_while_one_writes(trained_world, champions, tmp_path):
+    """Another process scoring HE into the same folder holds its lock: this run is refused at
+    once and HE's file is left as it was; GD is scored meanwhile; once that process is killed,
+    HE can be scored again (the kernel drops a killed holder's lock: nothing stale to clean)."""
+    import subprocess
+    import sys
+
+    good = score_province(trained_world.settings, champions, "HE", output_dir=tmp_path, record=False)
+    before = good.parquet.read_bytes(), good.csv.read_bytes()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from serving.batch import scoring_lock\n"
+            f"with scoring_lock(Path({str(tmp_path)!r}), 'HE'):\n"
+            "    print('held', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TelcomlError, match=r"another batch scoring of HE is writing its CRM file"):
+            score_province(trained_world.settings, champions, "he", output_dir=tmp_path, record=False)
+        assert (good.parquet.read_bytes(), good.csv.read_bytes()) == before
+        assert score_province(trained_world.settings, champions, "GD", output_dir=tmp_path, record=False).rows
+    finally:
+        holder.kill()
+        holder.wait()
+    again = score_province(trained_world.settings, champions, "HE", output_dir=tmp_path, record=False)
+    assert again.rows == good.rows
 
 
 def test_a_province_with_some_models_only_gets_the_same_columns_with_the_rest_empty(

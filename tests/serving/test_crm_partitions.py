@@ -51,3 +51,16 @@ def test_only_the_staging_of_a_gone_process_is_removed(tmp_path):
     assert restore_interrupted(out) == [gone]
     assert ours.exists() and other_machine.exists() and not gone.exists()
     assert restore_interrupted(tmp_path / "absent") == []
+
+
+def test_a_province_s_restore_leaves_the_other_provinces_alone(tmp_path):
+    """A run restores its own province only: another province's set-aside folder may be a live
+    run's, between its two renames (that run holds its own province's lock, not this one's)."""
+    out = tmp_path / "crm"
+    gd = partition_dir(out / "parquet", "GD", "2026-04")
+    he = partition_dir(out / "parquet", "HE", "2026-04")
+    gd_aside = _folder(gd.with_name(f".{gd.name}.replaced-0123abcd"), "old GD")
+    he_aside = _folder(he.with_name(f".{he.name}.replaced-89abcdef"), "old HE")
+    assert restore_interrupted(out, "GD") == [gd_aside]
+    assert (gd / "part-00000.parquet").read_text() == "old GD"
+    assert he_aside.exists() and not he.exists()

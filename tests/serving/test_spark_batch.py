@@ -73,7 +73,8 @@ def test_scoring_a_province_again_replaces_its_partition_only(trained_world, spa
     again = score_province_spark(spark, s, "GD", output_dir=out, record=False)
     assert len(_partition(out / "parquet", "HE", month)) == first.rows
     assert len(_partition(out / "parquet", "GD", month)) == again.rows
-    assert sorted(p.name for p in out.iterdir()) == ["csv", "parquet"]  # no staging or set-aside left
+    # no staging or set-aside left (the provinces' lock files stay: a lock is never removed)
+    assert sorted(p.name for p in out.iterdir()) == [".GD.scoring.lock", ".HE.scoring.lock", "csv", "parquet"]
 
 
 def test_row_groups_spread_over_parts_and_misaligned_files_are_refused(trained_world, spark, tmp_path):

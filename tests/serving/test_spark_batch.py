@@ -12,7 +12,7 @@ from core.errors import TelcomlError
 from core.settings import Settings
 from monitoring.record import scores_dir
 from serving.answers import score_frame
-from serving.batch import interface_schema, score_province, snapshot_files
+from serving.batch import interface_schema, score_province, scoring_lock, snapshot_files
 from serving.champions import load_champions
 from serving.online import OnlineFeatures
 from serving.spark_batch import partition_dir, score_province_spark
@@ -107,6 +107,12 @@ def test_row_groups_spread_over_parts_and_misaligned_files_are_refused(trained_w
     with pytest.raises(TelcomlError, match=r"GD .* not row-aligned \(usage"):
         score_province_spark(spark, s, "GD", output_dir=out, record=False)
     pd.testing.assert_frame_equal(_partition(out / "parquet", "GD", month), before)  # kept as it was
+
+    # a second run of GD while one holds its lock (here: this process, through another open file)
+    with scoring_lock(out, "GD"):
+        with pytest.raises(TelcomlError, match="another batch scoring of GD is writing its CRM file"):
+            score_province_spark(spark, s, "GD", output_dir=out, record=False)
+    pd.testing.assert_frame_equal(_partition(out / "parquet", "GD", month), before)
 
 
 def test_spark_batch_records_the_same_monitoring_rows(trained_world, spark, tmp_path):

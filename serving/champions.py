@@ -23,6 +23,7 @@ from training.model import TaskModel
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from pyspark import Broadcast
 
 
 class Encoder:
@@ -133,12 +134,14 @@ def with_threads(models: ModelSet, threads: int) -> ModelSet:
     return models
 
 
-def partition_champions(shipped: ModelSet) -> ModelSet:
+def partition_champions(shipped: Broadcast[bytes]) -> ModelSet:
     """The champions as a Spark partition answers with them (``serving.spark_batch``,
-    ``serving.spark_prepare``): the set the driver loaded once and broadcast, so every partition
-    answers with the same versions and no executor reads the registry (nor imports MLflow), with
-    one XGBoost thread per model (a task slot's core)."""
-    return with_threads(shipped, 1)
+    ``serving.spark_prepare``): the set the driver loaded once and broadcast (``core.spark.ship``),
+    so every partition answers with the same versions and no executor reads the registry (nor
+    imports MLflow), with one XGBoost thread per model (a task slot's core)."""
+    from core.spark import received  # here: the service's image leaves the Spark modules out
+
+    return with_threads(received(shipped), 1)
 
 
 def _champions(client: MlflowClient, province: str | None) -> dict[str, tuple[TaskModel, str, str]]:

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from core.errors import NotReadyError, TelcomlError
 from core.io import process_gone
 from core.settings import Settings
-from core.spark import received, ship
+from core.spark import ship
 from serving.batch import (
     BatchResult,
     interface_rows,
@@ -120,7 +120,7 @@ def score_parts(
         groups = sorted(g for batch in tasks for g in batch.column("row_group").to_pylist())
         if not groups:
             return
-        models = partition_champions(received(champions))
+        models = partition_champions(champions)
         readers = {s: pq.ParquetFile(path) for s, path in files.items()}
         chunks = zip(*(r.iter_batches(batch_size=chunk_rows, row_groups=groups) for r in readers.values()))
         part = f"part-{groups[0]:05d}"
@@ -168,7 +168,6 @@ def score_province_spark(
     province = province.upper()
     month = month or latest_month_for(settings, province)
     out = Path(output_dir or spark_output_dir(settings)).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     with scoring_lock(out, province):
         restore_interrupted(out, province)
         files = snapshot_files(settings, province, month)

@@ -34,7 +34,7 @@ from core.errors import NotReadyError
 from core.io import snapshot_time
 from core.logs import get_logger
 from core.settings import Settings
-from core.spark import received, ship
+from core.spark import ship
 from features.build import offline_file
 from serving.batch import latest_month_for
 from serving.champions import ModelSet
@@ -161,7 +161,7 @@ def prepare_partitions(
             if batch.num_rows == 0:
                 continue
             if models is None:  # once per partition
-                models, store = partition_champions(received(champions)), open_store(settings)
+                models, store = partition_champions(champions), open_store(settings)
             for start in range(0, batch.num_rows, chunk_size):
                 values = online_values(batch.slice(start, chunk_size), columns)
                 written += push_answers(store, values, models, stamp)

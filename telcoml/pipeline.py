@@ -310,8 +310,10 @@ def batch_score_stage(
     from serving.batch import score_province
     from serving.champions import load_champions
 
-    found = sorted({p for p, _ in offline_snapshots(settings.offline_dir, month=month or "*")})
-    provinces = [p.upper() for p in provinces] if provinces else found
+    if provinces:
+        provinces = [p.upper() for p in provinces]
+    else:
+        provinces = sorted({p for p, _ in offline_snapshots(settings.offline_dir, month=month or "*")})
     if not provinces:
         raise NotReadyError(
             f"no indicator snapshot{' of ' + month if month else ''} in {settings.offline_dir}: "

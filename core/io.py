@@ -18,11 +18,12 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 #: A temporary file untouched for this long (seconds) is abandoned, whoever wrote it: a
@@ -89,18 +90,19 @@ def atomic_write_arrow(batches: Iterable[pa.RecordBatch], schema: pa.Schema, pat
                 writer.write_batch(batch)
 
 
-class AtomicParquetFiles:
-    """Parquet files written part by part (each ``write`` adds row groups) and published
-    together: every file grows in a hidden temporary beside its target and ``commit`` renames
-    them all, so a reader sees a whole file or the one before. Used as a context manager, an
-    error (or a kill) leaves no target touched and the temporaries are removed (or, after a
-    kill, left to ``remove_stale_temporaries``). Memory: one part, whatever the file's size.
+class AtomicTableFiles:
+    """Parquet and CSV files written part by part (each ``write`` adds row groups, or rows to
+    a ``.csv`` target) and published together: every file grows in a hidden temporary beside
+    its target and ``commit`` renames them all, so a reader sees a whole file or the one
+    before. Used as a context manager, an error (or a kill) leaves no target touched and the
+    temporaries are removed (or, after a kill, left to ``remove_stale_temporaries``). Memory:
+    one part, whatever the file's size.
 
     A file's first part fixes its schema (dictionary columns with 32-bit indices, so any later
     part's dictionary fits); later parts are cast to it."""
 
     def __init__(self) -> None:
-        self._files: dict[Path, tuple[pq.ParquetWriter, str]] = {}
+        self._files: dict[Path, tuple[pq.ParquetWriter | pacsv.CSVWriter, pa.Schema, str]] = {}
 
     def write(self, table: pa.Table, path: Path) -> None:
         path = Path(path)
@@ -114,9 +116,10 @@ class AtomicParquetFiles:
             schema = pa.schema(fields, metadata=table.schema.metadata)
             fd, tmp = _temporary(path)
             os.close(fd)
-            self._files[path] = (pq.ParquetWriter(tmp, schema), tmp)
-        writer, _ = self._files[path]
-        writer.write_table(table.cast(writer.schema))
+            writer = pacsv.CSVWriter if path.suffix == ".csv" else pq.ParquetWriter
+            self._files[path] = (writer(tmp, schema), schema, tmp)
+        writer, schema, _ = self._files[path]
+        writer.write_table(table.cast(schema))
 
     def __contains__(self, path: Path) -> bool:
         """Whether ``path`` has had a part written since the last commit."""
@@ -124,22 +127,21 @@ class AtomicParquetFiles:
 
     def commit(self) -> None:
         """Close every file and rename it over its target."""
-        for writer, _ in self._files.values():
+        for writer, _, _ in self._files.values():
             writer.close()
-        for path, (_, tmp) in self._files.items():
+        for path, (_, _, tmp) in self._files.items():
             os.replace(tmp, path)
         self._files.clear()
 
     def discard(self) -> None:
         """Close and delete every temporary; no target is touched."""
-        for writer, tmp in self._files.values():
-            try:
+        for writer, _, tmp in self._files.values():
+            with suppress(Exception):  # discarding after an error: that error is the one to report
                 writer.close()
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            Path(tmp).unlink(missing_ok=True)
         self._files.clear()
 
-    def __enter__(self) -> AtomicParquetFiles:
+    def __enter__(self) -> AtomicTableFiles:
         return self
 
     def __exit__(self, kind, *_exc) -> None:

@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 
 from core.indicators import CHANNELS, CHURN
-from core.io import AtomicParquetFiles, atomic_write_parquet, month_list, snapshot_time
+from core.io import AtomicTableFiles, atomic_write_parquet, month_list, snapshot_time
 from features.build import WINDOW_MONTHS, MonthAggregate, aggregate_month, indicators_at
 from features.evidence import (
     RATE_EVENT_TYPES,
@@ -1056,7 +1056,7 @@ def simulate_province(
     province = config.provinces[p_index]
     sizes = config.chunk_sizes(size)
     written: dict[tuple[str, str | None], int] = {}  # rows of earlier chunks per table and month
-    with AtomicParquetFiles() as files:
+    with AtomicTableFiles() as files:
 
         def put(frame: pd.DataFrame, path: Path, table: str | None = None) -> None:
             if len(sizes) == 1:

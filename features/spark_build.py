@@ -16,7 +16,7 @@ the province's size. The offline files hold the pandas build's rows value for va
    as IPC files in the staging directory.
 3. **Write.** The driver appends the buckets' views, in bucket order, as row groups to each
    snapshot's files, which are renamed into place when the snapshot is whole
-   (``core.io.AtomicParquetFiles``): the offline store's layout (``offline_file``), so Feast reads
+   (``core.io.AtomicTableFiles``): the offline store's layout (``offline_file``), so Feast reads
    the same files whatever built them. The staging directory is then removed.
 
 Rows travel between the stages as files, not through Spark: Spark schedules the tasks and retries
@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.errors import NotReadyError
-from core.io import AtomicParquetFiles, atomic_write_arrow, process_gone, remove_stale_temporaries
+from core.io import AtomicTableFiles, atomic_write_arrow, process_gone, remove_stale_temporaries
 from core.logs import get_logger
 from features.build import (
     WINDOW_MONTHS,
@@ -371,7 +371,7 @@ def _write_snapshots(
     if missing:
         raise NotReadyError(f"the Spark build wrote no snapshot for {sorted(missing)}: see the Spark log")
     rows = 0
-    out, empty = AtomicParquetFiles(), {}
+    out, empty = AtomicTableFiles(), {}
     try:
         for province, month in snapshots:
             for view in sorted(by_snapshot[(province, month)], key=lambda v: (v["bucket"], v["subject"])):

@@ -11,8 +11,6 @@ time scores a province into a folder (``scoring_lock``): a second is refused, no
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from core import indicators as lib
 from core.errors import NotReadyError, TelcomlError
-from core.io import file_lock
+from core.io import AtomicTableFiles, file_lock, remove_stale_temporaries
 from core.settings import Settings
 from core.tasks import TASKS, crm_columns
 from features.build import offline_file, offline_snapshots
@@ -183,44 +180,23 @@ def score_province(
     out_dir.mkdir(parents=True, exist_ok=True)
     parquet_path = out_dir / f"crm_{province}_{month}.parquet"
     csv_path = out_dir / f"crm_{province}_{month}.csv"
+    rows = 0
     with scoring_lock(out_dir, province):
+        remove_stale_temporaries([out_dir])  # a killed run's half-written files
         scored_at = datetime.now(UTC).isoformat(timespec="seconds")
-        tmp_parquet = tempfile.NamedTemporaryFile(
-            dir=out_dir, prefix=f".{parquet_path.name}.", delete=False
-        ).name
-        tmp_csv = tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{csv_path.name}.", delete=False).name
-        parquet_writer = csv_writer = None
-        rows = 0
         recorder = ScoreLog(settings, "batch", flush_rows=chunk_rows, flush_seconds=0, enabled=record)
-        try:
+        with AtomicTableFiles() as files:  # both files replaced together, or neither
             for chunk in snapshot_chunks(settings, province, month, chunk_rows):
                 table = interface_rows(models, chunk, month, scored_at)
                 recorder.record(chunk, predictions_from_interface(table), models.names, week=record_week)
-                if parquet_writer is None:
-                    parquet_writer = pq.ParquetWriter(tmp_parquet, table.schema)
-                    csv_writer = pacsv.CSVWriter(tmp_csv, table.schema)
-                parquet_writer.write_table(table)
-                csv_writer.write_table(table)
+                files.write(table, parquet_path)
+                files.write(table, csv_path)
                 rows += table.num_rows
                 if progress:
                     progress(table.num_rows)
-            if parquet_writer is None:
+            if not rows:
                 raise NotReadyError(f"no customers in the {province} {month} snapshot")
-            parquet_writer.close()
-            csv_writer.close()
-            os.replace(tmp_parquet, parquet_path)
-            os.replace(tmp_csv, csv_path)
-            recorder.close()
-        except BaseException:
-            for writer in (parquet_writer, csv_writer):
-                if writer is not None:
-                    try:
-                        writer.close()
-                    except Exception:  # already failing: the original error is the one to report
-                        pass
-            Path(tmp_parquet).unlink(missing_ok=True)
-            Path(tmp_csv).unlink(missing_ok=True)
-            raise
+        recorder.close()
     return BatchResult(province, month, rows, time.perf_counter() - started, parquet_path, csv_path)
 
 

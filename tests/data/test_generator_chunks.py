@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core.io import AtomicParquetFiles
+from core.io import AtomicTableFiles
 from features.build import available_months, build_indicators
 from features.generate import GeneratorConfig, chunk_streams, generate, new_line_indices
 from features.quality import check_raw
@@ -123,13 +123,13 @@ def test_files_written_in_parts_replace_nothing_until_the_province_is_done(tmp_p
     target = tmp_path / "usage" / "part-0.parquet"
     target.parent.mkdir()
     pq.write_table(pa.table({"msisdn": ["old"]}), target)
-    with pytest.raises(RuntimeError), AtomicParquetFiles() as files:
+    with pytest.raises(RuntimeError), AtomicTableFiles() as files:
         files.write(pa.table({"msisdn": ["a"]}), target)
         raise RuntimeError("killed between two chunks")
     assert pq.read_table(target).column("msisdn").to_pylist() == ["old"]
     assert [p.name for p in target.parent.iterdir()] == ["part-0.parquet"]  # no temporary left
     small = pa.table({"msisdn": pa.array(["a"]).dictionary_encode()})  # int32 indices...
-    with AtomicParquetFiles() as files:
+    with AtomicTableFiles() as files:
         files.write(small, target)
         files.write(
             pa.table(

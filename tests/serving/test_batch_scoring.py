@@ -68,6 +68,40 @@ def test_a_failed_run_leaves_the_previous_file_intact(trained_world, champions, 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".HE.scoring.lock"]
 
 
+def test_a_killed_runs_half_written_files_are_removed_by_the_next_run(trained_world, champions, tmp_path):
+    """A run killed (``kill -9``) while its CRM files grow leaves hidden temporaries beside them;
+    the next run of any province into that folder removes them once their writer is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time, pyarrow as pa; from pathlib import Path; from core.io import AtomicTableFiles\n"
+            "files = AtomicTableFiles(); table = pa.table({'msisdn': ['13800000000']})\n"
+            f"for name in ('crm_HE_x.parquet', 'crm_HE_x.csv'):\n"
+            f"    files.write(table, Path({str(tmp_path)!r}) / name)\n"
+            "print('writing', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline().strip() == "writing"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    left = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(left) == 2 and not list(tmp_path.glob("crm_HE_x.*"))
+    a_while_ago = time.time() - 120  # untouched for longer than a dead writer's grace minute
+    for path in left:
+        os.utime(path, (a_while_ago, a_while_ago))
+    result = score_province(trained_world.settings, champions, "HE", output_dir=tmp_path, record=False)
+    assert result.rows and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_a_second_run_of_a_province_is_refused_while_one_writes(trained_world, champions, tmp_path):
     """Another process scoring HE into the same folder holds its lock: this run is refused at
     once and HE's file is left as it was; GD is scored meanwhile; once that process is killed,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import functools
 import json
 import logging
@@ -82,6 +83,19 @@ OnlineStore = Annotated[
 Provinces = Annotated[
     list[ProvinceCode] | None, typer.Option(case_sensitive=False, help="Only these provinces (repeatable).")
 ]
+
+
+def _day(text: str) -> dt.date:
+    """A date option's value (``--start``, ``--as-of``, ``--expires``): YYYY-MM-DD, or a usage
+    error (exit 2) naming the option."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date like 2026-07-01 (YYYY-MM-DD)") from None
+
+
+def _day_option(help_text: str) -> Any:
+    return typer.Option(parser=_day, metavar="YYYY-MM-DD", help=help_text)
 
 
 def _chosen(value: StrEnum | list[StrEnum] | None) -> str | list[str] | None:
@@ -718,7 +732,7 @@ def campaign_plan(
     province: Annotated[
         ProvinceCode | None, typer.Option(case_sensitive=False, help="Province of the campaign.")
     ] = None,
-    start: Annotated[str | None, typer.Option(help="Date of wave 1 (2026-07-01).")] = None,
+    start: Annotated[dt.date | None, _day_option("Date of wave 1.")] = None,
     offer_en: Annotated[str | None, typer.Option(help="The offer, in English.")] = None,
     offer_zh: Annotated[str | None, typer.Option(help="The offer, in Chinese.")] = None,
     contact_cap: Annotated[int | None, typer.Option(help="Most contacts per customer in 90 days.")] = None,
@@ -729,19 +743,12 @@ def campaign_plan(
 ) -> None:
     """Preview a campaign on its province's latest snapshot: who is selected, suppressed (and why),
     held out as control and contacted; ``--export`` writes the outbound system's files."""
-    import datetime as dt
-
     from serving.campaign_config import campaign_of, read_campaign
     from serving.campaign_run import run_campaign
     from serving.champions import load_champions
 
-    given = {"name": name, "purpose": _chosen(purpose), "province": _chosen(province)}
+    given = {"name": name, "purpose": _chosen(purpose), "province": _chosen(province), "start": start}
     given |= {"contact_cap": contact_cap, "control_share": control_share}
-    if start is not None:
-        try:
-            given["start"] = dt.date.fromisoformat(start)
-        except ValueError:
-            raise TelcomlError(f"--start: {start!r} is not a date like 2026-07-01") from None
     offer = {k: v for k, v in (("en", offer_en), ("zh", offer_zh)) if v is not None}
     overrides = {k: v for k, v in given.items() if v is not None} | ({"offer": offer} if offer else {})
     campaign = read_campaign(definition, overrides) if definition else campaign_of(overrides)
@@ -793,24 +800,16 @@ def campaign_wave(
 @user_errors
 def campaign_report(
     name: Annotated[str, typer.Argument(help="An exported campaign's name.")],
-    as_of: Annotated[str | None, typer.Option(help="Count waves due by this day (default: today).")] = None,
+    as_of: Annotated[dt.date | None, _day_option("Count waves due by this day (default: today).")] = None,
     mlflow_run: Annotated[bool, typer.Option(help="Also log the report as an MLflow run.")] = True,
     workdir: Workdir = None,
 ) -> None:
     """Response management: take-up of the contacted against the control group (uplift, 95% interval),
     answers by wave, channel and contact frequency, the best frequency; written beside the weekly
     monitoring reports and to MLflow."""
-    import datetime as dt
-
     from serving.campaign_report import report_campaign
 
-    day = None
-    if as_of is not None:
-        try:
-            day = dt.date.fromisoformat(as_of)
-        except ValueError:
-            raise TelcomlError(f"--as-of: {as_of!r} is not a date like 2026-07-31") from None
-    result = report_campaign(_settings(workdir), name, day, log_to_mlflow=mlflow_run)
+    result = report_campaign(_settings(workdir), name, as_of, log_to_mlflow=mlflow_run)
     o, r = result.report["overall"], result.report
 
     def pct(x):
@@ -1007,20 +1006,14 @@ def keys_create(
         int | None, typer.Option(min=1, help="Refused from this many days on (default: no expiry).")
     ] = None,
     expires: Annotated[
-        str | None, typer.Option(help="Last day the key works, YYYY-MM-DD (UTC; default: no expiry).")
+        dt.date | None, _day_option("Last day the key works (UTC; default: no expiry).")
     ] = None,
     workdir: Workdir = None,
 ) -> None:
     """Create a named key; the plain key is printed once and only its hash is stored."""
-    import datetime as dt
-
     from serving.security import create_key, key_expiry
 
-    try:
-        until = dt.date.fromisoformat(expires) if expires is not None else None
-    except ValueError:
-        raise TelcomlError(f"--expires: {expires!r} is not a date like 2027-06-30") from None
-    key = create_key(_settings(workdir), name, province.value, key_expiry(expires_in_days, until))
+    key = create_key(_settings(workdir), name, province.value, key_expiry(expires_in_days, expires))
     console.print(f"TELCOML_API_KEY={key}")
 
 

@@ -70,7 +70,7 @@ def test_expiry_options_are_checked_before_anything_is_written(tmp_path):
     for args, code, words in (
         (["--expires-in-days", "0"], 2, "Invalid value"),  # refused by the CLI itself (min 1)
         (["--expires", past], 1, "already past"),
-        (["--expires", "2027-13-01"], 1, "not a date"),
+        (["--expires", "2027-13-01"], 2, "not a date"),  # a usage error naming the option
         (["--expires", "2099-01-01", "--expires-in-days", "3"], 1, "not both"),
     ):
         result = _keys(tmp_path, "create", "crm-gd", *args)

@@ -70,3 +70,21 @@ def test_starting_the_command_line_loads_neither_pandas_nor_the_models():
     probe = "import sys, telcoml.cli; print(sorted({'pandas', 'xgboost', 'core.tasks'} & set(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["campaign", "plan"], "--start"),
+        (["campaign", "report", "x"], "--as-of"),
+        (["keys", "create", "x"], "--expires"),
+    ],
+)
+def test_every_date_option_is_checked_by_the_command_line(args, option, tmp_path):
+    """A date that is no date is a usage error naming the option (exit 2), before anything runs."""
+    assert "YYYY-MM-DD" in _flat(runner.invoke(app, [*args, "--help"], env=WIDE))
+    for wrong in ("2026-13-01", "2027-02-30", "tomorrow"):
+        result = runner.invoke(app, [*args, option, wrong, "--workdir", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert f"Invalidvaluefor'{option}':'{wrong}'isnotadate" in _flat(result), result.output
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -19,7 +19,7 @@ from core.errors import TelcomlError
 from core.logs import get_logger
 from serving.campaign_config import CAMPAIGN_NAME
 from serving.campaign_report import report_campaign
-from serving.console.campaign_words import campaign_words
+from serving.console.campaign_words import CAMPAIGN_WORDS
 from serving.console.campaigns import figure_json
 from serving.console.pages import Page, Visit
 from serving.console.words import Language
@@ -134,7 +134,7 @@ def handle(visit: Visit) -> dict:
     settings = visit.backend.settings
     listed = campaign_list(exported_definitions(settings), visit.scope)
     context: dict = {
-        "w": campaign_words(visit.lang),
+        "w": CAMPAIGN_WORDS.in_language(visit.lang),
         "columns": TABLE_COLUMNS,
         "campaigns": listed,
         "chosen": None,

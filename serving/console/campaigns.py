@@ -29,7 +29,7 @@ from core.tasks import CHURN_BANDS, CREDIT_GRADES, SENSITIVITY_LEVELS
 from serving.campaign_config import CAMPAIGN_NAME, PURPOSES, Band, Brand, Campaign, Category, Channel, Level
 from serving.campaign_run import campaign_dir, run_campaign
 from serving.campaigns import PROFILE, SUPPRESSION_REASONS
-from serving.console.campaign_words import campaign_words
+from serving.console.campaign_words import CAMPAIGN_WORDS
 from serving.console.pages import Page, Visit
 from serving.console.words import Language
 from serving.security import ALL_PROVINCES, may_score
@@ -270,7 +270,7 @@ def handle(visit: Visit) -> dict:
     """GET: the form. POST: the campaign previewed (``action=preview``) or exported too
     (``action=export``), the form shown again with its values."""
     context: dict = {
-        "w": campaign_words(visit.lang),
+        "w": CAMPAIGN_WORDS.in_language(visit.lang),
         "scope_code": visit.scope,
         "choices": form_choices(visit.lang),
         "errors": {},

@@ -24,7 +24,7 @@ from core.tasks import TASKS
 from features.build import offline_snapshots
 from monitoring.record import monitoring_dir
 from serving.console.pages import Page, Visit
-from serving.console.words import Language
+from serving.console.words import Language, Vocabulary
 from serving.security import may_score
 
 #: A weekly report's folder name (``2026-W44``): the only week names the page accepts.
@@ -43,44 +43,41 @@ SUMMARY_COLUMNS = (
     "data_quality",
     "top_moved",
 )
-WORDS = {
-    "champions": ("冠军模型", "Champions"),
-    "weekly": ("每周监控", "Weekly monitoring"),
-    "alerts": ("告警", "Alerts"),
-    "province": ("省份", "Province"),
-    "evaluation": ("评价", "Evaluation"),
-    "model": ("模型", "Model"),
-    "method": ("方法", "Method"),
-    "version": ("版本", "Version"),
-    "own": ("本省模型", "the province's own"),
-    "national": ("全国模型", "national"),
-    "held_out": ("上线时留出集得分", "Held-out score at promotion"),
-    "loaded_at": ("加载时间", "Loaded at"),
-    "week": ("周", "Week"),
-    "show": ("查看", "Show"),
-    "status": ("状态", "Status"),
-    "no_weekly": (
-        "尚无每周监控报告（telcoml monitor 生成）",
-        "No weekly monitoring report yet (telcoml monitor writes them)",
-    ),
-    "no_alerts": ("本周无告警", "No alert this week"),
-    "bad_choice": ("选项无效，已显示最近一周", "Not one of the weeks: the latest is shown"),
-    "action": ("建议", "Action"),
-    "champion": ("冠军", "Champion"),
-    "customers": ("客户数", "Customers"),
-    "drifted": ("漂移指标", "Drifted indicators"),
-    "prediction_drift": ("预测漂移", "Prediction drift"),
-    "quality": ("模型质量", "Quality"),
-    "outcome": ("实际结果", "Outcome"),
-    "business_rates": ("业务比率", "Business rates"),
-    "data_quality": ("数据质量", "Data quality"),
-    "top_moved": ("变化最大的指标", "Moved most"),
-}
-
-
-def word(key: str, lang: Language) -> str:
-    zh, en = WORDS[key]
-    return zh if lang == "zh" else en
+WORDS = Vocabulary(
+    {
+        "champions": ("冠军模型", "Champions"),
+        "weekly": ("每周监控", "Weekly monitoring"),
+        "alerts": ("告警", "Alerts"),
+        "province": ("省份", "Province"),
+        "evaluation": ("评价", "Evaluation"),
+        "model": ("模型", "Model"),
+        "method": ("方法", "Method"),
+        "version": ("版本", "Version"),
+        "own": ("本省模型", "the province's own"),
+        "national": ("全国模型", "national"),
+        "held_out": ("上线时留出集得分", "Held-out score at promotion"),
+        "loaded_at": ("加载时间", "Loaded at"),
+        "week": ("周", "Week"),
+        "show": ("查看", "Show"),
+        "status": ("状态", "Status"),
+        "no_weekly": (
+            "尚无每周监控报告（telcoml monitor 生成）",
+            "No weekly monitoring report yet (telcoml monitor writes them)",
+        ),
+        "no_alerts": ("本周无告警", "No alert this week"),
+        "bad_choice": ("选项无效，已显示最近一周", "Not one of the weeks: the latest is shown"),
+        "action": ("建议", "Action"),
+        "champion": ("冠军", "Champion"),
+        "customers": ("客户数", "Customers"),
+        "drifted": ("漂移指标", "Drifted indicators"),
+        "prediction_drift": ("预测漂移", "Prediction drift"),
+        "quality": ("模型质量", "Quality"),
+        "outcome": ("实际结果", "Outcome"),
+        "business_rates": ("业务比率", "Business rates"),
+        "data_quality": ("数据质量", "Data quality"),
+        "top_moved": ("变化最大的指标", "Moved most"),
+    }
+)
 
 
 def _task_title(name: str, lang: Language) -> str:
@@ -237,8 +234,8 @@ def handle(visit: Visit) -> dict:
     weeks = report_weeks(backend.settings)
     week, valid = choose_week(visit.form, weeks)
     context: dict = {
-        "w": {k: word(k, lang) for k in WORDS},
-        "columns": [word(c, lang) for c in SUMMARY_COLUMNS],
+        "w": WORDS.in_language(lang),
+        "columns": [WORDS.word(c, lang) for c in SUMMARY_COLUMNS],
         "champions": champion_rows(
             champions, held_out_scores(backend.settings, keys), lang, backend.settings.mlflow_ui_url
         ),

@@ -43,7 +43,7 @@ from features.schemas import partition_path
 from serving.batch import interface_rows, snapshot_chunks
 from serving.console.campaigns import figure_json
 from serving.console.pages import Page, Visit
-from serving.console.words import Language
+from serving.console.words import Language, Vocabulary
 from serving.security import ALL_PROVINCES, may_score
 from training.explain import value_words
 
@@ -79,46 +79,43 @@ COLUMNS = [
 #: Columns kept as categories (their values repeat: counting them is several times faster).
 CATEGORICAL = ["province", "churn_band", "city", "customer_category", "brand", "payment_method"]
 #: This page's own words, (Chinese, English).
-WORDS = {
-    "credit_overview": ("信用总览", "Credit overview"),
-    "analysis": ("多维分析", "Multidimensional analysis"),
-    "adhoc": ("即席查询", "Ad-hoc query"),
-    "month": ("账期", "Month"),
-    "drill": ("范围", "Scope"),
-    "national": ("全国", "National"),
-    "dimension": ("维度", "Dimension"),
-    "grade": ("信用等级", "Credit grade"),
-    "customers": ("客户数", "Customers"),
-    "share": ("占比", "Share"),
-    "total": ("合计", "Total"),
-    "any": ("不限", "Any"),
-    "show": ("查看", "Show"),
-    "count": ("统计", "Count"),
-    "matching": ("符合条件的客户", "Customers matching"),
-    "complaints_3m_at_least": ("近3月投诉不少于", "Complaints in 3 months at least"),
-    "complaints_3m": ("近3月投诉合计", "Complaints in 3 months"),
-    "bad_choice": ("选项无效，已显示默认视图", "Not one of the choices: the default view is shown"),
-    "no_data": ("该范围没有指标快照", "No indicator snapshot in this scope"),
-    "graded_by": ("按批量评分口径：月末指标快照、本省冠军模型与分档", "Graded as the batch file grades"),
-    "province": ("省份", "Province"),
-    "city": ("地市", "City"),
-    "unknown": ("未知", "unknown"),
-    "churn_band": ("离网风险", "Churn band"),
-    "bands": ("离网风险分布", "Churn bands"),
-    "comparison": ("区域对比", "Region comparison"),
-    "trend": ("趋势", "Trend"),
-    "export": ("导出当前表 (CSV)", "Export this table (CSV)"),
-    "matching_col": ("符合即席条件", "Matching the ad-hoc query"),
-}
+WORDS = Vocabulary(
+    {
+        "credit_overview": ("信用总览", "Credit overview"),
+        "analysis": ("多维分析", "Multidimensional analysis"),
+        "adhoc": ("即席查询", "Ad-hoc query"),
+        "month": ("账期", "Month"),
+        "drill": ("范围", "Scope"),
+        "national": ("全国", "National"),
+        "dimension": ("维度", "Dimension"),
+        "grade": ("信用等级", "Credit grade"),
+        "customers": ("客户数", "Customers"),
+        "share": ("占比", "Share"),
+        "total": ("合计", "Total"),
+        "any": ("不限", "Any"),
+        "show": ("查看", "Show"),
+        "count": ("统计", "Count"),
+        "matching": ("符合条件的客户", "Customers matching"),
+        "complaints_3m_at_least": ("近3月投诉不少于", "Complaints in 3 months at least"),
+        "complaints_3m": ("近3月投诉合计", "Complaints in 3 months"),
+        "bad_choice": ("选项无效，已显示默认视图", "Not one of the choices: the default view is shown"),
+        "no_data": ("该范围没有指标快照", "No indicator snapshot in this scope"),
+        "graded_by": ("按批量评分口径：月末指标快照、本省冠军模型与分档", "Graded as the batch file grades"),
+        "province": ("省份", "Province"),
+        "city": ("地市", "City"),
+        "unknown": ("未知", "unknown"),
+        "churn_band": ("离网风险", "Churn band"),
+        "bands": ("离网风险分布", "Churn bands"),
+        "comparison": ("区域对比", "Region comparison"),
+        "trend": ("趋势", "Trend"),
+        "export": ("导出当前表 (CSV)", "Export this table (CSV)"),
+        "matching_col": ("符合即席条件", "Matching the ad-hoc query"),
+    }
+)
 #: Province-months kept graded in memory (a province of 3,000 customers is ~0.3 MB).
 CACHE_SIZE = 32
 #: Months the trend shows (the latest).
 TREND_MONTHS = 12
-
-
-def word(key: str, lang: Language) -> str:
-    zh, en = WORDS[key]
-    return zh if lang == "zh" else en
 
 
 def grade_label(code: int, lang: Language) -> str:
@@ -154,7 +151,7 @@ def value_label(dimension: str, value: str, lang: Language, one_province: bool =
         return value
     if dimension == "city":
         province, _, city = value.partition(CITY_SEP)
-        name = word("unknown", lang) if city == UNKNOWN_CITY else city
+        name = WORDS.word("unknown", lang) if city == UNKNOWN_CITY else city
         return name if one_province else f"{province} · {name}"
     return value_words(value, "code", lang)
 
@@ -324,7 +321,7 @@ def trend_figure(view: dict, measure: str, lang: Language) -> str:
             )
         )
     figure.update_layout(
-        title=word("grade" if measure == "credit_grade" else "churn_band", lang),
+        title=WORDS.word("grade" if measure == "credit_grade" else "churn_band", lang),
         yaxis={"tickformat": ".0%", "rangemode": "tozero"},
         xaxis={"type": "category"},
         height=300,
@@ -354,7 +351,7 @@ def comparison_figure(table: dict, lang: Language) -> str:
         )
     figure.update_layout(
         barmode="group",
-        title=word("grade" if table["measure"] == "credit_grade" else "churn_band", lang),
+        title=WORDS.word("grade" if table["measure"] == "credit_grade" else "churn_band", lang),
         yaxis={"tickformat": ".0%"},
         height=320,
         margin={"l": 50, "r": 10, "t": 40, "b": 60},
@@ -375,7 +372,7 @@ def export_rows(
         *grades["rows"],
         {
             "value": "total",
-            "label": word("total", lang),
+            "label": WORDS.word("total", lang),
             "counts": grades["totals"],
             "total": grades["total"],
         },
@@ -613,28 +610,28 @@ def handle(visit: Visit) -> dict:
     drills = []
     for value in drill_values(provinces, cities):
         if value == ALL_PROVINCES:
-            label = word("national", lang)
+            label = WORDS.word("national", lang)
         elif CITY_SEP in value:
             city = value.partition(CITY_SEP)[2]
-            label = "\u2003" + (word("unknown", lang) if city == UNKNOWN_CITY else city)
+            label = "\u2003" + (WORDS.word("unknown", lang) if city == UNKNOWN_CITY else city)
         else:
             label = value
         drills.append({"value": value, "label": label})
     context: dict = {
-        "w": {k: word(k, lang) for k in WORDS},
+        "w": WORDS.in_language(lang),
         "choices": choices,
         "months": months,
         "drills": drills,
         "dimensions": [
-            {"value": d, "label": word(d, lang) if d in ("province", "city") else _name(d, lang)}
+            {"value": d, "label": WORDS.word(d, lang) if d in ("province", "city") else _name(d, lang)}
             for d in DIMENSIONS
         ],
         "query_fields": [
             {
                 "name": name,
-                "label": word("grade", lang)
+                "label": WORDS.word("grade", lang)
                 if name == "credit_grade"
-                else word(name, lang)
+                else WORDS.word(name, lang)
                 if name in WORDS
                 else _name(name, lang),
                 "options": [{"value": v, "label": _option_label(name, v, lang)} for v in values],

@@ -1,4 +1,5 @@
-"""A real BentoML server in a subprocess, and schemathesis against it (serving and abuse tests)."""
+"""Real servers in subprocesses (the BentoML service, the console) and schemathesis against them
+(serving and abuse tests)."""
 
 from __future__ import annotations
 
@@ -20,43 +21,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Server:
-    """``bentoml serve`` of the service on ``workdir`` from ``code_root`` (this checkout, or
-    another one's code, e.g. a baseline checkout in a benchmark)."""
+class _ServerProcess:
+    """A server in a subprocess on a free port, its log in the work directory; ready once
+    ``ready_path`` answers 200 (a server that never gets ready is stopped: it must not outlive
+    the test)."""
 
-    def __init__(self, workdir: Path, env: dict | None = None, code_root: Path = ROOT):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(workdir / f"server-{self.port}.log", "w")
-        full_env = {
-            **os.environ,
-            "TELCOML_WORKDIR": str(workdir),
-            "BENTOML_HOME": str(workdir / "bentoml"),
-            **({"PYTHONPATH": str(code_root)} if code_root != ROOT else {}),
-            **(env or {}),
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                "serving.service:TelcomlService",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            cwd=code_root,
-            env=full_env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+    name = "server"
+    ready_path = "/readyz"
+
+    def __init__(self, workdir: Path, command: list[str], env: dict, cwd: Path = ROOT, base_path: str = ""):
+        self.url = f"http://127.0.0.1:{self.port}{base_path}"
+        self.log_path = workdir / f"{self.name}-{self.port}.log"
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         try:
             self.wait_ready()
-        except (
-            RuntimeError
-        ):  # a server that never got ready must not outlive the test (BentoML restarts its worker)
+        except RuntimeError:
             self.stop()
             raise
 
@@ -64,21 +44,14 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited; log: {Path(self.log.name).read_text()[-3000:]}")
+                raise RuntimeError(f"{self.name} exited; log: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
-        raise RuntimeError(f"server not ready in {timeout}s; log: {Path(self.log.name).read_text()[-3000:]}")
-
-    def rss(self) -> int:
-        """Resident memory of the server's processes (BentoML's arbiter and its workers), bytes."""
-        import psutil
-
-        root = psutil.Process(self.process.pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} not ready in {timeout}s; log: {self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -87,6 +60,45 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+class Server(_ServerProcess):
+    """``bentoml serve`` of the service on ``workdir`` from ``code_root`` (this checkout, or
+    another one's code, e.g. a baseline checkout in a benchmark)."""
+
+    def __init__(self, workdir: Path, env: dict | None = None, code_root: Path = ROOT):
+        self.port = free_port()
+        full_env = {
+            **os.environ,
+            "TELCOML_WORKDIR": str(workdir),
+            "BENTOML_HOME": str(workdir / "bentoml"),
+            **({"PYTHONPATH": str(code_root)} if code_root != ROOT else {}),
+            **(env or {}),
+        }
+        command = [sys.executable, "-m", "bentoml", "serve", "serving.service:TelcomlService"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        super().__init__(workdir, command, full_env, cwd=code_root)
+
+    def rss(self) -> int:
+        """Resident memory of the server's processes (BentoML's arbiter and its workers), bytes."""
+        import psutil
+
+        root = psutil.Process(self.process.pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+
+
+class ConsoleServer(_ServerProcess):
+    """``telcoml console`` on ``workdir``; ``url`` is the console's root (``.../console``)."""
+
+    name = "console"
+    ready_path = "/login"
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        telcoml = Path(sys.executable).with_name("telcoml")
+        command = [str(telcoml), "console", "--workdir", str(workdir), "--port", str(self.port)]
+        env = {**os.environ, "TELCOML_WORKDIR": str(workdir)}
+        super().__init__(workdir, command, env, base_path="/console")
 
 
 def schemathesis_errors(url: str, key: str) -> str | None:

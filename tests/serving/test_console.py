@@ -1,106 +1,22 @@
 """The web console end to end: ``telcoml console`` and the console mounted in the BentoML service, on the
 trained world, driven by headless Chromium (Debian's, ``make install-browser``) through Playwright.
 
-Screenshots go to ``$TELCOML_TEST_ARTIFACTS`` (default ``tests/artifacts/``).
+The servers and the browser are ``tests/serving/conftest.py``'s fixtures; screenshots go to
+``$TELCOML_TEST_ARTIFACTS`` (default ``tests/artifacts/``).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
 from core.msisdn import mask_msisdn
-from tests.servers import ROOT, free_port
+from tests.browser import look_up, sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("TELCOML_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
 pytestmark = [pytest.mark.slow]
-
-
-class ConsoleServer:
-    """``telcoml console`` in a subprocess, its log in the work directory."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/console"
-        self.log_path = workdir / f"console-{self.port}.log"
-        self.log = open(self.log_path, "w")
-        telcoml = Path(sys.executable).with_name("telcoml")
-        self.process = subprocess.Popen(
-            [str(telcoml), "console", "--workdir", str(workdir), "--port", str(self.port)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "TELCOML_WORKDIR": str(workdir)},
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(self.log_path.read_text()[-3000:])
-            try:
-                if httpx.get(f"{self.url}/login", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"console not ready; log: {self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-
-
-@pytest.fixture(scope="module")
-def console(trained_world, keys):
-    srv = ConsoleServer(trained_world.settings.workdir)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():  # CI installs it (make install-browser): missing is a failure, not a skip
-        pytest.fail(f"{CHROMIUM} is missing: run `make install-browser`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium, request):
-    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
-    tab = context.new_page()
-    yield tab
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
-
-
-def sign_in(page, url: str, key: str) -> None:
-    page.goto(f"{url}/")
-    page.fill("#key", key)
-    page.click("#sign-in")
-    page.wait_for_selector("#msisdn")
-
-
-def look_up(page, msisdn: str) -> None:
-    page.fill("#msisdn", msisdn)
-    with page.expect_navigation():
-        page.click("#look-up")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from serving.campaign_config import Campaign
 from serving.campaign_report import report_campaign, simulate_campaign
 from serving.campaign_run import run_campaign
 from serving.champions import load_champions
-from tests.serving.test_console import ARTIFACTS, chromium, console, sign_in  # noqa: F401 (fixtures)
+from tests.browser import ARTIFACTS, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 NAME = "console-gd-keep"
@@ -26,7 +26,7 @@ def _count(tab, key: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def exported(console, chromium, keys):  # noqa: F811
+def exported(console, chromium, keys):
     """The GD campaign planned and exported in the browser, and the downloaded CSV."""
     context = chromium.new_context(viewport={"width": 1280, "height": 1000})
     tab = context.new_page()
@@ -73,7 +73,7 @@ def test_build_and_download_a_campaign_list(exported, trained_world):
     assert set(rows["msisdn"]) <= gd
 
 
-def test_a_report_page_shows_the_measured_uplift(exported, trained_world, console):  # noqa: F811
+def test_a_report_page_shows_the_measured_uplift(exported, trained_world, console):
     _, _, tab = exported
     settings = trained_world.settings
     simulate_campaign(settings, NAME, seed=3)
@@ -92,7 +92,7 @@ def test_a_report_page_shows_the_measured_uplift(exported, trained_world, consol
     tab.screenshot(path=str(ARTIFACTS / "console_campaign_report.png"), full_page=True)
 
 
-def test_a_gd_key_cannot_open_or_download_a_hebei_campaign(exported, trained_world, console):  # noqa: F811
+def test_a_gd_key_cannot_open_or_download_a_hebei_campaign(exported, trained_world, console):
     _, _, tab = exported
     settings = trained_world.settings
     hebei = Campaign.model_validate(

@@ -1,5 +1,5 @@
 """The managers' overview and model health pages end to end: ``telcoml console`` on the trained world,
-headless Chromium through Playwright (helpers and fixtures of ``test_console``).
+headless Chromium through Playwright (``tests/serving/conftest.py``, ``tests/browser.py``).
 
 The overview's counts are checked against the batch file (``serving.batch.score_province`` writes
 what the CRM receives) and the offline store's snapshot; model health against the registry.
@@ -13,7 +13,7 @@ import pytest
 
 from serving.batch import score_province
 from serving.champions import load_champions
-from tests.serving.test_console import chromium, console, page, sign_in  # noqa: F401 (fixtures)
+from tests.browser import sign_in
 
 pytestmark = [pytest.mark.slow]
 
@@ -41,7 +41,7 @@ def grade_counts(tab) -> dict[int, int]:
 
 
 @pytest.mark.browser
-def test_a_manager_reads_grades_by_province_and_drills_down(console, page, keys, crm_files, trained_world):  # noqa: F811
+def test_a_manager_reads_grades_by_province_and_drills_down(console, page, keys, crm_files, trained_world):
     sign_in(page, console.url, keys["group"])
     page.goto(f"{console.url}/overview")
     expected = crm_files["credit_grade"].value_counts()
@@ -94,7 +94,7 @@ def snapshot_cities(settings, province: str, month: str) -> pd.DataFrame:
 
 
 @pytest.mark.browser
-def test_a_manager_drills_from_national_to_a_city(console, page, keys, crm_files, trained_world):  # noqa: F811
+def test_a_manager_drills_from_national_to_a_city(console, page, keys, crm_files, trained_world):
     s, months = trained_world.settings, trained_world.months
     gd = snapshot_cities(s, "GD", months[-1])
     sign_in(page, console.url, keys["group"])
@@ -142,7 +142,7 @@ def test_a_manager_drills_from_national_to_a_city(console, page, keys, crm_files
 
 
 @pytest.mark.browser
-def test_a_gd_key_sees_guangdong_alone(console, page, keys, crm_files):  # noqa: F811
+def test_a_gd_key_sees_guangdong_alone(console, page, keys, crm_files):
     sign_in(page, console.url, keys["GD"])
     page.goto(f"{console.url}/overview")
     gd = crm_files[crm_files["province"] == "GD"]
@@ -175,7 +175,7 @@ def test_a_gd_key_sees_guangdong_alone(console, page, keys, crm_files):  # noqa:
 
 
 @pytest.mark.browser
-def test_model_health_shows_each_champion_and_its_held_out_score(console, page, keys, trained_world):  # noqa: F811
+def test_model_health_shows_each_champion_and_its_held_out_score(console, page, keys, trained_world):
     from mlflow import MlflowClient
 
     from core.tasks import TASKS

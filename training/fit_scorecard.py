@@ -247,8 +247,7 @@ def _fit(
             "test_score": held_out,
             "fitted_months": [fit_month],
         }
-        info = log_task_model(model, example, metadata, name)
-        version = str(info.registered_model_version)
+        version = str(log_task_model(model, example, metadata, name).version)
         client.set_model_version_tag(name, version, "method", ScorecardModel.method)
         client.set_model_version_tag(name, version, "fitted_months", fit_month)
         if held_out is not None:

@@ -30,7 +30,9 @@ from training.model import ScorecardModel, TaskModel
 # TaskModelPyfunc is also named here: versions registered before training.pyfunc unpickle it from here
 from training.pyfunc import MODEL_CODE, TaskModelPyfunc, model_requirements
 
-if TYPE_CHECKING:  # an annotation only: serving loads the registry without the baselines
+if TYPE_CHECKING:  # annotations only: serving loads the registry without the baselines
+    from mlflow.entities.model_registry import ModelVersion
+
     from training.baselines import BaselineCheck
 
 CHAMPION = "champion"
@@ -83,9 +85,12 @@ def configure_mlflow(settings: Settings, experiment: str | None = None) -> str |
 
 def log_task_model(
     model: TaskModel | ScorecardModel, example: pd.DataFrame, metadata: dict, registered_name: str
-):
+) -> ModelVersion:
     """Log the model as a pyfunc with signature, input example, its code and pinned requirements
-    (``training.pyfunc``: it loads outside this checkout), and register a version."""
+    (``training.pyfunc``: it loads outside this checkout), and register it as a new version of
+    ``registered_name`` (created on its first version). Registered through ``MlflowClient``, which
+    prints nothing: the fluent ``registered_model_name`` prints three lines per model on stderr,
+    and the commands print their own summary of the versions."""
     from mlflow.models import infer_signature
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,12 +102,19 @@ def log_task_model(
             artifacts={"task_model": str(Path(tmp) / "task_model")},
             signature=signature,
             input_example=example,
-            registered_model_name=registered_name,
             metadata=metadata,
             code_paths=list(MODEL_CODE),
             pip_requirements=model_requirements(),
         )
-    return info
+    client = MlflowClient()
+    try:
+        client.create_registered_model(registered_name)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    return client.create_model_version(
+        registered_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id
+    )
 
 
 def load_task_model(uri: str) -> TaskModel | ScorecardModel:

@@ -311,8 +311,7 @@ def train_task(
         # integer indicators may arrive empty from the online store: declare them as doubles
         example = test_indicators.head(5).reset_index(drop=True)
         example = example.astype({c: "float64" for c in example.columns if example[c].dtype.kind in "iu"})
-        info = log_task_model(served, example, metadata, t.model_name(province))
-        version = str(info.registered_model_version)
+        version = str(log_task_model(served, example, metadata, t.model_name(province)).version)
         client.set_model_version_tag(t.model_name(province), version, "fitted_months", ",".join(fitted))
         client.set_model_version_tag(
             t.model_name(province), version, "held_out_score", f"{result[f'test_{t.headline}']:.6f}"

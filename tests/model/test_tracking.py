@@ -145,3 +145,25 @@ def test_the_registered_model_serves_from_a_fresh_environment_outside_the_checko
     expected = load_task_model(uri).predict(rows)
     assert list(served.columns) == list(expected.columns) and len(served) == len(rows) > 0
     pd.testing.assert_frame_equal(served, expected.reset_index(drop=True), check_dtype=False)
+
+
+def test_a_version_is_registered_quietly_and_linked_to_its_run_and_model(churn_run, capfd):
+    """Registering prints nothing (MLflow's fluent registration printed three lines per model on
+    stderr) and the version names the run and the logged model it came from."""
+    import mlflow
+
+    from training.registry import log_task_model
+
+    _, result = churn_run
+    uri = f"models:/{result.model_name}/{result.version}"
+    served = mlflow.pyfunc.load_model(uri)
+    example = served.input_example
+    capfd.readouterr()
+    with mlflow.start_run() as run:
+        version = log_task_model(served.unwrap_python_model().model, example, {}, result.model_name)
+    printed = capfd.readouterr()
+    assert "registered model" not in printed.err.lower() and "Created version" not in printed.err
+    assert int(version.version) == int(result.version) + 1
+    # the version's source is the logged model (``models:/m-...``), which names its run
+    assert version.run_id == run.info.run_id and version.source.startswith("models:/m-")
+    assert mlflow.get_logged_model(version.source.removeprefix("models:/")).source_run_id == run.info.run_id

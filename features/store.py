@@ -11,8 +11,10 @@ relative to that folder, so the work directory can be moved or copied.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import glob
+import io
 import logging
 import os
 import warnings
@@ -305,7 +307,12 @@ def materialize_latest(
 
         materialize_stream(store, start, end + pd.Timedelta(seconds=1), list(views))
     else:
-        store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views))
+        # Feast prints a coloured header and each view's name on stdout (escape codes in a log
+        # file); the commands report the load themselves
+        with contextlib.redirect_stdout(io.StringIO()):
+            store.materialize(
+                start_date=start, end_date=end + pd.Timedelta(seconds=1), feature_views=list(views)
+            )
     protect_store_files(store.config)
 
 

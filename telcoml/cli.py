@@ -53,9 +53,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
+#: Columns when the output is a file or a pipe (a log, CI) and ``COLUMNS`` is not set: rich's
+#: 80 squeezes the summary tables (the demo's ten columns) into a letter per line.
+LOG_COLUMNS = 160
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich console: a terminal's own width, ``COLUMNS`` where set, else ``LOG_COLUMNS``."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, width=LOG_COLUMNS if piped else None)
+
+
+console = _console()
 #: messages that are not the command's data: errors, and notes beside --format json/csv
-err_console = Console(stderr=True)
+err_console = _console(stderr=True)
 
 Workdir = Annotated[
     Path | None,
@@ -343,7 +355,11 @@ def _generator_config(
     )
 
 
-def _print_quality(report) -> None:
+#: Kinds of quality problem printed after the gate's table (the report holds them all).
+QUALITY_LINES = 10
+
+
+def _print_quality(report, settings: Settings) -> None:
     table = Table(title="Data quality gate (completeness, accuracy, timeliness, authenticity)")
     for col in ("table", "rows", "reject", "warn"):
         table.add_column(col, justify="right" if col != "table" else "left")
@@ -354,8 +370,22 @@ def _print_quality(report) -> None:
                 counts[p.severity] += 1
         table.add_row(name, f"{summary.get('rows', 0):,}", str(counts["reject"]), str(counts["warn"]))
     console.print(table)
-    for p in report.problems[:10]:
-        console.print(f"  [{'red' if p.severity == 'reject' else 'yellow'}]{p.severity}[/] {p}")
+    # one line per kind of problem (the same check of the same column), rejects first: a check
+    # that warns in every month of a province is one line, not twelve
+    kinds: dict[tuple, list] = {}
+    for p in report.problems:
+        kinds.setdefault((p.severity, p.dimension, p.table, p.column), []).append(p)
+    for problems in list(kinds.values())[:QUALITY_LINES]:
+        p, more = problems[0], len(problems) - 1
+        also = f" [dim](and {more} more partition{'s' if more > 1 else ''} like it)[/]" if more else ""
+        console.print(f"  [{'red' if p.severity == 'reject' else 'yellow'}]{p.severity}[/] {p}{also}")
+    if len(kinds) > QUALITY_LINES:
+        console.print(f"  [dim]… {len(kinds) - QUALITY_LINES} more kinds of problem[/]")
+    if report.problems:
+        from telcoml.pipeline import quality_report_path
+
+        every = quality_report_path(settings)
+        console.print(f"  [dim]{len(report.problems):,} problems in all, each in {every}[/]")
 
 
 # --- the feature store ----------------------------------------------------------------------------
@@ -393,7 +423,7 @@ def generate(
         config = dataclasses.replace(config, chunk_customers=chunk_customers)
     with _bars() as bars:
         report = generate_stage(settings, config, progress=bars)
-    _print_quality(report)
+    _print_quality(report, settings)
 
 
 @app.command()
@@ -408,7 +438,8 @@ def ingest(
     """Ingest raw tables from a folder: all checked first, then each file replaced atomically."""
     from telcoml.pipeline import ingest_stage
 
-    _print_quality(ingest_stage(_settings(workdir), source))
+    settings = _settings(workdir)
+    _print_quality(ingest_stage(settings, source), settings)
 
 
 @app.command()
@@ -417,8 +448,9 @@ def quality(workdir: Workdir = None) -> None:
     """Check the raw tables on the four quality dimensions; exit 1 on rejections."""
     from telcoml.pipeline import quality_stage
 
-    report = quality_stage(_settings(workdir))
-    _print_quality(report)
+    settings = _settings(workdir)
+    report = quality_stage(settings)
+    _print_quality(report, settings)
     if not report.passed:
         raise typer.Exit(1)
 
@@ -1470,7 +1502,7 @@ def replay(
 def _print_demo_stage(stage: DemoStage, result: DemoResult) -> None:
     match stage:
         case "data":
-            _print_quality(result.quality)
+            _print_quality(result.quality, result.settings)
             console.print(
                 f"indicators: {result.indicator_rows:,} customer-months; "
                 f"{len(result.indicator_problems)} indicator warnings"

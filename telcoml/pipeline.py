@@ -83,9 +83,14 @@ def generate_stage(
     return report
 
 
+def quality_report_path(settings: Settings, name: str = "raw") -> Path:
+    """Where the gate's latest report of ``name`` is (``raw``: the raw tables; ``byod_XX``)."""
+    return settings.reports_dir / "quality" / f"{name}.json"
+
+
 def write_quality_report(settings: Settings, report: QualityReport, name: str) -> Path:
     """The gate's report as JSON under reports/quality/ (the latest one per name)."""
-    path = settings.reports_dir / "quality" / f"{name}.json"
+    path = quality_report_path(settings, name)
     atomic_write_text(json.dumps(report.to_dict(), indent=2, default=str), path)
     return path
 

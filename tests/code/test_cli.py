@@ -264,3 +264,21 @@ def test_tuning_workers_out_of_bounds_are_refused_before_anything_starts(tmp_pat
     assert result.exit_code == 2
     assert "--workers" in _text(result)
     assert not (tmp_path / "w").exists()
+
+
+def test_the_gate_prints_one_line_per_kind_of_problem(tiny_world, tmp_path):
+    """A check that warns in every month of a province is one line naming how many more
+    partitions it met, and the last line says where the report holding each one is."""
+    import json as _json
+
+    workdir = tmp_path / "work"
+    shutil.copytree(tiny_world.settings.workdir / "raw", workdir / "raw")
+    result = runner.invoke(app, ["quality", "--workdir", str(workdir)])
+    assert result.exit_code == 0, result.output
+    report = _json.loads((workdir / "reports" / "quality" / "raw.json").read_text())
+    kinds = {(p["severity"], p["dimension"], p["table"], p["column"]) for p in report["problems"]}
+    assert len(report["problems"]) > len(kinds)  # some check met several partitions
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("  warn ", "  reject "))]
+    assert len(lines) == min(len(kinds), cli.QUALITY_LINES)
+    assert any("more partitions like it" in line for line in lines)
+    assert f"{len(report['problems'])} problems in all, each in {workdir}" in _text(result)

@@ -213,7 +213,8 @@ def _killed_writer(*targets: Path) -> list[Path]:
     code = (  # core.io's own naming; its data libraries stubbed out (importing them takes seconds)
         "import os, signal, sys, types\n"
         "from pathlib import Path\n"
-        "sys.modules.update({m: types.ModuleType(m) for m in ('pandas', 'pyarrow', 'pyarrow.parquet')})\n"
+        "stubbed = ('pandas', 'pyarrow', 'pyarrow.csv', 'pyarrow.parquet')\n"
+        "sys.modules.update({m: types.ModuleType(m) for m in stubbed})\n"
         "from core.io import _temporary\n"
         "for target in sys.argv[1:]:\n"
         "    fd, tmp = _temporary(Path(target))\n"

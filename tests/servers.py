@@ -29,7 +29,10 @@ class _ServerProcess:
     name = "server"
     ready_path = "/readyz"
 
-    def __init__(self, workdir: Path, command: list[str], env: dict, cwd: Path = ROOT, base_path: str = ""):
+    def __init__(
+        self, workdir: Path, port: int, command: list[str], env: dict, cwd: Path = ROOT, base_path: str = ""
+    ):
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}{base_path}"
         self.log_path = workdir / f"{self.name}-{self.port}.log"
         self.log = open(self.log_path, "w")
@@ -67,7 +70,7 @@ class Server(_ServerProcess):
     another one's code, e.g. a baseline checkout in a benchmark)."""
 
     def __init__(self, workdir: Path, env: dict | None = None, code_root: Path = ROOT):
-        self.port = free_port()
+        port = free_port()
         full_env = {
             **os.environ,
             "TELCOML_WORKDIR": str(workdir),
@@ -76,8 +79,8 @@ class Server(_ServerProcess):
             **(env or {}),
         }
         command = [sys.executable, "-m", "bentoml", "serve", "serving.service:TelcomlService"]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
-        super().__init__(workdir, command, full_env, cwd=code_root)
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+        super().__init__(workdir, port, command, full_env, cwd=code_root)
 
     def rss(self) -> int:
         """Resident memory of the server's processes (BentoML's arbiter and its workers), bytes."""
@@ -94,11 +97,11 @@ class ConsoleServer(_ServerProcess):
     ready_path = "/login"
 
     def __init__(self, workdir: Path):
-        self.port = free_port()
+        port = free_port()
         telcoml = Path(sys.executable).with_name("telcoml")
-        command = [str(telcoml), "console", "--workdir", str(workdir), "--port", str(self.port)]
+        command = [str(telcoml), "console", "--workdir", str(workdir), "--port", str(port)]
         env = {**os.environ, "TELCOML_WORKDIR": str(workdir)}
-        super().__init__(workdir, command, env, base_path="/console")
+        super().__init__(workdir, port, command, env, base_path="/console")
 
 
 def schemathesis_errors(url: str, key: str) -> str | None:

@@ -21,6 +21,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from core.settings import Settings
 from core.tasks import Task
@@ -110,7 +111,7 @@ def log_task_model(
     try:
         client.create_registered_model(registered_name)
     except MlflowException as err:
-        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+        if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
     return client.create_model_version(
         registered_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id

@@ -30,6 +30,7 @@ DEVELOPMENT_TOOLS = {
     "playwright",
     "optuna-dashboard",
 }
+TYPE_CHECKING_TESTS = {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
 FIRST_PARTY = {"core", "telcoml", "features", "training", "serving", "monitoring"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.M)
 
@@ -43,19 +44,15 @@ def _pins(text: str) -> dict[str, str]:
     return {_name(name): version for name, version in PIN.findall(text)}
 
 
-def _runtime_nodes(tree: ast.AST):
-    """Every node of a module except those under ``if TYPE_CHECKING:``, which never run (a type
-    checker's import of a package the image leaves out, as ``pyspark`` for an annotation)."""
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}:
-            yield from (inner for branch in node.orelse for inner in _runtime_nodes_of(branch))
-            continue
-        yield from _runtime_nodes_of(node)
-
-
-def _runtime_nodes_of(node: ast.AST):
+def _runtime_nodes(node: ast.AST):
+    """``node`` and every node under it except those under ``if TYPE_CHECKING:``, which never run
+    (a type checker's import of a package the image leaves out, as ``pyspark`` for an annotation);
+    such a block's ``else:`` does run."""
     yield node
-    yield from _runtime_nodes(node)
+    for child in ast.iter_child_nodes(node):
+        checking = isinstance(child, ast.If) and ast.unparse(child.test) in TYPE_CHECKING_TESTS
+        for runs in child.orelse if checking else [child]:
+            yield from _runtime_nodes(runs)
 
 
 @pytest.fixture(scope="module")
